@@ -1,0 +1,176 @@
+//! Credentials for Confluent Cloud: a Cloud API key (HTTP Basic) or an OAuth access token
+//! (Bearer), the latter possibly read from a file that is re-read when it changes (STS tokens are
+//! short-lived and rotated by whoever writes the file).
+//!
+//! Secret material lives in [`secrecy::SecretString`] so that `Debug` never shows it, and the
+//! `Authorization` header built from it is marked sensitive so HTTP-level tracing hides it too.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::Error;
+
+/// Where a Confluent client's identity comes from.
+pub enum Credentials {
+    /// A Cloud API key: key id as user name, key secret as password.
+    ApiKey { key: String, secret: SecretString },
+    /// A fixed OAuth access token (e.g. from a Kubernetes Secret's `accessToken`).
+    Token(SecretString),
+    /// An OAuth access token in a file, re-read whenever its modification time changes.
+    TokenFile(TokenFile),
+}
+
+impl Credentials {
+    /// A Cloud API key pair.
+    pub fn api_key(key: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self::ApiKey {
+            key: key.into(),
+            secret: SecretString::from(secret.into()),
+        }
+    }
+
+    /// A fixed bearer token.
+    pub fn token(token: impl Into<String>) -> Self {
+        Self::Token(SecretString::from(token.into()))
+    }
+
+    /// A bearer token read from `path` (lazily, and again whenever the file changes).
+    pub fn token_file(path: impl Into<PathBuf>) -> Self {
+        Self::TokenFile(TokenFile {
+            path: path.into(),
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// A stable, non-secret name for this identity: the API key id, or the token file path.
+    /// Used to share one rate limiter per credential and in logs.
+    pub fn identity(&self) -> String {
+        match self {
+            Self::ApiKey { key, .. } => format!("api-key:{key}"),
+            Self::Token(_) => "token".to_string(),
+            Self::TokenFile(f) => format!("token-file:{}", f.path.display()),
+        }
+    }
+
+    /// The `Authorization` header value, marked sensitive.
+    pub async fn authorization(&self) -> Result<HeaderValue, Error> {
+        let raw = match self {
+            Self::ApiKey { key, secret } => {
+                let pair = format!("{key}:{}", secret.expose_secret());
+                format!("Basic {}", BASE64_STANDARD.encode(pair))
+            }
+            Self::Token(t) => format!("Bearer {}", t.expose_secret()),
+            Self::TokenFile(f) => format!("Bearer {}", f.current().await?.expose_secret()),
+        };
+        let mut value = HeaderValue::from_str(&raw).map_err(|_| {
+            Error::Config("credentials contain characters not allowed in a header".into())
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ApiKey { key, .. } => f
+                .debug_struct("ApiKey")
+                .field("key", key)
+                .field("secret", &"[redacted]")
+                .finish(),
+            Self::Token(_) => f.write_str("Token([redacted])"),
+            Self::TokenFile(t) => f.debug_tuple("TokenFile").field(&t.path).finish(),
+        }
+    }
+}
+
+/// A token file and the last token read from it, keyed by the file's modification time.
+pub struct TokenFile {
+    path: PathBuf,
+    cached: Mutex<Option<(SystemTime, SecretString)>>,
+}
+
+impl TokenFile {
+    async fn current(&self) -> Result<SecretString, Error> {
+        let unreadable =
+            |e: std::io::Error| Error::Config(format!("token file {}: {e}", self.path.display()));
+        let modified = tokio::fs::metadata(&self.path)
+            .await
+            .and_then(|m| m.modified())
+            .map_err(unreadable)?;
+        if let Some((at, token)) = &*self.lock()
+            && *at == modified
+        {
+            return Ok(token.clone());
+        }
+        let text = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(unreadable)?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::Config(format!(
+                "token file {} is empty",
+                self.path.display()
+            )));
+        }
+        let token = SecretString::from(token.to_owned());
+        *self.lock() = Some((modified, token.clone()));
+        Ok(token)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(SystemTime, SecretString)>> {
+        // A poisoned cache is still a valid cache: the worst case is one extra file read.
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn basic_header_is_sensitive_and_debug_hides_the_secret() {
+        let c = Credentials::api_key("KEY", "s3cr3t-value");
+        let h = c.authorization().await.unwrap();
+        assert!(h.is_sensitive());
+        assert_eq!(h.to_str().unwrap(), "Basic S0VZOnMzY3IzdC12YWx1ZQ==");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t"), "{dbg}");
+        assert!(!format!("{:?}", Credentials::token("tok-secret")).contains("tok-secret"));
+    }
+
+    #[tokio::test]
+    async fn token_file_is_reread_when_it_changes() {
+        let dir = std::env::temp_dir().join(format!("cio-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, "first\n").unwrap();
+        let c = Credentials::token_file(&path);
+        assert_eq!(c.authorization().await.unwrap(), "Bearer first");
+        // make sure the modification time moves even on coarse-grained file systems
+        std::fs::write(&path, "second").unwrap();
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(c.authorization().await.unwrap(), "Bearer second");
+        std::fs::write(&path, "  ").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later + std::time::Duration::from_secs(5))
+            .unwrap();
+        assert!(matches!(c.authorization().await, Err(Error::Config(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,551 @@
+//! The Confluent Cloud IAM v2 client.
+//!
+//! One [`Client`] per credential: it owns that credential's rate limiter, and shares the HTTP
+//! connection pool with every other client built from the same [`reqwest::Client`]. Idempotent
+//! calls (GET, list, DELETE) retry transient failures; a POST never does, because the API has no
+//! idempotency key: its caller must look the email up before creating again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Stream, TryStreamExt};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{Method, Url};
+use tracing::debug;
+
+use super::auth::Credentials;
+use super::error::Error;
+use super::model::{CreateInvitation, Invitation, InvitationList, User};
+use super::ratelimit::{Budget, Limiter};
+use super::retry::RetryPolicy;
+
+/// `page_size` used for every list: the API's maximum, so a sweep costs the fewest calls.
+pub const PAGE_SIZE: u32 = 100;
+/// A list that claims more pages than this is treated as broken (an endless `next` loop).
+pub const MAX_PAGES: usize = 2_000;
+/// Response bodies larger than this are refused rather than buffered.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The calls the client makes, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    ListInvitations,
+    CreateInvitation,
+    GetInvitation,
+    DeleteInvitation,
+    GetUser,
+    DeleteUser,
+}
+
+impl Operation {
+    /// A stable snake_case name, used as a metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ListInvitations => "list_invitations",
+            Self::CreateInvitation => "create_invitation",
+            Self::GetInvitation => "get_invitation",
+            Self::DeleteInvitation => "delete_invitation",
+            Self::GetUser => "get_user",
+            Self::DeleteUser => "delete_user",
+        }
+    }
+}
+
+/// Receives one call per HTTP exchange, so the operator can count and time Confluent calls
+/// without the client knowing about Prometheus.
+pub trait Observer: Send + Sync {
+    /// `status` is `None` when no response arrived.
+    fn on_response(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
+}
+
+/// Filters of `GET /iam/v2/invitations`; all exact matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub email: Option<String>,
+    pub status: Option<String>,
+    pub user: Option<String>,
+    pub creator: Option<String>,
+}
+
+impl ListFilter {
+    /// Invitations for one email.
+    pub fn email(email: impl Into<String>) -> Self {
+        Self {
+            email: Some(email.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Settings shared by all clients of one process.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// Base URL, e.g. `https://api.confluent.cloud`.
+    pub endpoint: Url,
+    /// Retries of idempotent calls.
+    pub retry: RetryPolicy,
+    /// The request budget of each credential (None: only the server's 429s limit us).
+    pub budget: Option<Budget>,
+}
+
+impl ClientSettings {
+    /// Settings for `endpoint` with default retries and no client-side budget.
+    pub fn new(endpoint: &str) -> Result<Self, Error> {
+        let endpoint = Url::parse(endpoint)
+            .map_err(|e| Error::Config(format!("endpoint {endpoint:?}: {e}")))?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.cannot_be_a_base() {
+            return Err(Error::Config(format!(
+                "endpoint {endpoint} must be an http(s) base URL"
+            )));
+        }
+        Ok(Self {
+            endpoint,
+            retry: RetryPolicy::default(),
+            budget: None,
+        })
+    }
+}
+
+/// Builds the process-wide HTTP client: pooled connections, a request timeout, and a
+/// `User-Agent` naming the operator so Confluent support can tell its calls apart.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+}
+
+/// A client for one credential. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    credentials: Credentials,
+    limiter: Limiter,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.settings.endpoint.as_str())
+            .field("credentials", &self.inner.credentials)
+            .finish()
+    }
+}
+
+/// A successful response: status, body, request id.
+struct Reply {
+    body: Vec<u8>,
+    request_id: Option<String>,
+}
+
+impl Client {
+    /// A client for `credentials`, sharing `http`'s connection pool.
+    pub fn new(
+        http: reqwest::Client,
+        settings: ClientSettings,
+        credentials: Credentials,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Self {
+        let limiter = Limiter::new(settings.budget);
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                credentials,
+                limiter,
+                observer,
+            }),
+        }
+    }
+
+    /// The credential's non-secret identity.
+    pub fn identity(&self) -> String {
+        self.inner.credentials.identity()
+    }
+
+    fn url(&self, path: &str) -> Result<Url, Error> {
+        self.inner
+            .settings
+            .endpoint
+            .join(path)
+            .map_err(|e| Error::Config(format!("URL for {path}: {e}")))
+    }
+
+    /// Lists every invitation matching `filter`, following `next` to the end.
+    pub async fn list_invitations(&self, filter: &ListFilter) -> Result<Vec<Invitation>, Error> {
+        let mut all = Vec::new();
+        let mut pages = std::pin::pin!(self.list_pages(filter));
+        while let Some(page) = pages.try_next().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// The same list, one page at a time, so a caller holds no more than a page.
+    pub fn list_pages(
+        &self,
+        filter: &ListFilter,
+    ) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
+        let client = self.clone();
+        let first = self.first_page_url(filter);
+        futures::stream::try_unfold(
+            (first.map(Some), Vec::<Url>::new()),
+            move |(next, mut seen)| {
+                let client = client.clone();
+                async move {
+                    let url = match next? {
+                        Some(url) => url,
+                        None => return Ok(None),
+                    };
+                    if seen.len() >= MAX_PAGES || seen.contains(&url) {
+                        return Err(Error::Decode {
+                            operation: Operation::ListInvitations.as_str(),
+                            message: format!(
+                                "pagination does not end (page {} repeats or exceeds {MAX_PAGES})",
+                                seen.len() + 1
+                            ),
+                            request_id: None,
+                        });
+                    }
+                    let reply = client
+                        .idempotent(Operation::ListInvitations, Method::GET, &url)
+                        .await?;
+                    let page: InvitationList = decode(Operation::ListInvitations, &reply)?;
+                    let next = match page.metadata.next.as_deref().filter(|n| !n.is_empty()) {
+                        Some(n) => Some(client.same_origin(n, &reply)?),
+                        None => None,
+                    };
+                    seen.push(url);
+                    Ok(Some((page.data, (Ok(next), seen))))
+                }
+            },
+        )
+    }
+
+    fn first_page_url(&self, filter: &ListFilter) -> Result<Url, Error> {
+        let mut url = self.url("/iam/v2/invitations")?;
+        {
+            let mut q = url.query_pairs_mut();
+            for (name, value) in [
+                ("email", &filter.email),
+                ("status", &filter.status),
+                ("user", &filter.user),
+                ("creator", &filter.creator),
+            ] {
+                if let Some(v) = value {
+                    q.append_pair(name, v);
+                }
+            }
+            q.append_pair("page_size", &PAGE_SIZE.to_string());
+        }
+        Ok(url)
+    }
+
+    /// A `next` link must point back at the configured endpoint: following a link elsewhere would
+    /// hand our credentials to whoever wrote it.
+    fn same_origin(&self, next: &str, reply: &Reply) -> Result<Url, Error> {
+        let base = &self.inner.settings.endpoint;
+        let url = base.join(next).map_err(|e| Error::Decode {
+            operation: Operation::ListInvitations.as_str(),
+            message: format!("next link {next:?}: {e}"),
+            request_id: reply.request_id.clone(),
+        })?;
+        if url.origin() != base.origin() {
+            return Err(Error::Decode {
+                operation: Operation::ListInvitations.as_str(),
+                message: format!(
+                    "next link leaves {}: refused",
+                    base.origin().ascii_serialization()
+                ),
+                request_id: reply.request_id.clone(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// Creates an invitation. Never retried: on a lost response the caller must look the email
+    /// up before creating again (a retry would meet a 409, or worse).
+    pub async fn create_invitation(&self, request: &CreateInvitation) -> Result<Invitation, Error> {
+        let url = self.url("/iam/v2/invitations")?;
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Error::Config(format!("encoding the create request: {e}")))?;
+        let reply = self
+            .send(Operation::CreateInvitation, Method::POST, &url, Some(body))
+            .await?;
+        decode(Operation::CreateInvitation, &reply)
+    }
+
+    /// Reads one invitation by id.
+    pub async fn get_invitation(&self, id: &str) -> Result<Invitation, Error> {
+        let url = self.url(&format!("/iam/v2/invitations/{}", path_segment(id)?))?;
+        let reply = self
+            .idempotent(Operation::GetInvitation, Method::GET, &url)
+            .await
+            .map_err(forbidden_read_is_not_found)?;
+        decode(Operation::GetInvitation, &reply)
+    }
+
+    /// Deletes an invitation: a pending one is deactivated; an accepted one answers
+    /// [`Error::AlreadyAccepted`]; a missing one [`Error::NotFound`].
+    pub async fn delete_invitation(&self, id: &str) -> Result<(), Error> {
+        let url = self.url(&format!("/iam/v2/invitations/{}", path_segment(id)?))?;
+        self.idempotent(Operation::DeleteInvitation, Method::DELETE, &url)
+            .await
+            .map(drop)
+    }
+
+    /// Reads one user by id.
+    pub async fn get_user(&self, id: &str) -> Result<User, Error> {
+        let url = self.url(&format!("/iam/v2/users/{}", path_segment(id)?))?;
+        let reply = self
+            .idempotent(Operation::GetUser, Method::GET, &url)
+            .await
+            .map_err(forbidden_read_is_not_found)?;
+        decode(Operation::GetUser, &reply)
+    }
+
+    /// Deletes a user, with their API keys and role bindings: destructive, only on opt-in.
+    pub async fn delete_user(&self, id: &str) -> Result<(), Error> {
+        let url = self.url(&format!("/iam/v2/users/{}", path_segment(id)?))?;
+        self.idempotent(Operation::DeleteUser, Method::DELETE, &url)
+            .await
+            .map(drop)
+    }
+
+    /// Sends an idempotent request, retrying transient failures per the retry policy.
+    async fn idempotent(&self, op: Operation, method: Method, url: &Url) -> Result<Reply, Error> {
+        let policy = self.inner.settings.retry;
+        let mut attempt = 0;
+        loop {
+            match self.send(op, method.clone(), url, None).await {
+                Err(e) if e.is_transient() && attempt + 1 < policy.max_attempts => {
+                    let wait = policy.backoff.delay(attempt, e.retry_after());
+                    if wait > policy.max_inline_wait {
+                        return Err(e);
+                    }
+                    debug!(operation = op.as_str(), attempt, ?wait, error = %e, "retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One HTTP exchange, through the credential's limiter.
+    async fn send(
+        &self,
+        op: Operation,
+        method: Method,
+        url: &Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, Error> {
+        let inner = &self.inner;
+        inner
+            .limiter
+            .acquire(inner.settings.retry.max_inline_wait)
+            .await
+            .map_err(|wait| Error::RateLimited {
+                retry_after: wait,
+                request_id: None,
+            })?;
+        let mut request = inner
+            .http
+            .request(method, url.clone())
+            .header(AUTHORIZATION, inner.credentials.authorization().await?);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let started = Instant::now();
+        let result = request.send().await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.observe(op, None, started);
+                return Err(Error::Network {
+                    operation: op.as_str(),
+                    message: describe(&e),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let request_id = header_str(&headers, "x-request-id").map(str::to_owned);
+        let body = read_body(response, op).await;
+        self.observe(op, Some(status), started);
+        let body = body.map_err(|message| Error::Network {
+            operation: op.as_str(),
+            message,
+        })?;
+        self.learn(&headers, status);
+        debug!(
+            operation = op.as_str(),
+            status,
+            request_id = request_id.as_deref(),
+            "confluent call"
+        );
+        if (200..300).contains(&status) {
+            Ok(Reply { body, request_id })
+        } else {
+            let retry_after = server_wait(&headers);
+            Err(Error::from_status(status, &body, request_id, retry_after))
+        }
+    }
+
+    fn observe(&self, op: Operation, status: Option<u16>, started: Instant) {
+        if let Some(o) = &self.inner.observer {
+            o.on_response(op, status, started.elapsed());
+        }
+    }
+
+    /// Feeds the rate-limit headers of a response to the credential's limiter.
+    fn learn(&self, headers: &HeaderMap, status: u16) {
+        if status == 429 {
+            self.inner
+                .limiter
+                .pause(server_wait(headers).unwrap_or(Duration::from_secs(1)));
+        } else if let (Some(remaining), Some(reset)) = (
+            header_u64(headers, "x-ratelimit-remaining"),
+            header_u64(headers, "x-ratelimit-reset"),
+        ) {
+            self.inner
+                .limiter
+                .observe_window(remaining, Duration::from_secs(reset));
+        }
+    }
+}
+
+/// A 403 on a read by id that does not blame the key reads as "not found" (the Terraform
+/// provider's rule). Deletes keep their 403: treating it as success could orphan an invitation.
+fn forbidden_read_is_not_found(e: Error) -> Error {
+    match e {
+        Error::Forbidden(r) => Error::NotFound(r),
+        other => other,
+    }
+}
+
+/// Ids become one path segment; anything that could change the path is refused.
+fn path_segment(id: &str) -> Result<&str, Error> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(Error::Config(format!("not a valid Confluent id: {id:?}")))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(op: Operation, reply: &Reply) -> Result<T, Error> {
+    serde_json::from_slice(&reply.body).map_err(|e| Error::Decode {
+        operation: op.as_str(),
+        message: e.to_string(),
+        request_id: reply.request_id.clone(),
+    })
+}
+
+async fn read_body(mut response: reqwest::Response, op: Operation) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(format!(
+                "{} response body exceeds {MAX_BODY_BYTES} bytes",
+                op.as_str()
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+/// The server's wait: `Retry-After` seconds, else the *relative* `X-RateLimit-Reset` seconds.
+fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+    header_u64(headers, "retry-after")
+        .or_else(|| header_u64(headers, "x-ratelimit-reset"))
+        .map(|s| Duration::from_secs(s.min(3600)))
+}
+
+/// A reqwest error with its causes ("error sending request: connection closed before message
+/// completed"), which the top-level message alone does not say.
+fn describe(e: &reqwest::Error) -> String {
+    let mut message = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        e.without_url_ref().to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        match self.url() {
+            Some(url) => self.to_string().replace(&format!(" ({url})"), ""),
+            None => self.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_their_path_segment() {
+        assert!(path_segment("i-abc12").is_ok());
+        for bad in ["", "../users/u-1", "i-1?x=1", "i-1/", "i 1", "i-%2f"] {
+            assert!(path_segment(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retry_after_wins_over_relative_reset() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", "9".parse().unwrap());
+        assert_eq!(server_wait(&h), Some(Duration::from_secs(9)));
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn endpoint_must_be_http() {
+        assert!(ClientSettings::new("https://api.confluent.cloud").is_ok());
+        assert!(ClientSettings::new("ftp://x").is_err());
+        assert!(ClientSettings::new("not a url").is_err());
+    }
+}
