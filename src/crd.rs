@@ -1,0 +1,189 @@
+//! The `Invitation` custom resource (`iam.ccloud.dev/v1alpha1`), derived into the CRD with
+//! kube-derive and schemars. The doc comments below become the schema's descriptions, which is
+//! what `kubectl explain invitation.spec` shows, so they are written for the resource's users.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// The finalizer that guards the remote invitation until the resource's deletion policy ran.
+pub const FINALIZER: &str = "iam.ccloud.dev/invitation-cleanup";
+
+/// The schema pattern of `spec.email`: an ASCII address with a dotted domain. ASCII only, so a
+/// look-alike Unicode address cannot slip an invitation to someone else.
+pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+
+/// An invitation of one person (by email) into the Confluent Cloud organization. The operator
+/// creates the remote invitation (or adopts an existing one for the same email), reports its
+/// state and the invitee's user id in status, and removes it according to `deletionPolicy` when
+/// this resource is deleted.
+// clippy reads the repeated `type_ = ...` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "iam.ccloud.dev",
+    version = "v1alpha1",
+    kind = "Invitation",
+    plural = "invitations",
+    singular = "invitation",
+    namespaced,
+    status = "InvitationStatus",
+    shortname = "inv",
+    category = "ccloud",
+    doc = "An invitation of one person into the Confluent Cloud organization, reconciled by confluent-invitation-operator.",
+    derive = "PartialEq",
+    printcolumn(name = "Email", type_ = "string", json_path = ".spec.email"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "User", type_ = "string", json_path = ".status.userId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationSpec {
+    /// The invitee's email address. Immutable: to invite someone else, create another
+    /// Invitation.
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("email is immutable; create a new Invitation instead"))]
+    #[schemars(length(min = 3, max = 254), regex(pattern = EMAIL_PATTERN))]
+    pub email: String,
+
+    /// How the invitee will log in. Omit it to let Confluent decide (SSO for organizations with
+    /// SSO enabled, LOCAL otherwise). Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("authType is immutable; create a new Invitation instead"))]
+    pub auth_type: Option<AuthType>,
+
+    /// A Secret in this Invitation's namespace holding Confluent Cloud credentials: keys
+    /// `apiKey` and `apiSecret` (a Cloud API key of an OrganizationAdmin), or `accessToken` (an
+    /// OAuth token). Omit it to use the operator's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// What deleting this resource does remotely. `Delete` (default) deletes a pending invitation
+    /// and keeps a member who has accepted; `Orphan` leaves everything in Confluent as it is;
+    /// `DeleteUser` also deletes an accepted member's user, with their API keys and role bindings.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Send a new invitation when this one expires unaccepted. Default false: an expired
+    /// invitation is reported as `Expired` and left alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reinvite_on_expiry: bool,
+}
+
+// How the invitee authenticates. (A plain comment: a doc comment here would replace the
+// field's description in the generated schema.)
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum AuthType {
+    /// Single sign-on through the organization's identity provider.
+    #[serde(rename = "AUTH_TYPE_SSO")]
+    Sso,
+    /// Confluent Cloud's own email and password login.
+    #[serde(rename = "AUTH_TYPE_LOCAL")]
+    Local,
+}
+
+impl AuthType {
+    /// The value as the Confluent API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sso => crate::confluent::model::AUTH_TYPE_SSO,
+            Self::Local => crate::confluent::model::AUTH_TYPE_LOCAL,
+        }
+    }
+}
+
+/// A reference to a Secret in the Invitation's own namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// What happens remotely when the Invitation is deleted.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum DeletionPolicy {
+    /// Delete a pending invitation (the invitee is deactivated); keep an accepted member.
+    #[default]
+    Delete,
+    /// Touch nothing in Confluent Cloud.
+    Orphan,
+    /// Delete a pending invitation, and delete an accepted member's user (with their API keys and
+    /// role bindings).
+    DeleteUser,
+}
+
+/// What the operator last observed of the remote invitation.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationStatus {
+    /// The remote invitation's id (`i-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_id: Option<String>,
+    /// The invitee's user id (`u-…`), known from creation on: role bindings can use it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The email the remote invitation was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Pending, Sent, Staged, Accepted, Expired, Deactivated, or a remote value this version does
+    /// not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The remote status exactly as Confluent reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_status: Option<String>,
+    /// The auth type as Confluent decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<String>,
+    /// When the remote invitation was created (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When the remote invitation expires unless accepted (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When the invitee accepted (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
+    /// The remote invitation's Confluent resource name (CRN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` is True while the invitation stands as asked (Sent, Staged or Accepted); its
+    /// reason and message explain anything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+impl InvitationStatus {
+    /// The `Ready` condition, if any.
+    pub fn ready(&self) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == "Ready")
+    }
+}
+
+/// The CRD as YAML, exactly as `confluent-invitation-operator crd` prints it and `crds/` holds it.
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    let body = serde_saphyr::to_string(&Invitation::crd())?;
+    Ok(format!(
+        "# Generated by `confluent-invitation-operator crd`; do not edit.\n{body}"
+    ))
+}
