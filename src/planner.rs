@@ -1,0 +1,639 @@
+//! The pure planner: from the resource's spec and status and what is known of the remote side,
+//! the one next thing to do. It knows neither HTTP nor Kubernetes, so its whole decision table is
+//! unit-tested (see the tests below).
+//!
+//! Reads are actions too ([`Action::Get`], [`Action::LookUp`]): the controller performs them,
+//! records the result in [`Remote`] and asks again, until a terminal action comes back. Every
+//! path that can end in a create passes through a look-up by email first, which is what makes a
+//! create whose response was lost adopt its own invitation instead of making a second one.
+
+use crate::confluent::model::{CreateInvitation, Invitation, InviteStatus};
+use crate::crd::{DeletionPolicy, InvitationSpec, InvitationStatus};
+use crate::validate;
+
+/// What the controller learnt of the remote side during this reconcile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Remote {
+    /// The result of reading the invitation by the id in status; `None` until read.
+    pub by_id: Option<ById>,
+    /// Invitations for the spec's email; `None` until looked up.
+    pub by_email: Option<Vec<Invitation>>,
+}
+
+/// The answer to a read by id.
+// One value per reconcile, never stored in bulk: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ById {
+    /// The invitation exists (in whatever state).
+    Found(Invitation),
+    /// 404: removed out of band, or never visible to these credentials.
+    Gone,
+}
+
+/// Why an invitation is being created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateCause {
+    /// No invitation existed for this resource yet.
+    New,
+    /// The invitation in status was removed or deactivated out of band.
+    Recreate,
+}
+
+/// Why the planner refuses to act.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// An immutable field differs from what the remote invitation was made with.
+    ImmutableFieldChanged {
+        field: &'static str,
+        message: String,
+    },
+    /// The spec cannot be sent (clusters without schema validation let it through).
+    InvalidSpec(String),
+    /// An invitation for the email exists with another auth type.
+    AuthTypeConflict(String),
+}
+
+impl Refusal {
+    /// The condition / Event reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ImmutableFieldChanged { .. } => "ImmutableFieldChanged",
+            Self::InvalidSpec(_) => "InvalidSpec",
+            Self::AuthTypeConflict(_) => "AuthTypeConflict",
+        }
+    }
+
+    /// The human explanation.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::ImmutableFieldChanged { message, .. } => message,
+            Self::InvalidSpec(m) | Self::AuthTypeConflict(m) => m,
+        }
+    }
+}
+
+/// The one next step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Read the invitation with this id, then plan again.
+    Get(String),
+    /// List the invitations for the spec's email, then plan again.
+    LookUp,
+    /// Nothing to change remotely: report this invitation in status.
+    Observe(Invitation),
+    /// Take over an existing invitation for the email (made by someone else, or by a create of
+    /// ours whose response was lost).
+    Adopt(Invitation),
+    /// Send a new invitation.
+    Create(CreateInvitation, CreateCause),
+    /// Delete the expired invitation `expired_id`, then send a new one.
+    Reinvite {
+        expired_id: String,
+        request: CreateInvitation,
+    },
+    /// Do nothing remotely; say why in status.
+    Refuse(Refusal),
+    // ---- deletion (the finalizer's cleanup) ----
+    /// Delete this pending invitation.
+    DeleteInvitation(String),
+    /// Delete this accepted member's user (`DeletionPolicy::DeleteUser`).
+    DeleteUser(String),
+    /// Leave the accepted member in place (`DeletionPolicy::Delete`); say so in an Event.
+    KeepAcceptedMember(String),
+    /// Nothing remote is left to clean: remove the finalizer.
+    Release,
+}
+
+/// The spec and status of one resource, as the planner needs them.
+#[derive(Clone, Copy, Debug)]
+pub struct Resource<'a> {
+    pub spec: &'a InvitationSpec,
+    pub status: Option<&'a InvitationStatus>,
+}
+
+impl Resource<'_> {
+    fn invitation_id(&self) -> Option<&str> {
+        self.status
+            .and_then(|s| s.invitation_id.as_deref())
+            .filter(|id| !id.is_empty())
+    }
+
+    fn create_request(&self) -> CreateInvitation {
+        CreateInvitation {
+            email: self.spec.email.clone(),
+            auth_type: self.spec.auth_type.map(|a| a.as_str().to_owned()),
+        }
+    }
+}
+
+/// Plans the next step towards "exactly one remote invitation for this live resource".
+pub fn plan(resource: Resource<'_>, remote: &Remote) -> Action {
+    if let Err(message) = validate::email(&resource.spec.email) {
+        return Action::Refuse(Refusal::InvalidSpec(format!("spec.email: {message}")));
+    }
+    if let Some(refusal) = immutable_violation(resource) {
+        return Action::Refuse(refusal);
+    }
+    match resource.invitation_id() {
+        Some(id) => match &remote.by_id {
+            None => Action::Get(id.to_owned()),
+            Some(ById::Found(inv)) => plan_known(resource, remote, inv),
+            Some(ById::Gone) => adopt_or_create(resource, remote, CreateCause::Recreate),
+        },
+        None => adopt_or_create(resource, remote, CreateCause::New),
+    }
+}
+
+/// The id in status answered: keep observing it, unless it ended.
+fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &Invitation) -> Action {
+    if let Some(email) = &inv.email
+        && !inv.email_matches(&resource.spec.email)
+    {
+        return Action::Refuse(Refusal::ImmutableFieldChanged {
+            field: "email",
+            message: format!(
+                "spec.email is {} but invitation {} was made for {email}; email is immutable: create a new Invitation instead",
+                resource.spec.email,
+                inv.id.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    match inv.status {
+        Some(InviteStatus::Expired) if resource.spec.reinvite_on_expiry => {
+            match live_match(resource, remote) {
+                None if remote.by_email.is_none() => Action::LookUp,
+                Some(live) => adopt(resource, live),
+                None => Action::Reinvite {
+                    expired_id: inv.id.clone().unwrap_or_default(),
+                    request: resource.create_request(),
+                },
+            }
+        }
+        Some(InviteStatus::Deactivated) => adopt_or_create(resource, remote, CreateCause::Recreate),
+        _ => Action::Observe(inv.clone()),
+    }
+}
+
+fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Action {
+    if remote.by_email.is_none() {
+        return Action::LookUp;
+    }
+    match live_match(resource, remote) {
+        Some(live) => adopt(resource, live),
+        None => Action::Create(resource.create_request(), cause),
+    }
+}
+
+fn adopt(resource: Resource<'_>, live: &Invitation) -> Action {
+    if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
+        && wanted.as_str() != actual
+    {
+        return Action::Refuse(Refusal::AuthTypeConflict(format!(
+            "invitation {} for {} already exists with {actual}, but spec.authType is {}; delete it in Confluent Cloud or change spec.authType",
+            live.id.as_deref().unwrap_or("?"),
+            resource.spec.email,
+            wanted.as_str()
+        )));
+    }
+    Action::Adopt(live.clone())
+}
+
+/// The live invitation for the email that this resource should own: an accepted one first,
+/// else the newest pending one. Expired and deactivated records are history, not candidates.
+fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Invitation> {
+    let candidates = remote.by_email.as_deref()?;
+    candidates
+        .iter()
+        .filter(|i| i.email_matches(&resource.spec.email) && i.id.is_some())
+        .filter(|i| i.status.as_ref().is_none_or(InviteStatus::is_live))
+        .max_by_key(|i| {
+            (
+                i.status == Some(InviteStatus::Accepted),
+                i.created_at().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
+/// Email and auth type cannot change once an invitation was made (clusters older than 1.25
+/// ignore the CRD's CEL rules, so the controller checks too).
+fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
+    let status = resource.status?;
+    if let Some(email) = &status.email
+        && !email.eq_ignore_ascii_case(&resource.spec.email)
+    {
+        return Some(Refusal::ImmutableFieldChanged {
+            field: "email",
+            message: format!(
+                "spec.email changed from {email} to {}; email is immutable: create a new Invitation instead",
+                resource.spec.email
+            ),
+        });
+    }
+    if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, status.auth_type.as_deref())
+        && status.invitation_id.is_some()
+        && wanted.as_str() != actual
+    {
+        return Some(Refusal::ImmutableFieldChanged {
+            field: "authType",
+            message: format!(
+                "spec.authType is {} but invitation {} has {actual}; authType is immutable: create a new Invitation instead",
+                wanted.as_str(),
+                status.invitation_id.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    None
+}
+
+/// Plans the cleanup of a resource being deleted, per its deletion policy.
+pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
+    let policy = resource.spec.deletion_policy;
+    if policy == DeletionPolicy::Orphan {
+        return Action::Release;
+    }
+    let target = match resource.invitation_id() {
+        Some(id) => match &remote.by_id {
+            None => return Action::Get(id.to_owned()),
+            Some(ById::Gone) => return Action::Release,
+            Some(ById::Found(inv)) => inv,
+        },
+        // The id never reached status (deleted right after a create): find it by email.
+        None => {
+            if remote.by_email.is_none() {
+                return Action::LookUp;
+            }
+            match live_match(resource, remote) {
+                Some(inv) => inv,
+                None => return Action::Release,
+            }
+        }
+    };
+    let Some(id) = target.id.clone() else {
+        return Action::Release;
+    };
+    match &target.status {
+        Some(InviteStatus::Deactivated) => Action::Release,
+        Some(InviteStatus::Accepted) => match (policy, target.user_id()) {
+            (DeletionPolicy::DeleteUser, Some(user)) => Action::DeleteUser(user.to_owned()),
+            _ => Action::KeepAcceptedMember(target.user_id().unwrap_or(&id).to_owned()),
+        },
+        _ => Action::DeleteInvitation(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confluent::model::{ObjectMeta, ObjectReference};
+    use crate::crd::AuthType;
+
+    fn spec(email: &str) -> InvitationSpec {
+        InvitationSpec {
+            email: email.into(),
+            auth_type: None,
+            credentials_secret_ref: None,
+            deletion_policy: DeletionPolicy::Delete,
+            reinvite_on_expiry: false,
+        }
+    }
+
+    fn inv(id: &str, email: &str, status: InviteStatus) -> Invitation {
+        Invitation {
+            id: Some(id.into()),
+            email: Some(email.into()),
+            status: Some(status),
+            auth_type: Some("AUTH_TYPE_SSO".into()),
+            user: Some(ObjectReference {
+                id: Some(format!("u-{id}")),
+                ..Default::default()
+            }),
+            metadata: Some(ObjectMeta {
+                created_at: Some(format!("2026-01-01T00:00:0{}Z", id.len() % 10)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn status(id: &str, email: &str) -> InvitationStatus {
+        InvitationStatus {
+            invitation_id: Some(id.into()),
+            email: Some(email.into()),
+            auth_type: Some("AUTH_TYPE_SSO".into()),
+            ..Default::default()
+        }
+    }
+
+    const E: &str = "jane@example.com";
+
+    fn found(i: Invitation) -> Remote {
+        Remote {
+            by_id: Some(ById::Found(i)),
+            by_email: None,
+        }
+    }
+
+    fn listed(items: Vec<Invitation>) -> Remote {
+        Remote {
+            by_id: None,
+            by_email: Some(items),
+        }
+    }
+
+    fn create(email: &str) -> CreateInvitation {
+        CreateInvitation {
+            email: email.into(),
+            auth_type: None,
+        }
+    }
+
+    #[test]
+    fn a_new_resource_looks_up_then_creates() {
+        let s = spec(E);
+        let r = Resource {
+            spec: &s,
+            status: None,
+        };
+        assert_eq!(plan(r, &Remote::default()), Action::LookUp);
+        assert_eq!(
+            plan(r, &listed(vec![])),
+            Action::Create(create(E), CreateCause::New)
+        );
+    }
+
+    #[test]
+    fn a_new_resource_adopts_a_live_invitation_for_its_email() {
+        let s = spec(E);
+        let r = Resource {
+            spec: &s,
+            status: None,
+        };
+        let sent = inv("i-1", "JANE@example.com", InviteStatus::Sent);
+        assert_eq!(
+            plan(r, &listed(vec![sent.clone()])),
+            Action::Adopt(sent.clone())
+        );
+        // history is not adopted
+        let old = vec![
+            inv("i-2", E, InviteStatus::Expired),
+            inv("i-3", E, InviteStatus::Deactivated),
+        ];
+        assert_eq!(
+            plan(r, &listed(old)),
+            Action::Create(create(E), CreateCause::New)
+        );
+        // an accepted invitation wins over a pending one, and other emails never match
+        let acc = inv("i-4", E, InviteStatus::Accepted);
+        let other = inv("i-5", "john@example.com", InviteStatus::Sent);
+        assert_eq!(
+            plan(r, &listed(vec![sent, acc.clone(), other])),
+            Action::Adopt(acc)
+        );
+        // a status this version does not know is kept, not duplicated
+        let unknown = inv("i-6", E, InviteStatus::Other("INVITE_STATUS_NEW".into()));
+        assert_eq!(
+            plan(r, &listed(vec![unknown.clone()])),
+            Action::Adopt(unknown)
+        );
+    }
+
+    #[test]
+    fn adopting_with_another_auth_type_is_refused() {
+        let mut s = spec(E);
+        s.auth_type = Some(AuthType::Local);
+        let r = Resource {
+            spec: &s,
+            status: None,
+        };
+        let a = plan(r, &listed(vec![inv("i-1", E, InviteStatus::Sent)]));
+        assert!(
+            matches!(&a, Action::Refuse(Refusal::AuthTypeConflict(m)) if m.contains("AUTH_TYPE_SSO")),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn a_known_id_is_read_and_observed_in_every_state() {
+        let s = spec(E);
+        let st = status("i-1", E);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        for state in [
+            InviteStatus::Sent,
+            InviteStatus::Staged,
+            InviteStatus::Accepted,
+            InviteStatus::Expired,
+            InviteStatus::Other("INVITE_STATUS_NEW".into()),
+        ] {
+            let i = inv("i-1", E, state);
+            assert_eq!(plan(r, &found(i.clone())), Action::Observe(i));
+        }
+    }
+
+    #[test]
+    fn removed_or_deactivated_out_of_band_is_recreated_after_a_look_up() {
+        let s = spec(E);
+        let st = status("i-1", E);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        for by_id in [
+            ById::Gone,
+            ById::Found(inv("i-1", E, InviteStatus::Deactivated)),
+        ] {
+            let mut remote = Remote {
+                by_id: Some(by_id),
+                by_email: None,
+            };
+            assert_eq!(plan(r, &remote), Action::LookUp);
+            remote.by_email = Some(vec![]);
+            assert_eq!(
+                plan(r, &remote),
+                Action::Create(create(E), CreateCause::Recreate)
+            );
+            // a create whose response was lost shows up in the look-up: adopted
+            let mine = inv("i-9", E, InviteStatus::Sent);
+            remote.by_email = Some(vec![mine.clone()]);
+            assert_eq!(plan(r, &remote), Action::Adopt(mine));
+        }
+    }
+
+    #[test]
+    fn expiry_reinvites_only_when_asked_and_never_twice() {
+        let mut s = spec(E);
+        let st = status("i-1", E);
+        let expired = inv("i-1", E, InviteStatus::Expired);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        assert_eq!(
+            plan(r, &found(expired.clone())),
+            Action::Observe(expired.clone())
+        );
+        s.reinvite_on_expiry = true;
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        let mut remote = found(expired.clone());
+        assert_eq!(plan(r, &remote), Action::LookUp);
+        remote.by_email = Some(vec![expired.clone()]);
+        assert_eq!(
+            plan(r, &remote),
+            Action::Reinvite {
+                expired_id: "i-1".into(),
+                request: create(E)
+            }
+        );
+        // the new invitation of an earlier reinvite whose response was lost: adopted
+        let fresh = inv("i-2", E, InviteStatus::Sent);
+        remote.by_email = Some(vec![expired, fresh.clone()]);
+        assert_eq!(plan(r, &remote), Action::Adopt(fresh));
+    }
+
+    #[test]
+    fn immutable_fields_are_guarded_by_the_controller_itself() {
+        let mut s = spec("john@example.com");
+        let st = status("i-1", E);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        let a = plan(r, &Remote::default());
+        assert!(
+            matches!(
+                &a,
+                Action::Refuse(Refusal::ImmutableFieldChanged { field: "email", .. })
+            ),
+            "{a:?}"
+        );
+        s.email = E.to_uppercase(); // case alone is no change
+        s.auth_type = Some(AuthType::Local);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        let a = plan(r, &Remote::default());
+        assert!(
+            matches!(
+                &a,
+                Action::Refuse(Refusal::ImmutableFieldChanged {
+                    field: "authType",
+                    ..
+                })
+            ),
+            "{a:?}"
+        );
+        s.auth_type = Some(AuthType::Sso);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        // the remote's own email is checked too (status written by an older version)
+        let st = InvitationStatus {
+            invitation_id: Some("i-1".into()),
+            ..Default::default()
+        };
+        let s = spec(E);
+        let r = Resource {
+            spec: &s,
+            status: Some(&st),
+        };
+        let a = plan(
+            r,
+            &found(inv("i-1", "john@example.com", InviteStatus::Sent)),
+        );
+        assert!(matches!(
+            a,
+            Action::Refuse(Refusal::ImmutableFieldChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn an_invalid_email_is_never_sent() {
+        let s = spec("not-an-address");
+        let r = Resource {
+            spec: &s,
+            status: None,
+        };
+        assert!(matches!(
+            plan(r, &Remote::default()),
+            Action::Refuse(Refusal::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn cleanup_follows_the_deletion_policy() {
+        let st = status("i-1", E);
+        let sent = inv("i-1", E, InviteStatus::Sent);
+        let accepted = inv("i-1", E, InviteStatus::Accepted);
+        let mut s = spec(E);
+        let r = |s: &InvitationSpec, remote: &Remote| {
+            plan_cleanup(
+                Resource {
+                    spec: s,
+                    status: Some(&st),
+                },
+                remote,
+            )
+        };
+        // Delete
+        assert_eq!(r(&s, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(
+            r(&s, &found(sent.clone())),
+            Action::DeleteInvitation("i-1".into())
+        );
+        assert_eq!(
+            r(&s, &found(inv("i-1", E, InviteStatus::Expired))),
+            Action::DeleteInvitation("i-1".into())
+        );
+        assert_eq!(
+            r(&s, &found(accepted.clone())),
+            Action::KeepAcceptedMember("u-i-1".into())
+        );
+        assert_eq!(
+            r(&s, &found(inv("i-1", E, InviteStatus::Deactivated))),
+            Action::Release
+        );
+        let gone = Remote {
+            by_id: Some(ById::Gone),
+            by_email: None,
+        };
+        assert_eq!(r(&s, &gone), Action::Release);
+        // DeleteUser
+        s.deletion_policy = DeletionPolicy::DeleteUser;
+        assert_eq!(
+            r(&s, &found(accepted.clone())),
+            Action::DeleteUser("u-i-1".into())
+        );
+        assert_eq!(
+            r(&s, &found(sent.clone())),
+            Action::DeleteInvitation("i-1".into())
+        );
+        // Orphan touches nothing, not even a read
+        s.deletion_policy = DeletionPolicy::Orphan;
+        assert_eq!(r(&s, &Remote::default()), Action::Release);
+    }
+
+    #[test]
+    fn cleanup_without_an_id_finds_the_invitation_by_email() {
+        let s = spec(E);
+        let r = Resource {
+            spec: &s,
+            status: None,
+        };
+        assert_eq!(plan_cleanup(r, &Remote::default()), Action::LookUp);
+        assert_eq!(
+            plan_cleanup(r, &listed(vec![inv("i-7", E, InviteStatus::Sent)])),
+            Action::DeleteInvitation("i-7".into())
+        );
+        assert_eq!(plan_cleanup(r, &listed(vec![])), Action::Release);
+    }
+}

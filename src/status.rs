@@ -1,0 +1,343 @@
+//! Pure status computation: what the resource's status should say after a reconcile, and when to
+//! look again. Writing it is the controller's job, and it writes only when this differs from
+//! what is stored, so our own writes never trigger a reconcile storm.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::confluent::model::{Invitation, InviteStatus};
+use crate::crd::InvitationStatus;
+
+/// The condition type GitOps tools read (kstatus, Argo CD health).
+pub const READY: &str = "Ready";
+
+/// Phase before any remote invitation is known.
+pub const PHASE_PENDING: &str = "Pending";
+
+/// What this reconcile ended with, as far as status is concerned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<'a> {
+    /// The remote invitation as it now stands.
+    Remote(&'a Invitation),
+    /// Nothing was or can be done until someone changes something: Ready=False.
+    Failed { reason: &'a str, message: String },
+    /// A transient failure (429, 5xx, network): keep what status said, unless it said nothing.
+    Transient { reason: &'a str, message: String },
+}
+
+/// The phase shown for a remote status.
+pub fn phase(status: Option<&InviteStatus>) -> String {
+    match status {
+        Some(InviteStatus::Sent) => "Sent".into(),
+        Some(InviteStatus::Staged) => "Staged".into(),
+        Some(InviteStatus::Accepted) => "Accepted".into(),
+        Some(InviteStatus::Expired) => "Expired".into(),
+        Some(InviteStatus::Deactivated) => "Deactivated".into(),
+        Some(InviteStatus::Other(raw)) => raw.clone(),
+        None => PHASE_PENDING.into(),
+    }
+}
+
+/// The status after `outcome`, keeping `lastTransitionTime` unless Ready's status flips.
+pub fn next_status(
+    prev: Option<&InvitationStatus>,
+    outcome: &Outcome<'_>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> InvitationStatus {
+    let mut next = prev.cloned().unwrap_or_default();
+    let (ready, reason, message) = match outcome {
+        Outcome::Remote(inv) => {
+            apply_remote(&mut next, inv);
+            ready_from_remote(inv)
+        }
+        Outcome::Failed { reason, message } => {
+            if next.phase.is_none() {
+                next.phase = Some(PHASE_PENDING.into());
+            }
+            ("False", (*reason).to_owned(), message.clone())
+        }
+        Outcome::Transient { reason, message } => {
+            if let Some(prev) = prev.filter(|p| p.ready().is_some()) {
+                return prev.clone();
+            }
+            next.phase = Some(PHASE_PENDING.into());
+            ("Unknown", (*reason).to_owned(), message.clone())
+        }
+    };
+    next.observed_generation = generation;
+    let transition = prev
+        .and_then(InvitationStatus::ready)
+        .filter(|c| c.status == ready)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    next.conditions.retain(|c| c.type_ != READY);
+    next.conditions.push(Condition {
+        type_: READY.into(),
+        status: ready.into(),
+        reason,
+        message,
+        observed_generation: generation,
+        last_transition_time: transition,
+    });
+    next
+}
+
+fn apply_remote(next: &mut InvitationStatus, inv: &Invitation) {
+    next.invitation_id = inv.id.clone();
+    next.user_id = inv.user_id().map(str::to_owned);
+    next.email = inv.email.clone().or(next.email.take());
+    next.phase = Some(phase(inv.status.as_ref()));
+    next.remote_status = inv.status.as_ref().map(|s| s.as_str().to_owned());
+    next.auth_type = inv.auth_type.clone();
+    next.created_at = inv.created_at().map(str::to_owned);
+    next.expires_at = inv.expires_at.clone();
+    next.accepted_at = inv.accepted_at.clone();
+    next.resource_name = inv.resource_name().map(str::to_owned);
+}
+
+fn ready_from_remote(inv: &Invitation) -> (&'static str, String, String) {
+    let id = inv.id.as_deref().unwrap_or("?");
+    let email = inv.email.as_deref().unwrap_or("the invitee");
+    let expires = inv.expires_at.as_deref().unwrap_or("an unknown time");
+    match &inv.status {
+        Some(InviteStatus::Sent) | None => (
+            "True",
+            "Sent".into(),
+            format!("Invitation {id} sent to {email}; it expires at {expires} unless accepted"),
+        ),
+        Some(InviteStatus::Staged) => (
+            "True",
+            "Staged".into(),
+            format!("Invitation {id} for {email} is staged by Confluent"),
+        ),
+        Some(InviteStatus::Accepted) => (
+            "True",
+            "Accepted".into(),
+            format!(
+                "{email} accepted invitation {id} at {}",
+                inv.accepted_at.as_deref().unwrap_or("an unknown time")
+            ),
+        ),
+        Some(InviteStatus::Expired) => (
+            "False",
+            "Expired".into(),
+            format!(
+                "Invitation {id} for {email} expired at {expires} unaccepted; set spec.reinviteOnExpiry: true to send a new one"
+            ),
+        ),
+        Some(InviteStatus::Deactivated) => (
+            "False",
+            "Deactivated".into(),
+            format!("Invitation {id} for {email} was deactivated in Confluent Cloud"),
+        ),
+        Some(InviteStatus::Other(raw)) => (
+            "Unknown",
+            "UnknownRemoteStatus".into(),
+            format!(
+                "Invitation {id} for {email} has status {raw}, unknown to this operator version"
+            ),
+        ),
+    }
+}
+
+/// How soon to look at the resource again after a successful reconcile: pending invitations at
+/// the resync interval or just after they expire, whichever is sooner; accepted ones (whose only
+/// remaining change is removal) four times less often.
+pub fn next_check(status: &InvitationStatus, now: jiff::Timestamp, resync: Duration) -> Duration {
+    match status.phase.as_deref() {
+        Some("Accepted") => resync.saturating_mul(4),
+        Some("Sent") | Some("Staged") => {
+            let until_expiry = status
+                .expires_at
+                .as_deref()
+                .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+                .and_then(|at| Duration::try_from(at.duration_since(now)).ok());
+            match until_expiry {
+                Some(d) => resync.min(d + Duration::from_secs(1)),
+                None => resync,
+            }
+        }
+        _ => resync,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confluent::model::{ObjectMeta, ObjectReference};
+
+    fn t(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn remote(status: InviteStatus) -> Invitation {
+        Invitation {
+            id: Some("i-1".into()),
+            email: Some("jane@example.com".into()),
+            status: Some(status),
+            auth_type: Some("AUTH_TYPE_SSO".into()),
+            expires_at: Some("2026-01-08T00:00:00Z".into()),
+            user: Some(ObjectReference {
+                id: Some("u-1".into()),
+                ..Default::default()
+            }),
+            metadata: Some(ObjectMeta {
+                created_at: Some("2026-01-01T00:00:00Z".into()),
+                resource_name: Some("crn://confluent.cloud/organization=o/invitation=i-1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sent_invitation_is_ready_with_every_field() {
+        let s = next_status(
+            None,
+            &Outcome::Remote(&remote(InviteStatus::Sent)),
+            Some(3),
+            t("2026-01-01T00:00:05Z"),
+        );
+        assert_eq!(s.invitation_id.as_deref(), Some("i-1"));
+        assert_eq!(s.user_id.as_deref(), Some("u-1"));
+        assert_eq!(s.phase.as_deref(), Some("Sent"));
+        assert_eq!(s.remote_status.as_deref(), Some("INVITE_STATUS_SENT"));
+        assert_eq!(s.auth_type.as_deref(), Some("AUTH_TYPE_SSO"));
+        assert_eq!(s.created_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(s.expires_at.as_deref(), Some("2026-01-08T00:00:00Z"));
+        assert!(s.resource_name.unwrap().ends_with("invitation=i-1"));
+        assert_eq!(s.observed_generation, Some(3));
+        let ready = s.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Sent")
+        );
+        assert_eq!(ready.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn each_remote_state_maps_to_phase_and_ready() {
+        for (state, phase, ready, reason) in [
+            (InviteStatus::Staged, "Staged", "True", "Staged"),
+            (InviteStatus::Accepted, "Accepted", "True", "Accepted"),
+            (InviteStatus::Expired, "Expired", "False", "Expired"),
+            (
+                InviteStatus::Deactivated,
+                "Deactivated",
+                "False",
+                "Deactivated",
+            ),
+            (
+                InviteStatus::Other("INVITE_STATUS_NEW".into()),
+                "INVITE_STATUS_NEW",
+                "Unknown",
+                "UnknownRemoteStatus",
+            ),
+        ] {
+            let s = next_status(
+                None,
+                &Outcome::Remote(&remote(state)),
+                Some(1),
+                t("2026-01-02T00:00:00Z"),
+            );
+            assert_eq!(s.phase.as_deref(), Some(phase));
+            let c = s.ready().unwrap();
+            assert_eq!((c.status.as_str(), c.reason.as_str()), (ready, reason));
+        }
+    }
+
+    #[test]
+    fn an_unchanged_outcome_gives_an_identical_status() {
+        let first = next_status(
+            None,
+            &Outcome::Remote(&remote(InviteStatus::Sent)),
+            Some(1),
+            t("2026-01-01T00:00:05Z"),
+        );
+        let again = next_status(
+            Some(&first),
+            &Outcome::Remote(&remote(InviteStatus::Sent)),
+            Some(1),
+            t("2026-01-01T00:09:00Z"),
+        );
+        assert_eq!(first, again, "a resync must not rewrite status");
+        // Sent -> Accepted: same Ready status, so the transition time stays
+        let accepted = next_status(
+            Some(&first),
+            &Outcome::Remote(&remote(InviteStatus::Accepted)),
+            Some(1),
+            t("2026-01-03T00:00:00Z"),
+        );
+        assert_eq!(
+            accepted.ready().unwrap().last_transition_time,
+            first.ready().unwrap().last_transition_time
+        );
+        // a flip moves it
+        let failed = next_status(
+            Some(&accepted),
+            &Outcome::Failed {
+                reason: "Forbidden",
+                message: "no".into(),
+            },
+            Some(2),
+            t("2026-01-04T00:00:00Z"),
+        );
+        let c = failed.ready().unwrap();
+        assert_eq!(c.last_transition_time, Time(t("2026-01-04T00:00:00Z")));
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "Forbidden")
+        );
+        assert_eq!(
+            failed.invitation_id.as_deref(),
+            Some("i-1"),
+            "remote facts are kept"
+        );
+        assert_eq!(failed.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn transient_errors_keep_a_known_status_and_explain_an_empty_one() {
+        let known = next_status(
+            None,
+            &Outcome::Remote(&remote(InviteStatus::Sent)),
+            Some(1),
+            t("2026-01-01T00:00:05Z"),
+        );
+        let transient = Outcome::Transient {
+            reason: "RateLimited",
+            message: "429".into(),
+        };
+        assert_eq!(
+            next_status(Some(&known), &transient, Some(1), t("2026-01-01T00:01:00Z")),
+            known
+        );
+        let fresh = next_status(None, &transient, Some(1), t("2026-01-01T00:01:00Z"));
+        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.ready().unwrap().status, "Unknown");
+    }
+
+    #[test]
+    fn pending_invitations_are_checked_just_after_they_expire() {
+        let resync = Duration::from_secs(300);
+        let mut s = InvitationStatus {
+            phase: Some("Sent".into()),
+            expires_at: Some("2026-01-08T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert_eq!(next_check(&s, t("2026-01-01T00:00:00Z"), resync), resync);
+        assert_eq!(
+            next_check(&s, t("2026-01-07T23:59:50Z"), resync),
+            Duration::from_secs(11)
+        );
+        s.phase = Some("Accepted".into());
+        assert_eq!(
+            next_check(&s, t("2026-01-07T23:59:50Z"), resync),
+            Duration::from_secs(1200)
+        );
+        s.phase = Some("Expired".into());
+        assert_eq!(next_check(&s, t("2026-01-09T00:00:00Z"), resync), resync);
+    }
+}
