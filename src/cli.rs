@@ -1,0 +1,155 @@
+//! Command line and environment: every flag also reads the environment variable named in
+//! DESIGN.md, so the Helm chart configures the operator through `env:` alone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Kubernetes operator for Confluent Cloud IAM v2 invitations.
+#[derive(Debug, Parser)]
+#[command(
+    name = "confluent-invitation-operator",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    after_help = "Default Confluent credentials come from the environment only (never flags, which \
+                  other users can read in the process list): CONFLUENT_CLOUD_API_KEY + \
+                  CONFLUENT_CLOUD_API_SECRET, or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE. Without them, \
+                  every Invitation needs spec.credentialsSecretRef."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller (the default).
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinition YAML.
+    Crd,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Confluent Cloud API base URL.
+    #[arg(
+        long,
+        env = "CONFLUENT_CLOUD_ENDPOINT",
+        default_value = "https://api.confluent.cloud"
+    )]
+    pub confluent_endpoint: String,
+
+    /// A file holding an OAuth access token for Confluent Cloud, re-read when it changes
+    /// (instead of CONFLUENT_CLOUD_API_KEY/SECRET).
+    #[arg(long, env = "CONFLUENT_CLOUD_ACCESS_TOKEN_FILE")]
+    pub access_token_file: Option<PathBuf>,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Only reconcile Invitations matching this label selector, to split a fleet across several
+    /// operator deployments (each with a disjoint selector).
+    #[arg(long, env = "LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// How often each Invitation is compared with Confluent (e.g. 30s, 5m, 1h).
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: std::time::Duration,
+
+    /// Reconciles running at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Timeout of one Confluent API request.
+    #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+
+    /// Client-side budget of Confluent calls per second and per credential (default: none; the
+    /// server's 429s and X-RateLimit-* headers are always honoured).
+    #[arg(long, env = "CONFLUENT_RATE_LIMIT")]
+    pub confluent_rate_limit: Option<f64>,
+
+    /// Burst allowed above --confluent-rate-limit.
+    #[arg(long, env = "CONFLUENT_RATE_BURST", default_value_t = 10)]
+    pub confluent_rate_burst: u32,
+
+    /// Refuse Invitations without spec.credentialsSecretRef instead of using the operator's own
+    /// credentials (for clusters shared by several teams).
+    #[arg(long, env = "REQUIRE_CREDENTIALS_REF")]
+    pub require_credentials_ref: bool,
+
+    /// Comma-separated email domains that may be invited (default: any).
+    #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
+    pub allowed_email_domains: Vec<String>,
+
+    /// Log format (default: text on a terminal, json otherwise). Levels come from RUST_LOG.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Name of this replica, shown in Events (the Pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`, `1h30m` (Go/Kubernetes duration syntax).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: kube::core::Duration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 30s or 5m: {e}"))?;
+    if d.is_negative() {
+        return Err(format!("{s:?} is negative"));
+    }
+    let d = std::time::Duration::from(d);
+    if d.is_zero() {
+        return Err(format!("{s:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_like_kubernetes() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("five").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn run_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "op",
+            "--resync-interval",
+            "30s",
+            "--allowed-email-domains",
+            "a.com,b.org",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.resync_interval, Duration::from_secs(30));
+        assert_eq!(cli.run.allowed_email_domains, vec!["a.com", "b.org"]);
+        assert!(matches!(
+            Cli::try_parse_from(["op", "crd"]).unwrap().command,
+            Some(Command::Crd)
+        ));
+        assert!(Cli::try_parse_from(["op", "--concurrency", "0"]).is_err());
+    }
+}

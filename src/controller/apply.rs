@@ -1,0 +1,243 @@
+//! The Apply stage: read the remote side as the planner asks, act on its one terminal action,
+//! then write status and Events. Confluent refusals and credential problems end here, explained
+//! in status; only Kubernetes failures escape to the error policy.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action as Requeue;
+
+use super::{Context, Error, report};
+use crate::confluent::{self, ListFilter, model::Invitation};
+use crate::crd::Invitation as Resource;
+use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
+use crate::status::{self, Outcome};
+use crate::{credentials, validate};
+
+/// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
+const MAX_STEPS: usize = 8;
+
+/// How a drive through the planner ended.
+enum Ended {
+    /// The remote invitation as it now stands, and the Event its arrival deserves.
+    Remote(Box<Invitation>, Option<(&'static str, String)>),
+    /// The planner refused to act.
+    Refused(Refusal),
+}
+
+/// Reconciles a live (not deleting) Invitation.
+pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> {
+    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let resource = planner::Resource {
+        spec: &obj.spec,
+        status: obj.status.as_ref(),
+    };
+    if let Err(message) =
+        validate::email_domain(&obj.spec.email, &ctx.settings.allowed_email_domains)
+    {
+        return failed(ctx, &obj, "EmailDomainNotAllowed", message).await;
+    }
+    // Refusals that need no credentials come first: nothing is sent for a bad spec.
+    if let Action::Refuse(r) = planner::plan(resource, &Remote::default()) {
+        return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
+    }
+    let secret = obj
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let client = match ctx.credentials.client_for(&ctx.kube, &ns, secret).await {
+        Ok(c) => c,
+        Err(e @ credentials::Error::Kube { .. }) => return Err(e.into()),
+        Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
+    };
+    match drive(resource, &client).await {
+        Ok(Ended::Remote(inv, event)) => succeeded(ctx, &obj, &inv, event).await,
+        Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
+        Err(Error::Confluent(e)) if e.is_transient() => transient(ctx, &obj, &e).await,
+        Err(Error::Confluent(e)) => failed(ctx, &obj, e.reason(), e.detail()).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// Performs the planner's reads until it answers a terminal action, then performs that.
+async fn drive(
+    resource: planner::Resource<'_>,
+    client: &confluent::Client,
+) -> Result<Ended, Error> {
+    let email = &resource.spec.email;
+    let mut remote = Remote::default();
+    let mut conflicts = 0;
+    for _ in 0..MAX_STEPS {
+        match planner::plan(resource, &remote) {
+            Action::Get(id) => remote.by_id = Some(read(client, &id).await?),
+            Action::LookUp => remote.by_email = Some(look_up(client, email).await?),
+            Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
+            Action::Adopt(inv) => {
+                let note = format!(
+                    "Adopted the existing invitation {} for {email} ({})",
+                    inv.id.as_deref().unwrap_or("?"),
+                    inv.status
+                        .as_ref()
+                        .map(|s| s.as_str())
+                        .unwrap_or("unknown status")
+                );
+                return Ok(Ended::Remote(Box::new(inv), Some(("Adopted", note))));
+            }
+            Action::Create(request, cause) => {
+                let (reason, what) = match cause {
+                    CreateCause::New => ("Created", "Sent invitation"),
+                    CreateCause::Recreate => (
+                        "Recreated",
+                        "The previous invitation was removed in Confluent Cloud; sent invitation",
+                    ),
+                };
+                match client.create_invitation(&request).await {
+                    Ok(inv) => {
+                        let note =
+                            format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
+                        return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
+                    }
+                    // 409: the email has an invitation already (ours, from a create whose
+                    // response was lost, or someone else's): look again and adopt it.
+                    Err(confluent::Error::AlreadyExists(_)) if conflicts == 0 => {
+                        conflicts += 1;
+                        remote.by_email = Some(look_up(client, email).await?);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::Reinvite {
+                expired_id,
+                request,
+            } => {
+                match client.delete_invitation(&expired_id).await {
+                    Ok(()) | Err(confluent::Error::NotFound(_)) => {}
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    // Whether an expired invitation can be deleted is undocumented: a refusal
+                    // does not stop the new invitation.
+                    Err(e) => tracing::info!(error = %e, "expired invitation not deleted"),
+                }
+                match client.create_invitation(&request).await {
+                    Ok(inv) => {
+                        let note = format!(
+                            "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
+                            inv.id.as_deref().unwrap_or("?")
+                        );
+                        return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
+                    }
+                    Err(confluent::Error::AlreadyExists(_)) if conflicts == 0 => {
+                        conflicts += 1;
+                        remote.by_email = Some(look_up(client, email).await?);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::Refuse(r) => return Ok(Ended::Refused(r)),
+            other => return Err(Error::Internal(format!("{other:?}"), "apply")),
+        }
+    }
+    Err(Error::Internal("no terminal action".into(), "apply"))
+}
+
+/// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
+pub(super) async fn read(client: &confluent::Client, id: &str) -> Result<ById, Error> {
+    match client.get_invitation(id).await {
+        Ok(inv) => Ok(ById::Found(inv)),
+        Err(confluent::Error::NotFound(_)) => Ok(ById::Gone),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the invitations for an email.
+pub(super) async fn look_up(
+    client: &confluent::Client,
+    email: &str,
+) -> Result<Vec<Invitation>, Error> {
+    Ok(client.list_invitations(&ListFilter::email(email)).await?)
+}
+
+async fn succeeded(
+    ctx: &Context,
+    obj: &Resource,
+    inv: &Invitation,
+    event: Option<(&'static str, String)>,
+) -> Result<Requeue, Error> {
+    let now = jiff::Timestamp::now();
+    let prev = obj.status.as_ref();
+    let next = status::next_status(prev, &Outcome::Remote(inv), obj.metadata.generation, now);
+    report::write_status(ctx, obj, &next).await?;
+    ctx.forget_failures(obj);
+    if let Some((reason, note)) = event {
+        report::event(ctx, obj, false, reason, &note).await;
+    } else if prev.and_then(|p| p.phase.as_deref()) != next.phase.as_deref()
+        && let Some(ready) = next.ready()
+    {
+        let warning = ready.status == "False";
+        report::event(ctx, obj, warning, &ready.reason, &ready.message).await;
+    }
+    Ok(Requeue::requeue(status::next_check(
+        &next,
+        now,
+        ctx.settings.resync,
+    )))
+}
+
+/// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
+/// and a slow retry (someone has to change something first).
+async fn failed(
+    ctx: &Context,
+    obj: &Resource,
+    reason: &str,
+    message: String,
+) -> Result<Requeue, Error> {
+    tracing::warn!(reason, message = %message, "reconcile refused");
+    ctx.metrics.error(reason);
+    let prev = obj.status.as_ref();
+    let outcome = Outcome::Failed {
+        reason,
+        message: message.clone(),
+    };
+    let next = status::next_status(
+        prev,
+        &outcome,
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    report::write_status(ctx, obj, &next).await?;
+    if report::ready_changed(prev, &next) {
+        report::event(ctx, obj, true, reason, &message).await;
+    }
+    let attempt = ctx.count_failure(obj);
+    Ok(Requeue::requeue(
+        ctx.settings.refusal_backoff().delay(attempt, None),
+    ))
+}
+
+/// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
+/// honouring the server's wait.
+async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Result<Requeue, Error> {
+    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
+    ctx.metrics.error(e.reason());
+    let prev = obj.status.as_ref();
+    let outcome = Outcome::Transient {
+        reason: e.reason(),
+        message: e.detail(),
+    };
+    let next = status::next_status(
+        prev,
+        &outcome,
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    report::write_status(ctx, obj, &next).await?;
+    if report::ready_changed(prev, &next) {
+        report::event(ctx, obj, true, e.reason(), &e.detail()).await;
+    }
+    let attempt = ctx.count_failure(obj);
+    Ok(Requeue::requeue(
+        ctx.settings
+            .transient_backoff()
+            .delay(attempt, e.retry_after()),
+    ))
+}

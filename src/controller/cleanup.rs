@@ -1,0 +1,92 @@
+//! The Cleanup stage, run by the finalizer when an Invitation is deleted: apply its deletion
+//! policy remotely, and only then let the finalizer go. Any failure keeps the finalizer, so
+//! nothing is left behind by a deleted `Delete`/`DeleteUser` resource.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action as Requeue;
+
+use super::apply::{look_up, read};
+use super::{Context, Error, report};
+use crate::confluent;
+use crate::crd::{DeletionPolicy, Invitation};
+use crate::planner::{self, Action, Remote};
+
+const MAX_STEPS: usize = 8;
+
+/// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
+pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
+    let result = run(&obj, ctx).await;
+    match &result {
+        Ok(()) => ctx.forget_failures(&obj),
+        Err(e) => {
+            // one Warning per streak of failures, not one per retry
+            if ctx.count_failure(&obj) == 0 {
+                report::event(ctx, &obj, true, "CleanupFailed", &e.to_string()).await;
+            }
+        }
+    }
+    result.map(|()| Requeue::await_change())
+}
+
+async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
+    let resource = planner::Resource {
+        spec: &obj.spec,
+        status: obj.status.as_ref(),
+    };
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
+            let note =
+                format!("deletionPolicy Orphan: invitation {id} left in Confluent Cloud as it is");
+            report::event(ctx, obj, false, "Orphaned", &note).await;
+        }
+        return Ok(());
+    }
+    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let secret = obj
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let client = ctx.credentials.client_for(&ctx.kube, &ns, secret).await?;
+    let mut remote = Remote::default();
+    for _ in 0..MAX_STEPS {
+        match planner::plan_cleanup(resource, &remote) {
+            Action::Get(id) => remote.by_id = Some(read(&client, &id).await?),
+            Action::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
+            Action::DeleteInvitation(id) => match client.delete_invitation(&id).await {
+                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                    let note = format!("Deleted invitation {id} for {}", obj.spec.email);
+                    report::event(ctx, obj, false, "Deleted", &note).await;
+                    return Ok(());
+                }
+                // accepted in the meantime: read it again and apply the policy to a member
+                Err(confluent::Error::AlreadyAccepted(_)) => remote = Remote::default(),
+                Err(e) => return Err(e.into()),
+            },
+            Action::DeleteUser(user) => match client.delete_user(&user).await {
+                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                    let note = format!(
+                        "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
+                        obj.spec.email
+                    );
+                    report::event(ctx, obj, false, "UserDeleted", &note).await;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Action::KeepAcceptedMember(user) => {
+                let note = format!(
+                    "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
+                    obj.spec.email
+                );
+                report::event(ctx, obj, false, "AcceptedUserKept", &note).await;
+                return Ok(());
+            }
+            Action::Release => return Ok(()),
+            other => return Err(Error::Internal(format!("{other:?}"), "cleanup")),
+        }
+    }
+    Err(Error::Internal("no terminal action".into(), "cleanup"))
+}

@@ -1,0 +1,227 @@
+//! The controller: wires the watch, the finalizer, the planner, the Confluent client and the
+//! status/Event writers together. It decides nothing itself: see [`crate::planner`] and
+//! [`crate::status`].
+
+mod apply;
+mod cleanup;
+mod error;
+pub mod report;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::runtime::PredicateConfig;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, ResourceExt};
+
+pub use error::Error;
+
+use crate::confluent::retry::Backoff;
+use crate::crd::{FINALIZER, Invitation};
+use crate::credentials::CredentialStore;
+use crate::metrics::Metrics;
+
+/// The field manager of our status writes and the Events' reporting controller.
+pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
+
+/// The controller's tunables.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often every Invitation is compared with Confluent.
+    pub resync: Duration,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+    /// Only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Only Invitations matching this label selector (for sharding a fleet across deployments).
+    pub label_selector: Option<String>,
+    /// Email domains that may be invited (empty: all).
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl Settings {
+    /// Backoff after a refusal: someone must change something, so retry slowly, at most at the
+    /// resync interval.
+    pub fn refusal_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_secs(30).min(self.resync),
+            cap: self.resync,
+        }
+    }
+
+    /// Backoff after a transient failure (429/5xx/network).
+    pub fn transient_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(120).min(self.resync.max(Duration::from_secs(1))),
+        }
+    }
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    pub kube: kube::Client,
+    pub credentials: CredentialStore,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// Consecutive failures per object, for per-object backoff. Entries go on success and on
+    /// deletion, so it never outgrows the set of failing objects.
+    failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
+}
+
+impl Context {
+    /// A context; `reporter_instance` tells replicas' Events apart (the Pod name).
+    pub fn new(
+        kube: kube::Client,
+        credentials: CredentialStore,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        reporter_instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: reporter_instance,
+        };
+        Self {
+            recorder: Recorder::new(kube.clone(), reporter),
+            kube,
+            credentials,
+            metrics,
+            settings,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, u32>> {
+        // Counters only: a poisoned map is still a valid map.
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a failure; returns how many came before it in a row.
+    pub(crate) fn count_failure(&self, obj: &Invitation) -> u32 {
+        let mut f = self.failures();
+        let n = f.entry(ObjectRef::from(obj)).or_insert(0);
+        let before = *n;
+        *n = n.saturating_add(1);
+        before
+    }
+
+    pub(crate) fn forget_failures(&self, obj: &Invitation) {
+        self.failures().remove(&ObjectRef::from(obj));
+    }
+}
+
+/// One reconcile: the finalizer helper splits it into Apply and Cleanup.
+async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let name = obj.name_any();
+    let span = tracing::info_span!("reconcile", namespace = %ns, name = %name);
+    let _ = &span;
+    let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
+    let result = tracing::Instrument::instrument(
+        finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(o) => apply::apply(o, &ctx).await,
+                FinalizerEvent::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
+            }
+        }),
+        span,
+    )
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+    result
+}
+
+/// Per-object backoff for failures that escaped the reconcile (Kubernetes API errors, cleanup
+/// failures), honouring a server-requested wait.
+fn error_policy(obj: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        namespace = obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        reason = err.reason(),
+        error = %err,
+        "reconcile failed; backing off"
+    );
+    ctx.metrics.error(err.reason());
+    let attempt = ctx.count_failure(&obj);
+    Action::requeue(
+        ctx.settings
+            .transient_backoff()
+            .delay(attempt, err.retry_after()),
+    )
+}
+
+/// What a reconcile depends on in the object itself: the spec (generation), the finalizers and
+/// the deletion mark. Status and metadata written by the operator are left out, so its own writes
+/// never wake it; remote changes are found by the periodic requeue instead.
+fn user_changes(inv: &Invitation) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    inv.metadata.generation.hash(&mut h);
+    inv.metadata.deletion_timestamp.is_some().hash(&mut h);
+    inv.finalizers().hash(&mut h);
+    Some(h.finish())
+}
+
+/// The watch configuration: label selector, and nothing more than needed.
+pub fn watcher_config(settings: &Settings) -> watcher::Config {
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &settings.label_selector {
+        config = config.labels(selector);
+    }
+    config
+}
+
+/// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
+/// `on_ready` is called once the watch cache has synced.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_ready: impl FnOnce(kube::runtime::reflector::Store<Invitation>) + Send + 'static,
+) {
+    let api: Api<Invitation> = match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
+        None => Api::all(ctx.kube.clone()),
+    };
+    let config = ControllerConfig::default().concurrency(ctx.settings.concurrency);
+    let (store, writer) = reflector::store();
+    let events = watcher(api, watcher_config(&ctx.settings))
+        .default_backoff()
+        // managed fields are dead weight in the cache: nothing here reads them
+        .modify(|inv: &mut Invitation| inv.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects()
+        // our own status writes must not trigger reconciles: only what a user changes does
+        .predicate_filter(user_changes, PredicateConfig::default());
+    let controller = Controller::for_stream(events, store.clone()).with_config(config);
+    tokio::spawn(async move {
+        // kube-runtime's readiness signal is a shared oneshot that wakes only its last waiter,
+        // and the controller waits on it too: poll it again until it answers.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+                Ok(Ok(())) => return on_ready(store),
+                Ok(Err(_)) => return,
+                Err(_) => {}
+            }
+        }
+    });
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+}

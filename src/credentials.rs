@@ -1,0 +1,248 @@
+//! Which Confluent credentials an Invitation uses: the Secret its spec names (in its own
+//! namespace, never another), else the operator's defaults. One client per credential, cached, so
+//! calls made with the same key share one connection pool and one rate limiter.
+//!
+//! Messages name Secrets and keys, never values.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+use crate::confluent::{self, ClientSettings, Credentials, Observer};
+
+/// Keys of a credentials Secret.
+pub const KEY_API_KEY: &str = "apiKey";
+/// Keys of a credentials Secret.
+pub const KEY_API_SECRET: &str = "apiSecret";
+/// Keys of a credentials Secret.
+pub const KEY_ACCESS_TOKEN: &str = "accessToken";
+
+/// Why no usable credentials could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No Secret was named and the operator has no defaults (or must not use them), or the
+    /// named Secret does not exist.
+    #[error("{0}")]
+    Missing(String),
+    /// The Secret exists but does not hold usable credentials.
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading the Secret failed for another reason (RBAC, API server down).
+    #[error("reading Secret {namespace}/{name}: {source}")]
+    Kube {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// The condition / Event reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing(_) => "CredentialsMissing",
+            Self::Invalid(_) => "CredentialsInvalid",
+            Self::Kube { .. } => "CredentialsUnreadable",
+        }
+    }
+}
+
+/// (namespace, name) of a Secret.
+type SecretKey = (String, String);
+
+/// Resolves and caches Confluent clients per credential.
+pub struct CredentialStore {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    observer: Option<Arc<dyn Observer>>,
+    default: Option<confluent::Client>,
+    require_ref: bool,
+    /// (namespace, secret name) -> (Secret resourceVersion, client). Bounded by the number of
+    /// distinct Secrets referenced; a changed Secret replaces its entry.
+    by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent::Client)>>,
+}
+
+impl CredentialStore {
+    /// A store using `default` for Invitations without `credentialsSecretRef` (unless
+    /// `require_ref` forbids it).
+    pub fn new(
+        http: reqwest::Client,
+        settings: ClientSettings,
+        observer: Option<Arc<dyn Observer>>,
+        default: Option<Credentials>,
+        require_ref: bool,
+    ) -> Self {
+        let default = default
+            .map(|c| confluent::Client::new(http.clone(), settings.clone(), c, observer.clone()));
+        Self {
+            http,
+            settings,
+            observer,
+            default,
+            require_ref,
+            by_secret: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client for an Invitation in `namespace` naming `secret` (or none).
+    pub async fn client_for(
+        &self,
+        kube: &kube::Client,
+        namespace: &str,
+        secret: Option<&str>,
+    ) -> Result<confluent::Client, Error> {
+        let Some(name) = secret else {
+            if self.require_ref {
+                return Err(Error::Missing(
+                    "spec.credentialsSecretRef is required: this operator runs with --require-credentials-ref".into(),
+                ));
+            }
+            return self.default.clone().ok_or_else(|| {
+                Error::Missing(
+                    "no spec.credentialsSecretRef, and the operator has no default credentials (CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE)".into(),
+                )
+            });
+        };
+        let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+        let secret = match api.get_opt(name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return Err(Error::Missing(format!(
+                    "Secret {namespace}/{name} named by spec.credentialsSecretRef does not exist"
+                )));
+            }
+            Err(source) => {
+                return Err(Error::Kube {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    source,
+                });
+            }
+        };
+        let key = (namespace.to_owned(), name.to_owned());
+        let version = secret.metadata.resource_version.clone();
+        if let Some((v, client)) = self.cache().get(&key)
+            && *v == version
+            && version.is_some()
+        {
+            return Ok(client.clone());
+        }
+        let credentials = credentials_from(&secret, namespace, name)?;
+        let client = confluent::Client::new(
+            self.http.clone(),
+            self.settings.clone(),
+            credentials,
+            self.observer.clone(),
+        );
+        self.cache().insert(key, (version, client.clone()));
+        Ok(client)
+    }
+
+    fn cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent::Client)>> {
+        // A poisoned cache only holds valid clients; the worst case is a rebuilt one.
+        self.by_secret.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Reads `apiKey`+`apiSecret` or `accessToken` out of a Secret.
+pub fn credentials_from(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+) -> Result<Credentials, Error> {
+    let value = |key: &str| -> Result<Option<String>, Error> {
+        let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes.0.clone()).map_err(|_| {
+            Error::Invalid(format!(
+                "Secret {namespace}/{name}: key {key} is not UTF-8 text"
+            ))
+        })?;
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name}: key {key} is empty"
+            )));
+        }
+        if text.len() > 8192 || text.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name}: key {key} does not look like a credential (too long or control characters)"
+            )));
+        }
+        Ok(Some(text))
+    };
+    match (
+        value(KEY_API_KEY)?,
+        value(KEY_API_SECRET)?,
+        value(KEY_ACCESS_TOKEN)?,
+    ) {
+        (Some(key), Some(secret), _) => Ok(Credentials::api_key(key, secret)),
+        (None, None, Some(token)) => Ok(Credentials::token(token)),
+        (Some(_), None, _) | (None, Some(_), _) => Err(Error::Invalid(format!(
+            "Secret {namespace}/{name} must hold both {KEY_API_KEY} and {KEY_API_SECRET}"
+        ))),
+        (None, None, None) => Err(Error::Invalid(format!(
+            "Secret {namespace}/{name} holds none of the keys {KEY_API_KEY}+{KEY_API_SECRET} or {KEY_ACCESS_TOKEN}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_an_api_key_or_a_token() {
+        let c = credentials_from(
+            &secret(&[("apiKey", "K1"), ("apiSecret", "S1\n")]),
+            "ns",
+            "s",
+        )
+        .unwrap();
+        assert_eq!(c.identity(), "api-key:K1");
+        let c = credentials_from(&secret(&[("accessToken", "T")]), "ns", "s").unwrap();
+        assert_eq!(c.identity(), "token");
+    }
+
+    #[test]
+    fn wrong_or_empty_keys_are_explained_without_values() {
+        for (pairs, want) in [
+            (vec![("apiKey", "K1")], "must hold both"),
+            (
+                vec![("api_key", "K1"), ("secret", "S")],
+                "holds none of the keys",
+            ),
+            (
+                vec![("apiKey", ""), ("apiSecret", "S3CRET")],
+                "key apiKey is empty",
+            ),
+            (vec![("accessToken", "a\u{0}b")], "control characters"),
+        ] {
+            let e = credentials_from(&secret(&pairs), "ns", "s").unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(want), "{msg}");
+            assert!(!msg.contains("S3CRET") && !msg.contains("K1"), "{msg}");
+            assert_eq!(e.reason(), "CredentialsInvalid");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The operator's own HTTP endpoint: `/healthz` (the process serves), `/readyz` (the watch cache
+//! has synced, so reconciles see the whole picture) and `/metrics` (Prometheus text).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use kube::runtime::reflector::Store;
+
+use crate::crd::Invitation;
+use crate::metrics::Metrics;
+
+/// What the endpoint reads.
+#[derive(Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+    /// The watch cache, once synced: the per-phase gauge is counted from it at scrape time.
+    pub store: Arc<OnceLock<Store<Invitation>>>,
+}
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds `addr` and serves until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    state: HttpState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP endpoint failed");
+        }
+    }))
+}
+
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "watch cache not synced yet",
+        )
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    if let Some(store) = state.store.get() {
+        let mut counts = std::collections::BTreeMap::<String, i64>::new();
+        for inv in store.state() {
+            let phase = inv
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| crate::status::PHASE_PENDING.to_owned());
+            *counts.entry(phase).or_default() += 1;
+        }
+        state
+            .metrics
+            .set_phases(counts.iter().map(|(p, n)| (p.as_str(), *n)));
+    }
+    match state.metrics.encode() {
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

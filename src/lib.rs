@@ -1,0 +1,22 @@
+//! confluent-invitation-operator: reconciles `Invitation` resources against the Confluent Cloud
+//! IAM v2 Invitations API.
+//!
+//! The crate is layered so each concern can be tested alone:
+//! - [`confluent`]: the HTTP client for Confluent Cloud; knows nothing of Kubernetes.
+//! - [`crd`]: the `Invitation` resource and its generated CRD.
+//! - [`planner`] and [`status`]: pure decisions, no IO.
+//! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
+//! - [`mock`]: a faithful, stateful Confluent mock used by tests, benchmarks and the sandbox.
+
+pub mod cli;
+pub mod confluent;
+pub mod controller;
+pub mod crd;
+pub mod credentials;
+pub mod http;
+pub mod metrics;
+pub mod mock;
+pub mod planner;
+pub mod status;
+pub mod telemetry;
+pub mod validate;

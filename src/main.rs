@@ -1,0 +1,173 @@
+//! `confluent-invitation-operator`: `run` (the default) runs the controller; `crd` prints the
+//! CustomResourceDefinition.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+use confluent_invitation_operator::cli::{Cli, Command, RunArgs};
+use confluent_invitation_operator::confluent::{self, ClientSettings, Credentials};
+use confluent_invitation_operator::controller::{self, Context, Settings};
+use confluent_invitation_operator::credentials::CredentialStore;
+use confluent_invitation_operator::metrics::{self, Metrics};
+use confluent_invitation_operator::{crd, http, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Crd) => match crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: rendering the CRD: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Run(args)) => run(*args),
+        None => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format.unwrap_or_else(telemetry::LogFormat::detect));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(operate(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(error = %message, "operator stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The operator's default credentials, from the environment only.
+fn default_credentials(args: &RunArgs) -> Result<Option<Credentials>, String> {
+    let key = std::env::var("CONFLUENT_CLOUD_API_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let secret = std::env::var("CONFLUENT_CLOUD_API_SECRET")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match (key, secret, &args.access_token_file) {
+        (Some(k), Some(s), _) => Ok(Some(Credentials::api_key(k, s))),
+        (None, None, Some(path)) => Ok(Some(Credentials::token_file(path))),
+        (None, None, None) => Ok(None),
+        _ => Err(
+            "set both CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or neither".into(),
+        ),
+    }
+}
+
+async fn operate(args: RunArgs) -> Result<(), String> {
+    let defaults = default_credentials(&args)?;
+    let mut settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
+    settings.budget = args
+        .confluent_rate_limit
+        .map(|per_second| confluent::ratelimit::Budget {
+            per_second,
+            burst: args.confluent_rate_burst,
+        });
+    let http_client = confluent::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+    let metrics = Arc::new(Metrics::new());
+    let store = CredentialStore::new(
+        http_client,
+        settings,
+        Some(metrics::observer(&metrics)),
+        defaults,
+        args.require_credentials_ref,
+    );
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    let controller_settings = Settings {
+        resync: args.resync_interval,
+        concurrency: args.concurrency,
+        namespace: args.watch_namespace.clone().filter(|n| !n.is_empty()),
+        label_selector: args.label_selector.clone().filter(|s| !s.is_empty()),
+        allowed_email_domains: args
+            .allowed_email_domains
+            .iter()
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty())
+            .collect(),
+    };
+    tracing::info!(
+        endpoint = %args.confluent_endpoint,
+        namespace = controller_settings.namespace.as_deref().unwrap_or("<all>"),
+        resync = ?controller_settings.resync,
+        concurrency = controller_settings.concurrency,
+        "starting confluent-invitation-operator {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let ctx = Arc::new(Context::new(
+        kube,
+        store,
+        metrics.clone(),
+        controller_settings,
+        args.pod_name.clone(),
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = http::HttpState {
+        metrics,
+        ready: ready.clone(),
+        store: Arc::new(std::sync::OnceLock::new()),
+    };
+    let store_slot = state.store.clone();
+    let http_stop = wait_for(stop_rx.clone());
+    let http_task = http::serve(args.http_addr, state, http_stop)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing in-flight reconciles");
+        let _ = stop_tx.send(true);
+    });
+    controller::run(ctx, wait_for(stop_rx), move |store| {
+        let _ = store_slot.set(store);
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!("watch cache synced: ready");
+    })
+    .await;
+    let _ = http_task.await;
+    Ok(())
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,241 @@
+//! Prometheus metrics: what an SRE needs to see the operator work and the Confluent API's
+//! answers, without ever a credential or an email in a label.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::confluent::{Observer, Operation};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    reason: String,
+    #[prometheus(flatten)]
+    kind: EventKind,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventKind {
+    #[allow(clippy::struct_field_names)]
+    r#type: &'static str,
+}
+
+/// Every metric the operator exports, registered once at start-up.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    errors: Family<ReasonLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<OperationLabels, Histogram>,
+    invitations: Family<PhaseLabels, Gauge>,
+    events: Family<EventLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers the metrics under the `confluent_invitation_operator` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("confluent_invitation_operator");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by result (ok, error)",
+            reconciles.clone(),
+        );
+        let reconcile_duration = latency_histogram();
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile, Confluent calls included",
+            reconcile_duration.clone(),
+        );
+        let errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error or refusal, by condition reason",
+            errors.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "confluent_requests",
+            "Confluent API calls by operation and HTTP status code (\"none\" when no response arrived)",
+            requests.clone(),
+        );
+        let request_duration = Family::<OperationLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "confluent_request_duration_seconds",
+            "Latency of Confluent API calls by operation",
+            request_duration.clone(),
+        );
+        let invitations = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "invitations",
+            "Invitation resources by status.phase, as last reconciled",
+            invitations.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Kubernetes Events published, by reason and type",
+            events.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            errors,
+            requests,
+            request_duration,
+            invitations,
+            events,
+        }
+    }
+
+    /// Counts one reconcile.
+    pub fn reconciled(&self, ok: bool, elapsed: Duration) {
+        let result = if ok { "ok" } else { "error" };
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        self.reconcile_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an error or refusal by its reason.
+    pub fn error(&self, reason: &str) {
+        self.errors
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a published Event.
+    pub fn event(&self, reason: &str, warning: bool) {
+        let kind = EventKind {
+            r#type: if warning { "Warning" } else { "Normal" },
+        };
+        self.events
+            .get_or_create(&EventLabels {
+                reason: reason.to_owned(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// Replaces the per-phase gauge with fresh counts.
+    pub fn set_phases<'a>(&self, phases: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.invitations.clear();
+        for (phase, n) in phases {
+            self.invitations
+                .get_or_create(&PhaseLabels {
+                    phase: phase.to_owned(),
+                })
+                .set(n);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+impl Observer for Metrics {
+    fn on_response(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
+        let code = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        self.requests
+            .get_or_create(&RequestLabels {
+                operation: operation.as_str(),
+                code,
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&OperationLabels {
+                operation: operation.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Lets an `Arc<Metrics>` be handed to the Confluent clients as their observer.
+pub fn observer(metrics: &Arc<Metrics>) -> Arc<dyn Observer> {
+    metrics.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_family_with_labels() {
+        let m = Metrics::new();
+        m.reconciled(true, Duration::from_millis(3));
+        m.error("QuotaExceeded");
+        m.event("Created", false);
+        m.on_response(
+            Operation::CreateInvitation,
+            Some(201),
+            Duration::from_millis(40),
+        );
+        m.on_response(Operation::GetInvitation, None, Duration::from_millis(40));
+        m.set_phases([("Sent", 2), ("Accepted", 1)]);
+        let text = m.encode().unwrap();
+        for want in [
+            "confluent_invitation_operator_reconciles_total{result=\"ok\"} 1",
+            "confluent_invitation_operator_reconcile_errors_total{reason=\"QuotaExceeded\"} 1",
+            "confluent_invitation_operator_confluent_requests_total{operation=\"create_invitation\",code=\"201\"} 1",
+            "confluent_invitation_operator_confluent_requests_total{operation=\"get_invitation\",code=\"none\"} 1",
+            "confluent_invitation_operator_invitations{phase=\"Sent\"} 2",
+            "confluent_invitation_operator_events_total{reason=\"Created\",type=\"Normal\"} 1",
+            "confluent_invitation_operator_reconcile_duration_seconds_count 1",
+            "confluent_invitation_operator_confluent_request_duration_seconds_bucket",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+    }
+}
