@@ -1,0 +1,117 @@
+//! The finalizer and the deletion policies.
+
+use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER};
+use kube::api::{DeleteParams, PostParams};
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn delete_removes_a_pending_invitation() {
+    let Some(env) = env("del-pending").await else {
+        return;
+    };
+    env.create(&invitation("p", "pending@example.com")).await;
+    let id = id_of(&env.wait_phase("p", "Sent", "True").await);
+    env.delete_and_wait_gone("p").await;
+    let remote = env.remote_by_id(&id).unwrap();
+    assert_eq!(remote.status, Some(InviteStatus::Deactivated));
+    assert!(env.live("pending@example.com").is_empty());
+    let (_, note) = env.wait_event("p", "Deleted").await;
+    assert!(note.contains(&id));
+}
+
+#[tokio::test]
+async fn delete_keeps_an_accepted_member_and_says_so() {
+    let Some(env) = env("del-accepted").await else {
+        return;
+    };
+    env.create(&invitation("m", "member@example.com")).await;
+    let inv = env.wait_phase("m", "Sent", "True").await;
+    let id = id_of(&inv);
+    let user = inv.status.unwrap().user_id.unwrap();
+    env.remote().accept(&id).unwrap();
+    env.wait_phase("m", "Accepted", "True").await;
+    env.delete_and_wait_gone("m").await;
+    let (kind, note) = env.wait_event("m", "AcceptedUserKept").await;
+    assert_eq!(kind, "Normal");
+    assert!(note.contains(&user), "{note}");
+    assert!(
+        env.remote()
+            .users()
+            .iter()
+            .any(|u| u.id.as_deref() == Some(user.as_str()))
+    );
+    assert_eq!(
+        env.remote_by_id(&id).unwrap().status,
+        Some(InviteStatus::Accepted)
+    );
+    assert_eq!(env.remote().calls().delete_user, 0);
+}
+
+#[tokio::test]
+async fn delete_user_removes_an_accepted_member() {
+    let Some(env) = env("del-user").await else {
+        return;
+    };
+    let mut inv = invitation("gone", "leaver@example.com");
+    inv.spec.deletion_policy = DeletionPolicy::DeleteUser;
+    env.create(&inv).await;
+    let inv = env.wait_phase("gone", "Sent", "True").await;
+    let user = inv.status.clone().unwrap().user_id.unwrap();
+    env.remote().accept(&id_of(&inv)).unwrap();
+    env.wait_phase("gone", "Accepted", "True").await;
+    env.delete_and_wait_gone("gone").await;
+    assert!(
+        !env.remote()
+            .users()
+            .iter()
+            .any(|u| u.id.as_deref() == Some(user.as_str()))
+    );
+    env.wait_event("gone", "UserDeleted").await;
+}
+
+#[tokio::test]
+async fn orphan_touches_nothing_remote() {
+    let Some(env) = env("del-orphan").await else {
+        return;
+    };
+    let mut inv = invitation("o", "orphan@example.com");
+    inv.spec.deletion_policy = DeletionPolicy::Orphan;
+    env.create(&inv).await;
+    let id = id_of(&env.wait_phase("o", "Sent", "True").await);
+    env.delete_and_wait_gone("o").await;
+    assert_eq!(
+        env.remote_by_id(&id).unwrap().status,
+        Some(InviteStatus::Sent)
+    );
+    assert_eq!(env.remote().calls().delete, 0);
+    env.wait_event("o", "Orphaned").await;
+}
+
+#[tokio::test]
+async fn a_resource_deleted_before_its_id_reached_status_is_cleaned_up_by_email() {
+    let Some(mut env) = env("del-noid").await else {
+        return;
+    };
+    // The operator crashed right after its create reached Confluent, before status was written.
+    env.kill_operator();
+    let remote = env.remote().seed_invitation("crash@example.com", None);
+    let mut inv = invitation("c", "crash@example.com");
+    inv.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    env.api.create(&PostParams::default(), &inv).await.unwrap();
+    env.api.delete("c", &DeleteParams::default()).await.unwrap();
+    assert!(
+        env.api.get_opt("c").await.unwrap().is_some(),
+        "held by the finalizer"
+    );
+    env.start_operator();
+    env.wait_gone("c").await;
+    assert_eq!(
+        env.remote_by_id(remote.id.as_deref().unwrap())
+            .unwrap()
+            .status,
+        Some(InviteStatus::Deactivated)
+    );
+    assert!(env.live("crash@example.com").is_empty());
+}

@@ -1,0 +1,12 @@
+//! End-to-end: the real operator binary against a real kube-apiserver and the Confluent mock.
+//! See `harness.rs` for how each test gets its own namespace, mock and operator process.
+
+mod harness;
+
+mod deletion;
+mod endpoints;
+mod errors;
+mod faults;
+mod lifecycle;
+mod restart;
+mod validation;

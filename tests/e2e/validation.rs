@@ -1,0 +1,85 @@
+//! Invalid manifests are refused by the API server, with a message naming the field.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::harness::*;
+
+fn kubectl_apply(manifest: &str) -> (bool, String) {
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut child = Command::new(kubectl)
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs (set KUBECTL)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn invalid_manifests_are_refused_naming_the_field() {
+    let Some(env) = env("validation").await else {
+        return;
+    };
+    let manifest = |spec: &str| {
+        format!(
+            "apiVersion: iam.ccloud.dev/v1alpha1\nkind: Invitation\nmetadata:\n  name: bad\n  namespace: {}\nspec: {spec}\n",
+            env.ns
+        )
+    };
+    for (spec, wants) in [
+        ("{}", vec!["email", "required"]),
+        (
+            "{email: not-an-address}",
+            vec!["spec.email", "should match"],
+        ),
+        ("{email: jаne@example.com}", vec!["spec.email"]), // Cyrillic а
+        (
+            "{email: a@example.com, authType: AUTH_TYPE_PASSKEY}",
+            vec!["spec.authType", "AUTH_TYPE_SSO"],
+        ),
+        (
+            "{email: a@example.com, deletionPolicy: Forget}",
+            vec!["spec.deletionPolicy", "Orphan"],
+        ),
+        (
+            "{email: a@example.com, favouriteColour: blue}",
+            vec!["unknown field", "favouriteColour"],
+        ),
+        (
+            "{email: a@example.com, reinviteOnExpiry: maybe}",
+            vec!["reinviteOnExpiry", "boolean"],
+        ),
+        (
+            "{email: a@example.com, credentialsSecretRef: {}}",
+            vec!["spec.credentialsSecretRef.name", "Required"],
+        ),
+    ] {
+        let (ok, out) = kubectl_apply(&manifest(spec));
+        assert!(!ok, "{spec} was accepted: {out}");
+        for want in wants {
+            assert!(out.contains(want), "{spec}: {want:?} not in {out}");
+        }
+    }
+    let (ok, out) = kubectl_apply(&manifest("{email: valid@example.com}"));
+    assert!(ok, "a valid manifest is accepted: {out}");
+    env.wait_phase("bad", "Sent", "True").await;
+    assert_eq!(
+        env.remote().calls().create,
+        1,
+        "only the valid one reached Confluent"
+    );
+}
