@@ -95,6 +95,26 @@ pub struct RunArgs {
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
     pub allowed_email_domains: Vec<String>,
 
+    /// Run only while holding a Lease, so that several replicas never act at once.
+    #[arg(long, env = "LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_LEASE_NAME",
+        default_value = "confluent-invitation-operator"
+    )]
+    pub leader_election_lease_name: String,
+
+    /// Namespace of the leader-election Lease (default: POD_NAMESPACE, else "default").
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// The namespace the operator runs in (from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", hide = true)]
+    pub pod_namespace: Option<String>,
+
     /// Log format (default: text on a terminal, json otherwise). Levels come from RUST_LOG.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,

@@ -14,6 +14,7 @@ pub mod controller;
 pub mod crd;
 pub mod credentials;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod mock;
 pub mod planner;

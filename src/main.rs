@@ -10,6 +10,7 @@ use confluent_invitation_operator::cli::{Cli, Command, RunArgs};
 use confluent_invitation_operator::confluent::{self, ClientSettings, Credentials};
 use confluent_invitation_operator::controller::{self, Context, Settings};
 use confluent_invitation_operator::credentials::CredentialStore;
+use confluent_invitation_operator::leader::Election;
 use confluent_invitation_operator::metrics::{self, Metrics};
 use confluent_invitation_operator::{crd, http, telemetry};
 
@@ -122,7 +123,7 @@ async fn operate(args: RunArgs) -> Result<(), String> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
     let state = http::HttpState {
-        metrics,
+        metrics: metrics.clone(),
         ready: ready.clone(),
         store: Arc::new(std::sync::OnceLock::new()),
     };
@@ -131,18 +132,79 @@ async fn operate(args: RunArgs) -> Result<(), String> {
     let http_task = http::serve(args.http_addr, state, http_stop)
         .await
         .map_err(|e| e.to_string())?;
+    let stop_signal = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: finishing in-flight reconciles");
-        let _ = stop_tx.send(true);
+        let _ = stop_signal.send(true);
     });
-    controller::run(ctx, wait_for(stop_rx), move |store| {
+
+    let mut election = None;
+    if args.leader_election {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| args.pod_namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let identity = args.pod_name.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".into());
+            format!("{host}-{}", std::process::id())
+        });
+        let lease = &args.leader_election_lease_name;
+        let mut joined = Election::join(ctx.kube.clone(), &namespace, lease, &identity)
+            .await
+            .map_err(|e| e.to_string())?;
+        // A standby is healthy and ready: reporting otherwise would stall rolling updates.
+        ready.store(true, Ordering::Relaxed);
+        metrics.set_leader(false);
+        tracing::info!(lease = %format!("{namespace}/{lease}"), %identity, "standing by for leadership");
+        tokio::select! {
+            leader = joined.until_leader() => {
+                if !leader {
+                    return Err("leader election ended before this replica led".into());
+                }
+            }
+            _ = wait_for(stop_rx.clone()) => {
+                joined.resign().await;
+                let _ = http_task.await;
+                return Ok(());
+            }
+        }
+        tracing::info!(%identity, "became leader");
+        metrics.set_leader(true);
+        election = Some(joined);
+    }
+
+    let lost = election.as_ref().map(|e| e.is_leader.clone());
+    let controller_stop = async move {
+        let lost = async {
+            match lost {
+                Some(rx) => Election::until_lost(rx).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wait_for(stop_rx) => {}
+            _ = lost => tracing::error!("lost leadership: stopping reconciles"),
+        }
+    };
+    controller::run(ctx, controller_stop, move |store| {
         let _ = store_slot.set(store);
         ready.store(true, Ordering::Relaxed);
         tracing::info!("watch cache synced: ready");
     })
     .await;
+    let lost_leadership = election.as_ref().is_some_and(|e| !*e.is_leader.borrow());
+    if let Some(e) = election {
+        metrics.set_leader(false);
+        e.resign().await;
+    }
+    let _ = stop_tx.send(true);
     let _ = http_task.await;
+    if lost_leadership {
+        // exit non-zero: the Pod restarts and stands by again with a clean state
+        return Err("lost leadership".into());
+    }
     Ok(())
 }
 

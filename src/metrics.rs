@@ -62,6 +62,7 @@ pub struct Metrics {
     request_duration: Family<OperationLabels, Histogram>,
     invitations: Family<PhaseLabels, Gauge>,
     events: Family<EventLabels, Counter>,
+    leader: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -122,7 +123,15 @@ impl Metrics {
             "Kubernetes Events published, by reason and type",
             events.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader-election Lease (or runs without election), 0 on standby",
+            leader.clone(),
+        );
+        leader.set(1);
         Self {
+            leader,
             registry,
             reconciles,
             reconcile_duration,
@@ -163,6 +172,11 @@ impl Metrics {
                 kind,
             })
             .inc();
+    }
+
+    /// Records whether this replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Replaces the per-phase gauge with fresh counts.

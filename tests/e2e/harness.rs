@@ -67,6 +67,37 @@ pub struct Operator {
     pub http: SocketAddr,
 }
 
+impl Operator {
+    /// Sends a signal (e.g. "TERM", "KILL") to the process.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The operator's /metrics text.
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(format!("http://{}/metrics", self.http)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -177,6 +208,13 @@ impl Env {
 
     /// Starts (or restarts) the operator process.
     pub fn start_operator(&mut self) {
+        let op = self.spawn_operator(&[]);
+        self.operator = Some(op);
+    }
+
+    /// Starts one more operator process on this namespace and mock, with extra flags; the
+    /// caller owns it (dropping it kills it).
+    pub fn spawn_operator(&mut self, extra: &[&str]) -> Operator {
         let http = free_port();
         let kubeconfig = std::env::var("E2E_OPERATOR_KUBECONFIG")
             .or_else(|_| std::env::var("KUBECONFIG"))
@@ -193,6 +231,7 @@ impl Env {
             .args(["--http-addr", &http.to_string()])
             .args(["--log-format", "json"])
             .args(&self.options.extra_args)
+            .args(extra)
             .env_clear()
             .env("KUBECONFIG", kubeconfig)
             .env("CONFLUENT_CLOUD_ENDPOINT", self.mock.base_url())
@@ -207,7 +246,7 @@ impl Env {
         }
         let child = cmd.spawn().expect("operator started");
         self.restarts += 1;
-        self.operator = Some(Operator { child, http });
+        Operator { child, http }
     }
 
     /// SIGKILLs the operator: no graceful anything, like a node failure.

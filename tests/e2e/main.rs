@@ -7,6 +7,7 @@ mod deletion;
 mod endpoints;
 mod errors;
 mod faults;
+mod leader;
 mod lifecycle;
 mod restart;
 mod validation;
