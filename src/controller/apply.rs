@@ -12,7 +12,7 @@ use crate::confluent::{self, ListFilter, model::Invitation};
 use crate::crd::Invitation as Resource;
 use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
 use crate::status::{self, Outcome};
-use crate::{credentials, validate};
+use crate::validate;
 
 /// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
 const MAX_STEPS: usize = 8;
@@ -48,7 +48,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
         .map(|r| r.name.as_str());
     let client = match ctx.credentials.client_for(&ctx.kube, &ns, secret).await {
         Ok(c) => c,
-        Err(e @ credentials::Error::Kube { .. }) => return Err(e.into()),
+        // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
     };
     match drive(resource, &client).await {

@@ -21,8 +21,8 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Err
     match &result {
         Ok(()) => ctx.forget_failures(&obj),
         Err(e) => {
-            // one Warning per streak of failures, not one per retry
-            if ctx.count_failure(&obj) == 0 {
+            // one Warning per streak of failures, not one per retry (error_policy counts them)
+            if ctx.failures_so_far(&obj) == 0 {
                 report::event(ctx, &obj, true, "CleanupFailed", &e.to_string()).await;
             }
         }

@@ -6,6 +6,8 @@ mod apply;
 mod cleanup;
 mod error;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,6 +116,14 @@ impl Context {
         before
     }
 
+    /// Failures recorded in a row so far, without recording one.
+    pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
+        self.failures()
+            .get(&ObjectRef::from(obj))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn forget_failures(&self, obj: &Invitation) {
         self.failures().remove(&ObjectRef::from(obj));
     }
@@ -125,7 +135,6 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let name = obj.name_any();
     let span = tracing::info_span!("reconcile", namespace = %ns, name = %name);
-    let _ = &span;
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
         finalizer(&api, FINALIZER, obj, |event| async {

@@ -1,0 +1,910 @@
+//! Single reconcile steps, checked request by request: the Kubernetes API server is a
+//! `tower_test` mock answered by a scripted verifier (kube-rs's controller-rs `fixtures.rs`
+//! pattern), Confluent is the crate's in-process mock. Each test asserts the exact Kubernetes
+//! requests of one reconcile, in the order kube sends them (method, path and query, content type,
+//! JSON body), answers them as an API server would, and counts the Confluent calls.
+//!
+//! After the scripted requests, [`ApiServer::finish`] waits for the reconcile to return while
+//! failing on any further request, so a missing request fails with a timeout and an extra one
+//! fails by name instead of hanging (or vanishing: Event errors are only logged).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use super::{Context, Error, FIELD_MANAGER, Settings};
+use crate::confluent::model::{Invitation as Remote, InviteStatus};
+use crate::confluent::{self, ClientSettings, Credentials};
+use crate::crd::{
+    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, InvitationStatus, SecretRef,
+};
+use crate::credentials::CredentialStore;
+use crate::metrics::Metrics;
+use crate::mock::{self, Fault, FaultAction, MockConfig, MockHandle, MockServer};
+use crate::status::{self, Outcome};
+
+const NS: &str = "team-a";
+const NAME: &str = "jane";
+const EMAIL: &str = "jane@example.com";
+const UID: &str = "5b1c8f0e-2d7a-4e39-9a51-0c6f3e8d2b17";
+const GENERATION: i64 = 3;
+/// How long one expected request (or the end of the reconcile) may take to come.
+const STEP: Duration = Duration::from_secs(10);
+
+const INVITATION_PATH: &str = "/apis/iam.ccloud.dev/v1alpha1/namespaces/team-a/invitations/jane";
+const JSON_PATCH: &str = "application/json-patch+json";
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+const JSON: &str = "application/json";
+
+fn status_path() -> String {
+    format!("{INVITATION_PATH}/status?&force=true&fieldManager={FIELD_MANAGER}")
+}
+
+fn events_path() -> String {
+    format!("/apis/events.k8s.io/v1/namespaces/{NS}/events?")
+}
+
+// ---- the scripted API server ----
+
+type ApiServerHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type Reply = tower_test::mock::SendResponse<Response<Body>>;
+
+/// The Kubernetes API server's side of the client: each request is taken, checked and answered
+/// by the test, in order.
+struct ApiServer(ApiServerHandle);
+
+/// One request of the reconcile, read whole, with its pending answer.
+struct Seen {
+    method: Method,
+    uri: String,
+    content_type: Option<String>,
+    body: Value,
+    reply: Reply,
+}
+
+impl ApiServer {
+    /// The next request; fails the test if none comes within [`STEP`].
+    async fn next(&mut self, what: &str) -> Seen {
+        let (request, reply) = tokio::time::timeout(STEP, self.0.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("no request came: expected {what}"))
+            .unwrap_or_else(|| panic!("the client went away: expected {what}"));
+        let method = request.method().clone();
+        let uri = request.uri().to_string();
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().expect("ASCII content type").to_owned());
+        let bytes = request
+            .into_body()
+            .collect_bytes()
+            .await
+            .expect("request body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {uri}: body is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Seen {
+            method,
+            uri,
+            content_type,
+            body,
+            reply,
+        }
+    }
+
+    /// The next request, checked to be `method uri` with `content_type`.
+    async fn expect(
+        &mut self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        what: &str,
+    ) -> Seen {
+        let seen = self.next(what).await;
+        assert_eq!(
+            (&seen.method, seen.uri.as_str()),
+            (&method, uri),
+            "{what}: wrong request (body {})",
+            seen.body
+        );
+        assert_eq!(
+            seen.content_type.as_deref(),
+            content_type,
+            "{what}: content type"
+        );
+        seen
+    }
+
+    /// Waits for the reconcile to return, failing on any request it sends meanwhile.
+    async fn finish(&mut self, task: JoinHandle<Result<Action, Error>>) -> Result<Action, Error> {
+        let done = tokio::time::timeout(STEP, task);
+        tokio::select! {
+            biased;
+            request = self.0.next_request() => match request {
+                Some((r, _)) => panic!("unexpected request {} {}", r.method(), r.uri()),
+                None => panic!("the client went away before the reconcile returned"),
+            },
+            result = done => result
+                .expect("the reconcile did not return")
+                .expect("the reconcile panicked"),
+        }
+    }
+}
+
+impl Seen {
+    /// Answers with `status` and a JSON body.
+    fn respond(self, status: StatusCode, body: &Value) {
+        let response = Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, JSON)
+            .body(Body::from(serde_json::to_vec(body).expect("JSON")))
+            .expect("response");
+        self.reply.send_response(response);
+    }
+
+    /// Answers 200 with `body`.
+    fn ok(self, body: &Value) {
+        self.respond(StatusCode::OK, body);
+    }
+
+    /// Answers an Event POST as the API server does: 201 with the stored Event.
+    fn created_event(self) {
+        let mut event = self.body.clone();
+        let meta = &mut event["metadata"];
+        meta["uid"] = json!("0d7f6c2a-3e1b-4c5d-8e9f-a0b1c2d3e4f5");
+        meta["resourceVersion"] = json!("2001");
+        meta["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+        self.respond(StatusCode::CREATED, &event);
+    }
+}
+
+/// A `metav1.Status` 404, as the API server answers a missing object.
+fn not_found(resource: &str, name: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("{resource} \"{name}\" not found"),
+        "reason": "NotFound",
+        "details": { "name": name, "kind": resource },
+        "code": 404
+    })
+}
+
+// ---- the Invitation as stored ----
+
+fn spec() -> InvitationSpec {
+    InvitationSpec {
+        email: EMAIL.into(),
+        auth_type: None,
+        credentials_secret_ref: None,
+        deletion_policy: DeletionPolicy::Delete,
+        reinvite_on_expiry: false,
+    }
+}
+
+/// An Invitation as the API server would hand it over, with or without our finalizer.
+fn invitation(with_finalizer: bool) -> Invitation {
+    let mut inv = Invitation::new(NAME, spec());
+    let meta = &mut inv.metadata;
+    meta.namespace = Some(NS.into());
+    meta.uid = Some(UID.into());
+    meta.resource_version = Some("1000".into());
+    meta.generation = Some(GENERATION);
+    meta.creation_timestamp = Some(Time("2026-01-01T00:00:00Z".parse().expect("time")));
+    if with_finalizer {
+        meta.finalizers = Some(vec![FINALIZER.into()]);
+    }
+    inv
+}
+
+/// The object being deleted: deletionTimestamp set, our finalizer still on.
+fn deleting(mut inv: Invitation) -> Invitation {
+    inv.metadata.deletion_timestamp = Some(Time("2026-01-02T00:00:00Z".parse().expect("time")));
+    inv.metadata.deletion_grace_period_seconds = Some(0);
+    inv
+}
+
+/// The object as the API server returns it after a write: the new resourceVersion.
+fn stored(inv: &Invitation) -> Value {
+    let mut v = serde_json::to_value(inv).expect("Invitation to JSON");
+    let rv: u64 = inv
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .expect("numeric resourceVersion");
+    v["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
+    v
+}
+
+/// The status the operator writes after observing `remote`.
+fn observed(remote: &Remote) -> InvitationStatus {
+    status::next_status(
+        None,
+        &Outcome::Remote(remote),
+        Some(GENERATION),
+        jiff::Timestamp::now(),
+    )
+}
+
+// ---- the harness ----
+
+struct Harness {
+    ctx: Arc<Context>,
+    api: ApiServer,
+    confluent: MockHandle,
+    // Kept for the test's length: dropping it stops the mock.
+    _server: MockServer,
+}
+
+async fn harness() -> Harness {
+    let server = mock::start(
+        "127.0.0.1:0".parse().expect("address"),
+        MockConfig {
+            api_keys: vec![("k".into(), "s".into())],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("Confluent mock starts");
+    let credentials = CredentialStore::new(
+        confluent::http_client(Duration::from_secs(5)).expect("HTTP client"),
+        ClientSettings::new(&server.base_url()).expect("mock URL"),
+        None,
+        Some(Credentials::api_key("k", "s")),
+        false,
+    );
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let kube = kube::Client::new(service, "default");
+    let settings = Settings {
+        resync: Duration::from_secs(300),
+        concurrency: 1,
+        namespace: None,
+        label_selector: None,
+        allowed_email_domains: vec![],
+    };
+    let ctx = Context::new(kube, credentials, Arc::new(Metrics::new()), settings, None);
+    Harness {
+        ctx: Arc::new(ctx),
+        api: ApiServer(handle),
+        confluent: server.state(),
+        _server: server,
+    }
+}
+
+impl Harness {
+    /// Starts one reconcile of `obj`; the test then plays the API server.
+    fn reconcile(&self, obj: &Invitation) -> JoinHandle<Result<Action, Error>> {
+        tokio::spawn(super::reconcile(Arc::new(obj.clone()), self.ctx.clone()))
+    }
+}
+
+/// Runs a test body with an overall deadline, so nothing can hang the suite.
+async fn within<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::time::timeout(Duration::from_secs(60), body)
+        .await
+        .expect("test timed out");
+}
+
+// ---- assertions on what was sent ----
+
+/// Checks a server-side-apply status patch and returns its status.
+fn applied_status(seen: &Seen) -> InvitationStatus {
+    let body = &seen.body;
+    assert_eq!(body["apiVersion"], "iam.ccloud.dev/v1alpha1", "{body}");
+    assert_eq!(body["kind"], "Invitation", "{body}");
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["apiVersion", "kind", "status"],
+        "only status is applied: {body}"
+    );
+    serde_json::from_value(body["status"].clone()).expect("an InvitationStatus")
+}
+
+/// The Ready condition's (status, reason, message).
+fn ready(status: &InvitationStatus) -> (String, String, String) {
+    let c = status.ready().expect("a Ready condition");
+    assert_eq!(c.observed_generation, Some(GENERATION));
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+/// Checks an `events.k8s.io/v1` Event about our Invitation; returns its note.
+fn event_note(seen: &Seen, type_: &str, reason: &str) -> String {
+    let e = &seen.body;
+    assert_eq!(e["apiVersion"], "events.k8s.io/v1", "{e}");
+    assert_eq!(e["kind"], "Event", "{e}");
+    assert_eq!(e["type"], type_, "{e}");
+    assert_eq!(e["reason"], reason, "{e}");
+    assert_eq!(e["action"], "Reconcile", "{e}");
+    assert_eq!(e["reportingController"], FIELD_MANAGER, "{e}");
+    assert_eq!(e["reportingInstance"], FIELD_MANAGER, "{e}");
+    assert_eq!(e["metadata"]["namespace"], NS, "{e}");
+    let name = e["metadata"]["name"].as_str().expect("an Event name");
+    assert!(name.starts_with(&format!("{NAME}.")), "{name}");
+    assert!(e["eventTime"].is_string(), "{e}");
+    assert_eq!(
+        e["regarding"],
+        json!({
+            "apiVersion": "iam.ccloud.dev/v1alpha1",
+            "kind": "Invitation",
+            "name": NAME,
+            "namespace": NS,
+            "uid": UID,
+        }),
+        "{e}"
+    );
+    assert!(e.get("series").is_none(), "a new Event has no series: {e}");
+    e["note"].as_str().expect("a note").to_owned()
+}
+
+/// Checks the finalizer-removal JSON patch of kube-runtime's finalizer helper.
+fn assert_finalizer_removal(seen: &Seen) {
+    assert_eq!(
+        seen.body,
+        json!([
+            { "op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER },
+            { "op": "remove", "path": "/metadata/finalizers/0" },
+        ])
+    );
+}
+
+// ---- the tests ----
+
+/// 1. No finalizer yet: the finalizer is added (and nothing else happens) before any remote work.
+#[tokio::test]
+async fn a_new_invitation_first_gets_the_finalizer_and_nothing_else() {
+    within(async {
+        let mut h = harness().await;
+        let obj = invitation(false);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer patch",
+            )
+            .await;
+        assert_eq!(
+            seen.body,
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": null },
+                { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
+            ])
+        );
+        seen.ok(&stored(&invitation(true)));
+
+        let action = h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(
+            action,
+            Action::await_change(),
+            "the patch's watch event follows"
+        );
+        assert_eq!(
+            h.confluent.calls().total,
+            0,
+            "no Confluent call before the finalizer"
+        );
+        assert!(h.confluent.invitations().is_empty());
+    })
+    .await;
+}
+
+/// 1b. Someone else's finalizer is kept: the test op pins the current list, the add appends.
+#[tokio::test]
+async fn the_finalizer_is_appended_after_foreign_ones() {
+    within(async {
+        let mut h = harness().await;
+        let mut obj = invitation(false);
+        obj.metadata.finalizers = Some(vec!["example.com/other".into()]);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer patch",
+            )
+            .await;
+        assert_eq!(
+            seen.body,
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": ["example.com/other"] },
+                { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
+            ])
+        );
+        let mut patched = obj.clone();
+        patched.metadata.finalizers = Some(vec!["example.com/other".into(), FINALIZER.into()]);
+        seen.ok(&stored(&patched));
+
+        let action = h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(action, Action::await_change());
+        assert_eq!(h.confluent.calls().total, 0);
+    })
+    .await;
+}
+
+/// 2. Finalizer on, no status: look up by email, create, apply status, then the `Created` Event.
+#[tokio::test]
+async fn a_new_invitation_is_created_then_status_then_event() {
+    within(async {
+        let mut h = harness().await;
+        let obj = invitation(true);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        // by now Confluent was asked: one look-up by email, one create
+        let calls = h.confluent.calls();
+        assert_eq!(
+            (calls.list, calls.create, calls.total),
+            (1, 1, 2),
+            "{calls:?}"
+        );
+        let remote = h.confluent.invitations();
+        assert_eq!(remote.len(), 1, "{remote:?}");
+        let remote = &remote[0];
+        let id = remote.id.clone().expect("an id");
+        assert_eq!(remote.status, Some(InviteStatus::Sent));
+
+        let written = applied_status(&seen);
+        assert_eq!(written.invitation_id.as_deref(), Some(id.as_str()));
+        assert_eq!(written.user_id.as_deref(), remote.user_id());
+        assert_eq!(written.email.as_deref(), Some(EMAIL));
+        assert_eq!(written.phase.as_deref(), Some("Sent"));
+        assert_eq!(written.remote_status.as_deref(), Some("INVITE_STATUS_SENT"));
+        assert_eq!(written.observed_generation, Some(GENERATION));
+        let (st, reason, message) = ready(&written);
+        assert_eq!((st.as_str(), reason.as_str()), ("True", "Sent"));
+        assert!(message.contains(&id), "{message}");
+        // every other field is exactly the status computed from the mock's invitation
+        let mut want = observed(remote);
+        want.conditions[0].last_transition_time =
+            written.ready().expect("Ready").last_transition_time.clone();
+        assert_eq!(written, want);
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Created Event",
+            )
+            .await;
+        let note = event_note(&seen, "Normal", "Created");
+        assert_eq!(note, format!("Sent invitation {id} to {EMAIL}"));
+        seen.created_event();
+
+        let action = h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+        assert_eq!(h.confluent.calls().total, 2, "nothing after the create");
+    })
+    .await;
+}
+
+/// 3. Status already says what Confluent says: one read, no write, no Event.
+#[tokio::test]
+async fn an_unchanged_invitation_is_read_and_nothing_is_written() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut obj = invitation(true);
+        obj.status = Some(observed(&remote));
+        let task = h.reconcile(&obj);
+
+        // zero Kubernetes requests: the first one would fail the test
+        let action = h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+        let calls = h.confluent.calls();
+        assert_eq!((calls.get, calls.total), (1, 1), "one GET only: {calls:?}");
+        // and nothing trickles in afterwards
+        let late = tokio::time::timeout(Duration::from_millis(300), h.api.0.next_request()).await;
+        assert!(late.is_err(), "a request came after the reconcile returned");
+    })
+    .await;
+}
+
+/// 4. The email changed under an existing invitation: refused without asking Confluent.
+#[tokio::test]
+async fn a_changed_email_is_refused_with_a_warning_and_no_confluent_call() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let id = remote.id.clone().expect("an id");
+        let prev = observed(&remote);
+        let mut obj = invitation(true);
+        obj.spec.email = "john@example.com".into();
+        obj.status = Some(prev.clone());
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        let (st, reason, message) = ready(&written);
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", "ImmutableFieldChanged")
+        );
+        assert!(
+            message.contains(EMAIL) && message.contains("john@example.com"),
+            "{message}"
+        );
+        // the remote facts stay as they were; Ready flipped, so its transition time moved
+        assert_eq!(written.invitation_id.as_deref(), Some(id.as_str()));
+        assert_eq!(written.email.as_deref(), Some(EMAIL));
+        assert_eq!(written.phase.as_deref(), Some("Sent"));
+        assert_eq!(written.observed_generation, Some(GENERATION));
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Warning Event",
+            )
+            .await;
+        let note = event_note(&seen, "Warning", "ImmutableFieldChanged");
+        assert_eq!(note, message);
+        seen.created_event();
+
+        let action = h.api.finish(task).await.expect("a refusal is not an error");
+        assert_ne!(action, Action::await_change(), "retried slowly");
+        assert_eq!(h.confluent.calls().total, 0, "nothing sent for a bad spec");
+    })
+    .await;
+}
+
+/// 5. Confluent answers 403 to the create: Ready=False Forbidden with Confluent's words, and a
+/// Warning.
+#[tokio::test]
+async fn a_forbidden_create_is_explained_in_status_and_a_warning() {
+    within(async {
+        let mut h = harness().await;
+        h.confluent.inject(Fault {
+            method: Some("POST".into()),
+            path_prefix: "/iam/v2/invitations".into(),
+            count: 1,
+            action: FaultAction::Status { status: 403 },
+        });
+        let obj = invitation(true);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let calls = h.confluent.calls();
+        assert_eq!(
+            (calls.list, calls.create, calls.faults_injected, calls.total),
+            (1, 1, 1, 2),
+            "{calls:?}"
+        );
+        let written = applied_status(&seen);
+        let (st, reason, message) = ready(&written);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", "Forbidden"));
+        assert!(
+            message.contains("Injected fault: the mock answers 403"),
+            "Confluent's detail: {message}"
+        );
+        assert!(message.contains("HTTP 403"), "{message}");
+        assert!(message.contains("user_unauthorized"), "{message}");
+        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        assert_eq!(written.invitation_id, None);
+        assert_eq!(written.observed_generation, Some(GENERATION));
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Warning Event",
+            )
+            .await;
+        let note = event_note(&seen, "Warning", "Forbidden");
+        assert_eq!(note, message);
+        seen.created_event();
+
+        let action = h.api.finish(task).await.expect("a refusal is not an error");
+        assert_ne!(action, Action::await_change());
+        assert!(h.confluent.invitations().is_empty(), "nothing was created");
+    })
+    .await;
+}
+
+/// 6. Deletion with policy Delete: read, delete remotely, `Deleted` Event, then the finalizer goes.
+#[tokio::test]
+async fn deletion_deletes_the_invitation_then_releases_the_finalizer() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let id = remote.id.clone().expect("an id");
+        let mut obj = deleting(invitation(true));
+        obj.status = Some(observed(&remote));
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Deleted Event",
+            )
+            .await;
+        let calls = h.confluent.calls();
+        assert_eq!(
+            (calls.get, calls.delete, calls.total),
+            (1, 1, 2),
+            "GET then DELETE: {calls:?}"
+        );
+        let now = h.confluent.invitations();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].status, Some(InviteStatus::Deactivated), "{now:?}");
+        let note = event_note(&seen, "Normal", "Deleted");
+        assert_eq!(note, format!("Deleted invitation {id} for {EMAIL}"));
+        seen.created_event();
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer removal",
+            )
+            .await;
+        assert_finalizer_removal(&seen);
+        let mut released = obj.clone();
+        released.metadata.finalizers = None;
+        seen.ok(&stored(&released));
+
+        let action = h.api.finish(task).await.expect("cleanup succeeds");
+        assert_eq!(action, Action::await_change());
+        assert_eq!(h.confluent.calls().total, 2);
+    })
+    .await;
+}
+
+/// 7. Deletion with policy Orphan: nothing remote, `Orphaned` Event, the finalizer goes.
+#[tokio::test]
+async fn orphan_deletion_touches_nothing_remote() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let id = remote.id.clone().expect("an id");
+        let mut obj = deleting(invitation(true));
+        obj.spec.deletion_policy = DeletionPolicy::Orphan;
+        obj.status = Some(observed(&remote));
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Orphaned Event",
+            )
+            .await;
+        let note = event_note(&seen, "Normal", "Orphaned");
+        assert!(note.contains(&id), "{note}");
+        seen.created_event();
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer removal",
+            )
+            .await;
+        assert_finalizer_removal(&seen);
+        let mut released = obj.clone();
+        released.metadata.finalizers = None;
+        seen.ok(&stored(&released));
+
+        let action = h.api.finish(task).await.expect("cleanup succeeds");
+        assert_eq!(action, Action::await_change());
+        assert_eq!(h.confluent.calls().total, 0, "Orphan sends nothing");
+        assert_eq!(
+            h.confluent.invitations()[0].status,
+            Some(InviteStatus::Sent),
+            "the invitation is left as it is"
+        );
+    })
+    .await;
+}
+
+/// 8. The named Secret does not exist: Ready=False CredentialsMissing, a Warning, no Confluent
+/// call.
+#[tokio::test]
+async fn a_missing_secret_is_reported_without_calling_confluent() {
+    within(async {
+        let mut h = harness().await;
+        let mut obj = invitation(true);
+        obj.spec.credentials_secret_ref = Some(SecretRef {
+            name: "nope".into(),
+        });
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::GET,
+                &format!("/api/v1/namespaces/{NS}/secrets/nope"),
+                None,
+                "the Secret read",
+            )
+            .await;
+        assert_eq!(seen.body, Value::Null);
+        seen.respond(StatusCode::NOT_FOUND, &not_found("secrets", "nope"));
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        let (st, reason, message) = ready(&written);
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", "CredentialsMissing")
+        );
+        assert_eq!(
+            message,
+            format!("Secret {NS}/nope named by spec.credentialsSecretRef does not exist")
+        );
+        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the Warning Event",
+            )
+            .await;
+        let note = event_note(&seen, "Warning", "CredentialsMissing");
+        assert_eq!(note, message);
+        seen.created_event();
+
+        let action = h.api.finish(task).await.expect("a refusal is not an error");
+        assert_ne!(action, Action::await_change());
+        assert_eq!(h.confluent.calls().total, 0, "no Confluent call");
+    })
+    .await;
+}
+
+/// 9. kube's Recorder deduplicates: the same Event again (same type, reason and object) within its
+/// cache window is a merge PATCH of the first Event with `series.count: 2`, not a second POST.
+#[tokio::test]
+async fn a_repeated_event_patches_the_first_one_as_a_series() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut obj = invitation(true);
+        obj.spec.email = "john@example.com".into();
+        obj.status = Some(observed(&remote));
+
+        // first round: status, then a new Event
+        let task = h.reconcile(&obj);
+        h.api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await
+            .ok(&stored(&obj));
+        let seen = h
+            .api
+            .expect(Method::POST, &events_path(), Some(JSON), "the first Event")
+            .await;
+        event_note(&seen, "Warning", "ImmutableFieldChanged");
+        let first = seen.body.clone();
+        let first_name = first["metadata"]["name"].as_str().expect("name").to_owned();
+        seen.created_event();
+        h.api.finish(task).await.expect("first reconcile");
+
+        // second round of the same object: the Recorder patches the Event it remembers
+        let task = h.reconcile(&obj);
+        h.api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await
+            .ok(&stored(&obj));
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events/{first_name}?"),
+                Some(MERGE_PATCH),
+                "the Event series patch",
+            )
+            .await;
+        let patch = &seen.body;
+        assert_eq!(patch["series"]["count"], 2, "{patch}");
+        assert!(patch["series"]["lastObservedTime"].is_string(), "{patch}");
+        let mut rest = patch.clone();
+        rest.as_object_mut().expect("object").remove("series");
+        assert_eq!(rest, first, "otherwise the first Event as it was sent");
+        let mut stored_event = seen.body.clone();
+        stored_event["metadata"]["resourceVersion"] = json!("2002");
+        seen.ok(&stored_event);
+        h.api.finish(task).await.expect("second reconcile");
+        assert_eq!(h.confluent.calls().total, 0);
+    })
+    .await;
+}
