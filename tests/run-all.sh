@@ -81,7 +81,7 @@ SANDBOX_ONESHOT=1 SANDBOX_DIR="$WORK/sandbox" API_PORT=16643 ETCD_PORT=23990 MOC
   deploy/local/sandbox.sh | tee "$WORK/sandbox.out"
 # every example Invitation must be shown Ready
 grep -q 'invitations-demo' "$WORK/sandbox.out"
-if grep 'invitations-demo' "$WORK/sandbox.out" | grep -v 'i-' | awk '$7 != "True"' | grep -q .; then
+if grep 'invitations-demo' "$WORK/sandbox.out" | grep -v 'i-' | awk '$6 != "True"' | grep -q .; then
   echo "the sandbox showed an Invitation that is not Ready"; exit 1
 fi
 
