@@ -65,10 +65,10 @@ echo "e2e operator identity: system:serviceaccount:$RELEASE_NS:$SA"
 kubectl auth can-i --list --as "system:serviceaccount:$RELEASE_NS:$SA" | grep -E 'invitations|secrets|events|leases' || true
 
 step "cargo test (unit, CRD drift, mock, e2e against $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
-cargo test --all-targets --locked -- --test-threads 4
+cargo test --all-targets --locked -- --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
 
 step "manifest checks"
-tests/manifests/check.sh
+tests/manifests/check.sh 2>&1 | tee "$WORK/manifests.out"
 
 step "helm upgrade and uninstall"
 helm upgrade "$RELEASE" "$CHART" -n "$RELEASE_NS" --server-side=false --set resyncInterval=10m >/dev/null
@@ -86,3 +86,14 @@ if grep 'invitations-demo' "$WORK/sandbox.out" | grep -v 'i-' | awk '$6 != "True
 fi
 
 step "all tests passed"
+# one closing line over everything that ran: cargo's per-binary results plus the manifest checks
+python3 - "$WORK/cargo-test.out" "$WORK/manifests.out" <<'PY'
+import re, sys
+passed = failed = 0
+for path in sys.argv[1:]:
+    for line in open(path, errors="replace"):
+        m = re.match(r"test result: \w+\. (\d+) passed; (\d+) failed", line) or re.match(r"(\d+) passed, (\d+) failed$", line.strip())
+        if m:
+            passed += int(m.group(1)); failed += int(m.group(2))
+print(f"{passed} passed, {failed} failed")
+PY

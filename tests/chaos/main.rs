@@ -1,0 +1,1 @@
+//! Chaos suite: placeholder until the suite lands.
