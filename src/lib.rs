@@ -18,6 +18,7 @@ pub mod leader;
 pub mod metrics;
 pub mod mock;
 pub mod planner;
+pub mod snapshot;
 pub mod status;
 pub mod telemetry;
 pub mod validate;

@@ -175,6 +175,9 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         election = Some(joined);
     }
 
+    if election.is_none() {
+        metrics.set_leader(true);
+    }
     let lost = election.as_ref().map(|e| e.is_leader.clone());
     let controller_stop = async move {
         let lost = async {

@@ -126,10 +126,9 @@ impl Metrics {
         let leader = Gauge::default();
         registry.register(
             "leader",
-            "1 while this replica holds the leader-election Lease (or runs without election), 0 on standby",
+            "1 while this replica reconciles (it holds the leader-election Lease, or runs without election), 0 otherwise",
             leader.clone(),
         );
-        leader.set(1);
         Self {
             leader,
             registry,

@@ -51,8 +51,15 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
     };
-    match drive(resource, &client).await {
-        Ok(Ended::Remote(inv, event)) => succeeded(ctx, &obj, &inv, event).await,
+    // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
+    // snapshot may predate that create.
+    let fresh_lookup = ctx.failures_so_far(&obj) > 0;
+    match drive(ctx, resource, &client, fresh_lookup).await {
+        Ok(Ended::Remote(inv, event)) => {
+            ctx.snapshots.record(&client, &inv);
+            ctx.remember_owner(&obj, client.identity());
+            succeeded(ctx, &obj, &inv, event).await
+        }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
         Err(Error::Confluent(e)) if e.is_transient() => transient(ctx, &obj, &e).await,
         Err(Error::Confluent(e)) => failed(ctx, &obj, e.reason(), e.detail()).await,
@@ -62,16 +69,23 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
 
 /// Performs the planner's reads until it answers a terminal action, then performs that.
 async fn drive(
+    ctx: &Context,
     resource: planner::Resource<'_>,
     client: &confluent::Client,
+    fresh_lookup: bool,
 ) -> Result<Ended, Error> {
     let email = &resource.spec.email;
     let mut remote = Remote::default();
     let mut conflicts = 0;
     for _ in 0..MAX_STEPS {
         match planner::plan(resource, &remote) {
-            Action::Get(id) => remote.by_id = Some(read(client, &id).await?),
-            Action::LookUp => remote.by_email = Some(look_up(client, email).await?),
+            Action::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
+            // (were the snapshot ever to miss an invitation, the create meets a 409, which
+            // looks up afresh below)
+            Action::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
+            Action::LookUp => {
+                remote.by_email = Some(ctx.snapshots.fresh(client).await?.for_email(email))
+            }
             Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
             Action::Adopt(inv) => {
                 let note = format!(
@@ -138,6 +152,16 @@ async fn drive(
         }
     }
     Err(Error::Internal("no terminal action".into(), "apply"))
+}
+
+/// The invitation with this id from the credential's snapshot, or, when the snapshot does not
+/// hold it (created since, or removed out of band), from a single GET.
+async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
+    let snapshot = ctx.snapshots.fresh(client).await?;
+    if let Some(inv) = snapshot.get(id) {
+        return Ok(ById::Found(inv.clone()));
+    }
+    read(client, id).await
 }
 
 /// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.

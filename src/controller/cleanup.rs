@@ -19,7 +19,10 @@ const MAX_STEPS: usize = 8;
 pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
     let result = run(&obj, ctx).await;
     match &result {
-        Ok(()) => ctx.forget_failures(&obj),
+        Ok(()) => {
+            ctx.forget_failures(&obj);
+            ctx.forget_owner(&obj);
+        }
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {

@@ -29,6 +29,8 @@ use crate::confluent::retry::Backoff;
 use crate::crd::{FINALIZER, Invitation};
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
+use crate::snapshot::{Snapshot, Snapshots};
+use crate::status::{self, Outcome};
 
 /// The field manager of our status writes and the Events' reporting controller.
 pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
@@ -74,9 +76,14 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// One remote snapshot per credential (batch observation).
+    pub snapshots: Snapshots,
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
     /// deletion, so it never outgrows the set of failing objects.
     failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
+    /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
+    /// concerns. Entries go when the object's cleanup ends.
+    owners: Mutex<HashMap<ObjectRef<Invitation>, String>>,
 }
 
 impl Context {
@@ -97,8 +104,10 @@ impl Context {
             kube,
             credentials,
             metrics,
+            snapshots: Snapshots::new(settings.resync.saturating_mul(3) / 2),
             settings,
             failures: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,6 +135,30 @@ impl Context {
 
     pub(crate) fn forget_failures(&self, obj: &Invitation) {
         self.failures().remove(&ObjectRef::from(obj));
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, String>> {
+        // Plain map of names: a poisoned map is still a valid map.
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the credential an object's invitation is seen with.
+    pub(crate) fn remember_owner(&self, obj: &Invitation, identity: String) {
+        self.owners().insert(ObjectRef::from(obj), identity);
+    }
+
+    /// Forgets a deleted object.
+    pub(crate) fn forget_owner(&self, obj: &Invitation) {
+        self.owners().remove(&ObjectRef::from(obj));
+    }
+
+    /// The objects whose invitations are seen with `identity`.
+    fn owned_by(&self, identity: &str) -> Vec<ObjectRef<Invitation>> {
+        self.owners()
+            .iter()
+            .filter(|(_, id)| id.as_str() == identity)
+            .map(|(o, _)| o.clone())
+            .collect()
     }
 }
 
@@ -212,7 +245,11 @@ pub async fn run(
         .touched_objects()
         // our own status writes must not trigger reconciles: only what a user changes does
         .predicate_filter(user_changes, PredicateConfig::default());
-    let controller = Controller::for_stream(events, store.clone()).with_config(config);
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let controller = Controller::for_stream(events, store.clone())
+        .with_config(config)
+        .reconcile_on(woken);
+    let sweeper = tokio::spawn(sweep(ctx.clone(), store.clone(), wake));
     tokio::spawn(async move {
         // kube-runtime's readiness signal is a shared oneshot that wakes only its last waiter,
         // and the controller waits on it too: poll it again until it answers.
@@ -233,4 +270,60 @@ pub async fn run(
             }
         })
         .await;
+    sweeper.abort();
+}
+
+/// Once per resync interval: refresh every credential's snapshot (one paginated list each) and
+/// wake exactly the resources whose remote invitation changed or vanished.
+async fn sweep(
+    ctx: Arc<Context>,
+    store: reflector::Store<Invitation>,
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
+) {
+    let mut tick = tokio::time::interval(ctx.settings.resync);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate: the first reconciles list anyway
+    loop {
+        tick.tick().await;
+        let now = jiff::Timestamp::now();
+        for (identity, result) in ctx.snapshots.refresh_all().await {
+            let snapshot = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; resources fall back to their own requeue");
+                    continue;
+                }
+            };
+            for object in ctx.owned_by(&identity) {
+                let Some(obj) = store.get(&object) else {
+                    continue;
+                };
+                if remote_changed(&obj, &snapshot, now) && wake.unbounded_send(object).is_err() {
+                    return; // the controller is gone
+                }
+            }
+        }
+    }
+}
+
+/// Whether the snapshot says something the object's status does not: a changed invitation, or
+/// one that is missing (removed out of band, or not listed yet).
+fn remote_changed(obj: &Invitation, snapshot: &Snapshot, now: jiff::Timestamp) -> bool {
+    let Some(status) = &obj.status else {
+        return false;
+    };
+    let Some(id) = status.invitation_id.as_deref() else {
+        return false;
+    };
+    match snapshot.get(id) {
+        None => true,
+        Some(inv) => {
+            status::next_status(
+                Some(status),
+                &Outcome::Remote(inv),
+                obj.metadata.generation,
+                now,
+            ) != *status
+        }
+    }
 }

@@ -520,7 +520,8 @@ async fn a_new_invitation_is_created_then_status_then_event() {
     .await;
 }
 
-/// 3. Status already says what Confluent says: one read, no write, no Event.
+/// 3. Status already says what Confluent says: one read (the credential's snapshot list, not a
+/// GET), no write, no Event; a second reconcile reads the same snapshot and calls nothing.
 #[tokio::test]
 async fn an_unchanged_invitation_is_read_and_nothing_is_written() {
     within(async {
@@ -534,10 +535,19 @@ async fn an_unchanged_invitation_is_read_and_nothing_is_written() {
         let action = h.api.finish(task).await.expect("reconcile succeeds");
         assert_eq!(action, Action::requeue(Duration::from_secs(300)));
         let calls = h.confluent.calls();
-        assert_eq!((calls.get, calls.total), (1, 1), "one GET only: {calls:?}");
+        assert_eq!(
+            (calls.list, calls.get, calls.total),
+            (1, 0, 1),
+            "one snapshot list only: {calls:?}"
+        );
         // and nothing trickles in afterwards
         let late = tokio::time::timeout(Duration::from_millis(300), h.api.0.next_request()).await;
         assert!(late.is_err(), "a request came after the reconcile returned");
+
+        // the next reconcile of the same credential reuses the snapshot: no call at all
+        let task = h.reconcile(&obj);
+        h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(h.confluent.calls().total, 1, "the snapshot was reused");
     })
     .await;
 }

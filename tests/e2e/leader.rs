@@ -42,19 +42,28 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
     let (ma, mb) = (a.metrics().await, b.metrics().await);
     assert_eq!(value(&ma, LEADER), 1.0, "the first replica leads:\n{ma}");
     assert_eq!(value(&mb, LEADER), 0.0, "the second stands by:\n{mb}");
-    assert!(value(&ma, REQUESTS) >= 2.0, "the leader called Confluent");
+    assert!(
+        value(&ma, REQUESTS) >= 2.0,
+        "the leader called Confluent:\n{ma}"
+    );
     assert_eq!(
         value(&mb, REQUESTS),
         0.0,
         "the standby never called Confluent"
     );
-    let readyz = reqwest::get(format!("http://{}/readyz", b.http))
-        .await
-        .unwrap();
-    assert!(
-        readyz.status().is_success(),
-        "a standby is ready (rolling updates need it)"
-    );
+    // a standby reports ready once it joined the election (rolling updates need it)
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ready = reqwest::get(format!("http://{}/readyz", b.http))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the standby never became ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(value(&b.metrics().await, LEADER), 0.0, "still standing by");
 
     // SIGKILL: no release; the standby takes over once the lease expires
     a.signal("KILL");
