@@ -10,4 +10,5 @@ mod faults;
 mod leader;
 mod lifecycle;
 mod restart;
+mod sharding;
 mod validation;
