@@ -215,7 +215,7 @@ async fn failed(
     reason: &str,
     message: String,
 ) -> Result<Requeue, Error> {
-    tracing::warn!(reason, message = %message, "reconcile refused");
+    tracing::warn!(reason, detail = %message, "reconcile refused");
     ctx.metrics.error(reason);
     let prev = obj.status.as_ref();
     let outcome = Outcome::Failed {

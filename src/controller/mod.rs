@@ -167,7 +167,7 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let started = Instant::now();
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let name = obj.name_any();
-    let span = tracing::info_span!("reconcile", namespace = %ns, name = %name);
+    let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
         finalizer(&api, FINALIZER, obj, |event| async {
