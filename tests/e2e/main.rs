@@ -7,6 +7,7 @@ mod deletion;
 mod endpoints;
 mod errors;
 mod faults;
+mod gitops;
 mod leader;
 mod lifecycle;
 mod restart;
