@@ -277,13 +277,23 @@ impl Env {
 
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&mut self) {
-        let url = format!("http://{}/readyz", self.http());
         let deadline = Instant::now() + WAIT;
+        let mut rebinds = 0;
         loop {
+            let url = format!("http://{}/readyz", self.http());
             if let Ok(r) = reqwest::get(&url).await
                 && r.status().is_success()
             {
                 return;
+            }
+            if !self.operator_alive()
+                && rebinds < 3
+                && self.log_tail().contains("binding 127.0.0.1")
+            {
+                // another test took the free port between our probe and the operator's bind
+                rebinds += 1;
+                self.start_operator();
+                continue;
             }
             if !self.operator_alive() || Instant::now() > deadline {
                 panic!("operator never became ready; log:\n{}", self.log_tail());
