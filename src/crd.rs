@@ -13,6 +13,11 @@ pub const FINALIZER: &str = "iam.ccloud.dev/invitation-cleanup";
 /// look-alike Unicode address cannot slip an invitation to someone else.
 pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
 
+/// The schema pattern of `spec.credentialsSecretRef.name`: a Kubernetes object name (DNS-1123
+/// subdomain), so that the name cannot change the path or query of the Secret's GET.
+pub const SECRET_NAME_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
 /// An invitation of one person (by email) into the Confluent Cloud organization. The operator
 /// creates the remote invitation (or adopts an existing one for the same email), reports its
 /// state and the invitee's user id in status, and removes it according to `deletionPolicy` when
@@ -110,7 +115,7 @@ impl AuthType {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SecretRef {
     /// The Secret's name.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = SECRET_NAME_PATTERN))]
     pub name: String,
 }
 

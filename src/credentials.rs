@@ -106,6 +106,12 @@ impl CredentialStore {
                 )
             });
         };
+        if !is_object_name(name) {
+            return Err(Error::Invalid(format!(
+                "spec.credentialsSecretRef.name {:?} is not a valid Secret name",
+                crate::confluent::error::bounded(name)
+            )));
+        }
         let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
         let secret = match api.get_opt(name).await {
             Ok(Some(s)) => s,
@@ -147,6 +153,19 @@ impl CredentialStore {
         // A poisoned cache only holds valid clients; the worst case is a rebuilt one.
         self.by_secret.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether `name` is a valid Kubernetes object name (DNS-1123 subdomain): the only names that
+/// stay one path segment of the Secret's GET.
+pub fn is_object_name(name: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(label)
 }
 
 /// Reads `apiKey`+`apiSecret` or `accessToken` out of a Secret.

@@ -14,7 +14,7 @@ use reqwest::{Method, Url};
 use tracing::debug;
 
 use super::auth::Credentials;
-use super::error::Error;
+use super::error::{Error, bounded};
 use super::model::{CreateInvitation, Invitation, InvitationList, User};
 use super::ratelimit::{Budget, Limiter};
 use super::retry::RetryPolicy;
@@ -261,7 +261,7 @@ impl Client {
         let base = &self.inner.settings.endpoint;
         let url = base.join(next).map_err(|e| Error::Decode {
             operation: Operation::ListInvitations.as_str(),
-            message: format!("next link {next:?}: {e}"),
+            message: format!("next link {:?}: {e}", bounded(next)),
             request_id: reply.request_id.clone(),
         })?;
         if url.origin() != base.origin() {
@@ -386,7 +386,7 @@ impl Client {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let request_id = header_str(&headers, "x-request-id").map(str::to_owned);
+        let request_id = header_str(&headers, "x-request-id").map(bounded);
         let body = read_body(response, op).await;
         self.observe(op, Some(status), started);
         let body = body.map_err(|message| Error::Network {
@@ -450,16 +450,25 @@ fn path_segment(id: &str) -> Result<&str, Error> {
     if ok {
         Ok(id)
     } else {
-        Err(Error::Config(format!("not a valid Confluent id: {id:?}")))
+        Err(Error::Config(format!(
+            "not a valid Confluent id: {:?}",
+            bounded(id)
+        )))
     }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(op: Operation, reply: &Reply) -> Result<T, Error> {
-    serde_json::from_slice(&reply.body).map_err(|e| Error::Decode {
+    let malformed = |message: String| Error::Decode {
         operation: op.as_str(),
-        message: e.to_string(),
+        message,
         request_id: reply.request_id.clone(),
-    })
+    };
+    // serde's derived structs also read a JSON array (fields by position, defaults for the rest):
+    // the API answers objects only, and `[]` must not read as "no invitations".
+    if reply.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(malformed("expected a JSON object, got an array".into()));
+    }
+    serde_json::from_slice(&reply.body).map_err(|e| malformed(e.to_string()))
 }
 
 async fn read_body(mut response: reqwest::Response, op: Operation) -> Result<Vec<u8>, String> {

@@ -26,22 +26,46 @@ impl Refusal {
         let first = serde_json::from_slice::<Failure>(body)
             .ok()
             .and_then(|f| f.errors.into_iter().next());
+        let given = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         let (code, detail, source) = match first {
             Some(e) => {
-                let source = e.source.and_then(|s| s.pointer.or(s.parameter));
-                let detail = e.detail.or(e.title);
-                (e.code, detail, source)
+                let source = e
+                    .source
+                    .and_then(|s| given(s.pointer).or(given(s.parameter)));
+                let detail = given(e.detail).or(given(e.title));
+                (given(e.code), detail, source)
             }
             None => (None, None, None),
         };
+        let (code, detail, source) = (
+            code.as_deref().map(bounded),
+            detail.as_deref().map(bounded),
+            source.as_deref().map(bounded),
+        );
         Self {
             status,
             code,
             detail: detail.unwrap_or_else(|| format!("HTTP {status} without an error body")),
             source,
-            request_id,
+            request_id: request_id.as_deref().map(bounded),
         }
     }
+}
+
+/// The most of a server's text (detail, code, request id, echoed links and ids) an error keeps:
+/// conditions, Events and log lines stay small whatever the server sends.
+pub const MAX_SERVER_TEXT: usize = 1024;
+
+/// `text`, cut at [`MAX_SERVER_TEXT`] bytes on a character boundary, saying how much was cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_SERVER_TEXT {
+        return text.to_owned();
+    }
+    let mut cut = MAX_SERVER_TEXT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..cut], text.len() - cut)
 }
 
 impl std::fmt::Display for Refusal {
