@@ -12,4 +12,5 @@ mod leader;
 mod lifecycle;
 mod restart;
 mod sharding;
+mod tenancy;
 mod validation;
