@@ -252,22 +252,25 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
     if policy == DeletionPolicy::Orphan {
         return Action::Release;
     }
-    let target = match resource.invitation_id() {
+    let known = match resource.invitation_id() {
         Some(id) => match &remote.by_id {
             None => return Action::Get(id.to_owned()),
-            Some(ById::Gone) => return Action::Release,
-            Some(ById::Found(inv)) => inv,
+            Some(ById::Found(inv)) if inv.status != Some(InviteStatus::Deactivated) => Some(inv),
+            // Gone or deactivated: a replacement made by a create whose response was lost (its
+            // id never reached status) may still stand.
+            Some(_) => None,
         },
-        // The id never reached status (deleted right after a create): find it by email.
-        None => {
-            if remote.by_email.is_none() {
-                return Action::LookUp;
-            }
-            match live_match(resource, remote) {
-                Some(inv) => inv,
-                None => return Action::Release,
-            }
-        }
+        // The id never reached status (deleted right after a create).
+        None => None,
+    };
+    // Without a standing invitation by id, find one by email.
+    let target = match known {
+        Some(inv) => inv,
+        None if remote.by_email.is_none() => return Action::LookUp,
+        None => match live_match(resource, remote) {
+            Some(inv) => inv,
+            None => return Action::Release,
+        },
     };
     let Some(id) = target.id.clone() else {
         return Action::Release;
@@ -598,15 +601,21 @@ mod tests {
             r(&s, &found(accepted.clone())),
             Action::KeepAcceptedMember("u-i-1".into())
         );
-        assert_eq!(
-            r(&s, &found(inv("i-1", E, InviteStatus::Deactivated))),
-            Action::Release
-        );
-        let gone = Remote {
-            by_id: Some(ById::Gone),
-            by_email: None,
-        };
-        assert_eq!(r(&s, &gone), Action::Release);
+        // gone or deactivated: look for a replacement whose id never reached status
+        for by_id in [
+            ById::Gone,
+            ById::Found(inv("i-1", E, InviteStatus::Deactivated)),
+        ] {
+            let mut remote = Remote {
+                by_id: Some(by_id),
+                by_email: None,
+            };
+            assert_eq!(r(&s, &remote), Action::LookUp);
+            remote.by_email = Some(vec![inv("i-1", E, InviteStatus::Deactivated)]);
+            assert_eq!(r(&s, &remote), Action::Release);
+            remote.by_email = Some(vec![inv("i-2", E, InviteStatus::Sent)]);
+            assert_eq!(r(&s, &remote), Action::DeleteInvitation("i-2".into()));
+        }
         // DeleteUser
         s.deletion_policy = DeletionPolicy::DeleteUser;
         assert_eq!(
