@@ -286,6 +286,15 @@ async fn sweep(
     loop {
         tick.tick().await;
         let now = jiff::Timestamp::now();
+        // Safety net: an object whose status does not describe its current generation (or that
+        // is being deleted) is woken whatever happened to its own event: a reconcile can be
+        // dropped when it races a watch re-list (the object is not in the store yet then).
+        for obj in store.state() {
+            if needs_attention(&obj) && wake.unbounded_send(ObjectRef::from(obj.as_ref())).is_err()
+            {
+                return;
+            }
+        }
         for (identity, result) in ctx.snapshots.refresh_all().await {
             let snapshot = match result {
                 Ok(s) => s,
@@ -304,6 +313,12 @@ async fn sweep(
             }
         }
     }
+}
+
+/// Whether an object has not been brought to its current generation, or is being deleted.
+fn needs_attention(obj: &Invitation) -> bool {
+    obj.metadata.deletion_timestamp.is_some()
+        || obj.status.as_ref().and_then(|s| s.observed_generation) != obj.metadata.generation
 }
 
 /// Whether the snapshot says something the object's status does not: a changed invitation, or
