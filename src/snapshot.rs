@@ -81,6 +81,8 @@ struct Entry {
     current: RwLock<Arc<Snapshot>>,
     /// Single flight: concurrent reconciles needing a refresh wait for one list, not N.
     refreshing: tokio::sync::Mutex<()>,
+    /// When the last refresh failed: those who waited for it back off instead of listing again.
+    failed_at: Mutex<Option<Instant>>,
 }
 
 /// The snapshots of every credential in use. Bounded by the number of distinct credentials.
@@ -111,6 +113,7 @@ impl Snapshots {
                     client: client.clone(),
                     current: RwLock::new(Arc::new(Snapshot::default())),
                     refreshing: tokio::sync::Mutex::new(()),
+                    failed_at: Mutex::new(None),
                 })
             })
             .clone()
@@ -127,10 +130,21 @@ impl Snapshots {
         if is_fresh(&current) {
             return Ok(current);
         }
+        let waited_from = Instant::now();
         let _flight = entry.refreshing.lock().await;
         let current = read(&entry);
         if is_fresh(&current) {
             return Ok(current); // refreshed by the flight we waited for
+        }
+        let failed_at = *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        if failed_at.is_some_and(|at| at >= waited_from) {
+            // the flight we waited for failed (429, 5xx, network): repeating it now, once per
+            // waiting reconcile, would only make it worse
+            return Err(confluent::Error::Network {
+                operation: "list_invitations",
+                message: "the snapshot refresh this reconcile waited for failed; backing off"
+                    .into(),
+            });
         }
         refresh(&entry).await
     }
