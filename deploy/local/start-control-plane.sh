@@ -13,13 +13,15 @@ rm -rf "$W/etcd-data"
 etcd --data-dir "$W/etcd-data" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
      --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT+1))" \
      > "$W/etcd.log" 2>&1 & echo $! > "$W/etcd.pid"
-"$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+APISERVER=("$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
      --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --cert-dir "$W/certs" \
      --token-auth-file "$W/tokens.csv" --authorization-mode RBAC \
      --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$W/sa.pub" \
      --service-account-signing-key-file "$W/sa.key" --service-cluster-ip-range 10.96.0.0/24 \
-     --disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false \
-     > "$W/apiserver.log" 2>&1 & echo $! > "$W/apiserver.pid"
+     --disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false)
+# the exact command line, so restart-apiserver.sh can start it again with identical flags
+printf '%q ' "${APISERVER[@]}" > "$W/apiserver.cmd"
+"${APISERVER[@]}" > "$W/apiserver.log" 2>&1 & echo $! > "$W/apiserver.pid"
 cat > "$W/kubeconfig" <<KC
 apiVersion: v1
 kind: Config

@@ -1,0 +1,430 @@
+//! The agents of chaos: the fault injector, the killer (operator SIGKILLs and the one API server
+//! restart), the world changing under the operator (invitees accepting, invitations expiring or
+//! removed out of band, resources created late or deleted), and the periodic invariant checker.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_invitation_operator::crd::DeletionPolicy;
+use confluent_invitation_operator::mock::{Fault, FaultAction};
+use tokio::sync::watch;
+
+use crate::invariants::{Snapshot, check_always};
+use crate::world::{Operator, Planned, Stats, Violation, World, lock};
+
+/// The mock's latency outside spikes.
+pub const BASE_LATENCY: Duration = Duration::from_millis(20);
+/// How long the operator that rode out the API server restart gets to reconcile Invitations
+/// created right after it (its watch re-lists after a backoff of up to 30 s; faults go on).
+const PROBE_WITHIN: Duration = Duration::from_secs(120);
+/// How often the checker compares both sides.
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+
+/// Tells tasks to stop.
+pub struct StopHandle(watch::Sender<bool>);
+
+/// Watched by tasks.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+pub fn stop_pair() -> (StopHandle, Stop) {
+    let (tx, rx) = watch::channel(false);
+    (StopHandle(tx), Stop(rx))
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Stop {
+    pub fn stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps; false if stopped meanwhile (or before).
+    pub async fn sleep(&mut self, d: Duration) -> bool {
+        if self.stopped() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => !self.stopped(),
+            _ = self.0.changed() => false,
+        }
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Injects random faults with small counts until stopped: 5xx, 429 bursts, dropped connections,
+/// creates (and deletes) whose answer is lost, delays and latency spikes.
+pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mock = w.remote();
+    let any = |count: u32, action: FaultAction| Fault {
+        method: None,
+        path_prefix: "/iam/v2".into(),
+        count,
+        action,
+    };
+    while stop.sleep(ms(rng.u64(300..1200))).await {
+        let pending = mock.pending_faults();
+        if pending.len() >= 12 {
+            continue;
+        }
+        // faults on writes wait for a write: keep only a few queued
+        let writes_pending = pending
+            .iter()
+            .filter(|f| f.method.as_deref().is_some_and(|m| m != "GET"))
+            .count();
+        let fault = match rng.u32(0..100) {
+            0..=23 => any(
+                rng.u32(1..=3),
+                FaultAction::Status {
+                    status: [500, 502, 503, 504][rng.usize(0..4)],
+                },
+            ),
+            // a 429 pauses every call of the credential for its Retry-After (1 s): a burst of
+            // n stalls the whole operator for about n seconds
+            24..=29 => any(rng.u32(2..=5), FaultAction::Status { status: 429 }),
+            30..=45 => any(rng.u32(1..=2), FaultAction::Drop),
+            46..=61 if writes_pending < 3 => Fault {
+                method: Some("POST".into()),
+                path_prefix: "/iam/v2/invitations".into(),
+                count: 1,
+                action: if rng.bool() {
+                    FaultAction::CommitThen500
+                } else {
+                    FaultAction::CommitThenDrop
+                },
+            },
+            62..=71 if writes_pending < 3 => Fault {
+                method: Some("DELETE".into()),
+                path_prefix: if rng.bool() {
+                    "/iam/v2/invitations/".into()
+                } else {
+                    "/iam/v2/users/".into()
+                },
+                count: 1,
+                action: if rng.bool() {
+                    FaultAction::CommitThen500
+                } else {
+                    FaultAction::CommitThenDrop
+                },
+            },
+            72..=87 => any(
+                rng.u32(1..=3),
+                FaultAction::Delay {
+                    millis: rng.u64(1000..3000),
+                },
+            ),
+            88..=99 => {
+                mock.set_latency(ms(rng.u64(300..1200)));
+                Stats::add(&w.stats.latency_spikes, 1);
+                stop.sleep(ms(rng.u64(500..2500))).await;
+                mock.set_latency(BASE_LATENCY);
+                continue;
+            }
+            _ => continue,
+        };
+        Stats::add(&w.stats.fault_injections, 1);
+        Stats::add(&w.stats.faults_queued, u64::from(fault.count));
+        mock.inject(fault);
+    }
+    mock.set_latency(BASE_LATENCY);
+}
+
+/// SIGKILLs and restarts the operator `kills` times at random moments (some while it is still
+/// starting up); after kill number `apiserver_after`, restarts the kube-apiserver.
+pub async fn kill_operators(
+    w: &World,
+    op: &mut Operator,
+    kills: u32,
+    apiserver_after: Option<u32>,
+    seed: u64,
+) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for k in 1..=kills {
+        tokio::time::sleep(ms(rng.u64(300..7000))).await;
+        if let Some(status) = op.exited() {
+            w.record(vec![Violation::new(
+                &format!("operator-exited-{}", op.incarnation),
+                None,
+                format!(
+                    "operator #{} exited on its own ({status}); log tail:\n{}",
+                    op.incarnation,
+                    w.log_tail(30)
+                ),
+            )]);
+        }
+        op.kill();
+        Stats::add(&w.stats.kills, 1);
+        *op = w.spawn_operator();
+        if !w.wait_ready(op, Duration::from_secs(90)).await {
+            w.record(vec![Violation::new(
+                &format!("operator-not-ready-{}", op.incarnation),
+                None,
+                format!(
+                    "operator #{} never became ready; log tail:\n{}",
+                    op.incarnation,
+                    w.log_tail(30)
+                ),
+            )]);
+        }
+        if apiserver_after == Some(k) {
+            restart_apiserver(w, op).await;
+        }
+    }
+}
+
+/// Restarts the kube-apiserver (etcd keeps the data), then proves the running operator rode it
+/// out: the same process is alive and picks up an Invitation created afterwards.
+async fn restart_apiserver(w: &World, op: &mut Operator) {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/local/restart-apiserver.sh");
+    let dir = w.config.control_plane_dir.clone();
+    let pid = op.pid();
+    eprintln!(
+        "[{:7.1}s] restarting the kube-apiserver (operator #{} pid {pid} keeps running)",
+        w.t(),
+        op.incarnation
+    );
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(script).arg(dir).stdin(Stdio::null()).output()
+    })
+    .await
+    .expect("restart task joined")
+    .expect("restart-apiserver.sh runs");
+    assert!(
+        out.status.success(),
+        "restart-apiserver.sh failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Stats::add(&w.stats.apiserver_restarts, 1);
+    eprintln!(
+        "[{:7.1}s] kube-apiserver back after {:.1}s",
+        w.t(),
+        started.elapsed().as_secs_f64()
+    );
+    // Invitations created while the operator's watch is still recovering; their names sort
+    // first, in the middle and last, so they come at different points of its re-list.
+    let mut probes = Vec::new();
+    for (i, prefix) in ["a", "m", "z"].into_iter().enumerate() {
+        let probe = Planned {
+            name: format!("{prefix}-probe-after-apiserver-restart"),
+            email: format!("{prefix}-probe.{}@chaos.example.com", w.config.run_tag()),
+            policy: DeletionPolicy::Delete,
+            reinvite: false,
+            auth: None,
+            seeded: None,
+            seeded_id: None,
+        };
+        w.create(&probe).await;
+        probes.push(probe);
+        if i < 2 {
+            tokio::time::sleep(ms(1500)).await;
+        }
+    }
+    let deadline = Instant::now() + PROBE_WITHIN;
+    let mut waiting = probes.clone();
+    while !waiting.is_empty() && Instant::now() < deadline && op.exited().is_none() {
+        let mut still = Vec::new();
+        for p in waiting {
+            let got = w
+                .kube("get probe", || w.api.get_opt(&p.name))
+                .await
+                .expect("probe readable");
+            if got
+                .and_then(|i| i.status)
+                .and_then(|s| s.invitation_id)
+                .is_none()
+            {
+                still.push(p);
+            }
+        }
+        waiting = still;
+        tokio::time::sleep(ms(500)).await;
+    }
+    let survived = op.exited().is_none();
+    eprintln!(
+        "[{:7.1}s] after the API server restart: operator pid {pid} {}; {} of {} new Invitations reconciled",
+        w.t(),
+        if survived { "still running" } else { "EXITED" },
+        probes.len() - waiting.len(),
+        probes.len()
+    );
+    if !survived {
+        w.record(vec![Violation::new(
+            "apiserver-restart-exit",
+            None,
+            format!(
+                "the operator exited after the API server restart; log tail:\n{}",
+                w.log_tail(30)
+            ),
+        )]);
+    }
+    for p in &waiting {
+        w.record(vec![Violation::new(
+            "not-reconciled-after-apiserver-restart",
+            Some(p),
+            format!(
+                "{} was created right after the API server restart and operator #{} (still {}) \
+                 did not reconcile it within {} s",
+                p.name,
+                op.incarnation,
+                PROBE_WITHIN.as_secs(),
+                if survived { "running" } else { "exited" }
+            ),
+        )]);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Accept,
+    Expire,
+    Remove,
+    Delete,
+    RemoveThenDelete,
+    Create,
+}
+
+/// Changes the world under the operator, spread over `spread`: invitees accept,
+/// invitations expire or are removed out of band, resources are created late or deleted (some
+/// right after their invitation was removed, while the operator is recreating it).
+pub async fn mutate(w: &World, seed: u64, spread: Duration) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let n = w.config.invitations;
+    let share = |pct: usize| (n * pct / 100).max(1);
+    let mut changes = Vec::new();
+    for (change, count) in [
+        (Change::Accept, share(20)),
+        (Change::Expire, share(5)),
+        (Change::Remove, share(4)),
+        (Change::Delete, share(8)),
+        (Change::RemoveThenDelete, share(4)),
+        (Change::Create, share(5)),
+    ] {
+        changes.extend(std::iter::repeat_n(change, count));
+    }
+    rng.shuffle(&mut changes);
+    let step = spread / changes.len() as u32;
+    let mock = w.remote();
+    let mut late = 0;
+    for change in changes {
+        let jitter = ms(rng.u64(0..=step.as_millis() as u64));
+        tokio::time::sleep(step / 2 + jitter).await;
+        let deleted = w.ledger.deleted();
+        let candidates: Vec<Planned> = w
+            .ledger
+            .created()
+            .into_values()
+            .filter(|p| !deleted.contains(&p.name))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        // SENT invitations by email
+        let sent: std::collections::HashMap<String, String> = mock
+            .invitations()
+            .into_iter()
+            .filter(|i| i.status == Some(InviteStatus::Sent))
+            .filter_map(|i| Some((i.email?.to_ascii_lowercase(), i.id?)))
+            .collect();
+        let with_sent: Vec<(&Planned, &String)> = candidates
+            .iter()
+            .filter_map(|p| sent.get(&p.email.to_ascii_lowercase()).map(|id| (p, id)))
+            .collect();
+        match change {
+            Change::Create => {
+                let name = format!("late{late:03}");
+                let email = format!("{name}.{}@chaos.example.com", w.config.run_tag());
+                late += 1;
+                let p = Planned::random(&mut rng, name, email, false);
+                lock(&w.ledger.planned).insert(p.name.clone(), p.clone());
+                w.create(&p).await;
+                Stats::add(&w.stats.created_mid_run, 1);
+            }
+            Change::Delete => {
+                let p = &candidates[rng.usize(0..candidates.len())];
+                w.delete(&p.name).await;
+                Stats::add(&w.stats.deleted_mid_run, 1);
+            }
+            _ if with_sent.is_empty() => {}
+            Change::Accept => {
+                let (_, id) = with_sent[rng.usize(0..with_sent.len())];
+                if mock.accept(id).is_ok() {
+                    Stats::add(&w.stats.accepted, 1);
+                }
+            }
+            Change::Expire => {
+                let (_, id) = with_sent[rng.usize(0..with_sent.len())];
+                if mock.expire(id).is_ok() {
+                    Stats::add(&w.stats.expired, 1);
+                }
+            }
+            Change::Remove | Change::RemoveThenDelete => {
+                let (p, id) = with_sent[rng.usize(0..with_sent.len())];
+                lock(&w.ledger.removed).insert(id.clone());
+                if mock.remove(id).is_ok() {
+                    Stats::add(&w.stats.removed, 1);
+                }
+                if matches!(change, Change::RemoveThenDelete) {
+                    // while the operator notices and recreates it (within a resync)
+                    tokio::time::sleep(ms(rng.u64(200..5000))).await;
+                    w.delete(&p.name).await;
+                    Stats::add(&w.stats.deleted_mid_run, 1);
+                }
+            }
+        }
+    }
+}
+
+/// Deletes every remaining resource, in random order; a few invitees accept right after their
+/// resource's deletion was asked for, racing the cleanup.
+pub async fn delete_all(w: &World, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let deleted = w.ledger.deleted();
+    let mut names: Vec<Planned> = w
+        .ledger
+        .created()
+        .into_values()
+        .filter(|p| !deleted.contains(&p.name))
+        .collect();
+    rng.shuffle(&mut names);
+    let mock = w.remote();
+    for p in names {
+        w.delete(&p.name).await;
+        if rng.u32(0..100) < 4 {
+            tokio::time::sleep(ms(rng.u64(0..400))).await;
+            let sent = mock
+                .live_invitations_for(&p.email)
+                .into_iter()
+                .find(|i| i.status == Some(InviteStatus::Sent))
+                .and_then(|i| i.id);
+            if let Some(id) = sent
+                && mock.accept(&id).is_ok()
+            {
+                Stats::add(&w.stats.accepted_while_deleting, 1);
+            }
+        }
+    }
+}
+
+/// Checks the always-invariants every few seconds until stopped.
+pub async fn check_loop(w: Arc<World>, mut stop: Stop) {
+    while stop.sleep(CHECK_EVERY).await {
+        let snap = Snapshot::take(&w).await;
+        let out = check_always(&snap);
+        out.count(&w);
+        w.record(out.violations);
+    }
+}

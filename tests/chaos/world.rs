@@ -1,0 +1,586 @@
+//! The chaos world: the real API server (from `KUBECONFIG`) with one namespace, the Confluent mock
+//! in-process, the real operator binary as a child process that the killer replaces at will, the
+//! ledger of what the test asked for, and the counters the summary prints.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use confluent_invitation_operator::crd::{
+    AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec,
+};
+use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, CustomResourceExt, ResourceExt};
+
+/// The API key the mock accepts and the operator uses.
+pub const API_KEY: &str = "chaos-key";
+/// Its secret.
+pub const API_SECRET: &str = "chaos-secret-9b1e-never-log-me";
+/// The operator's resync interval.
+pub const RESYNC: &str = "3s";
+/// The operator's concurrency.
+pub const CONCURRENCY: &str = "16";
+/// How long the test's own kube calls are retried (an API server restart takes ~15 s).
+const KUBE_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// The suite's size and seed.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub invitations: usize,
+    pub kills: u32,
+    pub seed: u64,
+    /// The control plane's work dir (start-control-plane.sh's WORKDIR).
+    pub control_plane_dir: PathBuf,
+}
+
+impl Config {
+    /// A short tag of this run in emails.
+    pub fn run_tag(&self) -> String {
+        format!("{:x}", self.seed & 0xffff)
+    }
+
+    /// From the environment; `None` (with the reason printed) when the suite must be skipped.
+    pub fn from_env() -> Option<Self> {
+        if std::env::var_os("KUBECONFIG").is_none() {
+            eprintln!(
+                "SKIPPED chaos: KUBECONFIG is not set (run tests/run-all.sh, which starts a real kube-apiserver)"
+            );
+            return None;
+        }
+        let Some(dir) = std::env::var_os("E2E_CONTROL_PLANE_DIR") else {
+            eprintln!(
+                "SKIPPED chaos: E2E_CONTROL_PLANE_DIR is not set (the control plane's work dir from \
+                 deploy/local/start-control-plane.sh, needed to restart the kube-apiserver)"
+            );
+            return None;
+        };
+        let control_plane_dir = PathBuf::from(dir);
+        assert!(
+            control_plane_dir.join("apiserver.cmd").is_file(),
+            "E2E_CONTROL_PLANE_DIR={} has no apiserver.cmd: start the control plane with \
+             deploy/local/start-control-plane.sh",
+            control_plane_dir.display()
+        );
+        let num = |var: &str, default: u64| -> u64 {
+            match std::env::var(var) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{var}={v} is not a number")),
+                Err(_) => default,
+            }
+        };
+        Some(Self {
+            invitations: num("CHAOS_INVITATIONS", 200).max(10) as usize,
+            kills: num("CHAOS_KILLS", 20).max(4) as u32,
+            seed: num("CHAOS_SEED", fastrand::u64(..)),
+            control_plane_dir,
+        })
+    }
+}
+
+/// One Invitation the test made, and how.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub name: String,
+    pub email: String,
+    pub policy: DeletionPolicy,
+    pub reinvite: bool,
+    pub auth: Option<AuthType>,
+    /// An invitation for the email was made out of band first (with this email, in other letter
+    /// case): the resource must adopt it.
+    pub seeded: Option<String>,
+    /// That invitation's id, once made.
+    pub seeded_id: Option<String>,
+}
+
+impl Planned {
+    /// A random mix: policies Delete / Orphan / DeleteUser, some re-inviting on expiry, some with
+    /// an auth type, and (when `may_seed`) some adopting an invitation made out of band first,
+    /// in other letter case.
+    pub fn random(rng: &mut fastrand::Rng, name: String, email: String, may_seed: bool) -> Self {
+        let policy = match rng.u32(0..100) {
+            0..=39 => DeletionPolicy::Delete,
+            40..=64 => DeletionPolicy::Orphan,
+            _ => DeletionPolicy::DeleteUser,
+        };
+        let seeded = may_seed && rng.u32(0..100) < 6;
+        let auth = match rng.u32(0..100) {
+            _ if seeded => None,
+            0..=19 => Some(AuthType::Local),
+            20..=39 => Some(AuthType::Sso),
+            _ => None,
+        };
+        Self {
+            name,
+            seeded: seeded.then(|| email.to_ascii_uppercase()),
+            seeded_id: None,
+            email,
+            policy,
+            reinvite: rng.u32(0..100) < 30,
+            auth,
+        }
+    }
+
+    pub fn manifest(&self) -> Invitation {
+        Invitation::new(
+            &self.name,
+            InvitationSpec {
+                email: self.email.clone(),
+                auth_type: self.auth,
+                credentials_secret_ref: None,
+                deletion_policy: self.policy,
+                reinvite_on_expiry: self.reinvite,
+            },
+        )
+    }
+}
+
+/// What the test asked for so far.
+#[derive(Default)]
+pub struct Ledger {
+    /// Every Invitation planned, created or not yet.
+    pub planned: Mutex<BTreeMap<String, Planned>>,
+    /// Names whose create call returned.
+    pub created: Mutex<BTreeSet<String>>,
+    /// Names whose deletion the test requested.
+    pub deleted: Mutex<BTreeSet<String>>,
+    /// Remote invitation ids the test removed out of band.
+    pub removed: Mutex<BTreeSet<String>>,
+    /// Names deleted before the operator put its finalizer on them: it never owned anything.
+    pub unowned: Mutex<BTreeSet<String>>,
+}
+
+impl Ledger {
+    /// The created Invitations.
+    pub fn created(&self) -> BTreeMap<String, Planned> {
+        let created = lock(&self.created).clone();
+        lock(&self.planned)
+            .iter()
+            .filter(|(n, _)| created.contains(*n))
+            .map(|(n, p)| (n.clone(), p.clone()))
+            .collect()
+    }
+    /// Every planned email, lowercased.
+    pub fn emails(&self) -> HashSet<String> {
+        lock(&self.planned)
+            .values()
+            .map(|p| p.email.to_ascii_lowercase())
+            .collect()
+    }
+    pub fn deleted(&self) -> BTreeSet<String> {
+        lock(&self.deleted).clone()
+    }
+    pub fn removed(&self) -> BTreeSet<String> {
+        lock(&self.removed).clone()
+    }
+    pub fn unowned(&self) -> BTreeSet<String> {
+        lock(&self.unowned).clone()
+    }
+}
+
+/// The counters of the summary.
+#[derive(Default)]
+pub struct Stats {
+    pub fault_injections: AtomicU64,
+    pub faults_queued: AtomicU64,
+    pub latency_spikes: AtomicU64,
+    pub kills: AtomicU64,
+    pub apiserver_restarts: AtomicU64,
+    pub checks: AtomicU64,
+    pub assertions: AtomicU64,
+    pub seeded: AtomicU64,
+    pub accepted: AtomicU64,
+    pub expired: AtomicU64,
+    pub removed: AtomicU64,
+    pub deleted_mid_run: AtomicU64,
+    pub created_mid_run: AtomicU64,
+    pub accepted_while_deleting: AtomicU64,
+    pub kube_retries: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One invariant violation: a stable key (so a persisting problem counts once) and what was seen.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub key: String,
+    /// The resource it is about, to pull its operator log lines.
+    pub subject: Option<String>,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(kind: &str, subject: Option<&Planned>, message: String) -> Self {
+        Self {
+            key: format!("{kind}:{}", subject.map(|p| p.name.as_str()).unwrap_or("-")),
+            subject: subject.map(|p| p.name.clone()),
+            message,
+        }
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything the tasks share.
+pub struct World {
+    pub config: Config,
+    pub kube: kube::Client,
+    pub ns: String,
+    pub api: Api<Invitation>,
+    pub mock: MockServer,
+    pub ledger: Ledger,
+    pub stats: Stats,
+    violations: Mutex<BTreeMap<String, (Violation, u64)>>,
+    pub log_path: PathBuf,
+    incarnations: AtomicU64,
+    pub started: Instant,
+}
+
+impl World {
+    pub async fn start(config: Config) -> Self {
+        let _ = tracing_subscriber::fmt()
+            // the test's own kube client complains loudly while the API server restarts
+            .with_env_filter("warn,kube_client=off")
+            .with_test_writer()
+            .try_init();
+        let kube = kube::Client::try_default()
+            .await
+            .expect("a kube client from KUBECONFIG");
+        install_crd(&kube).await;
+        let ns = format!("chaos-{:04x}", fastrand::u16(..));
+        let nss: Api<Namespace> = Api::all(kube.clone());
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(ns.clone());
+        nss.create(&PostParams::default(), &namespace)
+            .await
+            .expect("namespace created");
+        let mock = mock::start(
+            "127.0.0.1:0".parse().expect("an address"),
+            MockConfig {
+                api_keys: vec![(API_KEY.into(), API_SECRET.into())],
+                ..MockConfig::default()
+            },
+        )
+        .await
+        .expect("mock started");
+        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chaos-logs");
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let log_path = log_dir.join(format!("{ns}.log"));
+        eprintln!(
+            "chaos: {} invitations, {} kills, seed {}; namespace {ns}, mock {}, operator log {}",
+            config.invitations,
+            config.kills,
+            config.seed,
+            mock.base_url(),
+            log_path.display()
+        );
+        Self {
+            api: Api::namespaced(kube.clone(), &ns),
+            config,
+            kube,
+            ns,
+            mock,
+            ledger: Ledger::default(),
+            stats: Stats::default(),
+            violations: Mutex::new(BTreeMap::new()),
+            log_path,
+            incarnations: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    /// The mock's controls.
+    pub fn remote(&self) -> MockHandle {
+        self.mock.state()
+    }
+
+    /// Seconds since the start, for progress lines.
+    pub fn t(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Records violations; prints each new one at once.
+    pub fn record(&self, found: Vec<Violation>) {
+        let mut all = lock(&self.violations);
+        for v in found {
+            match all.get_mut(&v.key) {
+                Some((_, seen)) => *seen += 1,
+                None => {
+                    eprintln!("[{:7.1}s] VIOLATION {}: {}", self.t(), v.key, v.message);
+                    all.insert(v.key.clone(), (v, 1));
+                }
+            }
+        }
+    }
+
+    /// The distinct violations so far, with how many checks saw each.
+    pub fn violations(&self) -> Vec<(Violation, u64)> {
+        lock(&self.violations).values().cloned().collect()
+    }
+
+    /// Retries a kube call through API server restarts and overload; other errors are returned.
+    pub async fn kube<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let deadline = Instant::now() + KUBE_RETRY_FOR;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if retriable(&e) && Instant::now() < deadline => {
+                    Stats::add(&self.stats.kube_retries, 1);
+                    tracing::debug!(what, error = %e, "kube call failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Lists the namespace's Invitations (retried).
+    pub async fn list(&self) -> Vec<Invitation> {
+        let lp = ListParams::default();
+        self.kube("list invitations", || self.api.list(&lp))
+            .await
+            .expect("Invitations listable")
+            .items
+    }
+
+    /// Creates the resource (retried; a 409 after a retry means the first attempt went through)
+    /// and records it.
+    pub async fn create(&self, p: &Planned) {
+        lock(&self.ledger.planned).insert(p.name.clone(), p.clone());
+        let manifest = p.manifest();
+        let pp = PostParams::default();
+        match self
+            .kube("create invitation", || self.api.create(&pp, &manifest))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating {}: {e}", p.name),
+        }
+        lock(&self.ledger.created).insert(p.name.clone());
+    }
+
+    /// Asks for the resource's deletion (retried; 404 is fine). Notes when it went at once,
+    /// without the operator's finalizer: the operator never took it on.
+    pub async fn delete(&self, name: &str) {
+        lock(&self.ledger.deleted).insert(name.to_owned());
+        let dp = DeleteParams::default();
+        match self
+            .kube("delete invitation", || self.api.delete(name, &dp))
+            .await
+        {
+            // the object as it stands when it waits for finalizers; a Status when it went at once
+            Ok(answer) => {
+                let held = answer
+                    .left()
+                    .is_some_and(|obj| obj.finalizers().iter().any(|f| f == FINALIZER));
+                if !held {
+                    lock(&self.ledger.unowned).insert(name.to_owned());
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => panic!("deleting {name}: {e}"),
+        }
+    }
+
+    /// Starts a new operator process (appending to the shared log, with a marker line).
+    pub fn spawn_operator(&self) -> Operator {
+        let n = self.incarnations.fetch_add(1, Ordering::Relaxed);
+        let http = free_port();
+        let kubeconfig = std::env::var("E2E_OPERATOR_KUBECONFIG")
+            .or_else(|_| std::env::var("KUBECONFIG"))
+            .expect("KUBECONFIG");
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("operator log file");
+        let _ = writeln!(
+            log,
+            "==== chaos t={:.1}s: operator #{n} starting ====",
+            self.t()
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"))
+            .arg("run")
+            .args(["--watch-namespace", &self.ns])
+            .args(["--resync-interval", RESYNC])
+            .args(["--concurrency", CONCURRENCY])
+            .args(["--http-addr", &http.to_string()])
+            .args(["--log-format", "json"])
+            .env_clear()
+            .env("KUBECONFIG", kubeconfig)
+            .env("CONFLUENT_CLOUD_ENDPOINT", self.mock.base_url())
+            .env("CONFLUENT_CLOUD_API_KEY", API_KEY)
+            .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET)
+            .env(
+                "RUST_LOG",
+                "info,confluent_invitation_operator=debug,kube_runtime=debug",
+            )
+            .env("POD_NAME", format!("chaos-operator-{n}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("operator started");
+        Operator {
+            child,
+            http,
+            incarnation: n,
+        }
+    }
+
+    /// Waits until the operator's `/readyz` answers 200; false if it died or took too long.
+    pub async fn wait_ready(&self, op: &mut Operator, within: Duration) -> bool {
+        let url = format!("http://{}/readyz", op.http);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return true;
+            }
+            if op.exited().is_some() || Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The operator's log lines about the resource `name` (by its name in a span or field, or
+    /// its object reference), the last `n` of them.
+    pub fn log_lines_about(&self, name: &str, n: usize) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let quoted = format!("\"{name}\"");
+        let object_ref = format!("/{name}.{}", self.ns);
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&quoted) || l.contains(&object_ref))
+            .collect();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| truncate(l, 600))
+            .collect()
+    }
+
+    /// The last `n` lines of the operator's log above DEBUG (plus controller-level errors, which
+    /// kube-runtime hands over at DEBUG).
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains("\"level\":\"DEBUG\"") || l.contains("reconcile error"))
+            .collect();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| truncate(l, 600))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Connection failures, 5xx and 429 are worth retrying; anything else is an answer.
+fn retriable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        _ => true,
+    }
+}
+
+/// The operator process.
+pub struct Operator {
+    child: Child,
+    pub http: SocketAddr,
+    pub incarnation: u64,
+}
+
+impl Operator {
+    /// SIGKILL, like a node failure; waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether (and how) the process ended on its own.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("bound address")
+}
+
+async fn install_crd(kube: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    let crd = Invitation::crd();
+    let name = crd.metadata.name.clone().expect("CRD name");
+    // Create, not server-side apply: a pre-1.25 API server refuses to apply the CRD's CEL
+    // rules (x-kubernetes-validations) but silently drops them on create.
+    if crds.get_opt(&name).await.expect("CRDs readable").is_none() {
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("CRD not created: {e}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = crds.get(&name).await.expect("CRD readable");
+        let established = c
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(Instant::now() < deadline, "CRD never became Established");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
