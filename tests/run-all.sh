@@ -7,9 +7,11 @@
 #   3. starts a throwaway etcd + kube-apiserver + kube-controller-manager (RBAC on, loopback);
 #   4. installs the Helm chart into it and mints a token for the chart's ServiceAccount: the e2e
 #      operator runs with exactly the chart's RBAC (the RBAC proof, leader election included);
-#   5. cargo test: unit tests, the CRD drift check, the mock's HTTP tests, and the e2e suite
-#      (the real operator binary against the real API server and the Confluent mock);
-#   6. the manifest checks (helm lint, kubernetes-validate, kustomize drift, Argo CD health Lua,
+#   5. cargo test: unit tests, the CRD drift check, the mock's and the client's HTTP tests, the
+#      hostile-input suite, the e2e suite (the real operator binary against the real API server
+#      and the Confluent mock) and the chaos suite (kills, faults, an API server restart);
+#   6. the secret grep over every operator log, Event and status of the e2e run; bounded fuzzing;
+#      the manifest checks (helm lint, kubernetes-validate, kustomize drift, Argo CD health Lua,
 #      hadolint, server-side dry runs), then helm upgrade and uninstall;
 #   7. runs the sandbox (README's first command) once and checks it shows every example Ready;
 #   8. stops everything it started, also on failure.
@@ -38,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 API_PORT=${API_PORT:-16543} ETCD_PORT=${ETCD_PORT:-23890} "$LOCAL_DIR/start-control-plane.sh" "$K8S_BIN" "$WORK" >/dev/null
 export KUBECONFIG="$WORK/kubeconfig"
+export E2E_CONTROL_PLANE_DIR="$WORK"   # the chaos suite restarts the kube-apiserver once
 kubectl version -o json | python3 -c 'import json,sys; v=json.load(sys.stdin)["serverVersion"]; print("kube-apiserver", v["gitVersion"], v["platform"])'
 
 step "helm install (the chart's RBAC for the e2e operator)"
@@ -65,10 +68,18 @@ echo "e2e operator identity: system:serviceaccount:$RELEASE_NS:$SA"
 kubectl auth can-i --list --as "system:serviceaccount:$RELEASE_NS:$SA" | grep -E 'invitations|secrets|events|leases' || true
 
 step "cargo test (unit, CRD drift, mock, e2e against $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
+rm -rf target/tmp/e2e-logs   # only this run's operator logs are grepped below
 cargo test --all-targets --locked -- --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
+
+step "no secret in operator logs, Events or Invitations"
+SECRET_VALUES=$'e2e-secret-5f1c0d8a-never-log-me\nnot-the-secret-9c2e\nforeign-secret-71d4-must-stay-there' \
+  tests/secret-grep.sh target/tmp/e2e-logs
 
 step "manifest checks"
 tests/manifests/check.sh 2>&1 | tee "$WORK/manifests.out"
+
+step "fuzzing the Confluent response parsing (bounded)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} fuzz/run.sh
 
 step "helm upgrade and uninstall"
 helm upgrade "$RELEASE" "$CHART" -n "$RELEASE_NS" --server-side=false --set resyncInterval=10m >/dev/null
