@@ -161,7 +161,7 @@ impl Error {
         if status == 429 {
             return Self::RateLimited {
                 retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
-                request_id,
+                request_id: request_id.as_deref().map(bounded),
             };
         }
         let r = Refusal::from_response(status, body, request_id);
