@@ -216,11 +216,40 @@ async fn failed(
     message: String,
 ) -> Result<Requeue, Error> {
     tracing::warn!(reason, detail = %message, "reconcile refused");
+    unsuccessful(ctx, obj, reason, message, false, None).await
+}
+
+/// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
+/// honouring the server's wait.
+async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Result<Requeue, Error> {
+    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
+    unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
+}
+
+/// What failures and transient failures share: status, one Warning Event per change of Ready,
+/// the metric, and the per-object backoff (slow for refusals, quick for transient failures).
+async fn unsuccessful(
+    ctx: &Context,
+    obj: &Resource,
+    reason: &str,
+    message: String,
+    is_transient: bool,
+    server_wait: Option<std::time::Duration>,
+) -> Result<Requeue, Error> {
     ctx.metrics.error(reason);
     let prev = obj.status.as_ref();
-    let outcome = Outcome::Failed {
-        reason,
-        message: message.clone(),
+    let (outcome, backoff) = if is_transient {
+        let outcome = Outcome::Transient {
+            reason,
+            message: message.clone(),
+        };
+        (outcome, ctx.settings.transient_backoff())
+    } else {
+        let outcome = Outcome::Failed {
+            reason,
+            message: message.clone(),
+        };
+        (outcome, ctx.settings.refusal_backoff())
     };
     let next = status::next_status(
         prev,
@@ -233,35 +262,5 @@ async fn failed(
         report::event(ctx, obj, true, reason, &message).await;
     }
     let attempt = ctx.count_failure(obj);
-    Ok(Requeue::requeue(
-        ctx.settings.refusal_backoff().delay(attempt, None),
-    ))
-}
-
-/// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
-/// honouring the server's wait.
-async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Result<Requeue, Error> {
-    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
-    ctx.metrics.error(e.reason());
-    let prev = obj.status.as_ref();
-    let outcome = Outcome::Transient {
-        reason: e.reason(),
-        message: e.detail(),
-    };
-    let next = status::next_status(
-        prev,
-        &outcome,
-        obj.metadata.generation,
-        jiff::Timestamp::now(),
-    );
-    report::write_status(ctx, obj, &next).await?;
-    if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, true, e.reason(), &e.detail()).await;
-    }
-    let attempt = ctx.count_failure(obj);
-    Ok(Requeue::requeue(
-        ctx.settings
-            .transient_backoff()
-            .delay(attempt, e.retry_after()),
-    ))
+    Ok(Requeue::requeue(backoff.delay(attempt, server_wait)))
 }
