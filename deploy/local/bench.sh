@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The scale benchmark (benches/scale.rs) in one command: installs what is missing, builds the
+# operator in release mode, starts a throwaway etcd + kube-apiserver (+ kube-controller-manager),
+# runs `cargo bench --bench scale` against it and writes the report to BENCHMARKS.md at the
+# repository root. The control plane is stopped and its state removed afterwards, also on failure.
+#
+# usage: deploy/local/bench.sh [BENCHMARK ARGS]
+#   default: --sizes 100,1000,10000 --rate 20 --burst 20 --latency-ms 50 --resync 30s
+#            --steady-windows 2 (about 30 minutes on 2 cores); e.g. `--sizes 100` for a quick look,
+#            `--rate-for 10000=100` for another rate limit at one size; `--help` lists them all.
+#   Without --out, the report goes to BENCHMARKS.md (and stdout); progress goes to stderr.
+# env: API_PORT (16743), ETCD_PORT (24090), BENCH_DIR (state; default a fresh /tmp/cio-bench.*)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_DIR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+args=("$@")
+has_out=0
+for a in "${args[@]}"; do
+  case "$a" in --out|--out=*) has_out=1 ;; -h|--help) has_out=1 ;; esac
+done
+[ "$has_out" = 1 ] || args+=(--out "$REPO_DIR/BENCHMARKS.md")
+
+export API_PORT=${API_PORT:-16743} ETCD_PORT=${ETCD_PORT:-24090}
+BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/cio-bench.XXXXXX)}
+mkdir -p "$BENCH_DIR"
+cleanup() {
+  "$LOCAL_DIR/stop-control-plane.sh" "$BENCH_DIR" || true
+  rm -rf "$BENCH_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "installing what is missing"
+"$LOCAL_DIR/setup.sh" >&2
+say "building the operator (release, exactly as shipped) and the benchmark"
+cargo build --release --locked --bin confluent-invitation-operator
+# `cargo bench` rebuilds target/release/confluent-invitation-operator with the dev-dependencies'
+# features: measure a copy of the shipped build instead.
+cp target/release/confluent-invitation-operator "$BENCH_DIR/confluent-invitation-operator"
+cargo bench --locked --bench scale --no-run
+
+say "starting etcd + kube-apiserver $("$K8S_BIN/kube-apiserver" --version | cut -d' ' -f2) on 127.0.0.1:$API_PORT"
+"$LOCAL_DIR/start-control-plane.sh" "$K8S_BIN" "$BENCH_DIR" >&2
+export KUBECONFIG="$BENCH_DIR/kubeconfig"
+
+say "running the benchmark: cargo bench --bench scale -- ${args[*]}"
+# The control plane is thrown away afterwards: no need to clean up between sizes.
+BENCH_COMMAND="deploy/local/bench.sh $*" \
+  cargo bench --locked --bench scale -- --no-cleanup \
+  --operator "$BENCH_DIR/confluent-invitation-operator" "${args[@]}"
