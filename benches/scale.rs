@@ -249,23 +249,11 @@ impl Machine {
         };
         let operator_version = command_output(operator.as_os_str(), &["--version"])
             .unwrap_or_else(|| "unknown".into());
-        let dir = env!("CARGO_MANIFEST_DIR");
-        let commit =
-            match command_output("git".as_ref(), &["-C", dir, "rev-parse", "--short", "HEAD"]) {
-                Some(c) => {
-                    let dirty = command_output(
-                        "git".as_ref(),
-                        &["-C", dir, "status", "--porcelain", "--untracked-files=no"],
-                    )
-                    .is_some_and(|s| !s.is_empty());
-                    if dirty {
-                        format!("{c} + uncommitted changes")
-                    } else {
-                        c
-                    }
-                }
-                None => "unknown".into(),
-            };
+        // bench.sh says what it built the operator from; otherwise, the tree as it is now
+        let commit = match std::env::var("BENCH_SOURCE").ok().filter(|s| !s.is_empty()) {
+            Some(source) => source,
+            None => tree_state(env!("CARGO_MANIFEST_DIR")),
+        };
         Self {
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model,
@@ -280,7 +268,7 @@ impl Machine {
 
     fn one_line(&self) -> String {
         format!(
-            "{} CPUs ({}), {} memory, {}; kube-apiserver {}; {} at {}",
+            "{} CPUs ({}), {} memory, {}; kube-apiserver {}; {} built from {}",
             self.cpus,
             self.cpu_model,
             self.memory,
@@ -289,6 +277,24 @@ impl Machine {
             self.operator_version,
             self.commit
         )
+    }
+}
+
+/// The commit of the working tree, and whether it has uncommitted changes.
+fn tree_state(dir: &str) -> String {
+    let Some(commit) = command_output("git".as_ref(), &["-C", dir, "rev-parse", "--short", "HEAD"])
+    else {
+        return "unknown".into();
+    };
+    let dirty = command_output(
+        "git".as_ref(),
+        &["-C", dir, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("commit {commit} + uncommitted changes")
+    } else {
+        format!("commit {commit}")
     }
 }
 
@@ -718,7 +724,12 @@ struct Row {
     /// Confluent calls over the whole run (for the 429 share).
     all_calls: CallCounts,
     peak_rss_kib: u64,
-    steady_rss_kib: u64,
+    /// Largest RSS during the steady windows (None: never all Ready, so no steady state).
+    steady_rss_kib: Option<u64>,
+    /// RSS when the wait for all Ready ended.
+    end_rss_kib: u64,
+    /// When the Ready count last grew.
+    last_growth: Duration,
     /// Time for a remote accept to reach status, per sample (None: not seen in time).
     accepts: Vec<Option<Duration>>,
     accept_timeout: Duration,
@@ -867,8 +878,10 @@ async fn run_size(
         Duration::from_secs(3)
     };
     let milestones = Mutex::new([None::<Duration>; 3]);
+    let last_growth = Mutex::new(Duration::ZERO);
     let wait_all = async {
         let mut last_progress = Instant::now();
+        let mut ready_before = 0;
         loop {
             tokio::time::sleep(poll_every).await;
             let done = created.load(Ordering::Relaxed) as u64;
@@ -880,6 +893,12 @@ async fn run_size(
                 }
             };
             let elapsed = t0.elapsed();
+            let mut grown = lock(&last_growth);
+            if snap.ready > ready_before {
+                ready_before = snap.ready;
+                *grown = elapsed;
+            }
+            drop(grown);
             for (k, m) in lock(&milestones).iter_mut().enumerate() {
                 if m.is_none() && snap.ready * 4 >= n * (k as u64 + 1) {
                     *m = Some(elapsed);
@@ -916,6 +935,8 @@ async fn run_size(
         return Err(format!("{} creates failed, e.g. {}", failures.len(), failures[0]).into());
     }
     let proc1 = sampler.now(pid);
+    row.end_rss_kib = proc1.rss_kib;
+    row.last_growth = *lock(&last_growth);
     row.created_after = created_after;
     row.milestones = *lock(&milestones);
     row.ready_after = ready_after;
@@ -974,19 +995,20 @@ async fn run_size(
             _ => None,
         };
         row.steady_cpu = sampler.cpu_secs(p0, p1);
-        row.steady_rss_kib = p1
-            .rss_kib
-            .max(sampler.max_rss_kib(steady_started, steady_ended));
+        row.steady_rss_kib = Some(
+            p1.rss_kib
+                .max(sampler.max_rss_kib(steady_started, steady_ended)),
+        );
         row.accepts = accepts;
         eprintln!(
             "  steady: {:.1} Confluent calls per resync, RSS {:.1} MiB, accepts {:?}",
             row.steady_calls.as_ref().map_or(0, |c| c.total) as f64
                 / f64::from(opts.steady_windows.max(1)),
-            mib(row.steady_rss_kib),
+            mib(row.steady_rss_kib.unwrap_or(0)),
             row.accepts
         );
     } else {
-        row.steady_rss_kib = sampler.now(pid).rss_kib;
+        row.steady_rss_kib = None;
     }
     let last = sampler.now(pid);
     row.peak_rss_kib = last.hwm_kib;
@@ -1151,6 +1173,17 @@ fn per_window(c: &Option<CallCounts>, windows: u32) -> Option<f64> {
         .map(|c| c.total as f64 / f64::from(windows.max(1)))
 }
 
+fn rss_cell(r: &Row) -> String {
+    match r.steady_rss_kib {
+        Some(kib) => format!("{:.1} / {:.1} MiB", mib(r.peak_rss_kib), mib(kib)),
+        None => format!(
+            "{:.1} / n/a MiB ({:.1} when the wait ended)",
+            mib(r.peak_rss_kib),
+            mib(r.end_rss_kib)
+        ),
+    }
+}
+
 fn accept_summary(row: &Row) -> String {
     if row.accepts.is_empty() {
         return "not measured".into();
@@ -1210,7 +1243,7 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         out,
-        "- operator: `{}`, commit {}, release build; flags `--resync-interval {} --concurrency {} \
+        "- operator: `{}`, release build from {}; flags `--resync-interval {} --concurrency {} \
          --confluent-rate-limit <rate> --confluent-rate-burst {}`, `RUST_LOG=warn`, one process \
          watching one namespace per size",
         m.operator_version,
@@ -1305,7 +1338,7 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
             "{} / {}",
             r.converge_kube_writes
                 .map_or("?".into(), |w| format!("{:.2}", w as f64 / r.n as f64)),
-            r.steady_kube_writes.map_or("?".into(), |w| format!(
+            r.steady_kube_writes.map_or("n/a".into(), |w| format!(
                 "{:.1}",
                 w as f64 / f64::from(r.windows.max(1))
             ))
@@ -1313,7 +1346,7 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
         let all = &r.all_calls;
         let _ = writeln!(
             out,
-            "| {} | {} req/s | {} | {} | {} | {} | {} / {} / {} ({}) | {:.2} | {} of {} ({:.2}%) | {} | {} | {} | {:.1} / {:.1} MiB | {:.1} / {:.2} | {} | {} |",
+            "| {} | {} req/s | {} | {} | {} | {} | {} / {} / {} ({}) | {:.2} | {} of {} ({:.2}%) | {} | {} | {} | {} | {:.1} / {} | {} | {} |",
             count(r.n),
             rate_str(r.rate),
             secs(r.created_after),
@@ -1331,10 +1364,13 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
             steady,
             count(r.n),
             kube_writes,
-            mib(r.peak_rss_kib),
-            mib(r.steady_rss_kib),
+            rss_cell(r),
             r.converge_cpu,
-            r.steady_cpu / f64::from(r.windows.max(1)),
+            if r.steady_calls.is_some() {
+                format!("{:.2}", r.steady_cpu / f64::from(r.windows.max(1)))
+            } else {
+                "n/a".into()
+            },
             accept_summary(r),
             secs(r.wall)
         );
@@ -1418,13 +1454,25 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
             count(all.total),
             scoped(true, share < 1.0)
         );
-        let steady_mib = mib(r.steady_rss_kib);
+        let (measured, met) = match r.steady_rss_kib {
+            Some(kib) => (
+                format!("{:.1} MiB (peak {:.1} MiB)", mib(kib), mib(r.peak_rss_kib)),
+                mib(kib) < 64.0,
+            ),
+            None => (
+                format!(
+                    "no steady state (never all Ready); {:.1} MiB when the wait ended, peak {:.1} MiB",
+                    mib(r.end_rss_kib),
+                    mib(r.peak_rss_kib)
+                ),
+                false,
+            ),
+        };
         let _ = writeln!(
             out,
-            "| {} | steady RSS under 64 MiB | {steady_mib:.1} MiB (peak {:.1} MiB) | {} |",
+            "| {} | steady RSS under 64 MiB | {measured} | {} |",
             count(r.n),
-            mib(r.peak_rss_kib),
-            scoped(r.n == 10_000, steady_mib < 64.0)
+            scoped(r.n == 10_000, met)
         );
     }
 
@@ -1488,11 +1536,18 @@ fn notes(opts: &Opts, r: &Row) -> Vec<String> {
         ));
     } else {
         notes.push(format!(
-            "not all Ready within {}: {} of {} Ready; the others: {:?}",
+            "not all Ready within {}: {} of {} Ready, the others {:?}; the Ready count last \
+             grew {} after the first create; {} Confluent calls were made meanwhile ({} list, {} \
+             create, {} get)",
             secs(r.converge_timeout),
             count(r.ready_count),
             count(r.n),
-            r.not_ready
+            r.not_ready,
+            secs(r.last_growth),
+            count(c.total),
+            count(c.list),
+            count(c.create),
+            count(c.get)
         ));
     }
     let marks: Vec<String> = r
@@ -1529,6 +1584,12 @@ fn notes(opts: &Opts, r: &Row) -> Vec<String> {
     }
     if let Some(w) = per_window(&r.steady_calls, r.windows) {
         let budget = r.rate * resync;
+        notes.push(format!(
+            "in steady state the operator spent {:.2} CPU seconds per resync interval ({:.1}% of \
+             one core) for {w:.1} Confluent calls",
+            r.steady_cpu / f64::from(r.windows.max(1)),
+            r.steady_cpu * 100.0 / (resync * f64::from(r.windows.max(1)))
+        ));
         if w >= 0.9 * budget {
             notes.push(format!(
                 "the steady state uses {:.0}% of the rate limit ({w:.0} of {budget:.0} calls per \

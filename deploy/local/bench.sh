@@ -36,7 +36,28 @@ trap 'exit 130' INT TERM
 say "installing what is missing"
 "$LOCAL_DIR/setup.sh" >&2
 say "building the operator (release, exactly as shipped) and the benchmark"
-cargo build --release --locked --bin confluent-invitation-operator
+# What the operator is built from: the commit, plus a digest of uncommitted changes to its sources.
+source_state() {
+  local diff
+  diff=$(git diff HEAD -- src Cargo.toml Cargo.lock | sha256sum | cut -c1-12)
+  if git diff --quiet HEAD -- src Cargo.toml Cargo.lock; then
+    echo "commit $(git rev-parse --short HEAD)"
+  else
+    echo "commit $(git rev-parse --short HEAD) + uncommitted changes to src/ (diff digest $diff)"
+  fi
+}
+# Others may edit the tree meanwhile: a build during which a source file changed is done again,
+# so the binary matches the state recorded in the report.
+for attempt in 1 2 3 4; do
+  stamp="$BENCH_DIR/build.stamp"; : > "$stamp"; sleep 1
+  before=$(source_state)
+  cargo build --release --locked --bin confluent-invitation-operator
+  changed=$(find src Cargo.toml Cargo.lock -newer "$stamp" -type f | head -3)
+  [ -z "$changed" ] && [ "$(source_state)" = "$before" ] && break
+  [ "$attempt" = 4 ] && { echo "the sources keep changing during the build ($changed); try later" >&2; exit 1; }
+  say "sources changed during the build ($changed): building again"
+done
+export BENCH_SOURCE="$before"
 # `cargo bench` rebuilds target/release/confluent-invitation-operator with the dev-dependencies'
 # features: measure a copy of the shipped build instead.
 cp target/release/confluent-invitation-operator "$BENCH_DIR/confluent-invitation-operator"
