@@ -507,7 +507,11 @@ fn spawn_operator(
         .env("CONFLUENT_CLOUD_ENDPOINT", mock_url)
         .env("CONFLUENT_CLOUD_API_KEY", API_KEY)
         .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET)
-        .env("RUST_LOG", "warn")
+        // BENCH_OPERATOR_LOG (e.g. `info`) for a closer look; the table counts WARN/ERROR lines.
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env("POD_NAME", format!("bench-{ns}"))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
@@ -1244,13 +1248,14 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "- operator: `{}`, release build from {}; flags `--resync-interval {} --concurrency {} \
-         --confluent-rate-limit <rate> --confluent-rate-burst {}`, `RUST_LOG=warn`, one process \
+         --confluent-rate-limit <rate> --confluent-rate-burst {}`, `RUST_LOG={}`, one process \
          watching one namespace per size",
         m.operator_version,
         m.commit,
         flag_duration(opts.resync),
         opts.concurrency,
-        opts.burst
+        opts.burst,
+        std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into())
     );
     let overrides: Vec<String> = rows
         .iter()

@@ -23,6 +23,9 @@ pub struct Snapshot {
     by_id: HashMap<String, Invitation>,
     /// lower-cased email -> ids
     by_email: HashMap<String, Vec<String>>,
+    /// Ids recorded since `taken_at`, with when: a refresh whose list started before a record
+    /// may not show it, and keeps it instead of costing a GET. Cleared by every refresh.
+    recorded: Vec<(Instant, String)>,
 }
 
 impl Snapshot {
@@ -73,16 +76,54 @@ impl Snapshot {
         }
         self.by_id.insert(id, inv);
     }
+
+    /// Records what a reconcile learned; nothing when the snapshot says the same already.
+    fn record(&mut self, inv: &Invitation, now: Instant) {
+        let Some(id) = &inv.id else { return };
+        if self.by_id.get(id) == Some(inv) {
+            return;
+        }
+        self.recorded.push((now, id.clone()));
+        self.upsert(inv.clone());
+    }
+
+    /// Takes over from `self` what was recorded after `next`'s list started and that list does
+    /// not show (created meanwhile), then becomes `next`.
+    fn replace_with(&mut self, mut next: Snapshot) {
+        let started = next.taken_at;
+        for (at, id) in std::mem::take(&mut self.recorded) {
+            if started.is_some_and(|s| at >= s)
+                && !next.by_id.contains_key(&id)
+                && let Some(inv) = self.by_id.remove(&id)
+            {
+                next.record(&inv, at);
+            }
+        }
+        *self = next;
+    }
 }
 
 /// One credential's snapshot and the client that refreshes it.
 struct Entry {
     client: confluent::Client,
-    current: RwLock<Arc<Snapshot>>,
+    /// Read and written in place under the lock, never handed out: a reader keeps only what it
+    /// looked up, so a record never has to copy the whole map.
+    current: RwLock<Snapshot>,
     /// Single flight: concurrent reconciles needing a refresh wait for one list, not N.
     refreshing: tokio::sync::Mutex<()>,
     /// When the last refresh failed: those who waited for it back off instead of listing again.
     failed_at: Mutex<Option<Instant>>,
+}
+
+impl Entry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        // Upserts leave the maps consistent at every step: a poisoned lock is still usable.
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        self.current.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The snapshots of every credential in use. Bounded by the number of distinct credentials.
@@ -111,7 +152,7 @@ impl Snapshots {
             .or_insert_with(|| {
                 Arc::new(Entry {
                     client: client.clone(),
-                    current: RwLock::new(Arc::new(Snapshot::default())),
+                    current: RwLock::new(Snapshot::default()),
                     refreshing: tokio::sync::Mutex::new(()),
                     failed_at: Mutex::new(None),
                 })
@@ -119,22 +160,22 @@ impl Snapshots {
             .clone()
     }
 
-    /// A snapshot for `client`'s credential no older than the maximum age, listing when needed.
-    pub async fn fresh(
+    /// Answers `look` from a snapshot of `client`'s credential no older than the maximum age,
+    /// listing first when needed. `look` runs under the snapshot's read lock: keep it short.
+    pub async fn fresh<R>(
         &self,
         client: &confluent::Client,
-    ) -> Result<Arc<Snapshot>, confluent::Error> {
+        look: impl FnOnce(&Snapshot) -> R,
+    ) -> Result<R, confluent::Error> {
         let entry = self.entry(client);
         let is_fresh = |s: &Snapshot| s.taken_at.is_some_and(|t| t.elapsed() < self.max_age);
-        let current = read(&entry);
-        if is_fresh(&current) {
-            return Ok(current);
+        if is_fresh(&entry.read()) {
+            return Ok(look(&entry.read()));
         }
         let waited_from = Instant::now();
         let _flight = entry.refreshing.lock().await;
-        let current = read(&entry);
-        if is_fresh(&current) {
-            return Ok(current); // refreshed by the flight we waited for
+        if is_fresh(&entry.read()) {
+            return Ok(look(&entry.read())); // refreshed by the flight we waited for
         }
         let failed_at = *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner());
         if failed_at.is_some_and(|at| at >= waited_from) {
@@ -146,63 +187,60 @@ impl Snapshots {
                     .into(),
             });
         }
-        refresh(&entry).await
+        refresh(&entry).await?;
+        Ok(look(&entry.read()))
     }
 
-    /// Lists again for every credential in use, whatever the age; returns each credential's
-    /// identity with its new snapshot (or the error that prevented it).
-    pub async fn refresh_all(&self) -> Vec<(String, Result<Arc<Snapshot>, confluent::Error>)> {
+    /// Lists again for every credential in use, whatever the age, and runs `look` on each new
+    /// snapshot with the credential's identity (or reports the error that prevented it).
+    pub async fn refresh_all(
+        &self,
+        mut look: impl FnMut(&str, Result<&Snapshot, confluent::Error>),
+    ) {
         let entries: Vec<(String, Arc<Entry>)> = self
             .entries()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut out = Vec::with_capacity(entries.len());
         for (identity, entry) in entries {
             let _flight = entry.refreshing.lock().await;
-            out.push((identity, refresh(&entry).await));
+            match refresh(&entry).await {
+                Ok(()) => look(&identity, Ok(&entry.read())),
+                Err(e) => look(&identity, Err(e)),
+            }
         }
-        out
     }
 
     /// Records an invitation this operator just created, adopted or read, so the next reconcile
-    /// finds it without a GET.
+    /// finds it without a GET. In place and O(1): this runs after every successful reconcile.
     pub fn record(&self, client: &confluent::Client, inv: &Invitation) {
-        let entry = self.entry(client);
-        let mut guard = entry.current.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = Snapshot {
-            taken_at: guard.taken_at,
-            by_id: guard.by_id.clone(),
-            by_email: guard.by_email.clone(),
-        };
-        next.upsert(inv.clone());
-        *guard = Arc::new(next);
+        self.entry(client).write().record(inv, Instant::now());
     }
 }
 
-fn read(entry: &Entry) -> Arc<Snapshot> {
-    entry
-        .current
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-}
-
-async fn refresh(entry: &Entry) -> Result<Arc<Snapshot>, confluent::Error> {
+async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
     let started = Instant::now();
-    let all = entry
-        .client
-        .list_invitations(&ListFilter::default())
-        .await?;
-    let snapshot = Arc::new(Snapshot::new(started, all));
-    *entry.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot.clone();
+    let listed = entry.client.list_invitations(&ListFilter::default()).await;
+    let all = match listed {
+        Ok(all) => all,
+        Err(e) => {
+            *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            return Err(e);
+        }
+    };
+    let next = Snapshot::new(started, all);
+    let held = {
+        let mut current = entry.write();
+        current.replace_with(next);
+        current.len()
+    };
     tracing::debug!(
         credential = %entry.client.identity(),
-        invitations = snapshot.len(),
+        invitations = held,
         elapsed = ?started.elapsed(),
         "remote snapshot refreshed"
     );
-    Ok(snapshot)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,5 +281,100 @@ mod tests {
         // no id: ignored
         s.upsert(Invitation::default());
         assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn records_only_news_and_a_refresh_keeps_what_its_list_missed() {
+        let t0 = Instant::now();
+        let mut s = Snapshot::new(t0, vec![inv("i-1", "a@x.io")]);
+        // what the snapshot says already is not news
+        s.record(&inv("i-1", "a@x.io"), t0);
+        assert!(s.recorded.is_empty());
+        // created before the next list started: that list shows it, or it is gone
+        s.record(&inv("i-2", "b@x.io"), t0 + Duration::from_secs(1));
+        let started = t0 + Duration::from_secs(2);
+        // created while the next list ran, after its start: the list may miss it
+        s.record(&inv("i-3", "c@x.io"), t0 + Duration::from_secs(3));
+        let mut accepted = inv("i-1", "a@x.io");
+        accepted.status = Some(InviteStatus::Accepted);
+        s.replace_with(Snapshot::new(started, vec![accepted]));
+        assert_eq!(s.get("i-1").unwrap().status, Some(InviteStatus::Accepted));
+        assert!(s.get("i-2").is_none(), "removed since: not brought back");
+        assert_eq!(
+            s.for_email("c@x.io").len(),
+            1,
+            "created during the list: kept"
+        );
+        assert_eq!(s.taken_at, Some(started));
+        // kept once: the refresh after that decides alone
+        s.replace_with(Snapshot::new(started + Duration::from_secs(10), vec![]));
+        assert!(s.is_empty());
+    }
+
+    async fn mock() -> (crate::mock::MockServer, confluent::Client) {
+        let server = crate::mock::start(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::mock::MockConfig {
+                api_keys: vec![("k".into(), "s".into())],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut settings = confluent::ClientSettings::new(&server.base_url()).unwrap();
+        settings.retry.backoff.base = Duration::from_millis(5);
+        let client = confluent::Client::new(
+            confluent::http_client(Duration::from_secs(2)).unwrap(),
+            settings,
+            confluent::Credentials::api_key("k", "s"),
+            None,
+        );
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn concurrent_readers_share_one_list_and_back_off_together_when_it_fails() {
+        let (server, client) = mock().await;
+        server.state().seed_invitation("a@x.io", None);
+        server.state().set_latency(Duration::from_millis(100));
+        let snapshots = Arc::new(Snapshots::new(Duration::from_secs(60)));
+        let read = |snapshots: &Arc<Snapshots>| {
+            let (snapshots, client) = (snapshots.clone(), client.clone());
+            tokio::spawn(async move {
+                snapshots
+                    .fresh(&client, |s| s.for_email("a@x.io").len())
+                    .await
+            })
+        };
+        let readers: Vec<_> = (0..8).map(|_| read(&snapshots)).collect();
+        for r in readers {
+            assert_eq!(r.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(server.state().calls().list, 1, "one list for eight readers");
+        // fresh: answered without a call
+        assert_eq!(read(&snapshots).await.unwrap().unwrap(), 1);
+        assert_eq!(server.state().calls().list, 1);
+
+        // a failing list: the readers that waited for it do not each list again
+        let stale = Arc::new(Snapshots::new(Duration::ZERO));
+        server.state().inject(crate::mock::Fault {
+            method: Some("GET".into()),
+            path_prefix: "/iam/v2/invitations".into(),
+            count: 1000,
+            action: crate::mock::FaultAction::Status { status: 503 },
+        });
+        let before = server.state().calls().list;
+        assert!(read(&stale).await.unwrap().is_err());
+        let one_flight = server.state().calls().list - before;
+        assert!(one_flight >= 1);
+        let readers: Vec<_> = (0..6).map(|_| read(&stale)).collect();
+        for r in readers {
+            assert!(r.await.unwrap().is_err());
+        }
+        let six = server.state().calls().list - before - one_flight;
+        assert_eq!(
+            six, one_flight,
+            "six readers waiting for one failing list: one flight, not six"
+        );
     }
 }

@@ -84,7 +84,7 @@ async fn drive(
             // looks up afresh below)
             Action::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
             Action::LookUp => {
-                remote.by_email = Some(ctx.snapshots.fresh(client).await?.for_email(email))
+                remote.by_email = Some(ctx.snapshots.fresh(client, |s| s.for_email(email)).await?)
             }
             Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
             Action::Adopt(inv) => {
@@ -157,11 +157,10 @@ async fn drive(
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
 /// hold it (created since, or removed out of band), from a single GET.
 async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
-    let snapshot = ctx.snapshots.fresh(client).await?;
-    if let Some(inv) = snapshot.get(id) {
-        return Ok(ById::Found(inv.clone()));
+    match ctx.snapshots.fresh(client, |s| s.get(id).cloned()).await? {
+        Some(inv) => Ok(ById::Found(inv)),
+        None => read(client, id).await,
     }
-    read(client, id).await
 }
 
 /// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.

@@ -295,22 +295,29 @@ async fn sweep(
                 return;
             }
         }
-        for (identity, result) in ctx.snapshots.refresh_all().await {
-            let snapshot = match result {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; resources fall back to their own requeue");
-                    continue;
-                }
-            };
-            for object in ctx.owned_by(&identity) {
-                let Some(obj) = store.get(&object) else {
-                    continue;
+        let mut closed = false;
+        ctx.snapshots
+            .refresh_all(|identity, result| {
+                let snapshot = match result {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; resources fall back to their own requeue");
+                        return;
+                    }
                 };
-                if remote_changed(&obj, &snapshot, now) && wake.unbounded_send(object).is_err() {
-                    return; // the controller is gone
+                for object in ctx.owned_by(identity) {
+                    let Some(obj) = store.get(&object) else {
+                        continue;
+                    };
+                    if remote_changed(&obj, snapshot, now) && wake.unbounded_send(object).is_err() {
+                        closed = true; // the controller is gone
+                        return;
+                    }
                 }
-            }
+            })
+            .await;
+        if closed {
+            return;
         }
     }
 }
