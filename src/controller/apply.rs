@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
 use super::{Context, Error, report};
-use crate::confluent::{self, ListFilter, model::Invitation};
+use crate::confluent::{self, ListFilter, model::CreateInvitation, model::Invitation};
 use crate::crd::Invitation as Resource;
 use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
 use crate::status::{self, Outcome};
@@ -76,7 +76,7 @@ async fn drive(
 ) -> Result<Ended, Error> {
     let email = &resource.spec.email;
     let mut remote = Remote::default();
-    let mut conflicts = 0;
+    let mut conflicts = 0u32;
     for _ in 0..MAX_STEPS {
         match planner::plan(resource, &remote) {
             Action::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
@@ -106,19 +106,9 @@ async fn drive(
                         "The previous invitation was removed in Confluent Cloud; sent invitation",
                     ),
                 };
-                match client.create_invitation(&request).await {
-                    Ok(inv) => {
-                        let note =
-                            format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
-                        return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
-                    }
-                    // 409: the email has an invitation already (ours, from a create whose
-                    // response was lost, or someone else's): look again and adopt it.
-                    Err(confluent::Error::AlreadyExists(_)) if conflicts == 0 => {
-                        conflicts += 1;
-                        remote.by_email = Some(look_up(client, email).await?);
-                    }
-                    Err(e) => return Err(e.into()),
+                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
+                    let note = format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
+                    return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
                 }
             }
             Action::Reinvite {
@@ -132,19 +122,12 @@ async fn drive(
                     // does not stop the new invitation.
                     Err(e) => tracing::info!(error = %e, "expired invitation not deleted"),
                 }
-                match client.create_invitation(&request).await {
-                    Ok(inv) => {
-                        let note = format!(
-                            "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
-                            inv.id.as_deref().unwrap_or("?")
-                        );
-                        return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
-                    }
-                    Err(confluent::Error::AlreadyExists(_)) if conflicts == 0 => {
-                        conflicts += 1;
-                        remote.by_email = Some(look_up(client, email).await?);
-                    }
-                    Err(e) => return Err(e.into()),
+                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
+                    let note = format!(
+                        "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
+                        inv.id.as_deref().unwrap_or("?")
+                    );
+                    return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
                 }
             }
             Action::Refuse(r) => return Ok(Ended::Refused(r)),
@@ -152,6 +135,26 @@ async fn drive(
         }
     }
     Err(Error::Internal("no terminal action".into(), "apply"))
+}
+
+/// Sends a create. The first 409 of a reconcile means the email has an invitation already
+/// (ours, from a create whose response was lost, or someone else's): it looks again, for the
+/// planner to adopt, and answers `None`. A second 409 is an error.
+async fn create(
+    client: &confluent::Client,
+    request: &CreateInvitation,
+    remote: &mut Remote,
+    conflicts: &mut u32,
+) -> Result<Option<Invitation>, Error> {
+    match client.create_invitation(request).await {
+        Ok(inv) => Ok(Some(inv)),
+        Err(confluent::Error::AlreadyExists(_)) if *conflicts == 0 => {
+            *conflicts += 1;
+            remote.by_email = Some(look_up(client, &request.email).await?);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
