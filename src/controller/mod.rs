@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::runtime::PredicateConfig;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -74,7 +74,8 @@ pub struct Context {
     pub kube: kube::Client,
     pub credentials: CredentialStore,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    /// Publishes Events, with kube's series aggregation and a bounded memory of them.
+    pub events: report::EventSink,
     pub settings: Settings,
     /// One remote snapshot per credential (batch observation).
     pub snapshots: Snapshots,
@@ -100,7 +101,7 @@ impl Context {
             instance: reporter_instance,
         };
         Self {
-            recorder: Recorder::new(kube.clone(), reporter),
+            events: report::EventSink::new(kube.clone(), reporter, report::EVENT_MEMORY),
             kube,
             credentials,
             metrics,
@@ -127,10 +128,7 @@ impl Context {
 
     /// Failures recorded in a row so far, without recording one.
     pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
-        self.failures()
-            .get(&ObjectRef::from(obj))
-            .copied()
-            .unwrap_or(0)
+        self.failures().get(&ObjectRef::from(obj)).copied().unwrap_or(0)
     }
 
     pub(crate) fn forget_failures(&self, obj: &Invitation) {

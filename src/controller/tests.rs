@@ -918,3 +918,29 @@ async fn a_repeated_event_patches_the_first_one_as_a_series() {
     })
     .await;
 }
+
+/// 10. The Recorder is handed over after its share of Events, so its cache stays bounded.
+#[tokio::test]
+async fn the_event_recorder_is_replaced_after_its_share_of_events() {
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let kube = kube::Client::new(service, "default");
+    let reporter = kube::runtime::events::Reporter {
+        controller: "test".into(),
+        instance: None,
+    };
+    let sink = super::report::EventSink::new(kube, reporter, 3);
+    for _ in 0..3 {
+        let _ = sink.recorder();
+    }
+    assert_eq!(
+        sink.handovers(),
+        0,
+        "the first three Events share one Recorder"
+    );
+    let _ = sink.recorder();
+    assert_eq!(sink.handovers(), 1, "the fourth gets a fresh one");
+    for _ in 0..5 {
+        let _ = sink.recorder();
+    }
+    assert_eq!(sink.handovers(), 2);
+}
