@@ -120,7 +120,7 @@ impl Context {
     /// Records a failure; returns how many came before it in a row.
     pub(crate) fn count_failure(&self, obj: &Invitation) -> u32 {
         let mut f = self.failures();
-        let n = f.entry(ObjectRef::from(obj)).or_insert(0);
+        let n = f.entry(key(obj)).or_insert(0);
         let before = *n;
         *n = n.saturating_add(1);
         before
@@ -128,11 +128,11 @@ impl Context {
 
     /// Failures recorded in a row so far, without recording one.
     pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
-        self.failures().get(&ObjectRef::from(obj)).copied().unwrap_or(0)
+        self.failures().get(&key(obj)).copied().unwrap_or(0)
     }
 
     pub(crate) fn forget_failures(&self, obj: &Invitation) {
-        self.failures().remove(&ObjectRef::from(obj));
+        self.failures().remove(&key(obj));
     }
 
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, String>> {
@@ -142,12 +142,12 @@ impl Context {
 
     /// Records the credential an object's invitation is seen with.
     pub(crate) fn remember_owner(&self, obj: &Invitation, identity: String) {
-        self.owners().insert(ObjectRef::from(obj), identity);
+        self.owners().insert(key(obj), identity);
     }
 
     /// Forgets a deleted object.
     pub(crate) fn forget_owner(&self, obj: &Invitation) {
-        self.owners().remove(&ObjectRef::from(obj));
+        self.owners().remove(&key(obj));
     }
 
     /// The objects whose invitations are seen with `identity`.
@@ -157,6 +157,17 @@ impl Context {
             .filter(|(_, id)| id.as_str() == identity)
             .map(|(o, _)| o.clone())
             .collect()
+    }
+}
+
+/// An object's key in the per-object maps: namespace and name only. `ObjectRef::from` also
+/// carries the uid and resourceVersion, which the maps never compare (kube ignores them in
+/// `Eq`/`Hash`) but would hold once per object.
+fn key(obj: &Invitation) -> ObjectRef<Invitation> {
+    let r = ObjectRef::new(&obj.name_any());
+    match obj.namespace() {
+        Some(ns) => r.within(&ns),
+        None => r,
     }
 }
 
