@@ -15,6 +15,7 @@ pub mod crd;
 pub mod credentials;
 pub mod http;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod mock;
 pub mod planner;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     telemetry::init(args.log_format.unwrap_or_else(telemetry::LogFormat::detect));
+    confluent_invitation_operator::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

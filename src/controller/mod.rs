@@ -328,6 +328,8 @@ async fn sweep(
         if closed {
             return;
         }
+        // the refresh churned through a page of every invitation: give the pages back
+        crate::memory::release_free_memory();
     }
 }
 
