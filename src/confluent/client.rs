@@ -493,11 +493,28 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     header_str(headers, name).and_then(|v| v.trim().parse().ok())
 }
 
-/// The server's wait: `Retry-After` seconds, else the *relative* `X-RateLimit-Reset` seconds.
+/// The server's wait: `Retry-After` (seconds, or the HTTP-date form RFC 9110 also allows), else
+/// the *relative* `X-RateLimit-Reset` seconds. Capped at an hour.
 fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+    server_wait_at(headers, jiff::Timestamp::now())
+}
+
+fn server_wait_at(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    let cap = Duration::from_secs(3600);
     header_u64(headers, "retry-after")
-        .or_else(|| header_u64(headers, "x-ratelimit-reset"))
-        .map(|s| Duration::from_secs(s.min(3600)))
+        .map(Duration::from_secs)
+        .or_else(|| retry_after_date(headers, now))
+        .or_else(|| header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs))
+        .map(|d| d.min(cap))
+}
+
+/// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`: the time left until then (none if past).
+fn retry_after_date(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
+    let at = PARSER
+        .parse_timestamp(header_str(headers, "retry-after")?.trim())
+        .ok()?;
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 /// A reqwest error with its causes ("error sending request: connection closed before message
@@ -549,6 +566,33 @@ mod tests {
         assert_eq!(server_wait(&h), Some(Duration::from_secs(9)));
         h.insert("retry-after", "3".parse().unwrap());
         assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now: jiff::Timestamp = "2015-10-21T07:27:30Z".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        h.insert("x-ratelimit-reset", "9".parse().unwrap());
+        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(30)));
+        // a date already past: no wait beyond the limiter's own
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:00:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(server_wait_at(&h, now), Some(Duration::ZERO));
+        // a far date is capped
+        h.insert(
+            "retry-after",
+            "Thu, 22 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(3600)));
+        // neither seconds nor a date: the relative reset
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(9)));
     }
 
     #[test]
