@@ -32,9 +32,10 @@ use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationS
 use confluent_invitation_operator::mock::{self, CallCounts, MockConfig, MockHandle, RateLimit};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, CustomResourceExt, ResourceExt};
+use kube::{Api, ResourceExt};
+#[path = "../tests/common/crd.rs"]
+mod common_crd;
 
 const API_KEY: &str = "bench-key";
 const API_SECRET: &str = "bench-secret-not-a-real-one";
@@ -182,7 +183,7 @@ async fn run(opts: Opts) -> Result<(), BoxError> {
     let kube = kube::Client::try_default().await?;
     let machine = Machine::describe(&kube, &operator).await;
     eprintln!("scale: {}", machine.one_line());
-    install_crd(&kube).await?;
+    common_crd::install_crd(&kube, Duration::from_secs(60)).await?;
     let mut rows = Vec::new();
     for &n in &opts.sizes {
         let started = Instant::now();
@@ -307,37 +308,6 @@ fn command_output(program: &std::ffi::OsStr, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-async fn install_crd(kube: &kube::Client) -> Result<(), BoxError> {
-    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    let crd = Invitation::crd();
-    let name = crd.metadata.name.clone().unwrap_or_default();
-    // Create, not server-side apply: a pre-1.25 API server refuses to apply the CRD's CEL rules.
-    if crds.get_opt(&name).await?.is_none() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(format!("creating the CRD: {e}").into()),
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = crds.get(&name).await?;
-        let established = c
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err("the CRD never became Established".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

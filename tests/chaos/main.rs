@@ -13,6 +13,8 @@
 //! `CHAOS_INVITATIONS` (default 200), `CHAOS_KILLS` (default 20), `CHAOS_SEED` (printed).
 //! The operator's log: `target/tmp/chaos-logs/<namespace>.log`.
 
+#[path = "../common/crd.rs"]
+mod common_crd;
 mod invariants;
 mod tasks;
 mod world;

@@ -17,9 +17,8 @@ use confluent_invitation_operator::crd::{
 };
 use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, CustomResourceExt, ResourceExt};
+use kube::{Api, ResourceExt};
 
 /// The API key the mock accepts and the operator uses.
 pub const API_KEY: &str = "chaos-key";
@@ -265,7 +264,9 @@ impl World {
         let kube = kube::Client::try_default()
             .await
             .expect("a kube client from KUBECONFIG");
-        install_crd(&kube).await;
+        crate::common_crd::install_crd(&kube, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let ns = format!("chaos-{:04x}", fastrand::u16(..));
         let nss: Api<Namespace> = Api::all(kube.clone());
         let mut namespace = Namespace::default();
@@ -553,34 +554,4 @@ impl Drop for Operator {
 fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().expect("bound address")
-}
-
-async fn install_crd(kube: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    let crd = Invitation::crd();
-    let name = crd.metadata.name.clone().expect("CRD name");
-    // Create, not server-side apply: a pre-1.25 API server refuses to apply the CRD's CEL
-    // rules (x-kubernetes-validations) but silently drops them on create.
-    if crds.get_opt(&name).await.expect("CRDs readable").is_none() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("CRD not created: {e}"),
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = crds.get(&name).await.expect("CRD readable");
-        let established = c
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(Instant::now() < deadline, "CRD never became Established");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

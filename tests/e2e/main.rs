@@ -1,6 +1,8 @@
 //! End-to-end: the real operator binary against a real kube-apiserver and the Confluent mock.
 //! See `harness.rs` for how each test gets its own namespace, mock and operator process.
 
+#[path = "../common/crd.rs"]
+mod common_crd;
 mod harness;
 
 mod deletion;
