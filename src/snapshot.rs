@@ -31,7 +31,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot of `invitations`, listed starting at `taken_at`.
+    /// A snapshot of `invitations`, listed starting at `taken_at` (refreshes update the one
+    /// snapshot in place; tests build one whole).
+    #[cfg(test)]
     pub fn new(taken_at: Instant, invitations: Vec<Invitation>) -> Self {
         let mut s = Self {
             taken_at: Some(taken_at),
@@ -69,7 +71,11 @@ impl Snapshot {
     }
 
     fn upsert(&mut self, inv: Invitation) {
-        let inv = slim(inv);
+        self.insert(slim(inv));
+    }
+
+    /// Inserts an invitation [`slim`] already made.
+    fn insert(&mut self, inv: Invitation) {
         let Some(id) = inv.id.clone() else { return };
         if let Some(email) = &inv.email {
             let ids = self.by_email.entry(email.to_ascii_lowercase()).or_default();
@@ -88,7 +94,7 @@ impl Snapshot {
             return;
         }
         self.recorded.insert(id.clone(), now);
-        self.upsert(inv);
+        self.insert(inv);
     }
 
     /// Applies one page of a refresh fetched from `asked`: what was recorded after that is newer
