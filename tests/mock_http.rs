@@ -915,6 +915,46 @@ async fn fault_status_codes() {
 }
 
 #[tokio::test]
+async fn a_fault_ending_in_a_question_mark_hits_lists_only() {
+    let env = env().await;
+    let state = env.server.state();
+    let id = env.create("q@example.com").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    state.inject(fault(
+        Some("GET"),
+        "/iam/v2/invitations?",
+        2,
+        FaultAction::Status { status: 500 },
+    ));
+    let one = format!("/iam/v2/invitations/{id}");
+    assert_eq!(
+        env.api(Method::GET, &one, None).await.status,
+        StatusCode::OK
+    );
+    let list = "/iam/v2/invitations?page_size=100";
+    assert_eq!(
+        env.api(Method::GET, list, None).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        env.api(Method::GET, &one, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.api(Method::GET, list, None).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        env.api(Method::GET, list, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(state.calls().faults_injected, 2);
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn fault_delay() {
     let env = env().await;
     env.server.state().inject(fault(

@@ -14,7 +14,8 @@ pub struct Fault {
     /// `"POST"`, `"GET"`, ... (case-insensitive); `None` matches any method.
     #[serde(default)]
     pub method: Option<String>,
-    /// Matches request paths starting with this, e.g. `/iam/v2/invitations`.
+    /// Matches requests whose path and query start with this: `/iam/v2/invitations` matches
+    /// every call on invitations, `/iam/v2/invitations?` only lists.
     pub path_prefix: String,
     /// How many matching requests fail; each consumes one. A count of 0 does nothing.
     pub count: u32,

@@ -119,7 +119,13 @@ pub(crate) async fn api_gate(
     req.extensions_mut().insert(caller);
     let signal = req.extensions().get::<DropSignal>().cloned();
 
-    let mut resp = match shared.faults.take(method.as_str(), &path) {
+    // faults match the query too: `/iam/v2/invitations?` singles out lists
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(path.as_str(), |p| p.as_str())
+        .to_owned();
+    let mut resp = match shared.faults.take(method.as_str(), &target) {
         None => next.run(req).await,
         Some(action) => {
             shared.count(|c| c.faults_injected += 1);
