@@ -158,11 +158,17 @@ async fn create(
 }
 
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
-/// hold it (created since, or removed out of band), from a single GET.
+/// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
+/// a single GET, which the credential's rate limiter paces like every call.
 async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
-    match ctx.snapshots.fresh(client, |s| s.get(id).cloned()).await? {
-        Some(inv) => Ok(ById::Found(inv)),
-        None => read(client, id).await,
+    match ctx.snapshots.fresh(client, |s| s.get(id).cloned()).await {
+        Ok(Some(inv)) => Ok(ById::Found(inv)),
+        Ok(None) => read(client, id).await,
+        Err(e) if e.is_transient() => {
+            tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
+            read(client, id).await
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -202,11 +208,10 @@ async fn succeeded(
         let warning = ready.status == "False";
         report::event(ctx, obj, warning, &ready.reason, &ready.message).await;
     }
-    Ok(Requeue::requeue(status::next_check(
-        &next,
-        now,
-        ctx.settings.resync,
-    )))
+    // The sweeper compares every resource with each fresh snapshot: no timer per resource,
+    // except for an invitation that expires before the next resync.
+    Ok(status::next_check(&next, now, ctx.settings.resync)
+        .map_or_else(Requeue::await_change, Requeue::requeue))
 }
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,

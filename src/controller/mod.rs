@@ -283,7 +283,9 @@ pub async fn run(
 }
 
 /// Once per resync interval: refresh every credential's snapshot (one paginated list each) and
-/// wake exactly the resources whose remote invitation changed or vanished.
+/// wake exactly the resources whose remote invitation changed or vanished, or, when a
+/// credential's refresh failed, every resource of that credential. This is what looks at healthy
+/// resources again: their reconciles do not requeue themselves.
 async fn sweep(
     ctx: Arc<Context>,
     store: reflector::Store<Invitation>,
@@ -307,18 +309,17 @@ async fn sweep(
         let mut closed = false;
         ctx.snapshots
             .refresh_all(|identity, result| {
-                let snapshot = match result {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; resources fall back to their own requeue");
-                        return;
-                    }
-                };
+                if let Err(e) = &result {
+                    tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; every resource of this credential is reconciled on its own");
+                }
                 for object in ctx.owned_by(identity) {
                     let Some(obj) = store.get(&object) else {
                         continue;
                     };
-                    if remote_changed(&obj, snapshot, now) && wake.unbounded_send(object).is_err() {
+                    // healthy resources have no timer of their own: without a snapshot, each
+                    // looks for itself (from the older snapshot, or one GET, rate-limited)
+                    let due = result.as_ref().map_or(true, |s| remote_changed(&obj, s, now));
+                    if due && wake.unbounded_send(object).is_err() {
                         closed = true; // the controller is gone
                         return;
                     }

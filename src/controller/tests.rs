@@ -514,7 +514,7 @@ async fn a_new_invitation_is_created_then_status_then_event() {
         seen.created_event();
 
         let action = h.api.finish(task).await.expect("reconcile succeeds");
-        assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+        assert_eq!(action, Action::await_change(), "the sweeper looks again");
         assert_eq!(h.confluent.calls().total, 2, "nothing after the create");
     })
     .await;
@@ -533,7 +533,7 @@ async fn an_unchanged_invitation_is_read_and_nothing_is_written() {
 
         // zero Kubernetes requests: the first one would fail the test
         let action = h.api.finish(task).await.expect("reconcile succeeds");
-        assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+        assert_eq!(action, Action::await_change(), "the sweeper looks again");
         let calls = h.confluent.calls();
         assert_eq!(
             (calls.list, calls.get, calls.total),

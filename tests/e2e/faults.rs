@@ -75,3 +75,36 @@ async fn rate_limits_server_errors_and_dropped_connections_are_retried() {
     assert_eq!(env.live("transient@example.com")[0].id, Some(id_of(&inv)));
     assert!(env.remote().calls().faults_injected >= 5);
 }
+
+/// Healthy resources have no timer of their own: the sweeper compares them with each snapshot.
+/// When the snapshot list keeps failing, the sweeper wakes them all and each reads its own
+/// invitation by id, so a remote change still reaches status.
+#[tokio::test]
+async fn when_lists_keep_failing_each_resource_reads_its_own_invitation() {
+    let Some(env) = env("list-outage").await else {
+        return;
+    };
+    env.create(&invitation("ada", "ada@example.com")).await;
+    let id = id_of(&env.wait_phase("ada", "Sent", "True").await);
+    let gets_before = env.remote().calls().get;
+    env.remote().inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/iam/v2/invitations?".into(),
+        count: 10_000,
+        action: FaultAction::Status { status: 503 },
+    });
+    env.remote().accept(&id).expect("accepted in the mock");
+    let inv = env.wait_phase("ada", "Accepted", "True").await;
+    assert_eq!(id_of(&inv), id);
+    let calls = env.remote().calls();
+    assert!(calls.faults_injected >= 1, "the lists did fail: {calls:?}");
+    assert!(
+        calls.get > gets_before,
+        "seen through a GET of its own: {calls:?}"
+    );
+    assert_eq!(
+        env.remote().pending_faults().len(),
+        1,
+        "lists were failing all along"
+    );
+}
