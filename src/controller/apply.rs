@@ -161,7 +161,7 @@ async fn create(
 /// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
 /// a single GET, which the credential's rate limiter paces like every call.
 async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
-    match ctx.snapshots.fresh(client, |s| s.get(id).cloned()).await {
+    match ctx.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(Some(inv)) => Ok(ById::Found(inv)),
         Ok(None) => read(client, id).await,
         Err(e) if e.is_transient() => {

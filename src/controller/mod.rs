@@ -354,7 +354,7 @@ fn remote_changed(obj: &Invitation, snapshot: &Snapshot, now: jiff::Timestamp) -
         Some(inv) => {
             status::next_status(
                 Some(status),
-                &Outcome::Remote(inv),
+                &Outcome::Remote(&inv),
                 obj.metadata.generation,
                 now,
             ) != *status

@@ -16,15 +16,18 @@ use tokio::time::Instant;
 
 use crate::confluent::{self, ListFilter, model::Invitation};
 
+mod packed;
+use packed::Packed;
+
 /// The remote invitations visible to one credential, as of `taken_at`.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// When the list that built it started: anything created later may be missing.
     pub taken_at: Option<Instant>,
-    /// Boxed and slimmed ([`slim`]): a table of 10 000 inline invitations alone was ~6 MiB.
-    by_id: HashMap<String, Box<Invitation>>,
+    /// id -> what the planner and status read of the invitation, packed ([`Packed`]).
+    by_id: HashMap<Box<str>, Packed>,
     /// lower-cased email -> ids
-    by_email: HashMap<String, Vec<String>>,
+    by_email: HashMap<Box<str>, Vec<Box<str>>>,
     /// Ids recorded since `taken_at`, with when: a page fetched before a record must not
     /// overwrite it, and the end of a refresh must not drop it. Emptied as refreshes pass.
     recorded: HashMap<String, Instant>,
@@ -39,24 +42,24 @@ impl Snapshot {
             taken_at: Some(taken_at),
             ..Self::default()
         };
-        for inv in invitations {
+        for inv in &invitations {
             s.upsert(inv);
         }
         s
     }
 
-    /// The invitation with this id, if the snapshot holds it.
-    pub fn get(&self, id: &str) -> Option<&Invitation> {
-        self.by_id.get(id).map(|b| &**b)
+    /// The invitation with this id, if the snapshot holds it (what the planner and status read).
+    pub fn get(&self, id: &str) -> Option<Invitation> {
+        self.by_id.get(id).map(|p| p.unpack(id))
     }
 
     /// Every invitation for this email (compared case-insensitively).
     pub fn for_email(&self, email: &str) -> Vec<Invitation> {
         self.by_email
-            .get(&email.to_ascii_lowercase())
+            .get(email.to_ascii_lowercase().as_str())
             .into_iter()
             .flatten()
-            .filter_map(|id| self.by_id.get(id).map(|b| (**b).clone()))
+            .filter_map(|id| self.get(id))
             .collect()
     }
 
@@ -70,31 +73,39 @@ impl Snapshot {
         self.by_id.is_empty()
     }
 
-    fn upsert(&mut self, inv: Invitation) {
-        self.insert(slim(inv));
+    fn upsert(&mut self, inv: &Invitation) {
+        if let Some(id) = &inv.id {
+            self.insert(id, Packed::new(inv));
+        }
     }
 
-    /// Inserts an invitation [`slim`] already made.
-    fn insert(&mut self, inv: Invitation) {
-        let Some(id) = inv.id.clone() else { return };
-        if let Some(email) = &inv.email {
-            let ids = self.by_email.entry(email.to_ascii_lowercase()).or_default();
-            if !ids.contains(&id) {
-                ids.push(id.clone());
+    fn insert(&mut self, id: &str, inv: Packed) {
+        if let Some(email) = inv.email() {
+            let ids = self
+                .by_email
+                .entry(email.to_ascii_lowercase().into_boxed_str())
+                .or_default();
+            if !ids.iter().any(|i| **i == *id) {
+                ids.push(id.into());
             }
         }
-        self.by_id.insert(id, Box::new(inv));
+        match self.by_id.get_mut(id) {
+            Some(held) => *held = inv,
+            None => {
+                self.by_id.insert(id.into(), inv);
+            }
+        }
     }
 
     /// Records what a reconcile learned; nothing when the snapshot says the same already.
     fn record(&mut self, inv: &Invitation, now: Instant) {
         let Some(id) = &inv.id else { return };
-        let inv = slim(inv.clone());
-        if self.get(id) == Some(&inv) {
+        let packed = Packed::new(inv);
+        if self.by_id.get(id.as_str()) == Some(&packed) {
             return;
         }
         self.recorded.insert(id.clone(), now);
-        self.insert(inv);
+        self.insert(id, packed);
     }
 
     /// Applies one page of a refresh fetched from `asked`: what was recorded after that is newer
@@ -103,7 +114,7 @@ impl Snapshot {
         for inv in page {
             let Some(id) = inv.id.clone() else { continue };
             if self.recorded.get(&id).is_none_or(|at| *at <= asked) {
-                self.upsert(inv);
+                self.upsert(&inv);
             }
             seen.insert(id);
         }
@@ -116,57 +127,22 @@ impl Snapshot {
         let recorded = &self.recorded;
         let mut gone = Vec::new();
         self.by_id.retain(|id, inv| {
-            let keep = seen.contains(id) || recorded.contains_key(id);
+            let keep = seen.contains(&**id) || recorded.contains_key(&**id);
             if !keep {
-                gone.push((id.clone(), inv.email.clone()));
+                gone.push((id.clone(), inv.email().map(str::to_ascii_lowercase)));
             }
             keep
         });
         for (id, email) in gone {
-            let Some(email) = email else { continue };
-            let key = email.to_ascii_lowercase();
-            if let Some(ids) = self.by_email.get_mut(&key) {
+            let Some(key) = email else { continue };
+            if let Some(ids) = self.by_email.get_mut(key.as_str()) {
                 ids.retain(|i| *i != id);
                 if ids.is_empty() {
-                    self.by_email.remove(&key);
+                    self.by_email.remove(key.as_str());
                 }
             }
         }
         self.taken_at = Some(started);
-    }
-}
-
-/// What the planner and the status read of an invitation, and nothing else: the snapshot holds
-/// one per remote invitation, so links, CRNs of the user and creator, and type tags are dropped.
-fn slim(inv: Invitation) -> Invitation {
-    let Invitation {
-        id,
-        metadata,
-        email,
-        auth_type,
-        status,
-        accepted_at,
-        expires_at,
-        user,
-        ..
-    } = inv;
-    Invitation {
-        id,
-        metadata: metadata.map(|m| confluent::model::ObjectMeta {
-            resource_name: m.resource_name,
-            created_at: m.created_at,
-            ..Default::default()
-        }),
-        email,
-        auth_type,
-        status,
-        accepted_at,
-        expires_at,
-        user: user.map(|u| confluent::model::ObjectReference {
-            id: u.id,
-            ..Default::default()
-        }),
-        ..Default::default()
     }
 }
 
@@ -347,12 +323,12 @@ mod tests {
         // an update replaces, never duplicates
         let mut accepted = inv("i-1", "jane@example.com");
         accepted.status = Some(InviteStatus::Accepted);
-        s.upsert(accepted);
+        s.upsert(&accepted);
         assert_eq!(s.len(), 3);
         assert_eq!(s.for_email("jane@example.com").len(), 2);
         assert_eq!(s.get("i-1").unwrap().status, Some(InviteStatus::Accepted));
         // no id: ignored
-        s.upsert(Invitation::default());
+        s.upsert(&Invitation::default());
         assert_eq!(s.len(), 3);
     }
 
@@ -398,53 +374,24 @@ mod tests {
     }
 
     #[test]
-    fn slimming_keeps_everything_the_status_and_planner_read() {
-        use crate::confluent::model::{ObjectMeta, ObjectReference};
-        use crate::status::{Outcome, next_status};
-        let reference = |id: &str| ObjectReference {
-            id: Some(id.into()),
-            related: Some(format!("https://api.confluent.cloud/iam/v2/users/{id}")),
-            resource_name: Some(format!("crn://confluent.cloud/user={id}")),
+    fn held_invitations_are_what_the_planner_reads_and_recording_them_again_is_no_news() {
+        let full = Invitation {
             api_version: Some("iam/v2".into()),
-            kind: Some("User".into()),
+            kind: Some("Invitation".into()),
+            auth_type: Some("AUTH_TYPE_SSO".into()),
+            expires_at: Some("2026-01-31T00:00:00Z".into()),
+            ..inv("i-1", "Jane@example.com")
         };
-        for status in [
-            InviteStatus::Sent,
-            InviteStatus::Accepted,
-            InviteStatus::Expired,
-        ] {
-            let full = Invitation {
-                api_version: Some("iam/v2".into()),
-                kind: Some("Invitation".into()),
-                id: Some("i-1".into()),
-                metadata: Some(ObjectMeta {
-                    self_link: Some("https://api.confluent.cloud/iam/v2/invitations/i-1".into()),
-                    resource_name: Some("crn://confluent.cloud/invitation=i-1".into()),
-                    created_at: Some("2026-01-01T00:00:00Z".into()),
-                    updated_at: Some("2026-01-02T00:00:00Z".into()),
-                    deleted_at: None,
-                }),
-                email: Some("Jane@example.com".into()),
-                auth_type: Some("AUTH_TYPE_SSO".into()),
-                status: Some(status),
-                accepted_at: Some("2026-01-02T00:00:00Z".into()),
-                expires_at: Some("2026-01-31T00:00:00Z".into()),
-                user: Some(reference("u-1")),
-                creator: Some(reference("u-0")),
-            };
-            let slimmed = slim(full.clone());
-            assert!(slimmed.creator.is_none() && slimmed.kind.is_none());
-            let now = "2026-01-03T00:00:00Z".parse().unwrap();
-            assert_eq!(
-                next_status(None, &Outcome::Remote(&slimmed), Some(1), now),
-                next_status(None, &Outcome::Remote(&full), Some(1), now)
-            );
-            let mut s = Snapshot::new(Instant::now(), vec![full.clone()]);
-            assert_eq!(s.for_email("jane@example.com"), vec![slimmed.clone()]);
-            // recording the full form of what is held is no news
-            s.record(&full, Instant::now());
-            assert!(s.recorded.is_empty());
-        }
+        let mut s = Snapshot::new(Instant::now(), vec![full.clone()]);
+        let held = s.get("i-1").unwrap();
+        assert_eq!(held.kind, None, "type tags are not kept");
+        assert_eq!(
+            (held.auth_type.as_deref(), held.expires_at.as_deref()),
+            (Some("AUTH_TYPE_SSO"), Some("2026-01-31T00:00:00Z"))
+        );
+        assert_eq!(s.for_email("jane@example.com"), vec![held]);
+        s.record(&full, Instant::now());
+        assert!(s.recorded.is_empty(), "the same again is no news");
     }
 
     async fn mock() -> (crate::mock::MockServer, confluent::Client) {
