@@ -224,6 +224,17 @@ fn user_changes(inv: &Invitation) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Drops what the operator never reads from an object before the watch cache keeps it: managed
+/// fields, annotations (`kubectl apply` keeps a whole copy of the manifest in one) and labels
+/// (the label selector is applied by the API server). Status is written by server-side apply of
+/// the status alone and finalizers by a JSON patch of their own, so nothing written is built from
+/// what is dropped here.
+fn strip_for_cache(inv: &mut Invitation) {
+    inv.managed_fields_mut().clear();
+    inv.annotations_mut().clear();
+    inv.labels_mut().clear();
+}
+
 /// The watch configuration: label selector, and nothing more than needed.
 pub fn watcher_config(settings: &Settings) -> watcher::Config {
     let mut config = watcher::Config::default();
@@ -248,8 +259,7 @@ pub async fn run(
     let (store, writer) = reflector::store();
     let events = watcher(api, watcher_config(&ctx.settings))
         .default_backoff()
-        // managed fields are dead weight in the cache: nothing here reads them
-        .modify(|inv: &mut Invitation| inv.managed_fields_mut().clear())
+        .modify(strip_for_cache)
         .reflect(writer)
         .touched_objects()
         // our own status writes must not trigger reconciles: only what a user changes does

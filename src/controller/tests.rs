@@ -944,3 +944,52 @@ async fn the_event_recorder_is_replaced_after_its_share_of_events() {
     }
     assert_eq!(sink.handovers(), 2);
 }
+
+/// The watch cache keeps what reconciles read and nothing a `kubectl apply` or a GitOps tool adds.
+#[test]
+fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
+    use kube::ResourceExt;
+    let mut obj: Invitation = serde_json::from_value(json!({
+        "apiVersion": "iam.ccloud.dev/v1alpha1",
+        "kind": "Invitation",
+        "metadata": {
+            "name": "jane", "namespace": "team-a", "uid": "u1", "resourceVersion": "7",
+            "generation": 2, "finalizers": [crate::crd::FINALIZER],
+            "labels": {"app.kubernetes.io/instance": "people"},
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}",
+                "argocd.argoproj.io/tracking-id": "people:iam.ccloud.dev/Invitation:team-a/jane"
+            },
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+        },
+        "spec": {"email": "jane@example.com"},
+        "status": {"invitationId": "i-1", "observedGeneration": 2}
+    }))
+    .unwrap();
+    let kept = (
+        obj.spec.clone(),
+        obj.status.clone(),
+        obj.finalizers().to_vec(),
+    );
+    super::strip_for_cache(&mut obj);
+    assert!(obj.annotations().is_empty() && obj.labels().is_empty());
+    assert!(
+        obj.metadata
+            .managed_fields
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+    );
+    assert_eq!(
+        (
+            obj.spec.clone(),
+            obj.status.clone(),
+            obj.finalizers().to_vec()
+        ),
+        kept
+    );
+    assert_eq!(
+        (obj.metadata.generation, obj.metadata.uid.as_deref()),
+        (Some(2), Some("u1"))
+    );
+    assert_eq!(obj.metadata.resource_version.as_deref(), Some("7"));
+}
