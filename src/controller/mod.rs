@@ -293,9 +293,8 @@ pub async fn run(
 }
 
 /// Once per resync interval: refresh every credential's snapshot (one paginated list each) and
-/// wake exactly the resources whose remote invitation changed or vanished, or, when a
-/// credential's refresh failed, every resource of that credential. This is what looks at healthy
-/// resources again: their reconciles do not requeue themselves.
+/// wake exactly the resources whose remote invitation changed or vanished. This is what looks at
+/// healthy resources again: their reconciles do not requeue themselves.
 async fn sweep(
     ctx: Arc<Context>,
     store: reflector::Store<Invitation>,
@@ -319,17 +318,21 @@ async fn sweep(
         let mut closed = false;
         ctx.snapshots
             .refresh_all(|identity, result| {
-                if let Err(e) = &result {
-                    tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; every resource of this credential is reconciled on its own");
-                }
+                let snapshot = match result {
+                    Ok(s) => s,
+                    // Status stays as last observed until a list succeeds again (retried next
+                    // resync). Waking every resource to GET its invitation instead would spend
+                    // N calls per resync, at the rate limit, on an outage.
+                    Err(e) => {
+                        tracing::warn!(credential = %identity, error = %e, "snapshot refresh failed; status stays as last observed until a list succeeds");
+                        return;
+                    }
+                };
                 for object in ctx.owned_by(identity) {
                     let Some(obj) = store.get(&object) else {
                         continue;
                     };
-                    // healthy resources have no timer of their own: without a snapshot, each
-                    // looks for itself (from the older snapshot, or one GET, rate-limited)
-                    let due = result.as_ref().map_or(true, |s| remote_changed(&obj, s, now));
-                    if due && wake.unbounded_send(object).is_err() {
+                    if remote_changed(&obj, snapshot, now) && wake.unbounded_send(object).is_err() {
                         closed = true; // the controller is gone
                         return;
                     }

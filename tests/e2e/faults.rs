@@ -1,6 +1,7 @@
 //! Lost responses, 429s and 5xx: never two invitations, never none.
 
 use confluent_invitation_operator::mock::{Fault, FaultAction};
+use kube::api::{Patch, PatchParams};
 
 use crate::harness::*;
 
@@ -76,11 +77,11 @@ async fn rate_limits_server_errors_and_dropped_connections_are_retried() {
     assert!(env.remote().calls().faults_injected >= 5);
 }
 
-/// Healthy resources have no timer of their own: the sweeper compares them with each snapshot.
-/// When the snapshot list keeps failing, the sweeper wakes them all and each reads its own
-/// invitation by id, so a remote change still reaches status.
+/// While the credential's list keeps failing, status stays as last observed (no resource is
+/// woken to GET its invitation: that would spend N calls per resync on an outage), and a resource
+/// that is reconciled anyway, because its spec changed, reads its own invitation by id.
 #[tokio::test]
-async fn when_lists_keep_failing_each_resource_reads_its_own_invitation() {
+async fn when_lists_keep_failing_a_reconciled_resource_reads_its_own_invitation() {
     let Some(env) = env("list-outage").await else {
         return;
     };
@@ -91,13 +92,45 @@ async fn when_lists_keep_failing_each_resource_reads_its_own_invitation() {
         method: Some("GET".into()),
         path_prefix: "/iam/v2/invitations?".into(),
         count: 10_000,
-        action: FaultAction::Status { status: 503 },
+        action: FaultAction::Status { status: 500 },
     });
+    let injected = std::time::Instant::now();
     env.remote().accept(&id).expect("accepted in the mock");
+    // a list was tried and failed, and the last good snapshot (taken before the faults) is now
+    // older than the 1.5 resync intervals a reconcile may read
+    let deadline = injected + WAIT;
+    while env.remote().calls().faults_injected == 0 {
+        assert!(std::time::Instant::now() < deadline, "no list was tried");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let stale = injected + RESYNC * 3 / 2 + std::time::Duration::from_millis(500);
+    tokio::time::sleep_until(stale.into()).await;
+    let inv = env.api.get("ada").await.unwrap();
+    assert_eq!(
+        phase_of(&inv),
+        Some("Sent"),
+        "nothing observed without a list"
+    );
+    assert_eq!(
+        env.remote().calls().get,
+        gets_before,
+        "and nobody polled by id meanwhile"
+    );
+    env.api
+        .patch(
+            "ada",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": "Orphan"}})),
+        )
+        .await
+        .unwrap();
     let inv = env.wait_phase("ada", "Accepted", "True").await;
     assert_eq!(id_of(&inv), id);
+    assert_eq!(
+        inv.status.unwrap().observed_generation,
+        inv.metadata.generation
+    );
     let calls = env.remote().calls();
-    assert!(calls.faults_injected >= 1, "the lists did fail: {calls:?}");
     assert!(
         calls.get > gets_before,
         "seen through a GET of its own: {calls:?}"
