@@ -1,7 +1,6 @@
 //! Lost responses, 429s and 5xx: never two invitations, never none.
 
 use confluent_invitation_operator::mock::{Fault, FaultAction};
-use kube::api::{Patch, PatchParams};
 
 use crate::harness::*;
 
@@ -116,14 +115,8 @@ async fn when_lists_keep_failing_a_reconciled_resource_reads_its_own_invitation(
         gets_before,
         "and nobody polled by id meanwhile"
     );
-    env.api
-        .patch(
-            "ada",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": "Orphan"}})),
-        )
-        .await
-        .unwrap();
+    env.patch_spec("ada", serde_json::json!({"deletionPolicy": "Orphan"}))
+        .await;
     let inv = env.wait_phase("ada", "Accepted", "True").await;
     assert_eq!(id_of(&inv), id);
     assert_eq!(

@@ -1,8 +1,6 @@
 //! GitOps health on real status objects: what Flux's kstatus concludes from the operator's
 //! status (the Ready condition plus observedGeneration).
 
-use kube::api::{Patch, PatchParams};
-
 use confluent_invitation_operator::crd::Invitation;
 
 use crate::harness::*;
@@ -49,14 +47,8 @@ async fn flux_reads_health_from_the_ready_condition_and_observed_generation() {
 
     // a spec change: until the operator has looked at the new generation, Flux must wait
     let patched = env
-        .api
-        .patch(
-            "k",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": "Orphan"}})),
-        )
-        .await
-        .unwrap();
+        .patch_spec("k", serde_json::json!({"deletionPolicy": "Orphan"}))
+        .await;
     assert!(patched.metadata.generation > inv.metadata.generation);
     assert_eq!(
         kstatus(&patched),

@@ -287,6 +287,18 @@ impl Env {
             .expect("Invitation created")
     }
 
+    /// Merges `spec` into the named Invitation's spec (a user's edit: bumps the generation).
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> Invitation {
+        self.api
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({ "spec": spec })),
+            )
+            .await
+            .expect("spec patched")
+    }
+
     /// Creates a Secret in the test namespace.
     pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
         let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), &self.ns);
