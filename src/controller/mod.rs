@@ -105,7 +105,7 @@ impl Context {
             kube,
             credentials,
             metrics,
-            snapshots: Snapshots::new(settings.resync.saturating_mul(3) / 2),
+            snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
             settings,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),

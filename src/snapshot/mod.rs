@@ -19,6 +19,13 @@ use crate::confluent::{self, ListFilter, model::Invitation};
 mod packed;
 use packed::Packed;
 
+/// How old a snapshot a reconcile may read, for a resync interval: one and a half intervals, so
+/// the sweeper's once-per-interval refresh keeps it fresh with room for a slow list, and only a
+/// refresh that failed (or never ran) makes a reconcile list or GET by itself.
+pub fn max_age(resync: Duration) -> Duration {
+    resync.saturating_mul(3) / 2
+}
+
 /// The remote invitations visible to one credential, as of `taken_at`.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -176,7 +183,7 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// Snapshots considered fresh for `max_age` (the resync interval).
+    /// Snapshots considered fresh for `max_age` ([`max_age`] of the resync interval).
     pub fn new(max_age: Duration) -> Self {
         Self {
             max_age,

@@ -1,6 +1,7 @@
 //! Lost responses, 429s and 5xx: never two invitations, never none.
 
 use confluent_invitation_operator::mock::{Fault, FaultAction};
+use confluent_invitation_operator::snapshot;
 
 use crate::harness::*;
 
@@ -96,13 +97,13 @@ async fn when_lists_keep_failing_a_reconciled_resource_reads_its_own_invitation(
     let injected = std::time::Instant::now();
     env.remote().accept(&id).expect("accepted in the mock");
     // a list was tried and failed, and the last good snapshot (taken before the faults) is now
-    // older than the 1.5 resync intervals a reconcile may read
+    // older than a reconcile may read
     let deadline = injected + WAIT;
     while env.remote().calls().faults_injected == 0 {
         assert!(std::time::Instant::now() < deadline, "no list was tried");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let stale = injected + RESYNC * 3 / 2 + std::time::Duration::from_millis(500);
+    let stale = injected + snapshot::max_age(RESYNC) + std::time::Duration::from_millis(500);
     tokio::time::sleep_until(stale.into()).await;
     let inv = env.api.get("ada").await.unwrap();
     assert_eq!(
