@@ -98,11 +98,10 @@ async fn when_lists_keep_failing_a_reconciled_resource_reads_its_own_invitation(
     env.remote().accept(&id).expect("accepted in the mock");
     // a list was tried and failed, and the last good snapshot (taken before the faults) is now
     // older than a reconcile may read
-    let deadline = injected + WAIT;
-    while env.remote().calls().faults_injected == 0 {
-        assert!(std::time::Instant::now() < deadline, "no list was tried");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually("no list was tried", WAIT, || async {
+        (env.remote().calls().faults_injected > 0).then_some(())
+    })
+    .await;
     let stale = injected + snapshot::max_age(RESYNC) + std::time::Duration::from_millis(500);
     tokio::time::sleep_until(stale.into()).await;
     let inv = env.api.get("ada").await.unwrap();

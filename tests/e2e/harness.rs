@@ -452,6 +452,21 @@ pub fn with_secret(mut inv: Invitation, secret: &str) -> Invitation {
     inv
 }
 
+/// Polls `probe` every 200 ms until it gives a value; fails naming `what` after `within`.
+pub async fn eventually<T, Fut>(what: &str, within: Duration, mut probe: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `status.phase`.
 pub fn phase_of(i: &Invitation) -> Option<&str> {
     i.status.as_ref().and_then(|s| s.phase.as_deref())

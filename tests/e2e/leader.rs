@@ -52,17 +52,13 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
         "the standby never called Confluent"
     );
     // a standby reports ready once it joined the election (rolling updates need it)
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let ready = reqwest::get(format!("http://{}/readyz", b.http))
+    eventually("the standby never became ready", WAIT, || async {
+        reqwest::get(format!("http://{}/readyz", b.http))
             .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the standby never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .is_ok_and(|r| r.status().is_success())
+            .then_some(())
+    })
+    .await;
     assert_eq!(value(&b.metrics().await, LEADER), 0.0, "still standing by");
 
     // SIGKILL: no release; the standby takes over once the lease expires
