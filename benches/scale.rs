@@ -1,4 +1,4 @@
-//! The scale benchmark of the issue "Scale and efficiency": the real operator binary against a
+//! The scale benchmark: the real operator binary against a
 //! real kube-apiserver (from `KUBECONFIG`) and the project's Confluent mock (in-process, with a
 //! set latency and per-credential rate limit), for N Invitations per run.
 //!
@@ -1199,8 +1199,8 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
          `cargo bench --bench scale`). Re-run with `deploy/local/bench.sh` (default sizes \
          100, 1 000 and 10 000; about 30 minutes on the machine below) or e.g. \
          `deploy/local/bench.sh --sizes 100` for a quick look; the file is rewritten by every run, \
-         so do not edit it by hand. The targets come from the issue \"Scale and efficiency\" and \
-         are reported, not asserted.\n"
+         so do not edit it by hand. The project's performance targets (section Targets) are \
+         reported, not asserted.\n"
     );
     let _ = writeln!(out, "## Machine and settings\n");
     let _ = writeln!(out, "- date: {}", m.date);
@@ -1354,10 +1354,9 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row]) -> String {
     let _ = writeln!(out, "\n## Targets\n");
     let _ = writeln!(
         out,
-        "The issue states the convergence target at N = 1 000 (20 req/s, 50 ms) and the memory \
+        "The project sets the convergence target at N = 1 000 (20 req/s, 50 ms) and the memory \
          target at N = 10 000; they are shown for every size, and \"met?\" is in parentheses \
-         where the issue does not state the target for that size or the settings differ from \
-         the issue's.\n"
+         where no target is set for that size or the settings differ from the target's.\n"
     );
     let _ = writeln!(out, "| N | target | measured | met? |");
     let _ = writeln!(out, "|---:|---|---|---|");

@@ -1,5 +1,5 @@
-//! Command line and environment: every flag also reads the environment variable named in
-//! DESIGN.md, so the Helm chart configures the operator through `env:` alone.
+//! Command line and environment: every flag also reads an environment variable (the
+//! README's configuration table names each), so the Helm chart configures the operator through `env:` alone.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

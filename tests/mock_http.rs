@@ -28,7 +28,7 @@ fn spec() -> &'static Value {
     SPEC.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/confluent/iam-v2-invitations.openapi.yaml"
+            "/src/confluent/openapi/iam-v2-invitations.openapi.yaml"
         );
         let text = std::fs::read_to_string(path).unwrap();
         serde_saphyr::from_str::<Value>(&text).unwrap()

@@ -69,7 +69,7 @@ kubectl auth can-i --list --as "system:serviceaccount:$RELEASE_NS:$SA" | grep -E
 
 step "cargo test (unit, CRD drift, mock, e2e against $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
 rm -rf target/tmp/e2e-logs   # only this run's operator logs are grepped below
-cargo test --lib --bins --tests --locked -- --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
+cargo test --lib --bins --tests --locked -- --include-ignored --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
 
 step "no secret in operator logs, Events or Invitations"
 SECRET_VALUES=$'e2e-secret-5f1c0d8a-never-log-me\nnot-the-secret-9c2e\nforeign-secret-71d4-must-stay-there' \

@@ -4,7 +4,8 @@
 //! deactivate-then-reinvite, expiry, pagination, user removal) are unit-tested without a clock or
 //! a socket. Rendering into wire types lives in [`super::wire`].
 //!
-//! Modelled undocumented behaviour (see `/work/shared/confluent/README.md`):
+//! Modelled undocumented behaviour (the service's reported behaviour is in
+//! `src/confluent/openapi/README.md`):
 //! - Deleting a pending (SENT, STAGED or EXPIRED) invitation does not make it disappear: it becomes
 //!   `INVITE_STATUS_DEACTIVATED` with `metadata.deleted_at` set, and GET keeps answering it.
 //!   Deleting it again answers 404. The email can then be invited again (a new invitation id).

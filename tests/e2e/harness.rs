@@ -1,8 +1,10 @@
 //! The e2e harness: a real kube-apiserver (from `KUBECONFIG`), the project's Confluent mock
 //! in-process, and the real operator binary as a child process watching one namespace per test.
 //!
-//! Without `KUBECONFIG` every test prints why it is skipped and passes: `tests/run-all.sh` (the
-//! README's test command) starts a control plane and sets it. With `E2E_OPERATOR_KUBECONFIG`, the
+//! Every test is `#[ignore]`d with the reason, so a plain `cargo test` lists them as ignored
+//! instead of passing them unrun: `tests/run-all.sh` (the README's test command) starts a control
+//! plane, sets `KUBECONFIG` and runs them with `--include-ignored`; a test run without
+//! `KUBECONFIG` fails at once, saying so. With `E2E_OPERATOR_KUBECONFIG`, the
 //! operator runs with that identity (the chart's ServiceAccount token) instead of the admin's.
 
 #![allow(dead_code)]
@@ -109,19 +111,17 @@ fn free_port() -> SocketAddr {
     l.local_addr().expect("bound address")
 }
 
-/// Prints the skip reason and returns `None` when no API server is configured.
-pub async fn env(name: &str) -> Option<Env> {
+/// A test's world; panics when no API server is configured (`KUBECONFIG`).
+pub async fn env(name: &str) -> Env {
     env_with(name, Options::default()).await
 }
 
 /// Like [`env`] with options.
-pub async fn env_with(name: &str, options: Options) -> Option<Env> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        eprintln!(
-            "SKIPPED e2e {name}: KUBECONFIG is not set (run tests/run-all.sh, which starts a real kube-apiserver)"
-        );
-        return None;
-    }
+pub async fn env_with(name: &str, options: Options) -> Env {
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "e2e {name}: KUBECONFIG is not set: this suite needs a real kube-apiserver (run tests/run-all.sh, which starts one)"
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
         .with_test_writer()
@@ -168,7 +168,7 @@ pub async fn env_with(name: &str, options: Options) -> Option<Env> {
     };
     env.start_operator();
     env.wait_ready().await;
-    Some(env)
+    env
 }
 
 impl Env {

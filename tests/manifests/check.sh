@@ -219,7 +219,7 @@ check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" deploy/ku
 # - ServiceMonitor is left out unless the cluster serves monitoring.coreos.com/v1;
 # - the CRD's x-kubernetes-validations (CEL, 1.25+) are unknown to 1.20: kubectl's client-side
 #   schema check would reject the field, so the CRD is applied with --validate=false and 1.20
-#   drops the rules (the controller enforces immutability itself, see DESIGN.md);
+#   drops the rules (the controller enforces immutability itself: `ImmutableFieldChanged`);
 # - Pod Security labels on the namespace are plain labels before 1.23.
 # The CRD and the two namespaces are created for real (a dry-run object cannot be the namespace
 # or the type of another dry-run object); namespaces this script created are deleted at the end.

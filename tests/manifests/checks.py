@@ -31,7 +31,7 @@ def fail(msg):
 
 
 # ---- RBAC ---------------------------------------------------------------------------------------
-# The permissions the lead fixed for the operator (DESIGN.md + brief): nothing more, nothing less.
+# The operator's permissions, as SECURITY.md lists and justifies them: nothing more, nothing less.
 OPERATOR_RULES = {
     ("iam.ccloud.dev", "invitations", "get"),
     ("iam.ccloud.dev", "invitations", "list"),
