@@ -255,9 +255,17 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
     let known = match resource.invitation_id() {
         Some(id) => match &remote.by_id {
             None => return Action::Get(id.to_owned()),
-            Some(ById::Found(inv)) if inv.status != Some(InviteStatus::Deactivated) => Some(inv),
-            // Gone or deactivated: a replacement made by a create whose response was lost (its
-            // id never reached status) may still stand.
+            // Only an invitation for this resource's email is its own: a status restored from
+            // a backup, or patched by hand, may name another resource's invitation, which
+            // cleanup must never touch.
+            Some(ById::Found(inv))
+                if inv.status != Some(InviteStatus::Deactivated)
+                    && inv.email_matches(&resource.spec.email) =>
+            {
+                Some(inv)
+            }
+            // Gone, deactivated or someone else's: a replacement made by a create whose
+            // response was lost (its id never reached status) may still stand.
             Some(_) => None,
         },
         // The id never reached status (deleted right after a create).
@@ -629,6 +637,35 @@ mod tests {
         // Orphan touches nothing, not even a read
         s.deletion_policy = DeletionPolicy::Orphan;
         assert_eq!(r(&s, &Remote::default()), Action::Release);
+    }
+
+    #[test]
+    fn cleanup_never_touches_an_invitation_for_another_email() {
+        // status.invitationId names another resource's invitation (restored or patched status)
+        let st = status("i-9", E);
+        for policy in [DeletionPolicy::Delete, DeletionPolicy::DeleteUser] {
+            let mut s = spec(E);
+            s.deletion_policy = policy;
+            let r = Resource {
+                spec: &s,
+                status: Some(&st),
+            };
+            for theirs in [
+                inv("i-9", "b@example.com", InviteStatus::Sent),
+                inv("i-9", "b@example.com", InviteStatus::Accepted),
+            ] {
+                let mut remote = found(theirs);
+                assert_eq!(plan_cleanup(r, &remote), Action::LookUp, "{policy:?}");
+                // its own, found by email, is the one it deletes
+                remote.by_email = Some(vec![inv("i-1", &E.to_uppercase(), InviteStatus::Sent)]);
+                assert_eq!(
+                    plan_cleanup(r, &remote),
+                    Action::DeleteInvitation("i-1".into())
+                );
+                remote.by_email = Some(vec![]);
+                assert_eq!(plan_cleanup(r, &remote), Action::Release);
+            }
+        }
     }
 
     #[test]
