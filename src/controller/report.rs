@@ -1,8 +1,11 @@
 //! Writing what a reconcile found: the status (server-side apply, only when it changed) and
 //! Events (on transitions, never on every loop).
 
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Patch, PatchParams, PostParams};
 use std::sync::Mutex;
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -113,14 +116,88 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
         secondary: None,
     };
     ctx.metrics.event(reason, warning);
-    if let Err(e) = ctx
-        .events
-        .recorder()
-        .publish(&ev, &obj.object_ref(&()))
-        .await
-    {
+    let reference = obj.object_ref(&());
+    let published = match long_name_event(&ev, &reference, &ctx.events.reporter) {
+        // kube's Recorder would name it `<object name>.<hex time>`, too long for the API server
+        Some(event) => {
+            let ns = reference.namespace.clone().unwrap_or_default();
+            let api: Api<v1::Event> = Api::namespaced(ctx.kube.clone(), &ns);
+            api.create(&PostParams::default(), &event).await.map(|_| ())
+        }
+        None => ctx.events.recorder().publish(&ev, &reference).await,
+    };
+    if let Err(e) = published {
         tracing::warn!(error = %e, reason, "could not publish Event");
     }
+}
+
+/// The longest object name whose Event kube's Recorder names validly: it appends `.` and up to
+/// 16 hex digits of the time to the object name, and names are at most 253 characters.
+const MAX_RECORDER_NAME: usize = 253 - 17;
+
+/// The Event for an object whose name is too long for kube's Recorder to derive a valid Event
+/// name from (None when it is not): the same fields the Recorder writes, named
+/// [`event_name`]. Such Events are not aggregated into series: there are few of them, one per
+/// transition.
+fn long_name_event(
+    ev: &Event,
+    reference: &ObjectReference,
+    reporter: &Reporter,
+) -> Option<v1::Event> {
+    let object = reference.name.as_deref()?;
+    if object.len() <= MAX_RECORDER_NAME {
+        return None;
+    }
+    let now = jiff::Timestamp::now();
+    Some(v1::Event {
+        action: Some(ev.action.clone()),
+        reason: Some(ev.reason.clone()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(reference.clone()),
+        note: ev.note.clone(),
+        metadata: ObjectMeta {
+            namespace: reference.namespace.clone(),
+            name: Some(event_name(object, now.as_nanosecond())),
+            ..Default::default()
+        },
+        reporting_controller: Some(reporter.controller.clone()),
+        reporting_instance: Some(
+            reporter
+                .instance
+                .clone()
+                .unwrap_or_else(|| reporter.controller.clone()),
+        ),
+        type_: Some(
+            match ev.type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            }
+            .into(),
+        ),
+        ..Default::default()
+    })
+}
+
+/// A valid, unique Event name for any object name: the object name if the result fits, else
+/// its start, a hash of the whole name (two long names sharing a start stay apart) and the
+/// time, always a DNS subdomain of at most 253 characters.
+pub fn event_name(object: &str, nanos: i128) -> String {
+    let time = format!("{:x}", nanos.max(0));
+    if object.len() + 1 + time.len() <= 253 {
+        return format!("{object}.{time}");
+    }
+    // FNV-1a: stable across builds and versions, and the name is no secret
+    let hash = object.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let tail = format!("-{hash:016x}.{time}");
+    // object names are ASCII (DNS subdomains); a label may not end in `.` or `-`
+    let keep = 253 - tail.len();
+    let start = object
+        .get(..keep)
+        .unwrap_or(object)
+        .trim_end_matches(['.', '-']);
+    format!("{start}{tail}")
 }
 
 /// Whether the Ready condition's status, reason or message differ between two statuses: the
@@ -129,4 +206,38 @@ pub fn ready_changed(prev: Option<&InvitationStatus>, next: &InvitationStatus) -
     let key =
         |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
     key(prev.and_then(InvitationStatus::ready)) != key(next.ready())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_subdomain(name: &str) -> bool {
+        crate::credentials::is_object_name(name)
+    }
+
+    #[test]
+    fn event_names_are_always_valid_and_distinct() {
+        let nanos = 1_790_000_000_123_456_789_i128;
+        assert_eq!(event_name("jane", nanos), format!("jane.{nanos:x}"));
+        for name in [
+            "a".repeat(253),
+            format!("{}.{}", "b".repeat(200), "c".repeat(52)),
+            format!("{}{}x", "a".repeat(230), "-".repeat(22)),
+            format!("{}.b", "a".repeat(251)),
+            format!("{}-{}", "a".repeat(220), "z".repeat(32)),
+        ] {
+            assert!(is_subdomain(&name), "{name}");
+            let ev = event_name(&name, nanos);
+            assert!(ev.len() <= 253, "{} chars", ev.len());
+            assert!(is_subdomain(&ev), "{ev}");
+        }
+        // a cut falling on `.` or `-` leaves no empty label
+        let dotted = format!("{}.{}", "a".repeat(219), "b".repeat(33));
+        assert!(is_subdomain(&event_name(&dotted, nanos)));
+        // names sharing their first 230 characters still get different Events
+        let one = format!("{}{}", "a".repeat(230), "1".repeat(23));
+        let two = format!("{}{}", "a".repeat(230), "2".repeat(23));
+        assert_ne!(event_name(&one, nanos), event_name(&two, nanos));
+    }
 }
