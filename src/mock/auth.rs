@@ -67,6 +67,14 @@ impl Credentials {
         }
     }
 
+    /// Replaces the accepted API keys; tokens stay.
+    pub fn set_api_keys(&mut self, api_keys: &[(String, String)]) {
+        self.keys = api_keys
+            .iter()
+            .map(|(k, s)| (k.clone(), (s.clone(), principal_id("key", k))))
+            .collect();
+    }
+
     /// Checks an `Authorization` header; `None` means 401.
     pub fn authenticate(&self, header: Option<&HeaderValue>) -> Option<Caller> {
         let value = header?.to_str().ok()?.trim();

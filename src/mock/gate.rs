@@ -98,10 +98,8 @@ pub(crate) async fn api_gate(
         tokio::time::sleep(latency).await;
     }
 
-    let Some(caller) = shared
-        .credentials
-        .authenticate(req.headers().get(header::AUTHORIZATION))
-    else {
+    let caller = lock(&shared.credentials).authenticate(req.headers().get(header::AUTHORIZATION));
+    let Some(caller) = caller else {
         shared.count(|c| c.unauthenticated += 1);
         tracing::debug!(%method, %path, "401: missing or wrong credentials");
         return respond::unauthenticated();

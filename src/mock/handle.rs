@@ -27,7 +27,8 @@ pub(crate) struct Shared {
     pub org_id: String,
     /// `http://127.0.0.1:PORT`: links for in-process controls and requests without `Host`.
     pub base_url: String,
-    pub credentials: Credentials,
+    /// Replaceable at run time ([`MockHandle::set_api_keys`]): key rotation and revocation.
+    pub credentials: Mutex<Credentials>,
     /// The creator of seeded (out-of-band) invitations: an organization admin in the console.
     pub console_admin: String,
     pub latency: Mutex<Duration>,
@@ -107,6 +108,19 @@ impl MockHandle {
     pub fn expire(&self, id: &str) -> Result<Invitation, MockError> {
         let record = lock(&self.shared.org).expire(id, Timestamp::now())?;
         Ok(self.shared.links().invitation(&record))
+    }
+
+    /// A SENT invitation expires naturally at `at`: SENT until then, EXPIRED from then on.
+    pub fn expire_at(&self, id: &str, at: Timestamp) -> Result<Invitation, MockError> {
+        let record = lock(&self.shared.org).expire_at(id, at, Timestamp::now())?;
+        Ok(self.shared.links().invitation(&record))
+    }
+
+    /// Replaces the accepted API keys (tokens stay): a key left out is revoked (401 from now
+    /// on), a new one is accepted. A key keeps its principal across changes of its secret.
+    pub fn set_api_keys(&self, api_keys: &[(String, String)]) {
+        let mut credentials = lock(&self.shared.credentials);
+        credentials.set_api_keys(api_keys);
     }
 
     /// Removes an invitation entirely, as if deleted out of band: GET answers 404 afterwards.

@@ -185,7 +185,7 @@ pub async fn start(addr: SocketAddr, config: MockConfig) -> Result<MockServer, M
         org: Mutex::new(Org::new()),
         org_id: config.org_id,
         base_url: base_url.clone(),
-        credentials: Credentials::new(&config.api_keys, &config.tokens),
+        credentials: std::sync::Mutex::new(Credentials::new(&config.api_keys, &config.tokens)),
         console_admin,
         latency: Mutex::new(config.latency),
         limiter: RateLimiter::new(config.rate_limit),

@@ -487,6 +487,30 @@ impl Org {
         Ok(record.clone())
     }
 
+    /// A test control: a pending invitation expires naturally at `at` (read as SENT until then,
+    /// EXPIRED after, as the real service does).
+    pub fn expire_at(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        let at = whole_seconds(at);
+        let record = self.record_mut(id)?;
+        if record.status != InviteStatus::Sent {
+            return Err(MockError::InvalidState {
+                id: id.to_owned(),
+                status: record.status.to_string(),
+                action: "expire",
+            });
+        }
+        record.expires_at = at;
+        let record = record.clone();
+        self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
+        Ok(record)
+    }
+
     /// A test control: the invitation disappears entirely (GET answers 404), as if removed out
     /// of band. A member stays a member.
     pub fn remove(&mut self, id: &str) -> Result<(), MockError> {
