@@ -57,7 +57,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
     match drive(ctx, resource, &client, fresh_lookup).await {
         Ok(Ended::Remote(inv, event)) => {
             ctx.snapshots.record(&client, &inv);
-            ctx.remember_owner(&obj, client.identity());
+            ctx.remember_owner(&obj, client.key());
             succeeded(ctx, &obj, &inv, event).await
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
@@ -162,8 +162,11 @@ async fn create(
 /// a single GET, which the credential's rate limiter paces like every call.
 async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
-        Ok(Some(inv)) => Ok(ById::Found(inv)),
-        Ok(None) => read(client, id).await,
+        Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
+            Ok(ById::Found(inv))
+        }
+        // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
+        Ok(_) => read(client, id).await,
         Err(e) if e.is_transient() => {
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             read(client, id).await
