@@ -137,6 +137,15 @@ impl CredentialStore {
             return Ok(client.clone());
         }
         let credentials = credentials_from(&secret, namespace, name)?;
+        // Changed in something else (labels, an annotation): the same credential, whose client,
+        // limiter and snapshot stay. Changed credentials: a new client, so nothing built with
+        // the old secret (snapshot, limiter) is used again.
+        if let Some((v, client)) = self.cache().get_mut(&key)
+            && client.uses(&credentials)
+        {
+            *v = version;
+            return Ok(client.clone());
+        }
         let client = confluent::Client::new(
             self.http.clone(),
             self.settings.clone(),

@@ -58,6 +58,18 @@ impl Credentials {
         }
     }
 
+    /// Whether two credentials are the same (compared in memory, never printed).
+    pub fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::ApiKey { key, secret }, Self::ApiKey { key: k, secret: s }) => {
+                key == k && secret.expose_secret() == s.expose_secret()
+            }
+            (Self::Token(a), Self::Token(b)) => a.expose_secret() == b.expose_secret(),
+            (Self::TokenFile(a), Self::TokenFile(b)) => a.path == b.path,
+            _ => false,
+        }
+    }
+
     /// The `Authorization` header value, marked sensitive.
     pub async fn authorization(&self) -> Result<HeaderValue, Error> {
         let raw = match self {

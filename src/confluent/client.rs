@@ -130,6 +130,9 @@ pub struct Client {
 }
 
 struct Inner {
+    /// Tells this client's credential apart from every other one the process built, even with
+    /// the same key id (a Secret whose API secret was fixed or rotated is a new credential).
+    key: u64,
     http: reqwest::Client,
     settings: ClientSettings,
     credentials: Credentials,
@@ -160,9 +163,11 @@ impl Client {
         credentials: Credentials,
         observer: Option<Arc<dyn Observer>>,
     ) -> Self {
+        static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let limiter = Limiter::new(settings.budget);
         Self {
             inner: Arc::new(Inner {
+                key: NEXT_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 http,
                 settings,
                 credentials,
@@ -175,6 +180,19 @@ impl Client {
     /// The credential's non-secret identity.
     pub fn identity(&self) -> String {
         self.inner.credentials.identity()
+    }
+
+    /// A key unique to this client among all built by the process: caches of what a credential
+    /// sees (snapshots) are kept per client, so a changed secret never reads a cache its
+    /// predecessor filled. Not derived from the secret.
+    pub fn key(&self) -> u64 {
+        self.inner.key
+    }
+
+    /// Whether this client was built from exactly `credentials` (to keep using it when a
+    /// Secret changed in something else than its credentials).
+    pub fn uses(&self, credentials: &Credentials) -> bool {
+        self.inner.credentials.same_as(credentials)
     }
 
     fn url(&self, path: &str) -> Result<Url, Error> {

@@ -25,7 +25,7 @@ use kube::{Api, ResourceExt};
 
 pub use error::Error;
 
-use crate::confluent::retry::Backoff;
+use crate::confluent::{self, retry::Backoff};
 use crate::crd::{FINALIZER, Invitation};
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
@@ -82,9 +82,9 @@ pub struct Context {
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
     /// deletion, so it never outgrows the set of failing objects.
     failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
-    /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
-    /// concerns. Entries go when the object's cleanup ends.
-    owners: Mutex<HashMap<ObjectRef<Invitation>, String>>,
+    /// Which credential (client key) each reconciled object uses, so the sweeper knows whom a
+    /// snapshot concerns. Entries go when the object's cleanup ends.
+    owners: Mutex<HashMap<ObjectRef<Invitation>, u64>>,
 }
 
 impl Context {
@@ -135,14 +135,26 @@ impl Context {
         self.failures().remove(&key(obj));
     }
 
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, String>> {
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, u64>> {
         // Plain map of names: a poisoned map is still a valid map.
         self.owners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the credential an object's invitation is seen with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, identity: String) {
-        self.owners().insert(key(obj), identity);
+    /// Records the credential (client key) an object's invitation is seen with.
+    pub(crate) fn remember_owner(&self, obj: &Invitation, client: u64) {
+        self.owners().insert(key(obj), client);
+    }
+
+    /// Moves an object already seen with a credential to the client its Secret holds now.
+    fn reassign_owner(&self, obj: &Invitation, client: u64) {
+        if let Some(held) = self.owners().get_mut(&key(obj)) {
+            *held = client;
+        }
+    }
+
+    /// Whether some object is seen with this client.
+    fn has_owners(&self, client: u64) -> bool {
+        self.owners().values().any(|c| *c == client)
     }
 
     /// Forgets a deleted object.
@@ -150,11 +162,11 @@ impl Context {
         self.owners().remove(&key(obj));
     }
 
-    /// The objects whose invitations are seen with `identity`.
-    fn owned_by(&self, identity: &str) -> Vec<ObjectRef<Invitation>> {
+    /// The objects whose invitations are seen with this client.
+    fn owned_by(&self, client: u64) -> Vec<ObjectRef<Invitation>> {
         self.owners()
             .iter()
-            .filter(|(_, id)| id.as_str() == identity)
+            .filter(|(_, c)| **c == client)
             .map(|(o, _)| o.clone())
             .collect()
     }
@@ -315,11 +327,29 @@ async fn sweep(
                 return;
             }
         }
+        follow_secrets(&ctx, &store).await;
         let mut closed = false;
         ctx.snapshots
-            .refresh_all(|identity, result| {
+            .refresh_all(|client, identity, result| {
                 let snapshot = match result {
                     Ok(s) => s,
+                    // The credential itself was refused: definitive, and every resource using
+                    // it must say so. Their reconciles read the refusal, not a Confluent call.
+                    Err(e @ confluent::Error::Unauthenticated(_)) => {
+                        tracing::warn!(credential = %identity, error = %e, "Confluent refused the credential; resources using it are told");
+                        for object in ctx.owned_by(client) {
+                            let Some(obj) = store.get(&object) else {
+                                continue;
+                            };
+                            if !shows_refused_credentials(&obj)
+                                && wake.unbounded_send(object).is_err()
+                            {
+                                closed = true;
+                                return;
+                            }
+                        }
+                        return;
+                    }
                     // Status stays as last observed until a list succeeds again (retried next
                     // resync). Waking every resource to GET its invitation instead would spend
                     // N calls per resync, at the rate limit, on an outage.
@@ -328,7 +358,7 @@ async fn sweep(
                         return;
                     }
                 };
-                for object in ctx.owned_by(identity) {
+                for object in ctx.owned_by(client) {
                     let Some(obj) = store.get(&object) else {
                         continue;
                     };
@@ -345,6 +375,52 @@ async fn sweep(
         // the refresh churned through a page of every invitation: give the pages back
         crate::memory::release_free_memory();
     }
+}
+
+/// Once per resync, before the lists: resolves every credential in use again (one Secret GET per
+/// distinct Secret referenced), so a Secret whose credentials changed is listed with its new
+/// ones, and the snapshots of replaced or unused clients are dropped. Without a watch on
+/// Secrets, a change is seen within one resync interval.
+async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
+    let mut resolved: HashMap<(String, Option<String>), Option<u64>> = HashMap::new();
+    for obj in store.state() {
+        let Some(ns) = obj.namespace() else { continue };
+        let secret = obj
+            .spec
+            .credentials_secret_ref
+            .as_ref()
+            .map(|r| r.name.clone());
+        let at = (ns, secret);
+        let client = match resolved.get(&at) {
+            Some(c) => *c,
+            None => {
+                let client = ctx
+                    .credentials
+                    .client_for(&ctx.kube, &at.0, at.1.as_deref())
+                    .await
+                    .ok();
+                let key = client.map(|c| {
+                    ctx.snapshots.track(&c);
+                    c.key()
+                });
+                resolved.insert(at, key);
+                key
+            }
+        };
+        // unresolvable now (Secret gone or broken): its reconcile says so; keep what it had
+        if let Some(key) = client {
+            ctx.reassign_owner(&obj, key);
+        }
+    }
+    ctx.snapshots.retain(|key| ctx.has_owners(key));
+}
+
+/// Whether an object already shows that its credential was refused.
+fn shows_refused_credentials(obj: &Invitation) -> bool {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.ready())
+        .is_some_and(|c| c.status == "False" && c.reason == "CredentialsInvalid")
 }
 
 /// Whether an object has not been brought to its current generation, or is being deleted.

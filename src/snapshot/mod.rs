@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use tokio::time::Instant;
 
-use crate::confluent::{self, ListFilter, model::Invitation};
+use crate::confluent::{self, ListFilter, Refusal, model::Invitation};
 
 mod packed;
 use packed::Packed;
@@ -163,6 +163,10 @@ struct Entry {
     refreshing: tokio::sync::Mutex<()>,
     /// When the last refresh failed: those who waited for it back off instead of listing again.
     failed_at: Mutex<Option<Instant>>,
+    /// Confluent's refusal of the credential itself (401, or a 403 blaming the key), from the
+    /// last refresh: definitive, so reads answer it instead of a snapshot that can no longer be
+    /// refreshed. Cleared by the next refresh that succeeds.
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl Entry {
@@ -174,12 +178,21 @@ impl Entry {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
         self.current.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The credential's refusal, if its last refresh met one.
+    fn refusal(&self) -> Option<confluent::Error> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.clone().map(confluent::Error::Unauthenticated)
+    }
 }
 
-/// The snapshots of every credential in use. Bounded by the number of distinct credentials.
+/// The snapshots of every credential in use, one per client ([`confluent::Client::key`]): a
+/// Secret whose credentials changed gets a new client, hence a new snapshot listed with the new
+/// secret. Bounded by the number of distinct credentials: the sweeper drops those no longer
+/// in use ([`Snapshots::retain`]).
 pub struct Snapshots {
     max_age: Duration,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    entries: Mutex<HashMap<u64, Arc<Entry>>>,
 }
 
 impl Snapshots {
@@ -191,23 +204,35 @@ impl Snapshots {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
         // Entries are replaced whole: a poisoned map is still consistent.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn entry(&self, client: &confluent::Client) -> Arc<Entry> {
         self.entries()
-            .entry(client.identity())
+            .entry(client.key())
             .or_insert_with(|| {
                 Arc::new(Entry {
                     client: client.clone(),
                     current: RwLock::new(Snapshot::default()),
                     refreshing: tokio::sync::Mutex::new(()),
                     failed_at: Mutex::new(None),
+                    refused: Mutex::new(None),
                 })
             })
             .clone()
+    }
+
+    /// Makes sure the sweeper refreshes `client`'s snapshot from now on.
+    pub fn track(&self, client: &confluent::Client) {
+        self.entry(client);
+    }
+
+    /// Drops the snapshots of clients `in_use` rejects (replaced by a changed Secret, or no
+    /// longer used by any resource): their lists would use credentials no resource uses.
+    pub fn retain(&self, in_use: impl Fn(u64) -> bool) {
+        self.entries().retain(|key, _| in_use(*key));
     }
 
     /// Answers `look` from a snapshot of `client`'s credential no older than the maximum age,
@@ -218,6 +243,10 @@ impl Snapshots {
         look: impl FnOnce(&Snapshot) -> R,
     ) -> Result<R, confluent::Error> {
         let entry = self.entry(client);
+        if let Some(refused) = entry.refusal() {
+            // the credential was refused: no snapshot of it, fresh or not, is the truth now
+            return Err(refused);
+        }
         let is_fresh = |s: &Snapshot| s.taken_at.is_some_and(|t| t.elapsed() < self.max_age);
         if is_fresh(&entry.read()) {
             return Ok(look(&entry.read()));
@@ -226,6 +255,9 @@ impl Snapshots {
         let _flight = entry.refreshing.lock().await;
         if is_fresh(&entry.read()) {
             return Ok(look(&entry.read())); // refreshed by the flight we waited for
+        }
+        if let Some(refused) = entry.refusal() {
+            return Err(refused); // the flight we waited for was refused
         }
         let failed_at = *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner());
         if failed_at.is_some_and(|at| at >= waited_from) {
@@ -242,21 +274,23 @@ impl Snapshots {
     }
 
     /// Lists again for every credential in use, whatever the age, and runs `look` on each new
-    /// snapshot with the credential's identity (or reports the error that prevented it).
+    /// snapshot with the client's key and the credential's identity (or reports the error that
+    /// prevented it).
     pub async fn refresh_all(
         &self,
-        mut look: impl FnMut(&str, Result<&Snapshot, confluent::Error>),
+        mut look: impl FnMut(u64, &str, Result<&Snapshot, confluent::Error>),
     ) {
-        let entries: Vec<(String, Arc<Entry>)> = self
+        let entries: Vec<(u64, Arc<Entry>)> = self
             .entries()
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (*k, v.clone()))
             .collect();
-        for (identity, entry) in entries {
+        for (key, entry) in entries {
             let _flight = entry.refreshing.lock().await;
+            let identity = entry.client.identity();
             match refresh(&entry).await {
-                Ok(()) => look(&identity, Ok(&entry.read())),
-                Err(e) => look(&identity, Err(e)),
+                Ok(()) => look(key, &identity, Ok(&entry.read())),
+                Err(e) => look(key, &identity, Err(e)),
             }
         }
     }
@@ -281,10 +315,14 @@ async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
             Ok(None) => break,
             Err(e) => {
                 *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                if let confluent::Error::Unauthenticated(r) = &e {
+                    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+                }
                 return Err(e);
             }
         }
     }
+    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let held = {
         let mut current = entry.write();
         current.finish_refresh(started, &seen);
