@@ -185,6 +185,29 @@ fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) 
     }
 }
 
+/// How a found invitation came to be this resource's, for the Event that announces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// It was sent before the resource existed (from the console, another tool, an earlier
+    /// resource): someone else's invitation, now managed by this resource.
+    Adopted,
+    /// It was sent after the resource was created: by this operator (a create whose response or
+    /// status write was lost, or another replica running without election), not someone else's.
+    Recovered,
+}
+
+/// Whether `inv`, found by email, predates the resource created at `resource_created`. Without
+/// either timestamp the invitation is taken as someone else's (the conservative wording).
+pub fn how_found(inv: &Invitation, resource_created: Option<jiff::Timestamp>) -> Found {
+    let sent = inv
+        .created_at()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    match (sent, resource_created) {
+        (Some(sent), Some(created)) if sent >= created => Found::Recovered,
+        _ => Found::Adopted,
+    }
+}
+
 fn adopt(resource: Resource<'_>, live: &Invitation) -> Action {
     if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
         && wanted.as_str() != actual
@@ -681,5 +704,33 @@ mod tests {
             Action::DeleteInvitation("i-7".into())
         );
         assert_eq!(plan_cleanup(r, &listed(vec![])), Action::Release);
+    }
+
+    #[test]
+    fn a_found_invitation_sent_after_the_resource_is_not_called_adopted() {
+        let created = |at: &str| Invitation {
+            metadata: Some(ObjectMeta {
+                created_at: Some(at.into()),
+                ..Default::default()
+            }),
+            ..inv("i-1", E, InviteStatus::Sent)
+        };
+        let resource: jiff::Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            how_found(&created("2026-03-01T11:59:59Z"), Some(resource)),
+            Found::Adopted
+        );
+        assert_eq!(
+            how_found(&created("2026-03-01T12:00:00Z"), Some(resource)),
+            Found::Recovered
+        );
+        assert_eq!(
+            how_found(&created("2026-03-01T12:00:05Z"), None),
+            Found::Adopted
+        );
+        assert_eq!(
+            how_found(&inv("i-1", E, InviteStatus::Sent), Some(resource)),
+            Found::Adopted
+        );
     }
 }

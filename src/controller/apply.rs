@@ -54,7 +54,8 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
     let fresh_lookup = ctx.failures_so_far(&obj) > 0;
-    match drive(ctx, resource, &client, fresh_lookup).await {
+    let created = obj.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    match drive(ctx, resource, &client, fresh_lookup, created).await {
         Ok(Ended::Remote(inv, event)) => {
             ctx.snapshots.record(&client, &inv);
             ctx.remember_owner(&obj, client.key());
@@ -73,6 +74,7 @@ async fn drive(
     resource: planner::Resource<'_>,
     client: &confluent::Client,
     fresh_lookup: bool,
+    created: Option<jiff::Timestamp>,
 ) -> Result<Ended, Error> {
     let email = &resource.spec.email;
     let mut remote = Remote::default();
@@ -88,15 +90,27 @@ async fn drive(
             }
             Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
             Action::Adopt(inv) => {
-                let note = format!(
-                    "Adopted the existing invitation {} for {email} ({})",
-                    inv.id.as_deref().unwrap_or("?"),
-                    inv.status
-                        .as_ref()
-                        .map(|s| s.as_str())
-                        .unwrap_or("unknown status")
-                );
-                return Ok(Ended::Remote(Box::new(inv), Some(("Adopted", note))));
+                let id = inv.id.as_deref().unwrap_or("?");
+                let state = inv
+                    .status
+                    .as_ref()
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown status");
+                let event = match planner::how_found(&inv, created) {
+                    planner::Found::Adopted => (
+                        "Adopted",
+                        format!(
+                            "Adopted the existing invitation {id} for {email} ({state}), sent before this resource was created"
+                        ),
+                    ),
+                    planner::Found::Recovered => (
+                        "Recovered",
+                        format!(
+                            "Found invitation {id} for {email} ({state}), sent after this resource was created: by this operator (a create whose result was not recorded, or another replica); using it"
+                        ),
+                    ),
+                };
+                return Ok(Ended::Remote(Box::new(inv), Some(event)));
             }
             Action::Create(request, cause) => {
                 let (reason, what) = match cause {
