@@ -110,3 +110,42 @@ async fn a_resource_deleted_before_its_id_reached_status_is_cleaned_up_by_email(
     );
     assert!(env.live("crash@example.com").is_empty());
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn cleanup_never_deletes_the_invitation_a_patched_status_names() {
+    let env = env("del-patched").await;
+    env.create(&invitation("a", "a@example.com")).await;
+    env.create(&invitation("b", "b@example.com")).await;
+    let ours = id_of(&env.wait_phase("a", "Sent", "True").await);
+    let theirs = id_of(&env.wait_phase("b", "Sent", "True").await);
+    // someone with invitations/status write access (or a restore) points a at b's invitation
+    let patch = serde_json::json!({"status": {"invitationId": theirs}});
+    env.api
+        .patch_status(
+            "a",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("status patched");
+    env.delete_and_wait_gone("a").await;
+    assert_eq!(
+        env.remote_by_id(&theirs).and_then(|i| i.status),
+        Some(InviteStatus::Sent),
+        "b's invitation was touched"
+    );
+    assert_eq!(
+        env.remote_by_id(&ours).and_then(|i| i.status),
+        Some(InviteStatus::Deactivated),
+        "a's own invitation was left behind"
+    );
+    assert!(env.live("a@example.com").is_empty());
+    let (_, note) = env.wait_event("a", "Deleted").await;
+    assert!(note.contains(&ours) && !note.contains(&theirs), "{note}");
+    // b never noticed anything
+    let b = env.api.get("b").await.expect("readable");
+    assert_eq!(id_of(&b), theirs);
+    assert_eq!(ready_of(&b).map(|r| r.0), Some("True".to_owned()));
+    assert_eq!(env.live("b@example.com").len(), 1);
+}

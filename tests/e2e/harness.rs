@@ -39,6 +39,8 @@ pub const WAIT: Duration = Duration::from_secs(45);
 pub struct Options {
     pub default_credentials: bool,
     pub extra_args: Vec<String>,
+    /// The operator's `--resync-interval`.
+    pub resync: Duration,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
         Self {
             default_credentials: true,
             extra_args: Vec::new(),
+            resync: RESYNC,
         }
     }
 }
@@ -198,7 +201,10 @@ impl Env {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
         cmd.arg("run")
             .args(["--watch-namespace", &self.ns])
-            .args(["--resync-interval", &format!("{}s", RESYNC.as_secs())])
+            .args([
+                "--resync-interval",
+                &format!("{}s", self.options.resync.as_secs()),
+            ])
             .args(["--http-addr", &http.to_string()])
             .args(["--log-format", "json"])
             .args(&self.options.extra_args)

@@ -5,9 +5,12 @@
 mod common_crd;
 mod harness;
 
+mod credentials;
 mod deletion;
 mod endpoints;
 mod errors;
+mod events;
+mod expiry;
 mod faults;
 mod gitops;
 mod leader;
