@@ -196,14 +196,25 @@ pub enum Found {
     Recovered,
 }
 
-/// Whether `inv`, found by email, predates the resource created at `resource_created`. Without
-/// either timestamp the invitation is taken as someone else's (the conservative wording).
-pub fn how_found(inv: &Invitation, resource_created: Option<jiff::Timestamp>) -> Found {
+/// Whether `inv`, found by email, is this operator's own: sent after the second the resource was
+/// created in (creation timestamps have whole seconds), or within that second when this
+/// operator's own create for the resource may have made it (`own_create_unrecorded`: an earlier
+/// attempt failed, or this reconcile's create met a 409 although its look-up found nothing).
+/// Without either timestamp the invitation is taken as someone else's (the conservative wording).
+pub fn how_found(
+    inv: &Invitation,
+    resource_created: Option<jiff::Timestamp>,
+    own_create_unrecorded: bool,
+) -> Found {
+    // compared in whole seconds, as Kubernetes keeps them
+    let seconds = |t: jiff::Timestamp| t.as_second();
     let sent = inv
         .created_at()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-    match (sent, resource_created) {
-        (Some(sent), Some(created)) if sent >= created => Found::Recovered,
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(seconds);
+    match (sent, resource_created.map(seconds)) {
+        (Some(sent), Some(created)) if sent > created => Found::Recovered,
+        (Some(sent), Some(created)) if sent == created && own_create_unrecorded => Found::Recovered,
         _ => Found::Adopted,
     }
 }
@@ -716,21 +727,28 @@ mod tests {
             ..inv("i-1", E, InviteStatus::Sent)
         };
         let resource: jiff::Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        for own in [false, true] {
+            let at = |t: &str| how_found(&created(t), Some(resource), own);
+            assert_eq!(at("2026-03-01T11:59:59Z"), Found::Adopted);
+            assert_eq!(at("2026-03-01T12:00:01Z"), Found::Recovered);
+            assert_eq!(
+                how_found(&created("2026-03-01T12:00:05Z"), None, own),
+                Found::Adopted
+            );
+            assert_eq!(
+                how_found(&inv("i-1", E, InviteStatus::Sent), Some(resource), own),
+                Found::Adopted
+            );
+        }
+        // within the resource's second: ours only if our own create may have made it
+        let same_second = created("2026-03-01T12:00:00.700Z");
         assert_eq!(
-            how_found(&created("2026-03-01T11:59:59Z"), Some(resource)),
+            how_found(&same_second, Some(resource), false),
             Found::Adopted
         );
         assert_eq!(
-            how_found(&created("2026-03-01T12:00:00Z"), Some(resource)),
+            how_found(&same_second, Some(resource), true),
             Found::Recovered
-        );
-        assert_eq!(
-            how_found(&created("2026-03-01T12:00:05Z"), None),
-            Found::Adopted
-        );
-        assert_eq!(
-            how_found(&inv("i-1", E, InviteStatus::Sent), Some(resource)),
-            Found::Adopted
         );
     }
 }

@@ -96,7 +96,7 @@ async fn drive(
                     .as_ref()
                     .map(|s| s.as_str())
                     .unwrap_or("unknown status");
-                let event = match planner::how_found(&inv, created) {
+                let event = match planner::how_found(&inv, created, fresh_lookup || conflicts > 0) {
                     planner::Found::Adopted => (
                         "Adopted",
                         format!(
