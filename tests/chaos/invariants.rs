@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub removed: BTreeSet<String>,
     /// Deleted before the operator's finalizer was on them.
     pub unowned: BTreeSet<String>,
+    /// Whose status the test pointed at another resource's invitation.
+    pub forged: BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -55,6 +57,7 @@ impl Snapshot {
             deleted: w.ledger.deleted(),
             removed: w.ledger.removed(),
             unowned: w.ledger.unowned(),
+            forged: w.ledger.forged(),
         }
     }
 
@@ -198,6 +201,9 @@ impl Outcome {
 ///   invitation for `Delete` (an accepted one stays, as a kept member), nothing live and no
 ///   accepted member's user for `DeleteUser`; one deleted before the operator put its finalizer
 ///   on it got nothing made for it;
+/// - an invitation deleted while pending (not after it expired: a re-invite deletes those) is
+///   for the email of a resource whose deletion was asked for: an operator never deletes the
+///   invitation of another email, whatever a (forged) status names;
 /// - no resource disappears without having been deleted, and no live remote invitation is for an
 ///   email the test never asked for.
 pub fn check_always(snap: &Snapshot) -> Outcome {
@@ -234,12 +240,41 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
         });
     }
 
+    for r in &snap.remote {
+        if r.status != Some(InviteStatus::Deactivated) {
+            continue;
+        }
+        let at = |t: Option<&str>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let deleted_at = at(r.metadata.as_ref().and_then(|m| m.deleted_at.as_deref()));
+        let expires_at = at(r.expires_at.as_deref());
+        if let (Some(d), Some(e)) = (deleted_at, expires_at)
+            && e <= d
+        {
+            continue; // expired first: deleted by a re-invite
+        }
+        let email = key(r.email.as_deref().unwrap_or_default());
+        let p = by_email.get(&email).copied();
+        out.assert(p.is_some_and(|p| deleted.contains(&p.name)), || {
+            Violation::new(
+                "deleted-foreign-invitation",
+                p,
+                format!(
+                    "{} ({email}) was deleted while pending, but no resource for that email was deleted",
+                    r.id.as_deref().unwrap_or("?")
+                ),
+            )
+        });
+    }
+
     for (name, p) in planned {
         match snap.resources.get(name) {
             Some(r) => {
                 let Some(id) = r.status.as_ref().and_then(|s| s.invitation_id.as_deref()) else {
                     continue;
                 };
+                if snap.forged.contains(name) {
+                    continue; // the test pointed it elsewhere on purpose
+                }
                 match ix.by_id.get(id) {
                     None => out.assert(removed.contains(id), || {
                         Violation::new(

@@ -268,13 +268,14 @@ fn summary(w: &World, violations: &[(Violation, u64)]) {
     row(
         "world changes",
         format!(
-            "created late {}, accepted {}, expired {}, removed out of band {}, deleted mid-run {} ({} before the operator took them on), accepted while deleting {}",
+            "created late {}, accepted {}, expired {}, removed out of band {}, deleted mid-run {} ({} before the operator took them on, {} with a forged status), accepted while deleting {}",
             g(&s.created_mid_run),
             g(&s.accepted),
             g(&s.expired),
             g(&s.removed),
             g(&s.deleted_mid_run),
             w.ledger.unowned().len(),
+            g(&s.forged),
             g(&s.accepted_while_deleting)
         ),
     );

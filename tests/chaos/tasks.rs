@@ -295,6 +295,8 @@ enum Change {
     Delete,
     RemoveThenDelete,
     Create,
+    /// Point a resource's `status.invitationId` at another resource's invitation, then delete it.
+    ForgeThenDelete,
 }
 
 /// Changes the world under the operator, spread over `spread`: invitees accept,
@@ -312,6 +314,7 @@ pub async fn mutate(w: &World, seed: u64, spread: Duration) {
         (Change::Delete, share(8)),
         (Change::RemoveThenDelete, share(4)),
         (Change::Create, share(5)),
+        (Change::ForgeThenDelete, share(3)),
     ] {
         changes.extend(std::iter::repeat_n(change, count));
     }
@@ -370,6 +373,25 @@ pub async fn mutate(w: &World, seed: u64, spread: Duration) {
                 if mock.expire(id).is_ok() {
                     Stats::add(&w.stats.expired, 1);
                 }
+            }
+            Change::ForgeThenDelete => {
+                let (p, _) = with_sent[rng.usize(0..with_sent.len())];
+                let Some((_, theirs)) = with_sent.iter().find(|(q, _)| q.name != p.name) else {
+                    continue;
+                };
+                lock(&w.ledger.forged).insert(p.name.clone());
+                let patch = serde_json::json!({"status": {"invitationId": theirs}});
+                let pp = kube::api::PatchParams::default();
+                let merge = kube::api::Patch::Merge(&patch);
+                let forged = w
+                    .kube("forge status", || w.api.patch_status(&p.name, &pp, &merge))
+                    .await;
+                if forged.is_ok() {
+                    Stats::add(&w.stats.forged, 1);
+                }
+                tokio::time::sleep(ms(rng.u64(0..3000))).await;
+                w.delete(&p.name).await;
+                Stats::add(&w.stats.deleted_mid_run, 1);
             }
             Change::Remove | Change::RemoveThenDelete => {
                 let (p, id) = with_sent[rng.usize(0..with_sent.len())];

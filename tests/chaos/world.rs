@@ -155,6 +155,9 @@ pub struct Ledger {
     pub removed: Mutex<BTreeSet<String>>,
     /// Names deleted before the operator put its finalizer on them: it never owned anything.
     pub unowned: Mutex<BTreeSet<String>>,
+    /// Names whose `status.invitationId` the test pointed at another resource's invitation (a
+    /// hand-patched status, a restored backup) before deleting them.
+    pub forged: Mutex<BTreeSet<String>>,
 }
 
 impl Ledger {
@@ -183,6 +186,9 @@ impl Ledger {
     pub fn unowned(&self) -> BTreeSet<String> {
         lock(&self.unowned).clone()
     }
+    pub fn forged(&self) -> BTreeSet<String> {
+        lock(&self.forged).clone()
+    }
 }
 
 /// The counters of the summary.
@@ -202,6 +208,8 @@ pub struct Stats {
     pub deleted_mid_run: AtomicU64,
     pub created_mid_run: AtomicU64,
     pub accepted_while_deleting: AtomicU64,
+    /// Statuses pointed at another resource's invitation (then deleted).
+    pub forged: AtomicU64,
     pub kube_retries: AtomicU64,
 }
 
