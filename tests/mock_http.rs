@@ -1397,3 +1397,79 @@ async fn shutdown_stops_serving() {
     let err = fresh.get(&url).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
 }
+
+#[tokio::test]
+async fn api_keys_can_be_rotated_and_revoked_at_run_time() {
+    let env = env().await;
+    let list = "/iam/v2/invitations";
+    let shared = &env;
+    let status = |auth| async move {
+        shared
+            .send(Method::GET, list, None, auth)
+            .await
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(Auth::Basic(KEY, SECRET)).await, StatusCode::OK);
+    let r = env
+        .control(
+            Method::PUT,
+            "/_mock/api-keys",
+            Some(json!([{"key": "rotated", "secret": "rotated-secret"}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status(Auth::Basic(KEY, SECRET)).await,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    assert_eq!(
+        status(Auth::Basic("rotated", "rotated-secret")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(Auth::Bearer(TOKEN)).await,
+        StatusCode::OK,
+        "tokens stay"
+    );
+    let r = env
+        .control(Method::PUT, "/_mock/api-keys", Some(json!({"key": "x"})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invitation_can_expire_naturally_at_a_set_time() {
+    let env = env().await;
+    let id = env
+        .create("later@example.com")
+        .await
+        .invitation()
+        .id
+        .unwrap();
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
+    let r = env
+        .control(
+            Method::POST,
+            &format!("/_mock/invitations/{id}/expire"),
+            Some(json!({"at": at.to_string()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "INVITE_STATUS_SENT", "not yet");
+    let get = format!("/iam/v2/invitations/{id}");
+    let read = env.api(Method::GET, &get, None).await.invitation();
+    assert_eq!(
+        read.expires_at_timestamp().map(|t| t.as_second()),
+        Some(at.as_second())
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let read = env.api(Method::GET, &get, None).await.invitation();
+    assert_eq!(
+        read.status.map(|s| s.as_str().to_owned()).as_deref(),
+        Some("INVITE_STATUS_EXPIRED")
+    );
+    env.server.shutdown().await;
+}

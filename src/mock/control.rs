@@ -6,7 +6,8 @@
 //! | `GET /_mock/invitations` | every invitation (JSON array) |
 //! | `POST /_mock/invitations` `{email, auth_type?}` | seed one out of band (201; 200 if a live one existed) |
 //! | `POST /_mock/invitations/{id}/accept` | the invitee accepts (200; 404; 409 if not SENT/STAGED) |
-//! | `POST /_mock/invitations/{id}/expire` | it expires now (200; 404; 409 if not SENT/STAGED) |
+//! | `POST /_mock/invitations/{id}/expire` `{at?}` | it expires now (200; 404; 409 if not SENT/STAGED), or naturally at `at` (RFC 3339; SENT until then) |
+//! | `PUT /_mock/api-keys` `[{key, secret}]` | the accepted API keys from now on (204): a key left out is revoked (401) |
 //! | `DELETE /_mock/invitations/{id}` | removed entirely (204; 404) |
 //! | `GET /_mock/users` | every user (JSON array) |
 //! | `GET`/`PUT /_mock/config` `{latency_ms?, rate_limit?: {per_second, burst} \| null}` | latency and rate limit (absent: unchanged) |
@@ -41,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_mock/invitations/{id}/accept", post(accept))
         .route("/_mock/invitations/{id}/expire", post(expire))
         .route("/_mock/users", get(users))
+        .route("/_mock/api-keys", axum::routing::put(put_api_keys))
         .route("/_mock/config", get(get_config).put(put_config))
         .route(
             "/_mock/faults",
@@ -85,8 +87,31 @@ async fn accept(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Re
     }
 }
 
-async fn expire(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match handle(shared).expire(&id) {
+/// `POST …/expire` body: empty (expires now) or `{"at": RFC 3339}` (expires naturally then).
+#[derive(Debug, Default, Deserialize)]
+struct ExpireAt {
+    at: Option<jiff::Timestamp>,
+}
+
+async fn expire(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let when = if body.is_empty() {
+        ExpireAt::default()
+    } else {
+        match parse::<ExpireAt>(&body) {
+            Ok(w) => w,
+            Err(e) => return e.into_response(),
+        }
+    };
+    let h = handle(shared);
+    let expired = match when.at {
+        Some(at) => h.expire_at(&id, at),
+        None => h.expire(&id),
+    };
+    match expired {
         Ok(inv) => json(StatusCode::OK, &inv),
         Err(e) => e.into_response(),
     }
@@ -97,6 +122,24 @@ async fn remove(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Re
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// One accepted API key of `PUT /_mock/api-keys`.
+#[derive(Deserialize)]
+struct ApiKey {
+    key: String,
+    secret: String,
+}
+
+/// `PUT /_mock/api-keys`: never echoes the secrets back.
+async fn put_api_keys(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let keys: Vec<ApiKey> = match parse(&body) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let pairs: Vec<(String, String)> = keys.into_iter().map(|k| (k.key, k.secret)).collect();
+    handle(shared).set_api_keys(&pairs);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn users(State(shared): State<Arc<Shared>>) -> Response {
