@@ -185,4 +185,21 @@ mod tests {
         assert!(matches!(c.authorization().await, Err(Error::Config(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_changed_secret_is_another_credential_with_the_same_identity() {
+        let old = Credentials::api_key("K", "s1");
+        assert!(old.same_as(&Credentials::api_key("K", "s1")));
+        let fixed = Credentials::api_key("K", "s2");
+        assert!(!old.same_as(&fixed));
+        assert_eq!(
+            old.identity(),
+            fixed.identity(),
+            "logs still name the key id"
+        );
+        assert!(!old.same_as(&Credentials::api_key("K2", "s1")));
+        assert!(Credentials::token("t").same_as(&Credentials::token("t")));
+        assert!(!Credentials::token("t").same_as(&Credentials::token("u")));
+        assert!(!Credentials::token("s1").same_as(&old));
+    }
 }

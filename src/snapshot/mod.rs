@@ -505,4 +505,35 @@ mod tests {
             "six readers waiting for one failing list: one flight, not six"
         );
     }
+
+    #[tokio::test]
+    async fn a_refused_credential_is_answered_without_listing_until_a_refresh_succeeds() {
+        let (server, client) = mock().await;
+        server.state().seed_invitation("a@x.io", None);
+        let snapshots = Snapshots::new(Duration::from_secs(60));
+        let count = |s: &Snapshot| s.for_email("a@x.io").len();
+        assert_eq!(snapshots.fresh(&client, count).await.unwrap(), 1);
+        // revoked: a fresh snapshot no longer speaks for the credential once a list is refused
+        server.state().set_api_keys(&[]);
+        let mut refused = Vec::new();
+        snapshots
+            .refresh_all(|key, identity, r| refused.push((key, identity.to_owned(), r.is_err())))
+            .await;
+        assert_eq!(refused, vec![(client.key(), "api-key:k".to_owned(), true)]);
+        let lists = server.state().calls().list;
+        for _ in 0..3 {
+            assert!(matches!(
+                snapshots.fresh(&client, count).await,
+                Err(confluent::Error::Unauthenticated(_))
+            ));
+        }
+        assert_eq!(server.state().calls().list, lists, "no list per reader");
+        // working again: the next refresh clears the refusal
+        server.state().set_api_keys(&[("k".into(), "s".into())]);
+        snapshots.refresh_all(|_, _, r| assert!(r.is_ok())).await;
+        assert_eq!(snapshots.fresh(&client, count).await.unwrap(), 1);
+        // a replaced client is dropped with its snapshot
+        snapshots.retain(|key| key != client.key());
+        assert!(snapshots.entries().is_empty());
+    }
 }
