@@ -48,9 +48,10 @@ fn no_text_points_outside_the_repository() {
         .into_owned();
     let own = root.to_string_lossy().into_owned();
     // the parent folder as an absolute path prefix, and the climb out of the root that was used
+    // (spelled in two parts, so this file does not hold the text it looks for)
     let forbidden = [
         format!("{}/", parent.trim_end_matches('/')),
-        "../shared".to_owned(),
+        format!("../{}", "shared"),
     ];
     let mut found = Vec::new();
     for (path, text) in text_files() {
@@ -60,7 +61,7 @@ fn no_text_points_outside_the_repository() {
                 let outside = line
                     .match_indices(f.as_str())
                     .any(|(i, _)| !line[i..].starts_with(&own));
-                if outside && path != root.join("tests/repository.rs") {
+                if outside {
                     found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
                 }
             }
