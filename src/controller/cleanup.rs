@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
 use super::apply::{look_up, read};
-use super::{Context, Error, report};
+use super::{Context, Error, claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Action, Remote};
@@ -38,6 +38,14 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         spec: &obj.spec,
         status: obj.status.as_ref(),
     };
+    // Another live Invitation claims the email: the remote invitation stays for it, whatever
+    // the policy (decided without credentials when this process knows where this one acted).
+    let known_scope = claims::known_scope(ctx, obj);
+    if let Some(scope) = known_scope.clone()
+        && let Some(next) = claims::hand_over(ctx, obj, scope).await
+    {
+        return handed_over(ctx, obj, &next).await;
+    }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
             let note =
@@ -53,6 +61,12 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         .as_ref()
         .map(|r| r.name.as_str());
     let client = ctx.credentials.client_for(&ctx.kube, &ns, secret).await?;
+    if known_scope.is_none() {
+        let scope = claims::scope_with(ctx, obj, &client).await;
+        if let Some(next) = claims::hand_over(ctx, obj, scope).await {
+            return handed_over(ctx, obj, &next).await;
+        }
+    }
     let mut remote = Remote::default();
     for _ in 0..MAX_STEPS {
         match planner::plan_cleanup(resource, &remote) {
@@ -92,4 +106,14 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         }
     }
     Err(Error::Internal("no terminal action".into(), "cleanup"))
+}
+
+/// The remote invitation is left for `next`, which owns the email now (or already did).
+async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), Error> {
+    let note = format!(
+        "{next} also claims {}: its invitation is left in Confluent Cloud for {next}, which owns it now (deletionPolicy applies when the last claimant goes)",
+        obj.spec.email
+    );
+    report::event(ctx, obj, false, "HandedOver", &note).await;
+    Ok(())
 }

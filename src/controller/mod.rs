@@ -3,6 +3,7 @@
 //! [`crate::status`].
 
 mod apply;
+mod claims;
 mod cleanup;
 mod error;
 pub mod report;
@@ -11,7 +12,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -85,6 +86,12 @@ pub struct Context {
     /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
     /// concerns. Entries go when the object's cleanup ends.
     owners: Mutex<HashMap<ObjectRef<Invitation>, String>>,
+    /// Credential identity -> the Confluent organization its CRNs name (see `claims`).
+    organizations: Mutex<HashMap<String, String>>,
+    /// The watch cache, set by [`run`]: whom else an email is claimed by.
+    store: OnceLock<reflector::Store<Invitation>>,
+    /// Wakes an object through the controller (a handover's successor), set by [`run`].
+    wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
 }
 
 impl Context {
@@ -109,6 +116,9 @@ impl Context {
             settings,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
+            organizations: Mutex::new(HashMap::new()),
+            store: OnceLock::new(),
+            wake: OnceLock::new(),
         }
     }
 
@@ -148,6 +158,32 @@ impl Context {
     /// Forgets a deleted object.
     pub(crate) fn forget_owner(&self, obj: &Invitation) {
         self.owners().remove(&key(obj));
+    }
+
+    /// The credential identity an object was last reconciled with.
+    pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<String> {
+        self.owners().get(&key(obj)).cloned()
+    }
+
+    fn organizations(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // Plain map of names: a poisoned map is still a valid map.
+        self.organizations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the organization a credential acts on (one entry per credential).
+    pub(crate) fn learn_organization(&self, identity: &str, organization: &str) {
+        let mut orgs = self.organizations();
+        if orgs.get(identity).map(String::as_str) != Some(organization) {
+            orgs.insert(identity.to_owned(), organization.to_owned());
+        }
+    }
+
+    /// Where a credential acts: its organization once learnt, else the credential itself.
+    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::ownership::Scope {
+        match self.organizations().get(identity) {
+            Some(org) => crate::ownership::Scope::Organization(org.clone()),
+            None => crate::ownership::Scope::Credential(identity.to_owned()),
+        }
     }
 
     /// The objects whose invitations are seen with `identity`.
@@ -265,6 +301,9 @@ pub async fn run(
         // our own status writes must not trigger reconciles: only what a user changes does
         .predicate_filter(user_changes, PredicateConfig::default());
     let (wake, woken) = futures::channel::mpsc::unbounded();
+    // (a second run on the same context keeps the first store: tests run one controller each)
+    let _ = ctx.store.set(store.clone());
+    let _ = ctx.wake.set(wake.clone());
     let controller = Controller::for_stream(events, store.clone())
         .with_config(config)
         .reconcile_on(woken);
