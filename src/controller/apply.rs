@@ -55,6 +55,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
         Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
     };
     ctx.remember_owner(&obj, client.identity());
+    super::credentials_in_use::hold(ctx, &obj).await;
     // One owner per email per organization: the others touch nothing in Confluent.
     let scope = claims::scope_with(ctx, &obj, &client).await;
     if let Some(owner) = claims::owner_other_than(ctx, &obj, scope).await {

@@ -12,17 +12,26 @@ use super::{Context, Error, claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Action, Remote};
+use crate::status::{self, Outcome};
 
 const MAX_STEPS: usize = 8;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
-    let result = run(&obj, ctx).await;
+    let mut result = run(&obj, ctx).await;
+    if result.is_ok() {
+        // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
+        // whose remote steps are idempotent
+        result = super::credentials_in_use::release(ctx, &obj)
+            .await
+            .map_err(Error::from);
+    }
     match &result {
         Ok(()) => {
             ctx.forget_failures(&obj);
             ctx.forget_owner(&obj);
         }
+        Err(Error::Credentials(e)) => blocked(ctx, &obj, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {
@@ -117,3 +126,32 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
     report::event(ctx, obj, false, "HandedOver", &note).await;
     Ok(())
 }
+
+/// The credentials cleanup needs cannot be had (the Secret was deleted without the operator's
+/// finalizer, e.g. with RBAC lacking `patch` on secrets, or its content is unusable): say in
+/// status and in one Warning Event per streak what is blocked and how to release it, instead of
+/// hanging silently with the finalizer.
+async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error) {
+    let message = format!(
+        "Cleanup is blocked: {e}. The remote invitation for {} is not cleaned up and the finalizer stays until the credentials are back; to release this Invitation without touching Confluent Cloud, set spec.deletionPolicy: Orphan",
+        obj.spec.email
+    );
+    let next = status::next_status(
+        obj.status.as_ref(),
+        &Outcome::Failed {
+            reason: e.reason(),
+            message: message.clone(),
+        },
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if let Err(err) = report::write_status(ctx, obj, &next).await {
+        tracing::debug!(error = %err, "status of a blocked cleanup not written");
+    }
+    if ctx.failures_so_far(obj) == 0 {
+        report::event(ctx, obj, true, CLEANUP_BLOCKED, &message).await;
+    }
+}
+
+/// The Event reason of a cleanup that cannot get its credentials.
+const CLEANUP_BLOCKED: &str = "CleanupBlocked";

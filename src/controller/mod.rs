@@ -5,6 +5,7 @@
 mod apply;
 mod claims;
 mod cleanup;
+pub mod credentials_in_use;
 mod error;
 pub mod report;
 #[cfg(test)]
@@ -90,6 +91,10 @@ pub struct Context {
     organizations: Mutex<HashMap<String, String>>,
     /// The watch cache, set by [`run`]: whom else an email is claimed by.
     store: OnceLock<reflector::Store<Invitation>>,
+    /// Secrets this process has put [`credentials_in_use::SECRET_FINALIZER`] on.
+    held_secrets: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Objects whose cleanup ended in this process (until they leave the watch cache).
+    cleaned_up: Mutex<std::collections::HashSet<ObjectRef<Invitation>>>,
     /// Wakes an object through the controller (a handover's successor), set by [`run`].
     wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
 }
@@ -118,6 +123,8 @@ impl Context {
             owners: Mutex::new(HashMap::new()),
             organizations: Mutex::new(HashMap::new()),
             store: OnceLock::new(),
+            held_secrets: Mutex::new(std::collections::HashSet::new()),
+            cleaned_up: Mutex::new(std::collections::HashSet::new()),
             wake: OnceLock::new(),
         }
     }
@@ -158,6 +165,20 @@ impl Context {
     /// Forgets a deleted object.
     pub(crate) fn forget_owner(&self, obj: &Invitation) {
         self.owners().remove(&key(obj));
+    }
+
+    pub(crate) fn held_secrets(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<(String, String)>> {
+        // A set of names: a poisoned set is still a valid set.
+        self.held_secrets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cleaned_up(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<Invitation>>> {
+        // A set of names: a poisoned set is still a valid set.
+        self.cleaned_up.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The credential identity an object was last reconciled with.

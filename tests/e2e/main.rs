@@ -12,6 +12,7 @@ mod faults;
 mod gitops;
 mod leader;
 mod lifecycle;
+mod namespace_deletion;
 mod ownership;
 mod restart;
 mod sharding;

@@ -1,0 +1,103 @@
+//! A finalizer the operator keeps on a credentials Secret while Invitations it watches use it,
+//! as Crossplane keeps a ProviderConfig "in use": deleting a namespace (or pruning an app) then
+//! deletes the Secret last, after every Invitation's cleanup has used it, also when the operator
+//! is down meanwhile and cleans up later.
+//!
+//! Added with a strategic-merge patch (finalizers merge as a set) on the first reconcile that
+//! reads the Secret, removed with a conditional merge patch by the cleanup of its last user. RBAC: `patch` on
+//! `secrets` (SECURITY.md).
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+
+use super::{Context, key};
+use crate::crd::Invitation;
+
+/// The finalizer kept on a Secret an Invitation uses.
+pub const SECRET_FINALIZER: &str = "iam.ccloud.dev/credentials-in-use";
+
+/// (namespace, name) of the Secret `obj` names, if any.
+fn secret_of(obj: &Invitation) -> Option<(String, String)> {
+    let name = obj.spec.credentials_secret_ref.as_ref()?.name.clone();
+    Some((obj.namespace()?, name))
+}
+
+/// Puts the finalizer on the Secret `obj` uses, once per Secret per process. A failure (the
+/// Secret is being deleted, or RBAC without `patch`) is logged and retried on a later
+/// reconcile: it does not stop the invitation.
+pub(super) async fn hold(ctx: &Context, obj: &Invitation) {
+    let Some((ns, name)) = secret_of(obj) else {
+        return;
+    };
+    if ctx.held_secrets().contains(&(ns.clone(), name.clone())) {
+        return;
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
+    let patch = serde_json::json!({ "metadata": { "finalizers": [SECRET_FINALIZER] } });
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+    {
+        Ok(_) => {
+            ctx.held_secrets().insert((ns, name));
+        }
+        Err(e) => {
+            tracing::warn!(secret = %format!("{ns}/{name}"), error = %e, "could not mark the credentials Secret in use; deleting its namespace may leave Invitations without credentials")
+        }
+    }
+}
+
+/// After `obj`'s cleanup: takes the finalizer off its Secret when no other watched Invitation
+/// (live, or finalizing and not done yet) names it. An error keeps `obj`'s own finalizer, so
+/// the release is retried.
+pub(super) async fn release(ctx: &Context, obj: &Invitation) -> Result<(), kube::Error> {
+    let Some((ns, name)) = secret_of(obj) else {
+        return Ok(());
+    };
+    if still_used(ctx, obj, &ns, &name) {
+        return Ok(());
+    }
+    ctx.held_secrets().remove(&(ns.clone(), name.clone()));
+    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
+    let Some(secret) = api.get_opt(&name).await? else {
+        return Ok(());
+    };
+    if !secret.finalizers().iter().any(|f| f == SECRET_FINALIZER) {
+        return Ok(());
+    }
+    let rest: Vec<&String> = secret
+        .finalizers()
+        .iter()
+        .filter(|f| *f != SECRET_FINALIZER)
+        .collect();
+    // the resourceVersion makes the write conditional: a list changed since the GET is a
+    // conflict (retried), never a lost finalizer of someone else
+    let patch = serde_json::json!({
+        "metadata": { "resourceVersion": secret.resource_version(), "finalizers": rest }
+    });
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+/// Whether another watched Invitation still needs the Secret. `obj` is marked done first, under
+/// the same lock, so that of two cleanups finishing at once the second sees the first done and
+/// releases (each seeing the other pending would leave the finalizer forever).
+fn still_used(ctx: &Context, obj: &Invitation, ns: &str, name: &str) -> bool {
+    let Some(store) = ctx.store.get() else {
+        return false;
+    };
+    let mut done = ctx.cleaned_up();
+    done.insert(key(obj));
+    let state = store.state();
+    // forget the objects that left the cache: their finalizer is gone
+    let present: HashSet<ObjectRef<Invitation>> = state.iter().map(|o| key(o)).collect();
+    done.retain(|o| present.contains(o) || *o == key(obj));
+    state
+        .iter()
+        .any(|o| !done.contains(&key(o)) && secret_of(o).is_some_and(|(n, s)| n == ns && s == name))
+}
