@@ -27,6 +27,10 @@ pub struct Snapshot {
     pub removed: BTreeSet<String>,
     /// Deleted before the operator's finalizer was on them.
     pub unowned: BTreeSet<String>,
+    /// Emails claimed twice (`pairs.rs`).
+    pub pairs: Vec<crate::pairs::Pair>,
+    /// The test's namespace (messages name owners as `namespace/name`).
+    pub namespace: String,
 }
 
 impl Snapshot {
@@ -55,7 +59,29 @@ impl Snapshot {
             deleted: w.ledger.deleted(),
             removed: w.ledger.removed(),
             unowned: w.ledger.unowned(),
+            pairs: crate::world::lock(&w.ledger.pairs).clone(),
+            namespace: w.ns.clone(),
         }
+    }
+
+    /// Every remote invitation ever made for `email` (for `pairs.rs`).
+    pub fn all_for(&self, email: &str) -> Vec<&Remote> {
+        self.remote
+            .iter()
+            .filter(|r| {
+                r.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .collect()
+    }
+
+    /// How many live remote invitations `email` has.
+    pub fn live_count(&self, email: &str) -> usize {
+        self.all_for(email)
+            .iter()
+            .filter(|r| r.status.as_ref().is_some_and(InviteStatus::is_live))
+            .count()
     }
 
     fn index(&self) -> Index<'_> {
@@ -176,7 +202,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn assert(&mut self, ok: bool, violation: impl FnOnce() -> Violation) {
+    pub fn assert(&mut self, ok: bool, violation: impl FnOnce() -> Violation) {
         self.assertions += 1;
         if !ok {
             self.violations.push(violation());
@@ -280,6 +306,7 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
             None => deleted_outcome(&mut out, &ix, p),
         }
     }
+    crate::pairs::check_always(snap, &mut out);
     out
 }
 
@@ -462,6 +489,7 @@ pub fn check_converged(snap: &Snapshot) -> Outcome {
             }),
         }
     }
+    crate::pairs::check_converged(snap, &mut out);
     out
 }
 
@@ -485,6 +513,7 @@ pub fn converged_state(snap: &Snapshot) -> Converged {
 /// ([`check_always`]), `Orphan` invitations untouched, accepted `Delete` members kept.
 pub fn check_final(snap: &Snapshot, converged: &Converged) -> Outcome {
     let mut out = check_always(snap);
+    crate::pairs::check_final(snap, &mut out);
     let planned = &snap.created;
     let ix = snap.index();
     for (name, r) in &snap.resources {

@@ -155,6 +155,8 @@ pub struct Ledger {
     pub removed: Mutex<BTreeSet<String>>,
     /// Names deleted before the operator put its finalizer on them: it never owned anything.
     pub unowned: Mutex<BTreeSet<String>>,
+    /// Emails claimed by two Invitations (`pairs.rs`), outside `planned`.
+    pub pairs: Mutex<Vec<crate::pairs::Pair>>,
 }
 
 impl Ledger {
@@ -169,10 +171,16 @@ impl Ledger {
     }
     /// Every planned email, lowercased.
     pub fn emails(&self) -> HashSet<String> {
-        lock(&self.planned)
+        let mut emails: HashSet<String> = lock(&self.planned)
             .values()
             .map(|p| p.email.to_ascii_lowercase())
-            .collect()
+            .collect();
+        emails.extend(
+            lock(&self.pairs)
+                .iter()
+                .map(|p| p.email.to_ascii_lowercase()),
+        );
+        emails
     }
     pub fn deleted(&self) -> BTreeSet<String> {
         lock(&self.deleted).clone()
