@@ -8,6 +8,7 @@
 //! `secrets` (SECURITY.md).
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -26,28 +27,34 @@ fn secret_of(obj: &Invitation) -> Option<(String, String)> {
     Some((obj.namespace()?, name))
 }
 
-/// Puts the finalizer on the Secret `obj` uses, once per Secret per process. A failure (the
-/// Secret is being deleted, or RBAC without `patch`) is logged and retried on a later
-/// reconcile: it does not stop the invitation.
+/// Puts the finalizer on the Secret `obj` uses, at most once per Secret per resync interval
+/// (a patch that changes nothing writes nothing; again after a resync so that a Secret deleted
+/// and recreated meanwhile gets it back). A failure (the Secret is being deleted, or RBAC
+/// without `patch`) is logged and retried after a resync: it does not stop the invitation.
 pub(super) async fn hold(ctx: &Context, obj: &Invitation) {
     let Some((ns, name)) = secret_of(obj) else {
         return;
     };
-    if ctx.held_secrets().contains(&(ns.clone(), name.clone())) {
-        return;
+    let secret = (ns, name);
+    let now = Instant::now();
+    {
+        let mut held = ctx.held_secrets();
+        if held
+            .get(&secret)
+            .is_some_and(|at| now.duration_since(*at) < ctx.settings.resync)
+        {
+            return;
+        }
+        held.insert(secret.clone(), now);
     }
+    let (ns, name) = secret;
     let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
     let patch = serde_json::json!({ "metadata": { "finalizers": [SECRET_FINALIZER] } });
-    match api
+    if let Err(e) = api
         .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
         .await
     {
-        Ok(_) => {
-            ctx.held_secrets().insert((ns, name));
-        }
-        Err(e) => {
-            tracing::warn!(secret = %format!("{ns}/{name}"), error = %e, "could not mark the credentials Secret in use; deleting its namespace may leave Invitations without credentials")
-        }
+        tracing::warn!(secret = %format!("{ns}/{name}"), error = %e, "could not mark the credentials Secret in use; deleting its namespace may block the cleanup of its Invitations");
     }
 }
 

@@ -91,8 +91,9 @@ pub struct Context {
     organizations: Mutex<HashMap<String, String>>,
     /// The watch cache, set by [`run`]: whom else an email is claimed by.
     store: OnceLock<reflector::Store<Invitation>>,
-    /// Secrets this process has put [`credentials_in_use::SECRET_FINALIZER`] on.
-    held_secrets: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Secrets this process put [`credentials_in_use::SECRET_FINALIZER`] on, with when it last
+    /// tried.
+    held_secrets: Mutex<HashMap<(String, String), Instant>>,
     /// Objects whose cleanup ended in this process (until they leave the watch cache).
     cleaned_up: Mutex<std::collections::HashSet<ObjectRef<Invitation>>>,
     /// Wakes an object through the controller (a handover's successor), set by [`run`].
@@ -123,7 +124,7 @@ impl Context {
             owners: Mutex::new(HashMap::new()),
             organizations: Mutex::new(HashMap::new()),
             store: OnceLock::new(),
-            held_secrets: Mutex::new(std::collections::HashSet::new()),
+            held_secrets: Mutex::new(HashMap::new()),
             cleaned_up: Mutex::new(std::collections::HashSet::new()),
             wake: OnceLock::new(),
         }
@@ -169,8 +170,8 @@ impl Context {
 
     pub(crate) fn held_secrets(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<(String, String)>> {
-        // A set of names: a poisoned set is still a valid set.
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        // A map of names and times: a poisoned map is still a valid map.
         self.held_secrets.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -306,6 +306,14 @@ fn summary(w: &World, violations: &[(Violation, u64)]) {
             calls.total, calls.list, calls.get, calls.create, calls.delete, calls.delete_user
         ),
     );
+    let pairs = lock(&w.ledger.pairs).len();
+    row(
+        "emails claimed twice",
+        format!(
+            "{pairs} (owners deleted mid-run, handing over: {})",
+            pairs.div_ceil(2)
+        ),
+    );
     row("operator kills (SIGKILL)", g(&s.kills).to_string());
     row("API server restarts", g(&s.apiserver_restarts).to_string());
     row(
