@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use confluent_invitation_operator::crd::Invitation;
-use confluent_invitation_operator::mock::{self, MockConfig};
+use confluent_invitation_operator::mock::{self, MockConfig, OtherOrganization};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -43,19 +43,31 @@ async fn wait_gone_in(env: &Env, ns: &str, name: &str) {
     .await
 }
 
-#[tokio::test]
-#[ignore = "needs a control plane: run tests/run-all.sh"]
-async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
-    let mut env = env("ownership").await;
-    // the mock knows a second API key of the same organization, used by team B's Secret
+/// Restarts the world with a mock that knows a second API key (of the same organization, or of
+/// `other_org`) and an operator watching every namespace; creates team B's namespace with a
+/// Secret holding that key. Returns team B's namespace.
+async fn second_team(env: &mut Env, other_org: Option<&str>) -> (String, Api<Namespace>) {
     env.kill_operator();
+    let second = (SECOND_KEY.to_string(), SECOND_SECRET.to_string());
+    let (api_keys, other_organizations) = match other_org {
+        None => (
+            vec![(API_KEY.into(), API_SECRET.into()), second],
+            Vec::new(),
+        ),
+        Some(org_id) => (
+            vec![(API_KEY.into(), API_SECRET.into())],
+            vec![OtherOrganization {
+                api_key: second.0,
+                api_secret: second.1,
+                org_id: org_id.into(),
+            }],
+        ),
+    };
     env.mock = mock::start(
         "127.0.0.1:0".parse().expect("an address"),
         MockConfig {
-            api_keys: vec![
-                (API_KEY.into(), API_SECRET.into()),
-                (SECOND_KEY.into(), SECOND_SECRET.into()),
-            ],
+            api_keys,
+            other_organizations,
             ..MockConfig::default()
         },
     )
@@ -81,6 +93,14 @@ async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
         .create(&PostParams::default(), &creds)
         .await
         .expect("secret created");
+    (team_b, nss)
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
+    let mut env = env("ownership").await;
+    let (team_b, nss) = second_team(&mut env, None).await;
     let b_api: Api<Invitation> = Api::namespaced(env.kube.clone(), &team_b);
 
     // team A first (creationTimestamp has one-second resolution)
@@ -164,6 +184,70 @@ async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
     assert!(
         env.live("shared@example.com").is_empty(),
         "the last claimant's Delete policy deleted the invitation"
+    );
+    let _ = nss.delete(&team_b, &DeleteParams::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn invitations_of_different_organizations_never_conflict() {
+    let mut env = env("ownership-orgs").await;
+    let other_org = "2f7c1a44-0b1e-4c55-9d1e-000000000002";
+    let (team_b, nss) = second_team(&mut env, Some(other_org)).await;
+    let b_api: Api<Invitation> = Api::namespaced(env.kube.clone(), &team_b);
+    env.create(&labelled(&env, invitation("a", "both@example.com")))
+        .await;
+    let a = env.wait_phase("a", "Sent", "True").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = labelled(
+        &env,
+        with_secret(invitation("b", "Both@Example.com"), "team-b-creds"),
+    );
+    b_api
+        .create(&PostParams::default(), &b)
+        .await
+        .expect("b created");
+    let b = eventually("b is invited in its own organization", WAIT, || {
+        let b_api = b_api.clone();
+        async move {
+            let inv = b_api.get_opt("b").await.ok().flatten()?;
+            (ready_of(&inv)?.0 == "True").then_some(inv)
+        }
+    })
+    .await;
+    assert_ne!(id_of(&a), id_of(&b));
+    let crn = b
+        .status
+        .as_ref()
+        .and_then(|s| s.resource_name.clone())
+        .unwrap_or_default();
+    assert!(crn.contains(&format!("organization={other_org}/")), "{crn}");
+    assert_eq!(env.live("both@example.com").len(), 1);
+    assert_eq!(
+        env.remote()
+            .live_invitations_in(other_org, "both@example.com")
+            .len(),
+        1
+    );
+    // deleting A applies its policy in its organization only
+    env.delete_and_wait_gone("a").await;
+    assert!(env.live("both@example.com").is_empty());
+    assert_eq!(
+        env.remote()
+            .live_invitations_in(other_org, "both@example.com")
+            .len(),
+        1,
+        "B's invitation, in the other organization, is untouched"
+    );
+    b_api
+        .delete("b", &DeleteParams::default())
+        .await
+        .expect("b deleted");
+    wait_gone_in(&env, &team_b, "b").await;
+    assert!(
+        env.remote()
+            .live_invitations_in(other_org, "both@example.com")
+            .is_empty()
     );
     let _ = nss.delete(&team_b, &DeleteParams::default()).await;
 }
