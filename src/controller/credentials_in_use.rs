@@ -69,8 +69,45 @@ pub(super) async fn release(ctx: &Context, obj: &Invitation) -> Result<(), kube:
         return Ok(());
     }
     ctx.held_secrets().remove(&(ns.clone(), name.clone()));
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
-    let Some(secret) = api.get_opt(&name).await? else {
+    unmark(ctx, &ns, &name).await
+}
+
+/// Once per resync: takes the finalizer off the Secrets this process marked that no watched
+/// Invitation names any more (its `credentialsSecretRef` was changed to another Secret), so that
+/// deleting them does not wait for nothing. One that gained a user meanwhile is marked again.
+pub(super) async fn release_unused(ctx: &Context) {
+    let Some(store) = ctx.store.get() else {
+        return;
+    };
+    let held: Vec<(String, String)> = ctx.held_secrets().keys().cloned().collect();
+    for (ns, name) in held {
+        let used = |state: &[std::sync::Arc<Invitation>]| {
+            state
+                .iter()
+                .any(|o| secret_of(o).is_some_and(|(n, s)| n == ns && s == name))
+        };
+        if used(&store.state()) {
+            continue;
+        }
+        ctx.held_secrets().remove(&(ns.clone(), name.clone()));
+        if let Err(e) = unmark(ctx, &ns, &name).await {
+            tracing::debug!(secret = %format!("{ns}/{name}"), error = %e, "unused credentials Secret not released; tried again after it is marked next");
+            continue;
+        }
+        if let Some(user) = store
+            .state()
+            .iter()
+            .find(|o| secret_of(o).is_some_and(|(n, s)| n == ns && s == name))
+        {
+            hold(ctx, user).await;
+        }
+    }
+}
+
+/// Removes the finalizer from a Secret, if it is there.
+async fn unmark(ctx: &Context, ns: &str, name: &str) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
+    let Some(secret) = api.get_opt(name).await? else {
         return Ok(());
     };
     if !secret.finalizers().iter().any(|f| f == SECRET_FINALIZER) {
@@ -86,7 +123,7 @@ pub(super) async fn release(ctx: &Context, obj: &Invitation) -> Result<(), kube:
     let patch = serde_json::json!({
         "metadata": { "resourceVersion": secret.resource_version(), "finalizers": rest }
     });
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
         .await?;
     Ok(())
 }

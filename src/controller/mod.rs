@@ -403,6 +403,7 @@ async fn sweep(
         if closed {
             return;
         }
+        credentials_in_use::release_unused(&ctx).await;
         // the refresh churned through a page of every invitation: give the pages back
         crate::memory::release_free_memory();
     }

@@ -162,3 +162,54 @@ async fn a_cleanup_without_credentials_says_what_is_blocked_and_orphan_releases_
     env.wait_gone("stuck").await;
     assert_eq!(env.live("stuck@example.com").len(), 1, "orphaned, as asked");
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_secret_no_invitation_names_any_more_is_released() {
+    let env = env("secret-switch").await;
+    for name in ["old-creds", "new-creds"] {
+        env.secret(name, &[("apiKey", API_KEY), ("apiSecret", API_SECRET)])
+            .await;
+    }
+    env.create(&with_secret(
+        invitation("switch", "switch@example.com"),
+        "old-creds",
+    ))
+    .await;
+    env.wait_phase("switch", "Sent", "True").await;
+    let secrets: Api<Secret> = Api::namespaced(env.kube.clone(), &env.ns);
+    let marked = |name: &'static str, want: bool| {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get_opt(name).await.ok().flatten()?;
+            (s.finalizers().iter().any(|f| f == SECRET_FINALIZER) == want).then_some(())
+        }
+    };
+    eventually("old-creds marked in use", WAIT, || {
+        marked("old-creds", true)
+    })
+    .await;
+    env.patch_spec(
+        "switch",
+        serde_json::json!({"credentialsSecretRef": {"name": "new-creds"}}),
+    )
+    .await;
+    eventually("new-creds marked in use", WAIT, || {
+        marked("new-creds", true)
+    })
+    .await;
+    eventually("old-creds released within a resync", WAIT, || {
+        marked("old-creds", false)
+    })
+    .await;
+    // and deleting it now completes at once
+    secrets
+        .delete("old-creds", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    eventually("old-creds gone", WAIT, || {
+        let secrets = secrets.clone();
+        async move { matches!(secrets.get_opt("old-creds").await, Ok(None)).then_some(()) }
+    })
+    .await;
+}
