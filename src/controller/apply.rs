@@ -57,8 +57,10 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
     ctx.remember_owner(&obj, client.identity());
     super::credentials_in_use::hold(ctx, &obj).await;
     // One owner per email per organization: the others touch nothing in Confluent.
-    let scope = claims::scope_with(ctx, &obj, &client).await;
-    if let Some(owner) = claims::owner_other_than(ctx, &obj, scope).await {
+    if claims::contested(ctx, &obj)
+        && let Some(owner) =
+            claims::owner_other_than(ctx, &obj, claims::scope_with(ctx, &obj, &client).await).await
+    {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email

@@ -105,6 +105,21 @@ pub(super) fn known_scope(ctx: &Context, obj: &Invitation) -> Option<Scope> {
     }
 }
 
+/// Whether another watched object claims `obj`'s email at all: the usual answer, no, costs a
+/// scan of the cache and nothing else (no scope resolved, no call).
+pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
+    let Some(store) = ctx.store.get() else {
+        return false;
+    };
+    let me = (obj.namespace(), obj.name_any());
+    store
+        .find(|o| {
+            o.spec.email.eq_ignore_ascii_case(&obj.spec.email)
+                && (o.namespace(), o.name_any()) != me
+        })
+        .is_some()
+}
+
 /// Every other watched object claiming the same email, with its scope. Usually none: the scan
 /// of the cache compares emails only, and scopes are resolved for the few that match.
 async fn rivals(ctx: &Context, obj: &Invitation) -> Vec<Claim> {

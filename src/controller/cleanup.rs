@@ -49,8 +49,10 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
+    let contested = claims::contested(ctx, obj);
     let known_scope = claims::known_scope(ctx, obj);
-    if let Some(scope) = known_scope.clone()
+    if contested
+        && let Some(scope) = known_scope.clone()
         && let Some(next) = claims::hand_over(ctx, obj, scope).await
     {
         return handed_over(ctx, obj, &next).await;
@@ -70,7 +72,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         .as_ref()
         .map(|r| r.name.as_str());
     let client = ctx.credentials.client_for(&ctx.kube, &ns, secret).await?;
-    if known_scope.is_none() {
+    if contested && known_scope.is_none() {
         let scope = claims::scope_with(ctx, obj, &client).await;
         if let Some(next) = claims::hand_over(ctx, obj, scope).await {
             return handed_over(ctx, obj, &next).await;
