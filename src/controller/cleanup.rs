@@ -31,7 +31,10 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Err
             ctx.forget_failures(&obj);
             ctx.forget_owner(&obj);
         }
-        Err(Error::Credentials(e)) => blocked(ctx, &obj, e).await,
+        // (an unreadable Secret, e.g. the API server down, is a plain failure: it passes)
+        Err(Error::Credentials(
+            e @ (crate::credentials::Error::Missing(_) | crate::credentials::Error::Invalid(_)),
+        )) => blocked(ctx, &obj, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {
