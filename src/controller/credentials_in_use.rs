@@ -131,7 +131,7 @@ async fn unmark(ctx: &Context, ns: &str, name: &str) -> Result<(), kube::Error> 
 /// Whether another watched Invitation still needs the Secret. `obj` is marked done first, under
 /// the same lock, so that of two cleanups finishing at once the second sees the first done and
 /// releases (each seeing the other pending would leave the finalizer forever).
-fn still_used(ctx: &Context, obj: &Invitation, ns: &str, name: &str) -> bool {
+pub(super) fn still_used(ctx: &Context, obj: &Invitation, ns: &str, name: &str) -> bool {
     let Some(store) = ctx.store.get() else {
         return false;
     };

@@ -1119,3 +1119,32 @@ async fn the_owners_deletion_hands_the_invitation_over_and_deletes_nothing() {
     })
     .await;
 }
+
+/// 13. The Secret finalizer goes with the last user of the Secret: of two Invitations whose
+/// cleanups end at once, the first sees the second pending and keeps it, the second sees the
+/// first done and releases it; an Invitation using another Secret does not count.
+#[tokio::test]
+async fn the_secret_is_released_by_its_last_user_even_when_two_finish_at_once() {
+    let h = harness().await;
+    let with_secret = |name: &str, secret: &str| {
+        let mut inv = deleting(rival(NS, name, "2026-01-01T00:00:00Z"));
+        inv.spec.credentials_secret_ref = Some(SecretRef {
+            name: secret.into(),
+        });
+        inv
+    };
+    let a = with_secret("a", "creds");
+    let b = with_secret("b", "creds");
+    let c = with_secret("c", "other-creds");
+    cache(&h, &[a.clone(), b.clone(), c.clone()]);
+    use super::credentials_in_use::still_used;
+    assert!(still_used(&h.ctx, &a, NS, "creds"), "b still needs it");
+    assert!(
+        !still_used(&h.ctx, &b, NS, "creds"),
+        "a is done: b releases"
+    );
+    assert!(
+        !still_used(&h.ctx, &c, NS, "other-creds"),
+        "c alone uses its own"
+    );
+}
