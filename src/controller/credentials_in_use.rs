@@ -3,9 +3,10 @@
 //! deletes the Secret last, after every Invitation's cleanup has used it, also when the operator
 //! is down meanwhile and cleans up later.
 //!
-//! Added with a strategic-merge patch (finalizers merge as a set) on the first reconcile that
-//! reads the Secret, removed with a conditional merge patch by the cleanup of its last user. RBAC: `patch` on
-//! `secrets` (SECURITY.md).
+//! Added with a strategic-merge patch (finalizers merge as a set) by the reconciles that read
+//! the Secret, removed with a merge patch conditional on the resourceVersion by the cleanup of its
+//! last user (or by the sweeper once no Invitation names it). RBAC: `patch` on `secrets`
+//! (SECURITY.md).
 
 use std::collections::HashSet;
 use std::time::Instant;
