@@ -18,6 +18,7 @@ pub mod leader;
 pub mod memory;
 pub mod metrics;
 pub mod mock;
+pub mod ownership;
 pub mod planner;
 pub mod snapshot;
 pub mod status;

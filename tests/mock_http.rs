@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use confluent_invitation_operator::confluent::model::{Failure, Invitation, InvitationList, User};
 use confluent_invitation_operator::mock::{
-    self, CallCounts, Fault, FaultAction, MockConfig, MockServer, RateLimit,
+    self, CallCounts, Fault, FaultAction, MockConfig, MockServer, OtherOrganization, RateLimit,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -400,6 +400,68 @@ async fn authentication_basic_and_bearer() {
     assert_eq!(calls.unauthenticated, 4);
     assert_eq!(calls.list, 6);
     assert_eq!(calls.total, 6);
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_of_another_organization_sees_only_that_organization() {
+    const OTHER_ORG: &str = "5d0c1f7e-7d3a-4c1b-9d8e-0a0b0c0d0e0f";
+    let env = env_with(MockConfig {
+        org_id: ORG.into(),
+        other_organizations: vec![OtherOrganization {
+            api_key: "other-key".into(),
+            api_secret: "other-secret".into(),
+            org_id: OTHER_ORG.into(),
+        }],
+        ..MockConfig::default()
+    })
+    .await;
+    let main = env.create("jane@example.com").await.invitation();
+    let other = env
+        .send(
+            Method::POST,
+            "/iam/v2/invitations",
+            Some(json!({ "email": "jane@example.com" })),
+            Auth::Basic("other-key", "other-secret"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status,
+        StatusCode::CREATED,
+        "no 409: another organization"
+    );
+    let other = other.invitation();
+    let crn = |i: &Invitation| i.resource_name().unwrap_or_default().to_owned();
+    assert!(
+        crn(&main).contains(&format!("organization={ORG}/")),
+        "{}",
+        crn(&main)
+    );
+    assert!(
+        crn(&other).contains(&format!("organization={OTHER_ORG}/")),
+        "{}",
+        crn(&other)
+    );
+    let id = other.id.clone().unwrap();
+    let path = format!("/iam/v2/invitations/{id}");
+    let seen = env
+        .send(Method::GET, &path, None, Auth::Basic(KEY, SECRET))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.status,
+        StatusCode::NOT_FOUND,
+        "the main key does not see it"
+    );
+    let handle = env.server.state();
+    assert_eq!(handle.live_invitations_for("jane@example.com").len(), 1);
+    assert_eq!(
+        handle
+            .live_invitations_in(OTHER_ORG, "jane@example.com")
+            .len(),
+        1
+    );
     env.server.shutdown().await;
 }
 

@@ -102,6 +102,7 @@ impl Args {
             org_id: self.org_id.unwrap_or(defaults.org_id),
             latency: Duration::from_millis(self.latency_ms),
             rate_limit,
+            other_organizations: Vec::new(),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
-use super::{Context, Error, report};
+use super::{Context, Error, claims, report};
 use crate::confluent::{self, ListFilter, model::CreateInvitation, model::Invitation};
 use crate::crd::Invitation as Resource;
 use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
@@ -16,6 +16,9 @@ use crate::validate;
 
 /// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
 const MAX_STEPS: usize = 8;
+
+/// The Ready reason of an Invitation whose email another, older Invitation owns.
+pub(super) const EMAIL_CONFLICT: &str = "EmailConflict";
 
 /// How a drive through the planner ended.
 enum Ended {
@@ -51,6 +54,19 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
     };
+    ctx.remember_owner(&obj, &client);
+    super::credentials_in_use::hold(ctx, &obj).await;
+    // One owner per email per organization: the others touch nothing in Confluent.
+    if claims::contested(ctx, &obj)
+        && let Some(owner) =
+            claims::owner_other_than(ctx, &obj, claims::scope_with(ctx, &obj, &client).await).await
+    {
+        let message = format!(
+            "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
+            obj.spec.email
+        );
+        return failed(ctx, &obj, EMAIL_CONFLICT, message).await;
+    }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
     let fresh_lookup = ctx.failures_so_far(&obj) > 0;
@@ -58,7 +74,12 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
     match drive(ctx, resource, &client, fresh_lookup, created).await {
         Ok(Ended::Remote(inv, event)) => {
             ctx.snapshots.record(&client, &inv);
-            ctx.remember_owner(&obj, client.key());
+            if let Some(org) = inv
+                .resource_name()
+                .and_then(crate::ownership::organization_of)
+            {
+                ctx.learn_organization(&client.identity(), org);
+            }
             succeeded(ctx, &obj, &inv, event).await
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,

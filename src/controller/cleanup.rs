@@ -8,21 +8,33 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
 use super::apply::{look_up, read};
-use super::{Context, Error, report};
+use super::{Context, Error, claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Action, Remote};
+use crate::status::{self, Outcome};
 
 const MAX_STEPS: usize = 8;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
-    let result = run(&obj, ctx).await;
+    let mut result = run(&obj, ctx).await;
+    if result.is_ok() {
+        // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
+        // whose remote steps are idempotent
+        result = super::credentials_in_use::release(ctx, &obj)
+            .await
+            .map_err(Error::from);
+    }
     match &result {
         Ok(()) => {
             ctx.forget_failures(&obj);
             ctx.forget_owner(&obj);
         }
+        // (an unreadable Secret, e.g. the API server down, is a plain failure: it passes)
+        Err(Error::Credentials(
+            e @ (crate::credentials::Error::Missing(_) | crate::credentials::Error::Invalid(_)),
+        )) => blocked(ctx, &obj, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {
@@ -38,6 +50,16 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         spec: &obj.spec,
         status: obj.status.as_ref(),
     };
+    // Another live Invitation claims the email: the remote invitation stays for it, whatever
+    // the policy (decided without credentials when this process knows where this one acted).
+    let contested = claims::contested(ctx, obj);
+    let known_scope = claims::known_scope(ctx, obj);
+    if contested
+        && let Some(scope) = known_scope.clone()
+        && let Some(next) = claims::hand_over(ctx, obj, scope).await
+    {
+        return handed_over(ctx, obj, &next).await;
+    }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
             let note =
@@ -53,6 +75,12 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         .as_ref()
         .map(|r| r.name.as_str());
     let client = ctx.credentials.client_for(&ctx.kube, &ns, secret).await?;
+    if contested && known_scope.is_none() {
+        let scope = claims::scope_with(ctx, obj, &client).await;
+        if let Some(next) = claims::hand_over(ctx, obj, scope).await {
+            return handed_over(ctx, obj, &next).await;
+        }
+    }
     let mut remote = Remote::default();
     for _ in 0..MAX_STEPS {
         match planner::plan_cleanup(resource, &remote) {
@@ -93,3 +121,42 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     }
     Err(Error::Internal("no terminal action".into(), "cleanup"))
 }
+
+/// The remote invitation is left for `next`, which owns the email now (or already did).
+async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), Error> {
+    let note = format!(
+        "{next} also claims {}: its invitation is left in Confluent Cloud for {next}, which owns it now (deletionPolicy applies when the last claimant goes)",
+        obj.spec.email
+    );
+    report::event(ctx, obj, false, "HandedOver", &note).await;
+    Ok(())
+}
+
+/// The credentials cleanup needs cannot be had (the Secret was deleted without the operator's
+/// finalizer, e.g. with RBAC lacking `patch` on secrets, or its content is unusable): say in
+/// status and in one Warning Event per streak what is blocked and how to release it, instead of
+/// hanging silently with the finalizer.
+async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error) {
+    let message = format!(
+        "Cleanup is blocked: {e}. The remote invitation for {} is not cleaned up and the finalizer stays until the credentials are back; to release this Invitation without touching Confluent Cloud, set spec.deletionPolicy: Orphan",
+        obj.spec.email
+    );
+    let next = status::next_status(
+        obj.status.as_ref(),
+        &Outcome::Failed {
+            reason: e.reason(),
+            message: message.clone(),
+        },
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if let Err(err) = report::write_status(ctx, obj, &next).await {
+        tracing::debug!(error = %err, "status of a blocked cleanup not written");
+    }
+    if ctx.failures_so_far(obj) == 0 {
+        report::event(ctx, obj, true, CLEANUP_BLOCKED, &message).await;
+    }
+}
+
+/// The Event reason of a cleanup that cannot get its credentials.
+const CLEANUP_BLOCKED: &str = "CleanupBlocked";

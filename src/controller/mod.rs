@@ -3,7 +3,9 @@
 //! [`crate::status`].
 
 mod apply;
+mod claims;
 mod cleanup;
+pub mod credentials_in_use;
 mod error;
 pub mod report;
 #[cfg(test)]
@@ -11,7 +13,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -82,9 +84,39 @@ pub struct Context {
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
     /// deletion, so it never outgrows the set of failing objects.
     failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
-    /// Which credential (client key) each reconciled object uses, so the sweeper knows whom a
-    /// snapshot concerns. Entries go when the object's cleanup ends.
-    owners: Mutex<HashMap<ObjectRef<Invitation>, u64>>,
+    /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
+    /// concerns and the ownership rule knows in which organization an object claims its email.
+    /// Entries go when the object's cleanup ends.
+    owners: Mutex<HashMap<ObjectRef<Invitation>, CredentialUse>>,
+    /// Credential identity -> the Confluent organization its CRNs name (see `claims`).
+    organizations: Mutex<HashMap<String, String>>,
+    /// The watch cache, set by [`run`]: whom else an email is claimed by.
+    store: OnceLock<reflector::Store<Invitation>>,
+    /// Secrets this process put [`credentials_in_use::SECRET_FINALIZER`] on, with when it last
+    /// tried.
+    held_secrets: Mutex<HashMap<(String, String), Instant>>,
+    /// Objects whose cleanup ended in this process (until they leave the watch cache).
+    cleaned_up: Mutex<std::collections::HashSet<ObjectRef<Invitation>>>,
+    /// Wakes an object through the controller (a handover's successor), set by [`run`].
+    wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
+}
+
+/// The credential an object is reconciled with: the client (one per credential, so a changed
+/// Secret is another client) and the credential's non-secret identity, which outlives a
+/// rotation of the secret and keys what is learnt about its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CredentialUse {
+    pub(crate) client: u64,
+    pub(crate) identity: Arc<str>,
+}
+
+impl CredentialUse {
+    pub(crate) fn of(client: &confluent::Client) -> Self {
+        Self {
+            client: client.key(),
+            identity: client.identity().into(),
+        }
+    }
 }
 
 impl Context {
@@ -109,6 +141,11 @@ impl Context {
             settings,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
+            organizations: Mutex::new(HashMap::new()),
+            store: OnceLock::new(),
+            held_secrets: Mutex::new(HashMap::new()),
+            cleaned_up: Mutex::new(std::collections::HashSet::new()),
+            wake: OnceLock::new(),
         }
     }
 
@@ -135,26 +172,30 @@ impl Context {
         self.failures().remove(&key(obj));
     }
 
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, u64>> {
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, CredentialUse>> {
         // Plain map of names: a poisoned map is still a valid map.
         self.owners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the credential (client key) an object's invitation is seen with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, client: u64) {
-        self.owners().insert(key(obj), client);
+    /// Records the credential an object is reconciled with.
+    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent::Client) {
+        let used = CredentialUse::of(client);
+        let mut owners = self.owners();
+        if owners.get(&key(obj)) != Some(&used) {
+            owners.insert(key(obj), used);
+        }
     }
 
     /// Moves an object already seen with a credential to the client its Secret holds now.
-    fn reassign_owner(&self, obj: &Invitation, client: u64) {
+    fn reassign_owner(&self, obj: &Invitation, used: &CredentialUse) {
         if let Some(held) = self.owners().get_mut(&key(obj)) {
-            *held = client;
+            held.clone_from(used);
         }
     }
 
     /// Whether some object is seen with this client.
     fn has_owners(&self, client: u64) -> bool {
-        self.owners().values().any(|c| *c == client)
+        self.owners().values().any(|c| c.client == client)
     }
 
     /// Forgets a deleted object.
@@ -162,11 +203,51 @@ impl Context {
         self.owners().remove(&key(obj));
     }
 
+    pub(crate) fn held_secrets(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        // A map of names and times: a poisoned map is still a valid map.
+        self.held_secrets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cleaned_up(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<Invitation>>> {
+        // A set of names: a poisoned set is still a valid set.
+        self.cleaned_up.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The credential identity an object was last reconciled with.
+    pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<Arc<str>> {
+        self.owners().get(&key(obj)).map(|c| c.identity.clone())
+    }
+
+    fn organizations(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // Plain map of names: a poisoned map is still a valid map.
+        self.organizations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the organization a credential acts on (one entry per credential).
+    pub(crate) fn learn_organization(&self, identity: &str, organization: &str) {
+        let mut orgs = self.organizations();
+        if orgs.get(identity).map(String::as_str) != Some(organization) {
+            orgs.insert(identity.to_owned(), organization.to_owned());
+        }
+    }
+
+    /// Where a credential acts: its organization once learnt, else the credential itself.
+    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::ownership::Scope {
+        match self.organizations().get(identity) {
+            Some(org) => crate::ownership::Scope::Organization(org.clone()),
+            None => crate::ownership::Scope::Credential(identity.to_owned()),
+        }
+    }
+
     /// The objects whose invitations are seen with this client.
     fn owned_by(&self, client: u64) -> Vec<ObjectRef<Invitation>> {
         self.owners()
             .iter()
-            .filter(|(_, c)| **c == client)
+            .filter(|(_, c)| c.client == client)
             .map(|(o, _)| o.clone())
             .collect()
     }
@@ -277,6 +358,9 @@ pub async fn run(
         // our own status writes must not trigger reconciles: only what a user changes does
         .predicate_filter(user_changes, PredicateConfig::default());
     let (wake, woken) = futures::channel::mpsc::unbounded();
+    // (a second run on the same context keeps the first store: tests run one controller each)
+    let _ = ctx.store.set(store.clone());
+    let _ = ctx.wake.set(wake.clone());
     let controller = Controller::for_stream(events, store.clone())
         .with_config(config)
         .reconcile_on(woken);
@@ -372,6 +456,7 @@ async fn sweep(
         if closed {
             return;
         }
+        credentials_in_use::release_unused(&ctx).await;
         // the refresh churned through a page of every invitation: give the pages back
         crate::memory::release_free_memory();
     }
@@ -382,7 +467,7 @@ async fn sweep(
 /// ones, and the snapshots of replaced or unused clients are dropped. Without a watch on
 /// Secrets, a change is seen within one resync interval.
 async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
-    let mut resolved: HashMap<(String, Option<String>), Option<u64>> = HashMap::new();
+    let mut resolved: HashMap<(String, Option<String>), Option<CredentialUse>> = HashMap::new();
     for obj in store.state() {
         let Some(ns) = obj.namespace() else { continue };
         let secret = obj
@@ -392,24 +477,24 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
             .map(|r| r.name.clone());
         let at = (ns, secret);
         let client = match resolved.get(&at) {
-            Some(c) => *c,
+            Some(c) => c.clone(),
             None => {
                 let client = ctx
                     .credentials
                     .client_for(&ctx.kube, &at.0, at.1.as_deref())
                     .await
                     .ok();
-                let key = client.map(|c| {
+                let used = client.map(|c| {
                     ctx.snapshots.track(&c);
-                    c.key()
+                    CredentialUse::of(&c)
                 });
-                resolved.insert(at, key);
-                key
+                resolved.insert(at, used.clone());
+                used
             }
         };
         // unresolvable now (Secret gone or broken): its reconcile says so; keep what it had
-        if let Some(key) = client {
-            ctx.reassign_owner(&obj, key);
+        if let Some(used) = client {
+            ctx.reassign_owner(&obj, &used);
         }
     }
     ctx.snapshots.retain(|key| ctx.has_owners(key));

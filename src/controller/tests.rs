@@ -993,3 +993,158 @@ fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
     );
     assert_eq!(obj.metadata.resource_version.as_deref(), Some("7"));
 }
+
+// ---- one owner per email (issue 13) ----
+
+/// Puts `objects` in the controller's watch cache, as the reflector would.
+fn cache(h: &Harness, objects: &[Invitation]) {
+    let (store, mut writer) = kube::runtime::reflector::store();
+    for o in objects {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o.clone()));
+    }
+    assert!(h.ctx.store.set(store).is_ok(), "one cache per harness");
+}
+
+/// Another Invitation for the same email (in other letter case), in another namespace.
+fn rival(namespace: &str, name: &str, created: &str) -> Invitation {
+    let mut inv = invitation(true);
+    inv.metadata.namespace = Some(namespace.into());
+    inv.metadata.name = Some(name.into());
+    inv.metadata.uid = Some(format!("uid-{namespace}-{name}"));
+    inv.metadata.creation_timestamp = Some(Time(created.parse().expect("time")));
+    inv.spec.email = EMAIL.to_ascii_uppercase();
+    inv
+}
+
+/// 11. An older Invitation owns the email: this one reports EmailConflict naming it, and sends
+/// nothing (at most its credential's list, to learn its organization).
+#[tokio::test]
+async fn a_younger_claimant_reports_email_conflict_and_sends_nothing() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut owner = rival("team-0", "first", "2025-12-31T00:00:00Z");
+        owner.status = Some(observed(&remote));
+        let obj = invitation(true);
+        cache(&h, &[owner, obj.clone()]);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        let (st, reason, message) = ready(&written);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", "EmailConflict"));
+        assert!(message.contains("team-0/first"), "{message}");
+        assert_eq!(written.invitation_id, None, "nothing adopted");
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+        let seen = h
+            .api
+            .expect(Method::POST, &events_path(), Some(JSON), "the Warning")
+            .await;
+        assert_eq!(event_note(&seen, "Warning", "EmailConflict"), message);
+        seen.created_event();
+
+        h.api.finish(task).await.expect("a refusal is not an error");
+        let calls = h.confluent.calls();
+        assert_eq!(
+            (
+                calls.create,
+                calls.get,
+                calls.delete,
+                calls.total - calls.list
+            ),
+            (0, 0, 0, 0),
+            "no call but the credential's list: {calls:?}"
+        );
+        assert!(calls.list <= 1, "{calls:?}");
+    })
+    .await;
+}
+
+/// 12. The owner is deleted while a younger Invitation claims the email: the invitation stays
+/// (policy Delete notwithstanding), a HandedOver Event names the successor, the finalizer goes.
+#[tokio::test]
+async fn the_owners_deletion_hands_the_invitation_over_and_deletes_nothing() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut obj = deleting(invitation(true));
+        obj.status = Some(observed(&remote));
+        let next = rival("team-b", "second", "2026-01-05T00:00:00Z");
+        cache(&h, &[obj.clone(), next]);
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::POST,
+                &events_path(),
+                Some(JSON),
+                "the HandedOver Event",
+            )
+            .await;
+        let note = event_note(&seen, "Normal", "HandedOver");
+        assert!(note.contains("team-b/second"), "{note}");
+        seen.created_event();
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer removal",
+            )
+            .await;
+        assert_finalizer_removal(&seen);
+        let mut released = obj.clone();
+        released.metadata.finalizers = None;
+        seen.ok(&stored(&released));
+
+        let action = h.api.finish(task).await.expect("cleanup succeeds");
+        assert_eq!(action, Action::await_change());
+        let calls = h.confluent.calls();
+        assert_eq!((calls.delete, calls.create), (0, 0), "{calls:?}");
+        let live = h.confluent.live_invitations_for(EMAIL);
+        assert_eq!(live.len(), 1, "the invitation stays for team-b/second");
+        assert_eq!(live[0].id, remote.id);
+    })
+    .await;
+}
+
+/// 13. The Secret finalizer goes with the last user of the Secret: of two Invitations whose
+/// cleanups end at once, the first sees the second pending and keeps it, the second sees the
+/// first done and releases it; an Invitation using another Secret does not count.
+#[tokio::test]
+async fn the_secret_is_released_by_its_last_user_even_when_two_finish_at_once() {
+    let h = harness().await;
+    let with_secret = |name: &str, secret: &str| {
+        let mut inv = deleting(rival(NS, name, "2026-01-01T00:00:00Z"));
+        inv.spec.credentials_secret_ref = Some(SecretRef {
+            name: secret.into(),
+        });
+        inv
+    };
+    let a = with_secret("a", "creds");
+    let b = with_secret("b", "creds");
+    let c = with_secret("c", "other-creds");
+    cache(&h, &[a.clone(), b.clone(), c.clone()]);
+    use super::credentials_in_use::still_used;
+    assert!(still_used(&h.ctx, &a, NS, "creds"), "b still needs it");
+    assert!(
+        !still_used(&h.ctx, &b, NS, "creds"),
+        "a is done: b releases"
+    );
+    assert!(
+        !still_used(&h.ctx, &c, NS, "other-creds"),
+        "c alone uses its own"
+    );
+}

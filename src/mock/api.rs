@@ -116,6 +116,7 @@ fn parse_list(raw: &str) -> Result<ParsedList, MockError> {
 /// `GET /iam/v2/invitations`.
 async fn list(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -123,14 +124,15 @@ async fn list(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let page = match lock(&shared.org).list(&parsed.query, Timestamp::now()) {
+    let (org, org_id) = shared.org_of(&caller);
+    let page = match lock(org).list(&parsed.query, Timestamp::now()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     let base = base_url(&headers, &shared);
     json(
         StatusCode::OK,
-        &shared.links_for(&base).list(&page, &parsed.filters),
+        &shared.links_in(&base, org_id).list(&page, &parsed.filters),
     )
 }
 
@@ -185,12 +187,13 @@ async fn create(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let record = match lock(&shared.org).create(&req, &caller.user_id, Timestamp::now()) {
+    let (org, org_id) = shared.org_of(&caller);
+    let record = match lock(org).create(&req, &caller.user_id, Timestamp::now()) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
     let base = base_url(&headers, &shared);
-    let links = shared.links_for(&base);
+    let links = shared.links_in(&base, org_id);
     let mut resp = json(StatusCode::CREATED, &links.invitation(&record));
     if let Ok(location) = HeaderValue::from_str(&links.invitation_url(&record.id)) {
         resp.headers_mut().insert(header::LOCATION, location);
@@ -201,22 +204,31 @@ async fn create(
 /// `GET /iam/v2/invitations/{id}`: deactivated invitations included.
 async fn get_one(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let record = lock(&shared.org).get(&id, Timestamp::now());
+    let (org, org_id) = shared.org_of(&caller);
+    let record = lock(org).get(&id, Timestamp::now());
     match record {
         Ok(r) => {
             let base = base_url(&headers, &shared);
-            json(StatusCode::OK, &shared.links_for(&base).invitation(&r))
+            json(
+                StatusCode::OK,
+                &shared.links_in(&base, org_id).invitation(&r),
+            )
         }
         Err(e) => e.into_response(),
     }
 }
 
 /// `DELETE /iam/v2/invitations/{id}`: 204, 400 when accepted, 404 when unknown or deactivated.
-async fn delete_one(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let result = lock(&shared.org).delete(&id, Timestamp::now());
+async fn delete_one(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = lock(shared.org_of(&caller).0).delete(&id, Timestamp::now());
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -226,22 +238,28 @@ async fn delete_one(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -
 /// `GET /iam/v2/users/{id}`.
 async fn get_user(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let user = lock(&shared.org).user(&id);
+    let (org, org_id) = shared.org_of(&caller);
+    let user = lock(org).user(&id);
     match user {
         Ok(u) => {
             let base = base_url(&headers, &shared);
-            json(StatusCode::OK, &shared.links_for(&base).user(&u))
+            json(StatusCode::OK, &shared.links_in(&base, org_id).user(&u))
         }
         Err(e) => e.into_response(),
     }
 }
 
 /// `DELETE /iam/v2/users/{id}`: the user goes, their invitations become DEACTIVATED.
-async fn delete_user(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let result = lock(&shared.org).delete_user(&id, Timestamp::now());
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = lock(shared.org_of(&caller).0).delete_user(&id, Timestamp::now());
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),

@@ -18,13 +18,15 @@ pub struct Caller {
     pub user_id: String,
     /// The rate-limit bucket key: the API key id, or a digest of the token.
     pub bucket: String,
+    /// The organization the credential belongs to when it is not the mock's main one.
+    pub org_id: Option<String>,
 }
 
 /// The accepted credentials.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    /// API key id → (secret, principal user id).
-    keys: HashMap<String, (String, String)>,
+    /// API key id → (secret, principal user id, organization when not the main one).
+    keys: HashMap<String, (String, String, Option<String>)>,
     /// Token → principal user id.
     tokens: HashMap<String, String>,
 }
@@ -58,7 +60,7 @@ impl Credentials {
         Self {
             keys: api_keys
                 .iter()
-                .map(|(k, s)| (k.clone(), (s.clone(), principal_id("key", k))))
+                .map(|(k, s)| (k.clone(), (s.clone(), principal_id("key", k), None)))
                 .collect(),
             tokens: tokens
                 .iter()
@@ -67,12 +69,29 @@ impl Credentials {
         }
     }
 
-    /// Replaces the accepted API keys; tokens stay.
+    /// Replaces the accepted API keys of the main organization; tokens and other
+    /// organizations' keys stay.
     pub fn set_api_keys(&mut self, api_keys: &[(String, String)]) {
-        self.keys = api_keys
-            .iter()
-            .map(|(k, s)| (k.clone(), (s.clone(), principal_id("key", k))))
-            .collect();
+        self.keys.retain(|_, (_, _, org)| org.is_some());
+        for (k, s) in api_keys {
+            self.keys
+                .insert(k.clone(), (s.clone(), principal_id("key", k), None));
+        }
+    }
+
+    /// Accepts the API keys of other organizations too.
+    pub fn with_other_organizations(mut self, others: &[super::OtherOrganization]) -> Self {
+        for o in others {
+            self.keys.insert(
+                o.api_key.clone(),
+                (
+                    o.api_secret.clone(),
+                    principal_id("key", &o.api_key),
+                    Some(o.org_id.clone()),
+                ),
+            );
+        }
+        self
     }
 
     /// Checks an `Authorization` header; `None` means 401.
@@ -83,16 +102,18 @@ impl Credentials {
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = String::from_utf8(base64_decode(rest)?).ok()?;
             let (key, secret) = decoded.split_once(':')?;
-            let (expected, user_id) = self.keys.get(key)?;
+            let (expected, user_id, org_id) = self.keys.get(key)?;
             (expected == secret).then(|| Caller {
                 user_id: user_id.clone(),
                 bucket: format!("key:{key}"),
+                org_id: org_id.clone(),
             })
         } else if scheme.eq_ignore_ascii_case("bearer") {
             let user_id = self.tokens.get(rest)?;
             Some(Caller {
                 user_id: user_id.clone(),
                 bucket: format!("token:{:08x}", fnv1a32(rest.as_bytes())),
+                org_id: None,
             })
         } else {
             None

@@ -25,6 +25,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared {
     pub org: Mutex<Org>,
     pub org_id: String,
+    /// The organizations of [`super::OtherOrganization`] keys, by uuid.
+    pub others: std::collections::HashMap<String, Mutex<Org>>,
     /// `http://127.0.0.1:PORT`: links for in-process controls and requests without `Host`.
     pub base_url: String,
     /// Replaceable at run time ([`MockHandle::set_api_keys`]): key rotation and revocation.
@@ -49,6 +51,23 @@ impl Shared {
             base,
             org: &self.org_id,
         }
+    }
+
+    /// The organization a caller acts on, and its uuid.
+    pub fn org_of(&self, caller: &super::auth::Caller) -> (&Mutex<Org>, &str) {
+        match caller
+            .org_id
+            .as_deref()
+            .and_then(|id| self.others.get_key_value(id))
+        {
+            Some((id, org)) => (org, id.as_str()),
+            None => (&self.org, self.org_id.as_str()),
+        }
+    }
+
+    /// Links of `org_id`'s objects built on a given base URL.
+    pub fn links_in<'a>(&'a self, base: &'a str, org_id: &'a str) -> Links<'a> {
+        Links { base, org: org_id }
     }
 
     /// Updates the call counters.
@@ -77,6 +96,16 @@ impl MockHandle {
     pub fn live_invitations_for(&self, email: &str) -> Vec<Invitation> {
         let records = lock(&self.shared.org).live_for(email, Timestamp::now());
         let links = self.shared.links();
+        records.iter().map(|r| links.invitation(r)).collect()
+    }
+
+    /// The same in another organization ([`super::OtherOrganization`]); empty for an unknown one.
+    pub fn live_invitations_in(&self, org_id: &str, email: &str) -> Vec<Invitation> {
+        let Some(org) = self.shared.others.get(org_id) else {
+            return Vec::new();
+        };
+        let records = lock(org).live_for(email, Timestamp::now());
+        let links = self.shared.links_in(&self.shared.base_url, org_id);
         records.iter().map(|r| links.invitation(r)).collect()
     }
 

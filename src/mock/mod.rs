@@ -67,6 +67,18 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Per-credential limit; `None` = unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// API keys of other organizations, each with invitations and users of its own (an
+    /// operator serving several organizations through one endpoint).
+    pub other_organizations: Vec<OtherOrganization>,
+}
+
+/// An API key of another organization than the mock's main one.
+#[derive(Clone)]
+pub struct OtherOrganization {
+    pub api_key: String,
+    pub api_secret: String,
+    /// Its organization uuid, used in its CRNs.
+    pub org_id: String,
 }
 
 impl fmt::Debug for MockConfig {
@@ -78,6 +90,7 @@ impl fmt::Debug for MockConfig {
             .field("org_id", &self.org_id)
             .field("latency", &self.latency)
             .field("rate_limit", &self.rate_limit)
+            .field("other_organizations", &self.other_organizations.len())
             .finish()
     }
 }
@@ -92,6 +105,7 @@ impl Default for MockConfig {
             org_id: respond::uuid(),
             latency: Duration::ZERO,
             rate_limit: None,
+            other_organizations: Vec::new(),
         }
     }
 }
@@ -184,8 +198,16 @@ pub async fn start(addr: SocketAddr, config: MockConfig) -> Result<MockServer, M
     let shared = Arc::new(Shared {
         org: Mutex::new(Org::new()),
         org_id: config.org_id,
+        others: config
+            .other_organizations
+            .iter()
+            .map(|o| (o.org_id.clone(), Mutex::new(Org::new())))
+            .collect(),
         base_url: base_url.clone(),
-        credentials: std::sync::Mutex::new(Credentials::new(&config.api_keys, &config.tokens)),
+        credentials: std::sync::Mutex::new(
+            Credentials::new(&config.api_keys, &config.tokens)
+                .with_other_organizations(&config.other_organizations),
+        ),
         console_admin,
         latency: Mutex::new(config.latency),
         limiter: RateLimiter::new(config.rate_limit),

@@ -70,6 +70,15 @@ impl Snapshot {
             .collect()
     }
 
+    /// The Confluent organization these invitations belong to: the `organization=` part of the
+    /// first CRN held (one credential acts on one organization). None while it holds none.
+    pub fn organization(&self) -> Option<String> {
+        self.by_id.iter().find_map(|(id, p)| {
+            let inv = p.unpack(id);
+            crate::ownership::organization_of(inv.resource_name()?).map(str::to_owned)
+        })
+    }
+
     /// Number of invitations held.
     pub fn len(&self) -> usize {
         self.by_id.len()

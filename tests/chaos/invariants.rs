@@ -29,6 +29,10 @@ pub struct Snapshot {
     pub unowned: BTreeSet<String>,
     /// Whose status the test pointed at another resource's invitation.
     pub forged: BTreeSet<String>,
+    /// Emails claimed twice (`pairs.rs`).
+    pub pairs: Vec<crate::pairs::Pair>,
+    /// The test's namespace (messages name owners as `namespace/name`).
+    pub namespace: String,
 }
 
 impl Snapshot {
@@ -58,7 +62,29 @@ impl Snapshot {
             removed: w.ledger.removed(),
             unowned: w.ledger.unowned(),
             forged: w.ledger.forged(),
+            pairs: crate::world::lock(&w.ledger.pairs).clone(),
+            namespace: w.ns.clone(),
         }
+    }
+
+    /// Every remote invitation ever made for `email` (for `pairs.rs`).
+    pub fn all_for(&self, email: &str) -> Vec<&Remote> {
+        self.remote
+            .iter()
+            .filter(|r| {
+                r.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .collect()
+    }
+
+    /// How many live remote invitations `email` has.
+    pub fn live_count(&self, email: &str) -> usize {
+        self.all_for(email)
+            .iter()
+            .filter(|r| r.status.as_ref().is_some_and(InviteStatus::is_live))
+            .count()
     }
 
     fn index(&self) -> Index<'_> {
@@ -179,7 +205,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn assert(&mut self, ok: bool, violation: impl FnOnce() -> Violation) {
+    pub fn assert(&mut self, ok: bool, violation: impl FnOnce() -> Violation) {
         self.assertions += 1;
         if !ok {
             self.violations.push(violation());
@@ -315,6 +341,7 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
             None => deleted_outcome(&mut out, &ix, p),
         }
     }
+    crate::pairs::check_always(snap, &mut out);
     out
 }
 
@@ -497,6 +524,7 @@ pub fn check_converged(snap: &Snapshot) -> Outcome {
             }),
         }
     }
+    crate::pairs::check_converged(snap, &mut out);
     out
 }
 
@@ -520,6 +548,7 @@ pub fn converged_state(snap: &Snapshot) -> Converged {
 /// ([`check_always`]), `Orphan` invitations untouched, accepted `Delete` members kept.
 pub fn check_final(snap: &Snapshot, converged: &Converged) -> Outcome {
     let mut out = check_always(snap);
+    crate::pairs::check_final(snap, &mut out);
     let planned = &snap.created;
     let ix = snap.index();
     for (name, r) in &snap.resources {

@@ -16,6 +16,7 @@
 #[path = "../common/crd.rs"]
 mod common_crd;
 mod invariants;
+mod pairs;
 mod tasks;
 mod world;
 
@@ -28,6 +29,8 @@ use invariants::{Snapshot, check_converged, check_final, converged_state};
 use tasks::{delete_all, inject_faults, kill_operators, mutate, stop_pair};
 use world::{Config, Planned, Stats, Violation, World, lock};
 
+/// Emails claimed by two Invitations each (`pairs.rs`).
+const PAIRS: usize = 8;
 /// How long the operator gets to converge once faults stopped.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(150);
 /// How long everything gets to be gone once deleted and faults stopped.
@@ -96,6 +99,10 @@ async fn chaos_keeps_every_invariant() {
                     .await;
                     eprintln!("[{:7.1}s] all {} created", w.t(), planned.len());
                     mutate(w, seed ^ 1, spread).await;
+                },
+                async {
+                    pairs::create_pairs(&w, PAIRS).await;
+                    pairs::hand_over_half(&w, spread / 2).await;
                 },
                 kill_operators(&w, &mut op, kills_before, Some(kills_before / 2), seed ^ 2),
             );
@@ -167,7 +174,10 @@ async fn chaos_keeps_every_invariant() {
     );
     let (stop, rx) = stop_pair();
     tokio::join!(
-        delete_all(&w, seed ^ 4),
+        async {
+            delete_all(&w, seed ^ 4).await;
+            pairs::delete_pairs(&w).await;
+        },
         async {
             kill_operators(&w, &mut op, kills_after_converge, None, seed ^ 5).await;
             stop.stop();
@@ -295,6 +305,14 @@ fn summary(w: &World, violations: &[(Violation, u64)]) {
         format!(
             "{} (list {}, get {}, create {}, delete {}, delete user {})",
             calls.total, calls.list, calls.get, calls.create, calls.delete, calls.delete_user
+        ),
+    );
+    let pairs = lock(&w.ledger.pairs).len();
+    row(
+        "emails claimed twice",
+        format!(
+            "{pairs} (owners deleted mid-run, handing over: {})",
+            pairs.div_ceil(2)
         ),
     );
     row("operator kills (SIGKILL)", g(&s.kills).to_string());

@@ -158,6 +158,8 @@ pub struct Ledger {
     /// Names whose `status.invitationId` the test pointed at another resource's invitation (a
     /// hand-patched status, a restored backup) before deleting them.
     pub forged: Mutex<BTreeSet<String>>,
+    /// Emails claimed by two Invitations (`pairs.rs`), outside `planned`.
+    pub pairs: Mutex<Vec<crate::pairs::Pair>>,
 }
 
 impl Ledger {
@@ -172,10 +174,16 @@ impl Ledger {
     }
     /// Every planned email, lowercased.
     pub fn emails(&self) -> HashSet<String> {
-        lock(&self.planned)
+        let mut emails: HashSet<String> = lock(&self.planned)
             .values()
             .map(|p| p.email.to_ascii_lowercase())
-            .collect()
+            .collect();
+        emails.extend(
+            lock(&self.pairs)
+                .iter()
+                .map(|p| p.email.to_ascii_lowercase()),
+        );
+        emails
     }
     pub fn deleted(&self) -> BTreeSet<String> {
         lock(&self.deleted).clone()

@@ -189,6 +189,20 @@ impl Env {
     /// Starts one more operator process on this namespace and mock, with extra flags; the
     /// caller owns it (dropping it kills it).
     pub fn spawn_operator(&mut self, extra: &[&str]) -> Operator {
+        let ns = self.ns.clone();
+        self.spawn_operator_watching(&["--watch-namespace", &ns], extra)
+    }
+
+    /// Starts the operator on every namespace, limited to the Invitations labelled
+    /// `e2e=<this test's namespace>` (other tests' objects stay out of its sight), as
+    /// `self.operator`: for tests that span namespaces.
+    pub fn start_operator_across_namespaces(&mut self) {
+        let selector = format!("e2e={}", self.ns);
+        let op = self.spawn_operator_watching(&["--label-selector", &selector], &[]);
+        self.operator = Some(op);
+    }
+
+    fn spawn_operator_watching(&mut self, scope: &[&str], extra: &[&str]) -> Operator {
         let http = free_port();
         let kubeconfig = std::env::var("E2E_OPERATOR_KUBECONFIG")
             .or_else(|_| std::env::var("KUBECONFIG"))
@@ -200,7 +214,7 @@ impl Env {
             .expect("operator log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
         cmd.arg("run")
-            .args(["--watch-namespace", &self.ns])
+            .args(scope)
             .args([
                 "--resync-interval",
                 &format!("{}s", self.options.resync.as_secs()),

@@ -15,6 +15,8 @@ mod faults;
 mod gitops;
 mod leader;
 mod lifecycle;
+mod namespace_deletion;
+mod ownership;
 mod restart;
 mod sharding;
 mod tenancy;

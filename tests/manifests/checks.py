@@ -40,6 +40,7 @@ OPERATOR_RULES = {
     ("iam.ccloud.dev", "invitations/status", "patch"),
     ("iam.ccloud.dev", "invitations/finalizers", "update"),
     ("", "secrets", "get"),
+    ("", "secrets", "patch"),
     ("events.k8s.io", "events", "create"),
     ("events.k8s.io", "events", "patch"),
 }

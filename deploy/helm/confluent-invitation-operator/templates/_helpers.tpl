@@ -78,10 +78,11 @@ The operator's permissions, shared by the ClusterRole (all namespaces) and the R
   verbs: [update]
 # spec.credentialsSecretRef is read with a single GET when needed; no list/watch, so Secrets are
 # never cached in the operator's memory. The name is chosen by each Invitation, so resourceNames
-# cannot narrow this.
+# cannot narrow this. patch: the finalizer iam.ccloud.dev/credentials-in-use, kept on a Secret
+# while an Invitation uses it, so a namespace deletion removes it after the Invitations' cleanup.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, patch]
 # kube-runtime's Recorder writes events.k8s.io/v1 Events (create, then patch to bump a series).
 # The core ("") Event API is not granted: the Recorder never uses it, and events.k8s.io/v1 exists
 # on every supported cluster (GA since 1.19; the chart requires 1.20+).

@@ -1,0 +1,167 @@
+//! The controller's side of [`crate::ownership`]: the claims on an email, gathered from the
+//! watch cache (every watched Invitation, live or finalizing), and where each one acts.
+//!
+//! Where an Invitation acts (its [`Scope`]) is, in order: the organization in the CRN its status
+//! shows (`status.resourceName`), else the organization this process learnt for its credential
+//! (from the CRN of any invitation that credential listed or created), else the identity of its
+//! credential, else unknown (not reconciled by this process yet).
+
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::Context;
+use crate::confluent;
+use crate::crd::Invitation;
+use crate::ownership::{self, Claim, Scope};
+
+/// The organization in an object's status, if it shows a CRN.
+fn status_organization(obj: &Invitation) -> Option<String> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.resource_name.as_deref())
+        .and_then(ownership::organization_of)
+        .map(str::to_owned)
+}
+
+/// The scope of an object from what this process knows without any call.
+fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
+    if let Some(org) = status_organization(obj) {
+        return Scope::Organization(org);
+    }
+    match ctx.owner_identity(obj) {
+        Some(identity) => ctx.scope_of_identity(&identity),
+        None => Scope::Unknown,
+    }
+}
+
+/// The scope of another object, resolving its credentials when this process has not reconciled
+/// it yet (after a restart): a Secret read, and at most one list of its credential's snapshot.
+/// Unknown when its credentials cannot be had: such an object cannot act in Confluent either.
+async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Scope {
+    let known = scope_of(ctx, obj);
+    if known != Scope::Unknown {
+        return known;
+    }
+    let Some(ns) = obj.namespace() else {
+        return Scope::Unknown;
+    };
+    let secret = obj
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    match ctx.credentials.client_for(&ctx.kube, &ns, secret).await {
+        Ok(client) => scope_with(ctx, obj, &client).await,
+        Err(_) => Scope::Unknown,
+    }
+}
+
+fn claim(obj: &Invitation, scope: Scope) -> Claim {
+    Claim {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        email: obj.spec.email.clone(),
+        scope,
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// The scope of the object being reconciled with `client`: its status's organization, else its
+/// credential's. The credential's organization is learnt from its snapshot (the list every
+/// reconcile reads anyway) when no CRN was seen yet; an organization without any invitation
+/// shows none, and the credential's identity stands for it meanwhile.
+pub(super) async fn scope_with(
+    ctx: &Context,
+    obj: &Invitation,
+    client: &confluent::Client,
+) -> Scope {
+    if let Some(org) = status_organization(obj) {
+        return Scope::Organization(org);
+    }
+    let identity = client.identity();
+    if let Scope::Organization(org) = ctx.scope_of_identity(&identity) {
+        return Scope::Organization(org);
+    }
+    match ctx.snapshots.fresh(client, |s| s.organization()).await {
+        Ok(Some(org)) => {
+            ctx.learn_organization(&identity, &org);
+            Scope::Organization(org)
+        }
+        Ok(None) => Scope::Credential(identity),
+        Err(e) => {
+            tracing::debug!(error = %e, "no snapshot to learn the organization from");
+            Scope::Credential(identity)
+        }
+    }
+}
+
+/// The scope of an object being deleted, known without resolving its credentials (they may be
+/// gone): `None` when only its credentials could tell.
+pub(super) fn known_scope(ctx: &Context, obj: &Invitation) -> Option<Scope> {
+    match scope_of(ctx, obj) {
+        Scope::Unknown => None,
+        known => Some(known),
+    }
+}
+
+/// Whether another watched object claims `obj`'s email at all: the usual answer, no, costs a
+/// scan of the cache and nothing else (no scope resolved, no call).
+pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
+    let Some(store) = ctx.store.get() else {
+        return false;
+    };
+    let me = (obj.namespace(), obj.name_any());
+    store
+        .find(|o| {
+            o.spec.email.eq_ignore_ascii_case(&obj.spec.email)
+                && (o.namespace(), o.name_any()) != me
+        })
+        .is_some()
+}
+
+/// Every other watched object claiming the same email, with its scope. Usually none: the scan
+/// of the cache compares emails only, and scopes are resolved for the few that match.
+async fn rivals(ctx: &Context, obj: &Invitation) -> Vec<Claim> {
+    let Some(store) = ctx.store.get() else {
+        return Vec::new();
+    };
+    let me = (obj.namespace(), obj.name_any());
+    let matching: Vec<_> = store
+        .state()
+        .into_iter()
+        .filter(|o| o.spec.email.eq_ignore_ascii_case(&obj.spec.email))
+        .filter(|o| (o.namespace(), o.name_any()) != me)
+        .collect();
+    let mut claims = Vec::with_capacity(matching.len());
+    for o in matching {
+        let scope = scope_resolved(ctx, &o).await;
+        claims.push(claim(&o, scope));
+    }
+    claims
+}
+
+/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`.
+pub(super) async fn owner_other_than(
+    ctx: &Context,
+    obj: &Invitation,
+    scope: Scope,
+) -> Option<String> {
+    let me = claim(obj, scope);
+    ownership::owner_other_than(&me, &rivals(ctx, obj).await).map(Claim::key)
+}
+
+/// The live object that takes `obj`'s email over when `obj` goes (woken, so it adopts the
+/// remote invitation now rather than at the next resync), if any.
+pub(super) async fn hand_over(ctx: &Context, obj: &Invitation, scope: Scope) -> Option<String> {
+    let me = claim(obj, scope);
+    let rivals = rivals(ctx, obj).await;
+    let next = ownership::successor(&me, &rivals)?;
+    let object = ObjectRef::new(&next.name).within(&next.namespace);
+    if let Some(wake) = ctx.wake.get()
+        && wake.unbounded_send(object).is_err()
+    {
+        tracing::debug!("controller gone; the successor is woken by its next resync");
+    }
+    Some(next.key())
+}
