@@ -16,7 +16,7 @@ use tracing::debug;
 use super::auth::Credentials;
 use super::error::{Error, bounded};
 use super::model::{CreateInvitation, Invitation, InvitationList, User};
-use super::ratelimit::{Budget, Limiter};
+use super::ratelimit::{Budget, Limiter, Observation, Window};
 use super::retry::RetryPolicy;
 
 /// `page_size` used for every list: the API's maximum, so a sweep costs the fewest calls.
@@ -355,6 +355,7 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
+        let authorization = inner.credentials.authorization().await?;
         inner
             .limiter
             .acquire(inner.settings.retry.max_inline_wait)
@@ -366,7 +367,7 @@ impl Client {
         let mut request = inner
             .http
             .request(method, url.clone())
-            .header(AUTHORIZATION, inner.credentials.authorization().await?);
+            .header(AUTHORIZATION, authorization);
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -377,6 +378,7 @@ impl Client {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
+                inner.limiter.observe(Observation::Lost);
                 self.observe(op, None, started);
                 return Err(Error::Network {
                     operation: op.as_str(),
@@ -386,6 +388,10 @@ impl Client {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        // The answer's head is what the server's pace shows in: the body's transfer is ours.
+        inner
+            .limiter
+            .observe(observation(&headers, status, started.elapsed()));
         let request_id = header_str(&headers, "x-request-id").map(bounded);
         let body = read_body(response, op).await;
         self.observe(op, Some(status), started);
@@ -393,7 +399,6 @@ impl Client {
             operation: op.as_str(),
             message,
         })?;
-        self.learn(&headers, status);
         debug!(
             operation = op.as_str(),
             status,
@@ -413,21 +418,23 @@ impl Client {
             o.on_response(op, status, started.elapsed());
         }
     }
+}
 
-    /// Feeds the rate-limit headers of a response to the credential's limiter.
-    fn learn(&self, headers: &HeaderMap, status: u16) {
-        if status == 429 {
-            self.inner
-                .limiter
-                .pause(server_wait(headers).unwrap_or(Duration::from_secs(1)));
-        } else if let (Some(remaining), Some(reset)) = (
-            header_u64(headers, "x-ratelimit-remaining"),
-            header_u64(headers, "x-ratelimit-reset"),
-        ) {
-            self.inner
-                .limiter
-                .observe_window(remaining, Duration::from_secs(reset));
+/// What an answer tells the credential's limiter: its `X-RateLimit-*` headers, and on a 429 the
+/// server's wait.
+fn observation(headers: &HeaderMap, status: u16, latency: Duration) -> Observation {
+    let window = Window {
+        limit: header_u64(headers, "x-ratelimit-limit"),
+        remaining: header_u64(headers, "x-ratelimit-remaining"),
+        reset: header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs),
+    };
+    if status == 429 {
+        Observation::Throttled {
+            window,
+            retry_after: server_wait(headers),
         }
+    } else {
+        Observation::Answered { window, latency }
     }
 }
 
