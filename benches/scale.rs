@@ -1147,6 +1147,8 @@ async fn run_peers(opts: &Opts, n: u64) -> Result<PeerRow, BoxError> {
         create_calls.total,
         create_calls.rate_limited
     );
+    // a poll comes a poll interval later, when the server's bucket has refilled
+    tokio::time::sleep(Duration::from_secs_f64(f64::from(opts.burst) / rate)).await;
     let c1 = remote.calls();
     let t1 = Instant::now();
     let polled: Vec<Result<String, String>> = futures::stream::iter(ids)
