@@ -465,6 +465,84 @@ mod tests {
         (calls, throttled)
     }
 
+    /// Like [`drive`], with up to `concurrency` calls in flight, each answered `latency` after it
+    /// was sent (and counted by the server then), as the operator's workers send them.
+    fn drive_concurrent(
+        pacer: &mut Pacer,
+        server: &mut Server,
+        start: Instant,
+        for_secs: f64,
+        latency: Duration,
+        concurrency: usize,
+    ) -> (u32, u32) {
+        let mut now = start;
+        let end = start + secs(for_secs);
+        let mut in_flight: Vec<Instant> = Vec::new();
+        let (mut calls, mut throttled) = (0, 0);
+        while now < end {
+            in_flight.sort();
+            while in_flight.first().is_some_and(|at| *at <= now) {
+                let at = in_flight.remove(0);
+                let answer = match server.call(at) {
+                    Observation::Answered { window, .. } => {
+                        Observation::Answered { window, latency }
+                    }
+                    other => {
+                        throttled += 1;
+                        other
+                    }
+                };
+                pacer.observe(at, answer);
+            }
+            let wait = if in_flight.len() < concurrency {
+                pacer.reserve(now)
+            } else {
+                secs(1.0)
+            };
+            if wait.is_zero() {
+                calls += 1;
+                in_flight.push(now + latency);
+                continue;
+            }
+            let next = in_flight
+                .first()
+                .copied()
+                .unwrap_or(now + wait)
+                .min(now + wait);
+            now = next.max(now + Duration::from_micros(100));
+        }
+        (calls, throttled)
+    }
+
+    #[test]
+    fn concurrent_workers_with_latency_use_the_whole_limit() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        let (calls, throttled) =
+            drive_concurrent(&mut p, &mut s, t, 50.0, Duration::from_millis(50), 16);
+        // the bound is 20 + 20 × 50 = 1 020 calls
+        assert!(calls >= 1_000, "{calls} calls");
+        assert!(
+            f64::from(throttled) < 0.01 * f64::from(calls),
+            "{throttled} 429s of {calls}"
+        );
+        s.set(10.0, 10);
+        let (calls, throttled) = drive_concurrent(
+            &mut p,
+            &mut s,
+            t + secs(50.0),
+            10.0,
+            Duration::from_millis(50),
+            16,
+        );
+        assert!(calls >= 95, "{calls} calls");
+        assert!(
+            f64::from(throttled) <= 0.03 * f64::from(calls),
+            "{throttled} 429s of {calls}"
+        );
+    }
+
     #[test]
     fn nothing_known_sends_freely() {
         let t = Instant::now();
