@@ -356,7 +356,7 @@ impl Client {
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
         let authorization = inner.credentials.authorization().await?;
-        inner
+        let permit = inner
             .limiter
             .acquire(inner.settings.retry.max_inline_wait)
             .await
@@ -378,7 +378,7 @@ impl Client {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                inner.limiter.observe(Observation::Lost);
+                permit.observe(Observation::Lost);
                 self.observe(op, None, started);
                 return Err(Error::Network {
                     operation: op.as_str(),
@@ -389,9 +389,7 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         // The answer's head is what the server's pace shows in: the body's transfer is ours.
-        inner
-            .limiter
-            .observe(observation(&headers, status, started.elapsed()));
+        permit.observe(observation(&headers, status, started.elapsed()));
         let request_id = header_str(&headers, "x-request-id").map(bounded);
         let body = read_body(response, op).await;
         self.observe(op, Some(status), started);

@@ -328,12 +328,14 @@ impl Limiter {
 
     /// Waits until a call may be sent, at most `max_wait`; returns the remaining wait when it
     /// would be longer (the caller then gives up and requeues instead of holding a worker).
-    /// Every `Ok` must be followed by one [`Limiter::observe`].
-    pub async fn acquire(&self, max_wait: Duration) -> Result<(), Duration> {
+    pub async fn acquire(&self, max_wait: Duration) -> Result<Permit<'_>, Duration> {
         loop {
             let wait = self.lock().reserve(Instant::now());
             if wait.is_zero() {
-                return Ok(());
+                return Ok(Permit {
+                    limiter: self,
+                    observed: false,
+                });
             }
             if wait > max_wait {
                 return Err(wait);
@@ -341,15 +343,32 @@ impl Limiter {
             tokio::time::sleep(wait).await;
         }
     }
+}
 
-    /// What the call granted by [`Limiter::acquire`] ended with.
-    pub fn observe(&self, observation: Observation) {
-        self.lock().observe(Instant::now(), observation);
+/// One call allowed by [`Limiter::acquire`]: it counts as in flight until observed. A permit
+/// dropped unobserved (the call was cancelled) counts as [`Observation::Lost`], so the count of
+/// calls in flight never drifts.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+    observed: bool,
+}
+
+impl Permit<'_> {
+    /// What the call ended with.
+    pub fn observe(mut self, observation: Observation) {
+        self.observed = true;
+        self.limiter.lock().observe(Instant::now(), observation);
     }
+}
 
-    /// The pace in force (None: nothing learnt and no ceiling).
-    pub fn rate(&self) -> Option<f64> {
-        self.lock().rate()
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.observed {
+            self.limiter
+                .lock()
+                .observe(Instant::now(), Observation::Lost);
+        }
     }
 }
 
@@ -698,16 +717,31 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn long_waits_are_handed_back_to_the_caller() {
         let l = Limiter::new(None);
-        assert_eq!(l.acquire(Duration::from_secs(5)).await, Ok(()));
-        l.observe(Observation::Throttled {
-            window: Window::default(),
-            retry_after: Some(Duration::from_secs(30)),
-        });
+        let permit = l.acquire(Duration::from_secs(5)).await;
+        permit
+            .expect("nothing known: the call may go")
+            .observe(Observation::Throttled {
+                window: Window::default(),
+                retry_after: Some(Duration::from_secs(30)),
+            });
         assert_eq!(
-            l.acquire(Duration::from_secs(5)).await,
-            Err(Duration::from_secs(30))
+            l.acquire(Duration::from_secs(5)).await.err(),
+            Some(Duration::from_secs(30))
         );
         tokio::time::advance(Duration::from_secs(29)).await;
-        assert_eq!(l.acquire(Duration::from_secs(5)).await, Ok(()));
+        assert!(l.acquire(Duration::from_secs(5)).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_call_is_no_longer_in_flight() {
+        let l = Limiter::new(None);
+        for _ in 0..3 {
+            drop(l.acquire(Duration::ZERO).await);
+        }
+        assert_eq!(l.lock().in_flight, 0);
+        let kept = l.acquire(Duration::ZERO).await;
+        assert_eq!(l.lock().in_flight, 1);
+        drop(kept);
+        assert_eq!(l.lock().in_flight, 0);
     }
 }
