@@ -12,8 +12,15 @@
 //! when a paginated LIST shows all of them Ready=True. Then, for `--steady-windows` resync
 //! intervals, the Confluent calls (and the operator's Kubernetes writes) of the steady state,
 //! while a few invitations are accepted remotely and the time until their status says Accepted
-//! is measured. Last, every email must have exactly one live remote invitation. The operator's
-//! RSS and CPU time are sampled from /proc every second throughout.
+//! is measured. Then the mock halves its limit and `--after-halving` more Invitations are created
+//! (their time to Ready and the 429s meanwhile). Last, every email must have exactly one live
+//! remote invitation. The operator's RSS and CPU time are sampled from /proc every second
+//! throughout.
+//!
+//! Each size runs (`--runs`): the operator with default flags (no rate flags: it learns the limit;
+//! the headline), the operator told the mock's limit (`--confluent-rate-limit`), and the peers'
+//! strategy (a blind POST per create, a GET per resource per poll, as Terraform, Pulumi and
+//! Crossplane do) measured in this process against a fresh mock with the same settings.
 //!
 //! Targets are reported, never asserted: a missed one shows as "no" in the table.
 
