@@ -13,7 +13,9 @@
 //!   is longest when it is empty, a fixed window's right after it opens). The pace is the limit
 //!   over the window, the burst is the limit, and the local bucket never holds more tokens than
 //!   the server said remain (minus the calls still in flight): other tools spending the same
-//!   budget, or a limit that changed, show up there first.
+//!   budget, or a limit that changed, show up there first. After a silence longer than the
+//!   window, what the server said may no longer hold: one call goes first and its answer
+//!   resynchronizes the bucket before the burst is spent.
 //! - **429s alone** (no headers): AIMD. A 429 halves the pace (at most once a second, since the
 //!   calls already in flight answer 429 together); each second without one adds a call per second.
 //! - **latency**: when answers take far longer than the fastest seen, the server is struggling:
@@ -71,6 +73,8 @@ const LATENCY_WEIGHT: f64 = 0.1;
 const LATENCY_TOLERANCE: f64 = 4.0;
 /// Seconds of average latency always tolerated (a fast loopback's floor is close to zero).
 const LATENCY_SLACK: f64 = 0.1;
+/// How often a caller asks again while a probe is out.
+const PROBE_WAIT: Duration = Duration::from_millis(10);
 /// Latency samples needed before latency is trusted.
 const LATENCY_SAMPLES: u32 = 20;
 
@@ -82,6 +86,8 @@ pub struct Pacer {
     refilled_at: Instant,
     paused_until: Option<Instant>,
     in_flight: u32,
+    /// When the last answer came (None: never).
+    answered_at: Option<Instant>,
     /// Last `X-RateLimit-Limit`.
     limit: Option<u64>,
     /// Longest reset seen since `limit` last changed.
@@ -107,6 +113,7 @@ impl Pacer {
             refilled_at: now,
             paused_until: None,
             in_flight: 0,
+            answered_at: None,
             limit: None,
             window: None,
             aimd: None,
@@ -187,6 +194,9 @@ impl Pacer {
             }
             self.paused_until = None;
         }
+        if self.in_flight > 0 && self.stale(now) {
+            return PROBE_WAIT;
+        }
         self.refill(now);
         let Some(rate) = self.rate() else {
             return self.grant();
@@ -196,6 +206,16 @@ impl Pacer {
             return self.grant();
         }
         Duration::from_secs_f64((1.0 - self.tokens) / rate)
+    }
+
+    /// Nothing was heard from the server for longer than its window: what it said about the
+    /// budget may no longer hold (the limit may have dropped meanwhile), so one call goes first
+    /// and its answer resynchronizes the bucket before the burst is spent.
+    fn stale(&self, now: Instant) -> bool {
+        match (self.header_rate(), self.window, self.answered_at) {
+            (Some(_), Some(window), Some(at)) => now.saturating_duration_since(at) > window,
+            _ => false,
+        }
     }
 
     fn grant(&mut self) -> Duration {
@@ -215,6 +235,9 @@ impl Pacer {
     /// What a granted call ended with.
     pub fn observe(&mut self, now: Instant, observation: Observation) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if observation != Observation::Lost {
+            self.answered_at = Some(now);
+        }
         match observation {
             Observation::Lost => {}
             Observation::Answered { window, latency } => {
@@ -530,6 +553,15 @@ mod tests {
                 .min(now + wait);
             now = next.max(now + Duration::from_micros(100));
         }
+        // the calls still out are answered: a real caller always observes its permit
+        in_flight.sort();
+        for at in in_flight {
+            let answer = server.call(at);
+            if matches!(answer, Observation::Throttled { .. }) {
+                throttled += 1;
+            }
+            pacer.observe(at, answer);
+        }
         (calls, throttled)
     }
 
@@ -560,6 +592,30 @@ mod tests {
             f64::from(throttled) <= 0.03 * f64::from(calls),
             "{throttled} 429s of {calls}"
         );
+    }
+
+    #[test]
+    fn after_an_idle_spell_one_call_goes_before_the_burst() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        drive_concurrent(&mut p, &mut s, t, 10.0, Duration::from_millis(50), 16);
+        // idle for 30 s, during which the server halves its limit: the 20 tokens the pacer
+        // refilled meanwhile are no longer there
+        s.set(10.0, 10);
+        let later = t + secs(40.0);
+        let (calls, throttled) =
+            drive_concurrent(&mut p, &mut s, later, 10.0, Duration::from_millis(50), 16);
+        assert_eq!(throttled, 0, "{throttled} 429s of {calls}");
+        assert!(calls >= 100, "{calls} calls");
+        // the probe waits for its answer
+        let mut p = Pacer::new(None, t);
+        assert_eq!(p.reserve(t), Duration::ZERO);
+        p.observe(t, ok(window(20, 19, 1)));
+        assert_eq!(p.reserve(later), Duration::ZERO);
+        assert_eq!(p.reserve(later), PROBE_WAIT);
+        p.observe(later, ok(window(20, 10, 1)));
+        assert_eq!(p.reserve(later), Duration::ZERO);
     }
 
     #[test]
