@@ -77,12 +77,12 @@ pub struct RunArgs {
     #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: std::time::Duration,
 
-    /// Client-side budget of Confluent calls per second and per credential (default: none; the
-    /// server's 429s and X-RateLimit-* headers are always honoured).
+    /// Ceiling on Confluent calls per second and per credential (default: none; the limit is
+    /// learnt from the server's X-RateLimit-* headers and 429s, which are always honoured).
     #[arg(long, env = "CONFLUENT_RATE_LIMIT")]
     pub confluent_rate_limit: Option<f64>,
 
-    /// Burst allowed above --confluent-rate-limit.
+    /// Ceiling on the calls sent back to back (with --confluent-rate-limit).
     #[arg(long, env = "CONFLUENT_RATE_BURST", default_value_t = 10)]
     pub confluent_rate_burst: u32,
 

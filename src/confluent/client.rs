@@ -16,7 +16,7 @@ use tracing::debug;
 use super::auth::Credentials;
 use super::error::{Error, bounded};
 use super::model::{CreateInvitation, Invitation, InvitationList, User};
-use super::ratelimit::{Budget, Limiter};
+use super::ratelimit::{Budget, Limiter, Observation, Window};
 use super::retry::RetryPolicy;
 
 /// `page_size` used for every list: the API's maximum, so a sweep costs the fewest calls.
@@ -373,7 +373,8 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, Error> {
         let inner = &self.inner;
-        inner
+        let authorization = inner.credentials.authorization().await?;
+        let permit = inner
             .limiter
             .acquire(inner.settings.retry.max_inline_wait)
             .await
@@ -384,7 +385,7 @@ impl Client {
         let mut request = inner
             .http
             .request(method, url.clone())
-            .header(AUTHORIZATION, inner.credentials.authorization().await?);
+            .header(AUTHORIZATION, authorization);
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -395,6 +396,7 @@ impl Client {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
+                permit.observe(Observation::Lost);
                 self.observe(op, None, started);
                 return Err(Error::Network {
                     operation: op.as_str(),
@@ -404,6 +406,8 @@ impl Client {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        // The answer's head is what the server's pace shows in: the body's transfer is ours.
+        permit.observe(observation(&headers, status, started.elapsed()));
         let request_id = header_str(&headers, "x-request-id").map(bounded);
         let body = read_body(response, op).await;
         self.observe(op, Some(status), started);
@@ -411,7 +415,6 @@ impl Client {
             operation: op.as_str(),
             message,
         })?;
-        self.learn(&headers, status);
         debug!(
             operation = op.as_str(),
             status,
@@ -431,21 +434,23 @@ impl Client {
             o.on_response(op, status, started.elapsed());
         }
     }
+}
 
-    /// Feeds the rate-limit headers of a response to the credential's limiter.
-    fn learn(&self, headers: &HeaderMap, status: u16) {
-        if status == 429 {
-            self.inner
-                .limiter
-                .pause(server_wait(headers).unwrap_or(Duration::from_secs(1)));
-        } else if let (Some(remaining), Some(reset)) = (
-            header_u64(headers, "x-ratelimit-remaining"),
-            header_u64(headers, "x-ratelimit-reset"),
-        ) {
-            self.inner
-                .limiter
-                .observe_window(remaining, Duration::from_secs(reset));
+/// What an answer tells the credential's limiter: its `X-RateLimit-*` headers, and on a 429 the
+/// server's wait.
+fn observation(headers: &HeaderMap, status: u16, latency: Duration) -> Observation {
+    let window = Window {
+        limit: header_u64(headers, "x-ratelimit-limit"),
+        remaining: header_u64(headers, "x-ratelimit-remaining"),
+        reset: header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs),
+    };
+    if status == 429 {
+        Observation::Throttled {
+            window,
+            retry_after: server_wait(headers),
         }
+    } else {
+        Observation::Answered { window, latency }
     }
 }
 

@@ -1,89 +1,364 @@
 //! One limiter per credential, in front of every call made with it.
 //!
-//! Confluent's limits are per user and per organization and unpublished, so the limiter both
-//! enforces a configured budget (a token bucket) and learns from the server: a 429 pauses every
-//! caller of that credential until the server's `Retry-After` / relative `X-RateLimit-Reset`, and a
-//! nearly exhausted `X-RateLimit-Remaining` spreads the rest of the window out.
+//! Confluent's limits are per user and per organization, unpublished and shared with every other
+//! tool of the organization, so the limiter learns its budget from the server instead of being
+//! told it. [`Pacer`] is the decision: a pure state machine fed with what each call observed
+//! (`X-RateLimit-Limit` / `-Remaining` / relative `-Reset`, 429s with `Retry-After`, latency) and
+//! the current time, so that its behaviour is tested with simulated time. [`Limiter`] shares one
+//! pacer between the tasks calling with a credential.
+//!
+//! What it learns:
+//! - **headers**: the server grants `X-RateLimit-Limit` calls per window, and the longest
+//!   `X-RateLimit-Reset` seen since the limit last changed is that window (a token bucket's reset
+//!   is longest when it is empty, a fixed window's right after it opens). The pace is the limit
+//!   over the window, the burst is the limit, and the local bucket never holds more tokens than
+//!   the server said remain (minus the calls still in flight): other tools spending the same
+//!   budget, or a limit that changed, show up there first. After a silence longer than the
+//!   window, what the server said may no longer hold: one call goes first and its answer
+//!   resynchronizes the bucket before the burst is spent.
+//! - **429s alone** (no headers): AIMD. A 429 halves the pace (at most once a second, since the
+//!   calls already in flight answer 429 together); each second without one adds a call per second.
+//! - **latency**: when answers take far longer than the fastest seen, the server is struggling:
+//!   the pace shrinks in proportion, down to half.
+//! - `Retry-After` (or the relative reset of a 429) pauses every caller of the credential.
+//!
+//! The user's `--confluent-rate-limit` / `--confluent-rate-burst` stay as a ceiling.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A configured request budget: `per_second` sustained, `burst` at once.
+/// A configured request budget: `per_second` sustained, `burst` at once. With learning, a ceiling.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Budget {
     pub per_second: f64,
     pub burst: u32,
 }
 
-#[derive(Debug)]
-struct State {
+/// The `X-RateLimit-*` headers of one answer (each may be absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// `X-RateLimit-Limit`: calls granted per window.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Remaining`: calls left in the window after this one.
+    pub remaining: Option<u64>,
+    /// `X-RateLimit-Reset`: time until the window is full again (relative, not an epoch).
+    pub reset: Option<Duration>,
+}
+
+/// What one call granted by [`Pacer::reserve`] ended with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Observation {
+    /// Any answer but a 429, after `latency`.
+    Answered { window: Window, latency: Duration },
+    /// A 429: wait `retry_after` (the server's `Retry-After`, else its relative reset).
+    Throttled {
+        window: Window,
+        retry_after: Option<Duration>,
+    },
+    /// No answer (network error, timeout): says nothing about the budget.
+    Lost,
+}
+
+/// The slowest pace learning may settle on, in calls per second.
+const MIN_RATE: f64 = 0.2;
+/// Additive increase of the 429-only pace, in calls per second per second without a 429.
+const INCREASE_PER_SECOND: f64 = 1.0;
+/// A second 429 within this time of a decrease belongs to the same overshoot.
+const DECREASE_QUIET: Duration = Duration::from_secs(1);
+/// Weight of a new latency sample in the running average.
+const LATENCY_WEIGHT: f64 = 0.1;
+/// The average latency may grow to this multiple of the fastest before the pace shrinks.
+const LATENCY_TOLERANCE: f64 = 4.0;
+/// Seconds of average latency always tolerated (a fast loopback's floor is close to zero).
+const LATENCY_SLACK: f64 = 0.1;
+/// How often a caller asks again while a probe is out.
+const PROBE_WAIT: Duration = Duration::from_millis(10);
+/// Latency samples needed before latency is trusted.
+const LATENCY_SAMPLES: u32 = 20;
+
+/// The pure decision of when the next call may go, from what the server said so far.
+#[derive(Clone, Debug)]
+pub struct Pacer {
+    ceiling: Option<Budget>,
     tokens: f64,
     refilled_at: Instant,
     paused_until: Option<Instant>,
+    in_flight: u32,
+    /// When the last answer came (None: never).
+    answered_at: Option<Instant>,
+    /// Last `X-RateLimit-Limit`.
+    limit: Option<u64>,
+    /// Longest reset seen since `limit` last changed.
+    window: Option<Duration>,
+    /// The pace learnt from 429s alone (None: no 429 yet).
+    aimd: Option<f64>,
+    aimd_changed_at: Instant,
+    aimd_decreased_at: Option<Instant>,
+    latency_floor: Option<f64>,
+    latency_average: Option<f64>,
+    latency_samples: u32,
+    /// Calls granted since `counted_since`: the pace actually used, for the first decrease.
+    granted: u32,
+    counted_since: Instant,
 }
 
-/// A token bucket plus a server-imposed pause. Cheap to share behind an `Arc`.
-#[derive(Debug)]
-pub struct Limiter {
-    budget: Option<Budget>,
-    state: Mutex<State>,
-}
-
-impl Limiter {
-    /// A limiter enforcing `budget` (None: only the server's pauses).
-    pub fn new(budget: Option<Budget>) -> Self {
-        let tokens = budget.map(|b| f64::from(b.burst.max(1))).unwrap_or(0.0);
+impl Pacer {
+    /// A pacer that knows nothing yet; `ceiling` is the user's budget, if any.
+    pub fn new(ceiling: Option<Budget>, now: Instant) -> Self {
         Self {
-            budget,
-            state: Mutex::new(State {
-                tokens,
-                refilled_at: Instant::now(),
-                paused_until: None,
-            }),
+            ceiling,
+            tokens: ceiling.map_or(0.0, |b| f64::from(b.burst.max(1))),
+            refilled_at: now,
+            paused_until: None,
+            in_flight: 0,
+            answered_at: None,
+            limit: None,
+            window: None,
+            aimd: None,
+            aimd_changed_at: now,
+            aimd_decreased_at: None,
+            latency_floor: None,
+            latency_average: None,
+            latency_samples: 0,
+            granted: 0,
+            counted_since: now,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // The state is plain numbers, valid at every step: a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The pace from the headers: the limit over the window.
+    fn header_rate(&self) -> Option<f64> {
+        let limit = self.limit? as f64;
+        let window = self.window?.as_secs_f64().max(1.0);
+        Some((limit / window).max(MIN_RATE))
     }
 
-    /// How long the caller must wait before it may send, taking a token when it may send now.
-    /// Returns zero when the call may go ahead.
-    pub fn reserve(&self) -> Duration {
-        let now = Instant::now();
-        let mut s = self.lock();
-        if let Some(until) = s.paused_until {
+    /// The pace in force, in calls per second (None: unknown and unbounded).
+    pub fn rate(&self) -> Option<f64> {
+        let learnt = self
+            .header_rate()
+            .or(self.aimd)
+            .map(|r| r * self.latency_factor());
+        match (learnt, self.ceiling) {
+            (Some(r), Some(c)) => Some(r.min(c.per_second.max(0.001))),
+            (Some(r), None) => Some(r),
+            (None, Some(c)) => Some(c.per_second.max(0.001)),
+            (None, None) => None,
+        }
+    }
+
+    /// How many calls may go back to back.
+    pub fn burst(&self) -> f64 {
+        let learnt = match (self.limit, self.aimd) {
+            (Some(limit), _) if self.header_rate().is_some() => Some(limit.max(1) as f64),
+            (_, Some(aimd)) => Some(aimd.max(1.0)),
+            _ => None,
+        };
+        let ceiling = self.ceiling.map(|c| f64::from(c.burst.max(1)));
+        match (learnt, ceiling) {
+            (Some(l), Some(c)) => l.min(c),
+            (Some(l), None) => l,
+            (None, Some(c)) => c,
+            (None, None) => f64::INFINITY,
+        }
+    }
+
+    /// 1 while answers come as fast as they used to; down to 1/2 when they slow down a lot.
+    fn latency_factor(&self) -> f64 {
+        match (self.latency_floor, self.latency_average) {
+            (Some(floor), Some(average)) if self.latency_samples >= LATENCY_SAMPLES => {
+                let tolerated = LATENCY_TOLERANCE * floor + LATENCY_SLACK;
+                (tolerated / average.max(f64::EPSILON)).clamp(0.5, 1.0)
+            }
+            _ => 1.0,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(rate) = self.rate() {
+            let elapsed = now
+                .saturating_duration_since(self.refilled_at)
+                .as_secs_f64();
+            self.tokens = (self.tokens + elapsed * rate).min(self.burst());
+        }
+        self.refilled_at = now;
+    }
+
+    /// Zero when a call may go now (it is then counted as in flight until observed), else how
+    /// long to wait before asking again.
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        if let Some(until) = self.paused_until {
             if until > now {
                 return until - now;
             }
-            s.paused_until = None;
+            self.paused_until = None;
         }
-        let Some(budget) = self.budget else {
-            return Duration::ZERO;
+        if self.in_flight > 0 && self.stale(now) {
+            return PROBE_WAIT;
+        }
+        self.refill(now);
+        let Some(rate) = self.rate() else {
+            return self.grant();
         };
-        let rate = budget.per_second.max(0.001);
-        let burst = f64::from(budget.burst.max(1));
-        let elapsed = now.saturating_duration_since(s.refilled_at).as_secs_f64();
-        s.tokens = (s.tokens + elapsed * rate).min(burst);
-        s.refilled_at = now;
-        if s.tokens >= 1.0 {
-            s.tokens -= 1.0;
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((1.0 - s.tokens) / rate)
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return self.grant();
         }
+        Duration::from_secs_f64((1.0 - self.tokens) / rate)
+    }
+
+    /// Nothing was heard from the server for longer than its window: what it said about the
+    /// budget may no longer hold (the limit may have dropped meanwhile), so one call goes first
+    /// and its answer resynchronizes the bucket before the burst is spent.
+    fn stale(&self, now: Instant) -> bool {
+        match (self.header_rate(), self.window, self.answered_at) {
+            (Some(_), Some(window), Some(at)) => now.saturating_duration_since(at) > window,
+            _ => false,
+        }
+    }
+
+    fn grant(&mut self) -> Duration {
+        self.in_flight = self.in_flight.saturating_add(1);
+        self.granted = self.granted.saturating_add(1);
+        Duration::ZERO
+    }
+
+    /// A pause imposed from outside a call (a 429 met by a caller of the same credential).
+    pub fn pause(&mut self, now: Instant, wait: Duration) {
+        let until = now + wait;
+        self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
+        self.refill(now);
+        self.tokens = 0.0;
+    }
+
+    /// What a granted call ended with.
+    pub fn observe(&mut self, now: Instant, observation: Observation) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if observation != Observation::Lost {
+            self.answered_at = Some(now);
+        }
+        match observation {
+            Observation::Lost => {}
+            Observation::Answered { window, latency } => {
+                self.learn_latency(latency);
+                self.learn_window(now, window);
+                self.increase(now);
+            }
+            Observation::Throttled {
+                window,
+                retry_after,
+            } => {
+                self.learn_window(now, window);
+                if self.header_rate().is_none() {
+                    self.decrease(now);
+                }
+                let wait = retry_after
+                    .or(window.reset)
+                    .unwrap_or(Duration::from_secs(1));
+                self.pause(now, wait);
+            }
+        }
+    }
+
+    fn learn_latency(&mut self, latency: Duration) {
+        let l = latency.as_secs_f64();
+        self.latency_floor = Some(self.latency_floor.map_or(l, |f| f.min(l)));
+        self.latency_average = Some(
+            self.latency_average
+                .map_or(l, |a| a + LATENCY_WEIGHT * (l - a)),
+        );
+        self.latency_samples = self.latency_samples.saturating_add(1);
+    }
+
+    fn learn_window(&mut self, now: Instant, window: Window) {
+        self.refill(now);
+        let known = self.header_rate().is_some();
+        if let Some(limit) = window.limit
+            && self.limit != Some(limit)
+        {
+            self.limit = Some(limit);
+            self.window = None;
+        }
+        if let Some(reset) = window.reset {
+            let reset = reset.max(Duration::from_secs(1));
+            self.window = Some(self.window.map_or(reset, |w| w.max(reset)));
+        }
+        if let Some(remaining) = window.remaining {
+            // The server's count does not include the calls still on their way to it.
+            let left = (remaining as f64 - f64::from(self.in_flight)).max(0.0);
+            self.tokens = if known || self.ceiling.is_some() {
+                self.tokens.min(left)
+            } else {
+                left.min(self.burst())
+            };
+        }
+    }
+
+    fn increase(&mut self, now: Instant) {
+        if let Some(aimd) = self.aimd {
+            let elapsed = now.saturating_duration_since(self.aimd_changed_at);
+            if elapsed >= Duration::from_secs(1) {
+                // one step per second of answers, however long the credential sat idle
+                self.aimd = Some(aimd + INCREASE_PER_SECOND);
+                self.aimd_changed_at = now;
+            }
+        }
+    }
+
+    fn decrease(&mut self, now: Instant) {
+        if self
+            .aimd_decreased_at
+            .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_QUIET)
+        {
+            return;
+        }
+        let used = match self.aimd {
+            Some(r) => r,
+            None => {
+                let elapsed = now
+                    .saturating_duration_since(self.counted_since)
+                    .as_secs_f64()
+                    .max(1.0);
+                f64::from(self.granted) / elapsed
+            }
+        };
+        let used = self.ceiling.map_or(used, |c| used.min(c.per_second));
+        self.aimd = Some((used / 2.0).max(MIN_RATE));
+        self.aimd_changed_at = now;
+        self.aimd_decreased_at = Some(now);
+    }
+}
+
+/// A [`Pacer`] shared by the tasks calling with one credential. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Limiter {
+    pacer: Mutex<Pacer>,
+}
+
+impl Limiter {
+    /// A limiter that learns the server's budget, never exceeding `ceiling`.
+    pub fn new(ceiling: Option<Budget>) -> Self {
+        Self {
+            pacer: Mutex::new(Pacer::new(ceiling, Instant::now())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pacer> {
+        // The state is plain numbers, valid at every step: a poisoned lock is still usable.
+        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until a call may be sent, at most `max_wait`; returns the remaining wait when it
     /// would be longer (the caller then gives up and requeues instead of holding a worker).
-    pub async fn acquire(&self, max_wait: Duration) -> Result<(), Duration> {
+    pub async fn acquire(&self, max_wait: Duration) -> Result<Permit<'_>, Duration> {
         loop {
-            let wait = self.reserve();
+            let wait = self.lock().reserve(Instant::now());
             if wait.is_zero() {
-                return Ok(());
+                return Ok(Permit {
+                    limiter: self,
+                    observed: false,
+                });
             }
             if wait > max_wait {
                 return Err(wait);
@@ -91,26 +366,31 @@ impl Limiter {
             tokio::time::sleep(wait).await;
         }
     }
+}
 
-    /// The server said 429: nobody sends with this credential for `wait`.
-    pub fn pause(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut s = self.lock();
-        s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
-        s.tokens = 0.0;
+/// One call allowed by [`Limiter::acquire`]: it counts as in flight until observed. A permit
+/// dropped unobserved (the call was cancelled) counts as [`Observation::Lost`], so the count of
+/// calls in flight never drifts.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+    observed: bool,
+}
+
+impl Permit<'_> {
+    /// What the call ended with.
+    pub fn observe(mut self, observation: Observation) {
+        self.observed = true;
+        self.limiter.lock().observe(Instant::now(), observation);
     }
+}
 
-    /// The server's `X-RateLimit-Remaining` and relative `X-RateLimit-Reset` of a response: when
-    /// the window is nearly used up, spread what is left over the time until it resets.
-    pub fn observe_window(&self, remaining: u64, reset: Duration) {
-        if remaining > 1 || reset.is_zero() {
-            return;
-        }
-        if remaining == 0 {
-            self.pause(reset);
-        } else {
-            // one call left: let it go, but not before half the window has passed
-            self.pause(reset / 2);
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.observed {
+            self.limiter
+                .lock()
+                .observe(Instant::now(), Observation::Lost);
         }
     }
 }
@@ -119,41 +399,405 @@ impl Limiter {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn the_bucket_allows_a_burst_then_the_rate() {
-        let l = Limiter::new(Some(Budget {
-            per_second: 10.0,
-            burst: 3,
-        }));
-        for _ in 0..3 {
-            assert_eq!(l.reserve(), Duration::ZERO);
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    fn window(limit: u64, remaining: u64, reset: u64) -> Window {
+        Window {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset: Some(Duration::from_secs(reset)),
         }
-        let wait = l.reserve();
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100));
-        tokio::time::advance(Duration::from_millis(100)).await;
-        assert_eq!(l.reserve(), Duration::ZERO);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_pauses_everyone_and_long_waits_are_handed_back() {
-        let l = Limiter::new(None);
-        assert_eq!(l.reserve(), Duration::ZERO);
-        l.pause(Duration::from_secs(30));
-        assert_eq!(
-            l.acquire(Duration::from_secs(5)).await,
-            Err(Duration::from_secs(30))
+    fn ok(window: Window) -> Observation {
+        Observation::Answered {
+            window,
+            latency: Duration::from_millis(50),
+        }
+    }
+
+    /// A token-bucket server like the mock: `rate` per second, `burst` at once, headers on every
+    /// answer, 429 when empty.
+    struct Server {
+        rate: f64,
+        burst: f64,
+        tokens: f64,
+        at: Instant,
+        headers: bool,
+    }
+
+    impl Server {
+        fn new(rate: f64, burst: u32, at: Instant) -> Self {
+            Self {
+                rate,
+                burst: f64::from(burst),
+                tokens: f64::from(burst),
+                at,
+                headers: true,
+            }
+        }
+
+        fn set(&mut self, rate: f64, burst: u32) {
+            self.rate = rate;
+            self.burst = f64::from(burst);
+            self.tokens = self.burst;
+        }
+
+        fn call(&mut self, now: Instant) -> Observation {
+            let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+            self.at = now;
+            let headers = |tokens: f64, reset: f64| {
+                if self.headers {
+                    window(
+                        self.burst as u64,
+                        tokens.floor() as u64,
+                        reset.ceil() as u64,
+                    )
+                } else {
+                    Window::default()
+                }
+            };
+            if self.tokens >= 1.0 {
+                self.tokens -= 1.0;
+                ok(headers(self.tokens, (self.burst - self.tokens) / self.rate))
+            } else {
+                let wait = ((1.0 - self.tokens) / self.rate).ceil().max(1.0);
+                Observation::Throttled {
+                    window: headers(0.0, wait),
+                    retry_after: Some(secs(wait)),
+                }
+            }
+        }
+    }
+
+    /// Drives `pacer` against `server` with an endless backlog for `for_secs` of simulated time,
+    /// answers arriving after `latency`: (calls, 429s).
+    fn drive(
+        pacer: &mut Pacer,
+        server: &mut Server,
+        start: Instant,
+        for_secs: f64,
+        latency: Duration,
+    ) -> (u32, u32) {
+        let mut now = start;
+        let end = start + secs(for_secs);
+        let (mut calls, mut throttled) = (0, 0);
+        while now < end {
+            let wait = pacer.reserve(now);
+            if wait.is_zero() {
+                let answer = server.call(now);
+                calls += 1;
+                if matches!(answer, Observation::Throttled { .. }) {
+                    throttled += 1;
+                }
+                let answer = match answer {
+                    Observation::Answered { window, .. } => {
+                        Observation::Answered { window, latency }
+                    }
+                    other => other,
+                };
+                pacer.observe(now + latency, answer);
+            } else {
+                now += wait.min(secs(0.01)).max(Duration::from_millis(1));
+            }
+        }
+        (calls, throttled)
+    }
+
+    /// Like [`drive`], with up to `concurrency` calls in flight, each answered `latency` after it
+    /// was sent (and counted by the server then), as the operator's workers send them.
+    fn drive_concurrent(
+        pacer: &mut Pacer,
+        server: &mut Server,
+        start: Instant,
+        for_secs: f64,
+        latency: Duration,
+        concurrency: usize,
+    ) -> (u32, u32) {
+        let mut now = start;
+        let end = start + secs(for_secs);
+        let mut in_flight: Vec<Instant> = Vec::new();
+        let (mut calls, mut throttled) = (0, 0);
+        while now < end {
+            in_flight.sort();
+            while in_flight.first().is_some_and(|at| *at <= now) {
+                let at = in_flight.remove(0);
+                let answer = match server.call(at) {
+                    Observation::Answered { window, .. } => {
+                        Observation::Answered { window, latency }
+                    }
+                    other => {
+                        throttled += 1;
+                        other
+                    }
+                };
+                pacer.observe(at, answer);
+            }
+            let wait = if in_flight.len() < concurrency {
+                pacer.reserve(now)
+            } else {
+                secs(1.0)
+            };
+            if wait.is_zero() {
+                calls += 1;
+                in_flight.push(now + latency);
+                continue;
+            }
+            let next = in_flight
+                .first()
+                .copied()
+                .unwrap_or(now + wait)
+                .min(now + wait);
+            now = next.max(now + Duration::from_micros(100));
+        }
+        // the calls still out are answered: a real caller always observes its permit
+        in_flight.sort();
+        for at in in_flight {
+            let answer = server.call(at);
+            if matches!(answer, Observation::Throttled { .. }) {
+                throttled += 1;
+            }
+            pacer.observe(at, answer);
+        }
+        (calls, throttled)
+    }
+
+    #[test]
+    fn concurrent_workers_with_latency_use_the_whole_limit() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        let (calls, throttled) =
+            drive_concurrent(&mut p, &mut s, t, 50.0, Duration::from_millis(50), 16);
+        // the bound is 20 + 20 × 50 = 1 020 calls
+        assert!(calls >= 1_000, "{calls} calls");
+        assert!(
+            f64::from(throttled) < 0.01 * f64::from(calls),
+            "{throttled} 429s of {calls}"
         );
-        l.pause(Duration::from_secs(1)); // a shorter pause never shortens a longer one
-        tokio::time::advance(Duration::from_secs(29)).await;
-        assert_eq!(l.acquire(Duration::from_secs(5)).await, Ok(()));
+        s.set(10.0, 10);
+        let (calls, throttled) = drive_concurrent(
+            &mut p,
+            &mut s,
+            t + secs(50.0),
+            10.0,
+            Duration::from_millis(50),
+            16,
+        );
+        assert!(calls >= 95, "{calls} calls");
+        assert!(
+            f64::from(throttled) <= 0.03 * f64::from(calls),
+            "{throttled} 429s of {calls}"
+        );
+    }
+
+    #[test]
+    fn after_an_idle_spell_one_call_goes_before_the_burst() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        drive_concurrent(&mut p, &mut s, t, 10.0, Duration::from_millis(50), 16);
+        // idle for 30 s, during which the server halves its limit: the 20 tokens the pacer
+        // refilled meanwhile are no longer there
+        s.set(10.0, 10);
+        let later = t + secs(40.0);
+        let (calls, throttled) =
+            drive_concurrent(&mut p, &mut s, later, 10.0, Duration::from_millis(50), 16);
+        assert_eq!(throttled, 0, "{throttled} 429s of {calls}");
+        assert!(calls >= 100, "{calls} calls");
+        // the probe waits for its answer
+        let mut p = Pacer::new(None, t);
+        assert_eq!(p.reserve(t), Duration::ZERO);
+        p.observe(t, ok(window(20, 19, 1)));
+        assert_eq!(p.reserve(later), Duration::ZERO);
+        assert_eq!(p.reserve(later), PROBE_WAIT);
+        p.observe(later, ok(window(20, 10, 1)));
+        assert_eq!(p.reserve(later), Duration::ZERO);
+    }
+
+    #[test]
+    fn nothing_known_sends_freely() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        for _ in 0..100 {
+            assert_eq!(p.reserve(t), Duration::ZERO);
+        }
+        assert_eq!(p.rate(), None);
+    }
+
+    #[test]
+    fn the_limit_is_learnt_from_the_headers() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        let (calls, throttled) = drive(&mut p, &mut s, t, 30.0, Duration::ZERO);
+        assert_eq!(p.rate(), Some(20.0));
+        // the bound is 20 + 20 × 30 = 620 calls
+        assert!((600..=620).contains(&calls), "{calls} calls");
+        assert!(throttled <= 2, "{throttled} 429s");
+    }
+
+    #[test]
+    fn a_limit_that_halves_then_doubles_is_followed() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        drive(&mut p, &mut s, t, 10.0, Duration::ZERO);
+        s.set(10.0, 10);
+        let (calls, throttled) = drive(&mut p, &mut s, t + secs(10.0), 20.0, Duration::ZERO);
+        assert_eq!(p.rate(), Some(10.0));
+        assert!((195..=212).contains(&calls), "{calls} calls");
+        assert!(
+            f64::from(throttled) <= 0.03 * f64::from(calls),
+            "{throttled} 429s"
+        );
+        s.set(40.0, 40);
+        let (calls, throttled) = drive(&mut p, &mut s, t + secs(30.0), 20.0, Duration::ZERO);
+        assert_eq!(p.rate(), Some(40.0));
+        assert!(calls >= 780, "{calls} calls");
+        assert!(throttled <= 2, "{throttled} 429s");
+    }
+
+    #[test]
+    fn a_longer_window_means_a_slower_pace() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        // 100 calls per minute: the reset grows towards 60 s as the window empties
+        p.observe(t, ok(window(100, 99, 1)));
+        p.observe(t, ok(window(100, 50, 30)));
+        p.observe(t, ok(window(100, 0, 60)));
+        let rate = p.rate().unwrap_or_default();
+        assert!((rate - 100.0 / 60.0).abs() < 1e-9, "{rate}");
+        // and nothing is left: the next call waits for a token
+        assert!(p.reserve(t) > Duration::ZERO);
+    }
+
+    #[test]
+    fn calls_in_flight_count_against_the_remaining_budget() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        for _ in 0..5 {
+            assert_eq!(p.reserve(t), Duration::ZERO);
+        }
+        // the first answer says 3 remain, but 4 calls are still on their way
+        p.observe(t, ok(window(10, 3, 1)));
+        assert!(p.reserve(t) > Duration::ZERO);
+    }
+
+    #[test]
+    fn without_headers_429s_alone_drive_aimd() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let mut s = Server::new(20.0, 20, t);
+        s.headers = false;
+        let (calls, throttled) = drive(&mut p, &mut s, t, 120.0, Duration::from_millis(50));
+        let rate = p.rate().unwrap_or_default();
+        assert!(rate > 5.0 && rate < 30.0, "{rate}");
+        // at least half of the server's 20/s is used, and few calls are refused
+        assert!(calls >= 1_200, "{calls} calls");
+        assert!(
+            f64::from(throttled) < 0.05 * f64::from(calls),
+            "{throttled} 429s of {calls}"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        assert_eq!(p.reserve(t), Duration::ZERO);
+        p.observe(
+            t,
+            Observation::Throttled {
+                window: Window::default(),
+                retry_after: Some(Duration::from_secs(7)),
+            },
+        );
+        assert_eq!(p.reserve(t + secs(1.0)), Duration::from_secs(6));
+        assert_eq!(p.reserve(t + secs(7.0)), Duration::ZERO);
+        // a shorter pause never shortens a longer one
+        p.pause(t + secs(7.0), Duration::from_secs(30));
+        p.pause(t + secs(7.0), Duration::from_secs(1));
+        assert_eq!(p.reserve(t + secs(8.0)), Duration::from_secs(29));
+    }
+
+    #[test]
+    fn the_users_flag_is_a_ceiling() {
+        let t = Instant::now();
+        let ceiling = Budget {
+            per_second: 5.0,
+            burst: 3,
+        };
+        let mut p = Pacer::new(Some(ceiling), t);
+        // before anything is learnt, the flag alone
+        for _ in 0..3 {
+            assert_eq!(p.reserve(t), Duration::ZERO);
+        }
+        assert_eq!(p.reserve(t), Duration::from_millis(200));
+        let mut s = Server::new(20.0, 20, t);
+        let (calls, throttled) = drive(&mut p, &mut s, t + secs(1.0), 10.0, Duration::ZERO);
+        assert_eq!(p.rate(), Some(5.0));
+        assert!(calls <= 53, "{calls} calls");
+        assert_eq!(throttled, 0);
+        // and a server limit below it wins
+        s.set(2.0, 2);
+        drive(&mut p, &mut s, t + secs(11.0), 10.0, Duration::ZERO);
+        assert_eq!(p.rate(), Some(2.0));
+    }
+
+    #[test]
+    fn a_slowing_server_is_paced_down() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        for _ in 0..LATENCY_SAMPLES {
+            assert_eq!(p.reserve(t), Duration::ZERO);
+            p.observe(t, ok(window(20, 19, 1)));
+        }
+        assert_eq!(p.rate(), Some(20.0));
+        for _ in 0..100 {
+            assert_eq!(p.reserve(t + secs(10.0)), Duration::ZERO);
+            p.observe(
+                t,
+                Observation::Answered {
+                    window: window(20, 19, 1),
+                    latency: Duration::from_secs(1),
+                },
+            );
+        }
+        assert_eq!(p.rate(), Some(10.0));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_exhausted_window_pauses_until_reset() {
+    async fn long_waits_are_handed_back_to_the_caller() {
         let l = Limiter::new(None);
-        l.observe_window(10, Duration::from_secs(60));
-        assert_eq!(l.reserve(), Duration::ZERO);
-        l.observe_window(0, Duration::from_secs(8));
-        assert_eq!(l.reserve(), Duration::from_secs(8));
+        let permit = l.acquire(Duration::from_secs(5)).await;
+        permit
+            .expect("nothing known: the call may go")
+            .observe(Observation::Throttled {
+                window: Window::default(),
+                retry_after: Some(Duration::from_secs(30)),
+            });
+        assert_eq!(
+            l.acquire(Duration::from_secs(5)).await.err(),
+            Some(Duration::from_secs(30))
+        );
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(l.acquire(Duration::from_secs(5)).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_call_is_no_longer_in_flight() {
+        let l = Limiter::new(None);
+        for _ in 0..3 {
+            drop(l.acquire(Duration::ZERO).await);
+        }
+        assert_eq!(l.lock().in_flight, 0);
+        let kept = l.acquire(Duration::ZERO).await;
+        assert_eq!(l.lock().in_flight, 1);
+        drop(kept);
+        assert_eq!(l.lock().in_flight, 0);
     }
 }

@@ -17,6 +17,7 @@ mod leader;
 mod lifecycle;
 mod namespace_deletion;
 mod ownership;
+mod ratelimit;
 mod restart;
 mod sharding;
 mod tenancy;
