@@ -5,6 +5,7 @@
 mod apply;
 mod cleanup;
 mod error;
+mod pause;
 pub mod report;
 #[cfg(test)]
 mod tests;
@@ -177,6 +178,11 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let name = obj.name_any();
     let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
+    if obj.paused() {
+        let result = tracing::Instrument::instrument(pause::hold(&obj, &ctx), span).await;
+        ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+        return result;
+    }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
         finalizer(&api, FINALIZER, obj, |event| async {
@@ -212,8 +218,8 @@ fn error_policy(obj: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action 
     )
 }
 
-/// What a reconcile depends on in the object itself: the spec (generation), the finalizers and
-/// the deletion mark. Status and metadata written by the operator are left out, so its own writes
+/// What a reconcile depends on in the object itself: the spec (generation), the finalizers, the
+/// deletion mark and the pause annotation. Status and metadata written by the operator are left out, so its own writes
 /// never wake it; remote changes are found by the periodic requeue instead.
 fn user_changes(inv: &Invitation) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -221,17 +227,19 @@ fn user_changes(inv: &Invitation) -> Option<u64> {
     inv.metadata.generation.hash(&mut h);
     inv.metadata.deletion_timestamp.is_some().hash(&mut h);
     inv.finalizers().hash(&mut h);
+    inv.paused().hash(&mut h);
     Some(h.finish())
 }
 
 /// Drops what the operator never reads from an object before the watch cache keeps it: managed
-/// fields, annotations (`kubectl apply` keeps a whole copy of the manifest in one) and labels
-/// (the label selector is applied by the API server). Status is written by server-side apply of
+/// fields, annotations but the pause annotation (`kubectl apply` keeps a whole copy of the
+/// manifest in one) and labels (the label selector is applied by the API server). Status is written by server-side apply of
 /// the status alone and finalizers by a JSON patch of their own, so nothing written is built from
 /// what is dropped here.
 fn strip_for_cache(inv: &mut Invitation) {
     inv.managed_fields_mut().clear();
-    inv.annotations_mut().clear();
+    inv.annotations_mut()
+        .retain(|k, _| k == crate::crd::PAUSED_ANNOTATION);
     inv.labels_mut().clear();
 }
 

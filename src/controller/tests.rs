@@ -993,3 +993,24 @@ fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
     );
     assert_eq!(obj.metadata.resource_version.as_deref(), Some("7"));
 }
+
+#[test]
+fn the_pause_annotation_survives_the_cache_and_its_change_wakes_a_reconcile() {
+    use kube::ResourceExt;
+    let mut obj = invitation(true);
+    let unpaused = super::user_changes(&obj);
+    obj.annotations_mut().insert(
+        "kubectl.kubernetes.io/last-applied-configuration".into(),
+        "{}".into(),
+    );
+    obj.annotations_mut()
+        .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+    super::strip_for_cache(&mut obj);
+    assert_eq!(obj.annotations().len(), 1);
+    assert!(obj.paused());
+    assert_ne!(super::user_changes(&obj), unpaused);
+    obj.annotations_mut()
+        .insert(crate::crd::PAUSED_ANNOTATION.into(), "false".into());
+    assert!(!obj.paused(), "only \"true\" pauses");
+    assert_eq!(super::user_changes(&obj), unpaused);
+}

@@ -12,6 +12,7 @@ mod faults;
 mod gitops;
 mod leader;
 mod lifecycle;
+mod pause;
 mod restart;
 mod sharding;
 mod tenancy;
