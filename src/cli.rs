@@ -95,6 +95,11 @@ pub struct RunArgs {
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
     pub allowed_email_domains: Vec<String>,
 
+    /// Preview mode: list, read and plan as usual, but never create, adopt or delete in
+    /// Confluent Cloud; report what would be done (logs, `Would*` Events, Ready reason, metric).
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
     /// Run only while holding a Lease, so that several replicas never act at once.
     #[arg(long, env = "LEADER_ELECTION")]
     pub leader_election: bool,

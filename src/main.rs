@@ -104,7 +104,11 @@ async fn operate(args: RunArgs) -> Result<(), String> {
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty())
             .collect(),
+        dry_run: args.dry_run,
     };
+    if args.dry_run {
+        tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
+    }
     tracing::info!(
         endpoint = %args.confluent_endpoint,
         namespace = controller_settings.namespace.as_deref().unwrap_or("<all>"),

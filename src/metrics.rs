@@ -63,6 +63,12 @@ pub struct Metrics {
     invitations: Family<PhaseLabels, Gauge>,
     events: Family<EventLabels, Counter>,
     leader: Gauge,
+    dry_run: Family<ActionLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -129,7 +135,14 @@ impl Metrics {
             "1 while this replica reconciles (it holds the leader-election Lease, or runs without election), 0 otherwise",
             leader.clone(),
         );
+        let dry_run = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "dry_run_actions",
+            "Writes held by --dry-run, by the action that would have run (WouldCreate, WouldAdopt, ...)",
+            dry_run.clone(),
+        );
         Self {
+            dry_run,
             leader,
             registry,
             reconciles,
@@ -156,6 +169,15 @@ impl Metrics {
         self.errors
             .get_or_create(&ReasonLabels {
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a write held by preview mode.
+    pub fn dry_run(&self, action: &str) {
+        self.dry_run
+            .get_or_create(&ActionLabels {
+                action: action.to_owned(),
             })
             .inc();
     }

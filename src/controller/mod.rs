@@ -6,6 +6,7 @@ mod apply;
 mod cleanup;
 mod error;
 mod pause;
+pub mod preview;
 pub mod report;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub label_selector: Option<String>,
     /// Email domains that may be invited (empty: all).
     pub allowed_email_domains: Vec<String>,
+    /// Preview mode: read and plan, never write to Confluent (see [`preview`]).
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -180,6 +183,16 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
     if obj.paused() {
         let result = tracing::Instrument::instrument(pause::hold(&obj, &ctx), span).await;
+        ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+        return result;
+    }
+    if ctx.settings.dry_run
+        && obj.metadata.deletion_timestamp.is_some()
+        && obj.finalizers().iter().any(|f| f == FINALIZER)
+        && let Some(would) = preview::would_clean_up(&obj)
+    {
+        let result =
+            tracing::Instrument::instrument(preview::report(&obj, &ctx, &would), span).await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }

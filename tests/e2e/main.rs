@@ -6,6 +6,7 @@ mod common_crd;
 mod harness;
 
 mod deletion;
+mod dry_run;
 mod endpoints;
 mod errors;
 mod faults;
