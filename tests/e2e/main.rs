@@ -9,6 +9,7 @@ mod deletion;
 mod dry_run;
 mod endpoints;
 mod errors;
+mod export;
 mod faults;
 mod gitops;
 mod leader;
