@@ -64,6 +64,7 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     leader: Gauge,
     dry_run: Family<ActionLabels, Counter>,
+    oldest_deletion: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,7 +142,14 @@ impl Metrics {
             "Writes held by --dry-run, by the action that would have run (WouldCreate, WouldAdopt, ...)",
             dry_run.clone(),
         );
+        let oldest_deletion = Gauge::default();
+        registry.register(
+            "oldest_deletion_seconds",
+            "Age of the oldest Invitation waiting for its finalizer (deleted, not yet released); 0 when none",
+            oldest_deletion.clone(),
+        );
         Self {
+            oldest_deletion,
             dry_run,
             leader,
             registry,
@@ -198,6 +206,11 @@ impl Metrics {
     /// Records whether this replica leads.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Records the age of the oldest pending deletion, in whole seconds.
+    pub fn set_oldest_deletion(&self, seconds: i64) {
+        self.oldest_deletion.set(seconds.max(0));
     }
 
     /// Replaces the per-phase gauge with fresh counts.

@@ -5,6 +5,7 @@
 mod common_crd;
 mod harness;
 
+mod alerts;
 mod deletion;
 mod dry_run;
 mod endpoints;
