@@ -36,6 +36,13 @@ impl StatusFilter {
     /// The statuses of invitations that stand (the default selection).
     pub const LIVE: [StatusFilter; 3] = [Self::Sent, Self::Staged, Self::Accepted];
 
+    /// Whether applying a manifest of this status adopts the invitation. Expired and
+    /// deactivated invitations are history to the planner, not candidates: applying their
+    /// manifests sends new invitations.
+    pub fn adoptable(self) -> bool {
+        Self::LIVE.contains(&self)
+    }
+
     fn matches(self, status: Option<&InviteStatus>) -> bool {
         matches!(
             (self, status),
@@ -264,6 +271,7 @@ mod tests {
             assert_eq!(i.spec.auth_type, Some(AuthType::Sso));
         }
         let expired = invitations(&org, &options(vec![StatusFilter::Expired])).unwrap();
+        assert!(!StatusFilter::Expired.adoptable() && StatusFilter::Sent.adoptable());
         let mut emails: Vec<_> = expired.iter().map(|i| i.spec.email.as_str()).collect();
         emails.sort_unstable();
         assert_eq!(

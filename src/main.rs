@@ -268,6 +268,11 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
         remote.extend(page);
         eprintln!("listed {} invitations ({page_count} pages)", remote.len());
     }
+    if args.status.iter().any(|s| !s.adoptable()) {
+        eprintln!(
+            "warning: expired and deactivated invitations cannot be adopted: applying their manifests sends new invitations"
+        );
+    }
     let options = export::Options {
         namespace: args.namespace.clone(),
         deletion_policy: args.deletion_policy.into(),

@@ -67,7 +67,8 @@ async fn an_exported_organization_applies_as_adoptions_without_a_single_create()
     );
     let (again, _) = export(&env, &[]).await;
     assert_eq!(again, yaml, "stable: a re-export is identical");
-    let (expired, _) = export(&env, &["--status", "expired"]).await;
+    let (expired, warning) = export(&env, &["--status", "expired"]).await;
+    assert!(warning.contains("cannot be adopted"), "{warning}");
     let expired = parse(&expired);
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].spec.email, "person.1@example.com");
