@@ -34,6 +34,62 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinition YAML.
     Crd,
+    /// Print the organization's invitations as Invitation manifests (stdout; progress on
+    /// stderr). Same credentials as `run`.
+    Export(Box<ExportArgs>),
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// Confluent Cloud API base URL.
+    #[arg(
+        long,
+        env = "CONFLUENT_CLOUD_ENDPOINT",
+        default_value = "https://api.confluent.cloud"
+    )]
+    pub confluent_endpoint: String,
+
+    /// A file holding an OAuth access token for Confluent Cloud (instead of
+    /// CONFLUENT_CLOUD_API_KEY/SECRET).
+    #[arg(long, env = "CONFLUENT_CLOUD_ACCESS_TOKEN_FILE")]
+    pub access_token_file: Option<PathBuf>,
+
+    /// Timeout of one Confluent API request.
+    #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+
+    /// The namespace written into every manifest.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+
+    /// The deletionPolicy of every manifest. Orphan (the default) means that applying and later
+    /// deleting the export can never delete anything in Confluent Cloud.
+    #[arg(long, value_enum, default_value = "orphan")]
+    pub deletion_policy: ExportDeletionPolicy,
+
+    /// Export only invitations with these statuses (comma-separated; default: sent, staged,
+    /// accepted).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub status: Vec<crate::export::StatusFilter>,
+}
+
+/// `--deletion-policy` of `export`, in the CLI's spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportDeletionPolicy {
+    Delete,
+    Orphan,
+    DeleteUser,
+}
+
+impl From<ExportDeletionPolicy> for crate::crd::DeletionPolicy {
+    fn from(p: ExportDeletionPolicy) -> Self {
+        match p {
+            ExportDeletionPolicy::Delete => Self::Delete,
+            ExportDeletionPolicy::Orphan => Self::Orphan,
+            ExportDeletionPolicy::DeleteUser => Self::DeleteUser,
+        }
+    }
 }
 
 /// Flags of `run`.
@@ -94,6 +150,11 @@ pub struct RunArgs {
     /// Comma-separated email domains that may be invited (default: any).
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
     pub allowed_email_domains: Vec<String>,
+
+    /// Preview mode: list, read and plan as usual, but never create, adopt or delete in
+    /// Confluent Cloud; report what would be done (logs, `Would*` Events, Ready reason, metric).
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
 
     /// Run only while holding a Lease, so that several replicas never act at once.
     #[arg(long, env = "LEADER_ELECTION")]
@@ -171,5 +232,43 @@ mod tests {
             Some(Command::Crd)
         ));
         assert!(Cli::try_parse_from(["op", "--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn export_defaults_to_orphan_and_live_statuses() {
+        let Some(Command::Export(args)) = Cli::try_parse_from(["op", "export"]).unwrap().command
+        else {
+            panic!("export parses");
+        };
+        assert_eq!(args.deletion_policy, ExportDeletionPolicy::Orphan);
+        assert!(args.status.is_empty());
+        assert_eq!(args.namespace, "default");
+        let Some(Command::Export(args)) = Cli::try_parse_from([
+            "op",
+            "export",
+            "--namespace",
+            "people",
+            "--deletion-policy",
+            "delete-user",
+            "--status",
+            "sent,expired",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("export parses");
+        };
+        assert_eq!(args.namespace, "people");
+        assert_eq!(
+            crate::crd::DeletionPolicy::from(args.deletion_policy),
+            crate::crd::DeletionPolicy::DeleteUser
+        );
+        assert_eq!(
+            args.status,
+            [
+                crate::export::StatusFilter::Sent,
+                crate::export::StatusFilter::Expired
+            ]
+        );
     }
 }

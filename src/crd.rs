@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// The finalizer that guards the remote invitation until the resource's deletion policy ran.
 pub const FINALIZER: &str = "iam.ccloud.dev/invitation-cleanup";
 
+/// The annotation that pauses one Invitation: while its value is `"true"` the operator sends
+/// nothing to Confluent for it, not even a deletion (Crossplane's `crossplane.io/paused`
+/// convention, under this project's group).
+pub const PAUSED_ANNOTATION: &str = "iam.ccloud.dev/paused";
+
 /// The schema pattern of `spec.email`: an ASCII address with a dotted domain. ASCII only, so a
 /// look-alike Unicode address cannot slip an invitation to someone else.
 pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
@@ -50,6 +55,11 @@ pub const SECRET_NAME_PATTERN: &str =
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
         priority = "1"
+    ),
+    printcolumn(
+        name = "Paused",
+        type_ = "string",
+        json_path = ".metadata.annotations.iam\\.ccloud\\.dev/paused"
     ),
     printcolumn(
         name = "Age",
@@ -182,6 +192,17 @@ impl InvitationStatus {
     /// The `Ready` condition, if any.
     pub fn ready(&self) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.type_ == "Ready")
+    }
+}
+
+impl Invitation {
+    /// Whether the pause annotation is set to `"true"`.
+    pub fn paused(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSED_ANNOTATION))
+            .is_some_and(|v| v == "true")
     }
 }
 

@@ -73,7 +73,12 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     if let Some(store) = state.store.get() {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
+        let now = jiff::Timestamp::now();
+        let mut oldest_deletion = 0;
         for inv in store.state() {
+            if let Some(deleted) = &inv.metadata.deletion_timestamp {
+                oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());
+            }
             let phase = inv
                 .status
                 .as_ref()
@@ -84,6 +89,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         state
             .metrics
             .set_phases(counts.iter().map(|(p, n)| (p.as_str(), *n)));
+        state.metrics.set_oldest_deletion(oldest_deletion);
     }
     match state.metrics.encode() {
         Ok(body) => (

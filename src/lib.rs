@@ -13,6 +13,7 @@ pub mod confluent;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod export;
 pub mod http;
 pub mod leader;
 pub mod memory;

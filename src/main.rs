@@ -1,18 +1,18 @@
 //! `confluent-invitation-operator`: `run` (the default) runs the controller; `crd` prints the
-//! CustomResourceDefinition.
+//! CustomResourceDefinition; `export` prints the organization's invitations as manifests.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
-use confluent_invitation_operator::cli::{Cli, Command, RunArgs};
+use confluent_invitation_operator::cli::{Cli, Command, ExportArgs, RunArgs};
 use confluent_invitation_operator::confluent::{self, ClientSettings, Credentials};
 use confluent_invitation_operator::controller::{self, Context, Settings};
 use confluent_invitation_operator::credentials::CredentialStore;
 use confluent_invitation_operator::leader::Election;
 use confluent_invitation_operator::metrics::{self, Metrics};
-use confluent_invitation_operator::{crd, http, telemetry};
+use confluent_invitation_operator::{crd, export, http, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Export(args)) => export_organization(&args),
         Some(Command::Run(args)) => run(*args),
         None => run(cli.run),
     }
@@ -56,13 +57,20 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// The operator's default credentials, from the environment only.
 fn default_credentials(args: &RunArgs) -> Result<Option<Credentials>, String> {
+    credentials_from_env(args.access_token_file.as_deref())
+}
+
+/// Credentials from CONFLUENT_CLOUD_API_KEY + CONFLUENT_CLOUD_API_SECRET, or a token file.
+fn credentials_from_env(
+    access_token_file: Option<&std::path::Path>,
+) -> Result<Option<Credentials>, String> {
     let key = std::env::var("CONFLUENT_CLOUD_API_KEY")
         .ok()
         .filter(|v| !v.is_empty());
     let secret = std::env::var("CONFLUENT_CLOUD_API_SECRET")
         .ok()
         .filter(|v| !v.is_empty());
-    match (key, secret, &args.access_token_file) {
+    match (key, secret, access_token_file) {
         (Some(k), Some(s), _) => Ok(Some(Credentials::api_key(k, s))),
         (None, None, Some(path)) => Ok(Some(Credentials::token_file(path))),
         (None, None, None) => Ok(None),
@@ -104,7 +112,11 @@ async fn operate(args: RunArgs) -> Result<(), String> {
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty())
             .collect(),
+        dry_run: args.dry_run,
     };
+    if args.dry_run {
+        tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
+    }
     tracing::info!(
         endpoint = %args.confluent_endpoint,
         namespace = controller_settings.namespace.as_deref().unwrap_or("<all>"),
@@ -210,6 +222,70 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         return Err("lost leadership".into());
     }
     Ok(())
+}
+
+/// `export`: lists every invitation (all pages, progress on stderr) and prints the manifests.
+fn export_organization(args: &ExportArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(export_manifests(args)) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
+    use futures::TryStreamExt;
+    let credentials = credentials_from_env(args.access_token_file.as_deref())?.ok_or(
+        "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file",
+    )?;
+    let settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
+    let http_client = confluent::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+    let client = confluent::Client::new(http_client, settings, credentials, None);
+    let mut remote = Vec::new();
+    let mut pages = std::pin::pin!(client.list_pages(&confluent::ListFilter::default()));
+    let mut page_count = 0u32;
+    while let Some(page) = pages
+        .try_next()
+        .await
+        .map_err(|e| format!("listing invitations: {e}"))?
+    {
+        page_count += 1;
+        remote.extend(page);
+        eprintln!("listed {} invitations ({page_count} pages)", remote.len());
+    }
+    if args.status.iter().any(|s| !s.adoptable()) {
+        eprintln!(
+            "warning: expired and deactivated invitations cannot be adopted: applying their manifests sends new invitations"
+        );
+    }
+    let options = export::Options {
+        namespace: args.namespace.clone(),
+        deletion_policy: args.deletion_policy.into(),
+        statuses: args.status.clone(),
+    };
+    let resources = export::invitations(&remote, &options).map_err(|e| e.to_string())?;
+    eprintln!(
+        "exported {} Invitation manifests (of {} invitations listed) into namespace {}",
+        resources.len(),
+        remote.len(),
+        args.namespace
+    );
+    export::render(&resources).map_err(|e| e.to_string())
 }
 
 async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {

@@ -63,6 +63,13 @@ pub struct Metrics {
     invitations: Family<PhaseLabels, Gauge>,
     events: Family<EventLabels, Counter>,
     leader: Gauge,
+    dry_run: Family<ActionLabels, Counter>,
+    oldest_deletion: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -129,7 +136,21 @@ impl Metrics {
             "1 while this replica reconciles (it holds the leader-election Lease, or runs without election), 0 otherwise",
             leader.clone(),
         );
+        let dry_run = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "dry_run_actions",
+            "Writes held by --dry-run, by the action that would have run (WouldCreate, WouldAdopt, ...)",
+            dry_run.clone(),
+        );
+        let oldest_deletion = Gauge::default();
+        registry.register(
+            "oldest_deletion_seconds",
+            "Age of the oldest Invitation waiting for its finalizer (deleted, not yet released); 0 when none",
+            oldest_deletion.clone(),
+        );
         Self {
+            oldest_deletion,
+            dry_run,
             leader,
             registry,
             reconciles,
@@ -160,6 +181,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a write held by preview mode.
+    pub fn dry_run(&self, action: &str) {
+        self.dry_run
+            .get_or_create(&ActionLabels {
+                action: action.to_owned(),
+            })
+            .inc();
+    }
+
     /// Counts a published Event.
     pub fn event(&self, reason: &str, warning: bool) {
         let kind = EventKind {
@@ -176,6 +206,11 @@ impl Metrics {
     /// Records whether this replica leads.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Records the age of the oldest pending deletion, in whole seconds.
+    pub fn set_oldest_deletion(&self, seconds: i64) {
+        self.oldest_deletion.set(seconds.max(0));
     }
 
     /// Replaces the per-phase gauge with fresh counts.

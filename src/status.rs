@@ -24,6 +24,9 @@ pub enum Outcome<'a> {
     Failed { reason: &'a str, message: String },
     /// A transient failure (429, 5xx, network): keep what status said, unless it said nothing.
     Transient { reason: &'a str, message: String },
+    /// Nothing was sent on purpose (the resource is paused, or the operator only previews):
+    /// Ready=False with the reason, and the remote facts last observed kept as they are.
+    Held { reason: &'a str, message: String },
 }
 
 /// The phase shown for a remote status.
@@ -53,6 +56,12 @@ pub fn next_status(
             ready_from_remote(inv)
         }
         Outcome::Failed { reason, message } => {
+            if next.phase.is_none() {
+                next.phase = Some(PHASE_PENDING.into());
+            }
+            ("False", (*reason).to_owned(), message.clone())
+        }
+        Outcome::Held { reason, message } => {
             if next.phase.is_none() {
                 next.phase = Some(PHASE_PENDING.into());
             }
@@ -327,6 +336,34 @@ mod tests {
         let fresh = next_status(None, &transient, Some(1), t("2026-01-01T00:01:00Z"));
         assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
         assert_eq!(fresh.ready().unwrap().status, "Unknown");
+    }
+
+    #[test]
+    fn a_held_resource_keeps_its_remote_facts_and_says_why() {
+        let known = next_status(
+            None,
+            &Outcome::Remote(&remote(InviteStatus::Sent)),
+            Some(1),
+            t("2026-01-01T00:00:05Z"),
+        );
+        let held = Outcome::Held {
+            reason: "Paused",
+            message: "paused".into(),
+        };
+        let paused = next_status(Some(&known), &held, Some(2), t("2026-01-02T00:00:00Z"));
+        assert_eq!(paused.phase.as_deref(), Some("Sent"));
+        assert_eq!(paused.invitation_id.as_deref(), Some("i-1"));
+        assert_eq!(paused.observed_generation, Some(2));
+        let c = paused.ready().unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Paused"));
+        assert_eq!(
+            next_status(Some(&paused), &held, Some(2), t("2026-01-03T00:00:00Z")),
+            paused,
+            "holding again rewrites nothing"
+        );
+        let fresh = next_status(None, &held, Some(1), t("2026-01-01T00:00:00Z"));
+        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.invitation_id, None);
     }
 
     #[test]

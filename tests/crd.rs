@@ -56,7 +56,10 @@ fn the_resource_surface_is_as_designed() {
         .filter(|c| c.priority.unwrap_or(0) == 0)
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Email", "Phase", "User", "Ready", "Age"]);
+    assert_eq!(
+        columns,
+        ["Email", "Phase", "User", "Ready", "Paused", "Age"]
+    );
 
     let schema = serde_json::to_value(version.schema.as_ref().unwrap()).unwrap();
     let spec = &schema["openAPIV3Schema"]["properties"]["spec"];

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
-use super::{Context, Error, claims, report};
+use super::{Context, Error, claims, preview, report};
 use crate::confluent::{self, ListFilter, model::CreateInvitation, model::Invitation};
 use crate::crd::Invitation as Resource;
 use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
@@ -26,6 +26,8 @@ enum Ended {
     Remote(Box<Invitation>, Option<(&'static str, String)>),
     /// The planner refused to act.
     Refused(Refusal),
+    /// Preview mode held a write.
+    Held(preview::Would),
 }
 
 /// Reconciles a live (not deleting) Invitation.
@@ -83,6 +85,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
             succeeded(ctx, &obj, &inv, event).await
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
+        Ok(Ended::Held(would)) => preview::report(&obj, ctx, &would).await,
         Err(Error::Confluent(e)) if e.is_transient() => transient(ctx, &obj, &e).await,
         Err(Error::Confluent(e)) => failed(ctx, &obj, e.reason(), e.detail()).await,
         Err(e) => Err(e),
@@ -101,7 +104,13 @@ async fn drive(
     let mut remote = Remote::default();
     let mut conflicts = 0u32;
     for _ in 0..MAX_STEPS {
-        match planner::plan(resource, &remote) {
+        let action = planner::plan(resource, &remote);
+        if ctx.settings.dry_run
+            && let Some(would) = preview::would(&action, email)
+        {
+            return Ok(Ended::Held(would));
+        }
+        match action {
             Action::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
             // (were the snapshot ever to miss an invitation, the create meets a 409, which
             // looks up afresh below)

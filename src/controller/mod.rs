@@ -7,6 +7,8 @@ mod claims;
 mod cleanup;
 pub mod credentials_in_use;
 mod error;
+mod pause;
+pub mod preview;
 pub mod report;
 #[cfg(test)]
 mod tests;
@@ -50,6 +52,8 @@ pub struct Settings {
     pub label_selector: Option<String>,
     /// Email domains that may be invited (empty: all).
     pub allowed_email_domains: Vec<String>,
+    /// Preview mode: read and plan, never write to Confluent (see [`preview`]).
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -270,6 +274,21 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let name = obj.name_any();
     let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
+    if obj.paused() {
+        let result = tracing::Instrument::instrument(pause::hold(&obj, &ctx), span).await;
+        ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+        return result;
+    }
+    if ctx.settings.dry_run
+        && obj.metadata.deletion_timestamp.is_some()
+        && obj.finalizers().iter().any(|f| f == FINALIZER)
+        && let Some(would) = preview::would_clean_up(&obj)
+    {
+        let result =
+            tracing::Instrument::instrument(preview::report(&obj, &ctx, &would), span).await;
+        ctx.metrics.reconciled(result.is_ok(), started.elapsed());
+        return result;
+    }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
         finalizer(&api, FINALIZER, obj, |event| async {
@@ -305,8 +324,8 @@ fn error_policy(obj: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action 
     )
 }
 
-/// What a reconcile depends on in the object itself: the spec (generation), the finalizers and
-/// the deletion mark. Status and metadata written by the operator are left out, so its own writes
+/// What a reconcile depends on in the object itself: the spec (generation), the finalizers, the
+/// deletion mark and the pause annotation. Status and metadata written by the operator are left out, so its own writes
 /// never wake it; remote changes are found by the periodic requeue instead.
 fn user_changes(inv: &Invitation) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -314,17 +333,19 @@ fn user_changes(inv: &Invitation) -> Option<u64> {
     inv.metadata.generation.hash(&mut h);
     inv.metadata.deletion_timestamp.is_some().hash(&mut h);
     inv.finalizers().hash(&mut h);
+    inv.paused().hash(&mut h);
     Some(h.finish())
 }
 
 /// Drops what the operator never reads from an object before the watch cache keeps it: managed
-/// fields, annotations (`kubectl apply` keeps a whole copy of the manifest in one) and labels
-/// (the label selector is applied by the API server). Status is written by server-side apply of
+/// fields, annotations but the pause annotation (`kubectl apply` keeps a whole copy of the
+/// manifest in one) and labels (the label selector is applied by the API server). Status is written by server-side apply of
 /// the status alone and finalizers by a JSON patch of their own, so nothing written is built from
 /// what is dropped here.
 fn strip_for_cache(inv: &mut Invitation) {
     inv.managed_fields_mut().clear();
-    inv.annotations_mut().clear();
+    inv.annotations_mut()
+        .retain(|k, _| k == crate::crd::PAUSED_ANNOTATION);
     inv.labels_mut().clear();
 }
 

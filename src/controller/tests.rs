@@ -279,6 +279,7 @@ async fn harness() -> Harness {
         namespace: None,
         label_selector: None,
         allowed_email_domains: vec![],
+        dry_run: false,
     };
     let ctx = Context::new(kube, credentials, Arc::new(Metrics::new()), settings, None);
     Harness {
@@ -1147,4 +1148,72 @@ async fn the_secret_is_released_by_its_last_user_even_when_two_finish_at_once() 
         !still_used(&h.ctx, &c, NS, "other-creds"),
         "c alone uses its own"
     );
+}
+
+#[test]
+fn the_pause_annotation_survives_the_cache_and_its_change_wakes_a_reconcile() {
+    use kube::ResourceExt;
+    let mut obj = invitation(true);
+    let unpaused = super::user_changes(&obj);
+    obj.annotations_mut().insert(
+        "kubectl.kubernetes.io/last-applied-configuration".into(),
+        "{}".into(),
+    );
+    obj.annotations_mut()
+        .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+    super::strip_for_cache(&mut obj);
+    assert_eq!(obj.annotations().len(), 1);
+    assert!(obj.paused());
+    assert_ne!(super::user_changes(&obj), unpaused);
+    obj.annotations_mut()
+        .insert(crate::crd::PAUSED_ANNOTATION.into(), "false".into());
+    assert!(!obj.paused(), "only \"true\" pauses");
+    assert_eq!(super::user_changes(&obj), unpaused);
+}
+
+/// A paused Invitation, even one being deleted: status says Paused, one Normal Event, no
+/// Confluent call and no finalizer change; held again, it writes nothing at all.
+#[tokio::test]
+async fn a_paused_invitation_is_held_without_any_confluent_call() {
+    within(async {
+        use kube::ResourceExt;
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut obj = deleting(invitation(true));
+        obj.status = Some(observed(&remote));
+        obj.annotations_mut()
+            .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+        let task = h.reconcile(&obj);
+
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        let (st, reason, message) = ready(&written);
+        assert_eq!((st.as_str(), reason.as_str()), ("False", "Paused"));
+        assert!(message.contains("deletion waits"), "{message}");
+        assert_eq!(written.phase.as_deref(), Some("Sent"), "remote facts kept");
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+        let seen = h
+            .api
+            .expect(Method::POST, &events_path(), Some(JSON), "the Paused Event")
+            .await;
+        event_note(&seen, "Normal", "Paused");
+        seen.created_event();
+        let action = h.api.finish(task).await.expect("held");
+        assert_eq!(action, Action::await_change());
+
+        let task = h.reconcile(&after);
+        h.api.finish(task).await.expect("held again, silently");
+        assert_eq!(h.confluent.calls().total, 0, "no Confluent call");
+    })
+    .await;
 }

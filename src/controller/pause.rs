@@ -1,0 +1,46 @@
+//! A paused Invitation (annotation [`PAUSED_ANNOTATION`] = `"true"`): no Confluent call at all,
+//! not even its deletion policy. Status says so (Ready=False, reason `Paused`) with the remote
+//! facts last observed; removing the annotation resumes the usual reconcile, and a deletion made
+//! while paused waits behind the finalizer until then.
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action as Requeue;
+
+use super::{Context, Error, report};
+use crate::crd::{Invitation, PAUSED_ANNOTATION};
+use crate::status::{self, Outcome};
+
+/// The Ready reason of a paused Invitation.
+pub const PAUSED: &str = "Paused";
+
+/// Holds a paused Invitation: status and one Event per change, then waits for a change of the
+/// object (the annotation's removal is one).
+pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
+    let message = if obj.metadata.deletion_timestamp.is_some() {
+        format!(
+            "Paused by the annotation {PAUSED_ANNOTATION}: deletion waits; remove the annotation to apply deletionPolicy {:?} and release the finalizer",
+            obj.spec.deletion_policy
+        )
+    } else {
+        format!(
+            "Paused by the annotation {PAUSED_ANNOTATION}: nothing is sent to Confluent Cloud until it is removed"
+        )
+    };
+    tracing::info!(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any(), "paused: no Confluent call");
+    let prev = obj.status.as_ref();
+    let next = status::next_status(
+        prev,
+        &Outcome::Held {
+            reason: PAUSED,
+            message: message.clone(),
+        },
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    report::write_status(ctx, obj, &next).await?;
+    ctx.forget_failures(obj);
+    if report::ready_changed(prev, &next) {
+        report::event(ctx, obj, false, PAUSED, &message).await;
+    }
+    Ok(Requeue::await_change())
+}

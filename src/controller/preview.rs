@@ -1,0 +1,221 @@
+//! Preview mode (`--dry-run`): the operator reads (lists, GETs) and plans as usual, but every
+//! action that would write to Confluent Cloud (create, adopt, reinvite, delete) stops here and
+//! is reported instead: a log line, a Normal Event named for it (`WouldCreate`, ...), Ready=False
+//! with that reason, and the `dry_run_actions_total` metric. This is the one gate: apply and
+//! cleanup ask it before acting.
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action as Requeue;
+
+use super::{Context, Error, report};
+use crate::crd::{DeletionPolicy, Invitation};
+use crate::planner::{Action, CreateCause};
+use crate::status::{self, Outcome};
+
+/// What the operator would have done, had it not been previewing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Would {
+    /// The Event and Ready reason: `WouldCreate`, `WouldRecreate`, `WouldReinvite`,
+    /// `WouldAdopt`, `WouldDelete`, `WouldDeleteUser`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The preview of a planner action that changes something, or `None` for reads, observations,
+/// refusals and anything else that may run as usual.
+pub fn would(action: &Action, email: &str) -> Option<Would> {
+    let (reason, message) = match action {
+        Action::Create(_, CreateCause::New) => (
+            "WouldCreate",
+            format!("would send an invitation to {email}"),
+        ),
+        Action::Create(_, CreateCause::Recreate) => (
+            "WouldRecreate",
+            format!(
+                "the previous invitation was removed in Confluent Cloud; would send a new one to {email}"
+            ),
+        ),
+        Action::Reinvite { expired_id, .. } => (
+            "WouldReinvite",
+            format!(
+                "invitation {expired_id} expired unaccepted; would delete it and send a new one to {email}"
+            ),
+        ),
+        Action::Adopt(inv) => (
+            "WouldAdopt",
+            format!(
+                "would adopt the existing invitation {} for {email} ({})",
+                inv.id.as_deref().unwrap_or("?"),
+                inv.status
+                    .as_ref()
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown status")
+            ),
+        ),
+        _ => return None,
+    };
+    Some(Would {
+        reason,
+        message: format!("dry run: {message}"),
+    })
+}
+
+/// The preview of a deletion, from what status last observed (no read: the real cleanup reads
+/// again before it acts), or `None` for `Orphan`, whose cleanup sends nothing and may run.
+pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
+    let status = obj.status.as_ref();
+    let id = status.and_then(|s| s.invitation_id.as_deref());
+    let accepted = status.and_then(|s| s.phase.as_deref()) == Some("Accepted");
+    let user = status
+        .and_then(|s| s.user_id.as_deref())
+        .unwrap_or("unknown");
+    let email = &obj.spec.email;
+    let (reason, message) = match (obj.spec.deletion_policy, accepted) {
+        (DeletionPolicy::Orphan, _) => return None,
+        (DeletionPolicy::DeleteUser, true) => (
+            "WouldDeleteUser",
+            format!(
+                "deletionPolicy DeleteUser: would delete user {user} ({email}), with their API keys and role bindings"
+            ),
+        ),
+        // nothing would be deleted, but the real cleanup reads again before it decides: it
+        // waits like every other deletion, so a preview never releases a finalizer by itself
+        (DeletionPolicy::Delete, true) => (
+            "WouldDelete",
+            format!(
+                "deletionPolicy Delete: {email} accepted; would keep user {user} and release the finalizer"
+            ),
+        ),
+        (_, false) => (
+            "WouldDelete",
+            format!(
+                "deletionPolicy {:?}: would delete invitation {} for {email}",
+                obj.spec.deletion_policy,
+                id.unwrap_or("(looked up by email)")
+            ),
+        ),
+    };
+    Some(Would {
+        reason,
+        message: format!(
+            "dry run: {message}; the finalizer stays until the operator runs without --dry-run"
+        ),
+    })
+}
+
+/// Reports a held action and looks again at the next resync, so the preview follows Confluent.
+pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Requeue, Error> {
+    tracing::info!(
+        namespace = obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        action = would.reason,
+        "{}",
+        would.message
+    );
+    ctx.metrics.dry_run(would.reason);
+    let prev = obj.status.as_ref();
+    let next = status::next_status(
+        prev,
+        &Outcome::Held {
+            reason: would.reason,
+            message: would.message.clone(),
+        },
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    report::write_status(ctx, obj, &next).await?;
+    if report::ready_changed(prev, &next) {
+        report::event(ctx, obj, false, would.reason, &would.message).await;
+    }
+    Ok(Requeue::requeue(ctx.settings.resync))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confluent::model::{CreateInvitation, Invitation as Remote, InviteStatus};
+    use crate::crd::{InvitationSpec, InvitationStatus};
+
+    fn request() -> CreateInvitation {
+        CreateInvitation {
+            email: "jane@example.com".into(),
+            auth_type: None,
+        }
+    }
+
+    #[test]
+    fn every_write_is_held_and_every_read_passes() {
+        let email = "jane@example.com";
+        let held = |a: &Action| would(a, email).map(|w| w.reason);
+        assert_eq!(
+            held(&Action::Create(request(), CreateCause::New)),
+            Some("WouldCreate")
+        );
+        assert_eq!(
+            held(&Action::Create(request(), CreateCause::Recreate)),
+            Some("WouldRecreate")
+        );
+        let reinvite = Action::Reinvite {
+            expired_id: "i-1".into(),
+            request: request(),
+        };
+        assert_eq!(held(&reinvite), Some("WouldReinvite"));
+        let existing = Remote {
+            id: Some("i-9".into()),
+            status: Some(InviteStatus::Sent),
+            ..Default::default()
+        };
+        let adopt = would(&Action::Adopt(existing.clone()), email).unwrap();
+        assert_eq!(adopt.reason, "WouldAdopt");
+        assert!(adopt.message.contains("i-9") && adopt.message.starts_with("dry run:"));
+        for read in [
+            Action::Get("i-1".into()),
+            Action::LookUp,
+            Action::Observe(existing),
+            Action::Release,
+        ] {
+            assert_eq!(held(&read), None, "{read:?}");
+        }
+    }
+
+    fn deleting(policy: DeletionPolicy, phase: &str) -> Invitation {
+        let mut obj = Invitation::new(
+            "jane",
+            InvitationSpec {
+                email: "jane@example.com".into(),
+                auth_type: None,
+                credentials_secret_ref: None,
+                deletion_policy: policy,
+                reinvite_on_expiry: false,
+            },
+        );
+        obj.status = Some(InvitationStatus {
+            invitation_id: Some("i-1".into()),
+            user_id: Some("u-1".into()),
+            phase: Some(phase.into()),
+            ..Default::default()
+        });
+        obj
+    }
+
+    #[test]
+    fn a_deletion_is_previewed_by_its_policy() {
+        let reason = |p, phase| would_clean_up(&deleting(p, phase)).map(|w| w.reason);
+        assert_eq!(reason(DeletionPolicy::Delete, "Sent"), Some("WouldDelete"));
+        assert_eq!(
+            reason(DeletionPolicy::DeleteUser, "Sent"),
+            Some("WouldDelete")
+        );
+        assert_eq!(
+            reason(DeletionPolicy::DeleteUser, "Accepted"),
+            Some("WouldDeleteUser")
+        );
+        assert_eq!(
+            reason(DeletionPolicy::Delete, "Accepted"),
+            Some("WouldDelete")
+        );
+        assert_eq!(reason(DeletionPolicy::Orphan, "Sent"), None);
+        let w = would_clean_up(&deleting(DeletionPolicy::Delete, "Sent")).unwrap();
+        assert!(w.message.contains("i-1"), "{}", w.message);
+    }
+}
