@@ -927,7 +927,13 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             // three backoffs of at least half their ceilings (100 + 200 + 400 ms)
             let took = started.elapsed();
             ensure!(took >= Duration::from_millis(650), "retried hot: {took:?}");
-            within(started, retry_bound(Duration::ZERO))?;
+            // Without rate-limit headers each 429 also halves the credential's pace (AIMD, at
+            // most once a second, never below 0.2 calls/s): 1 call/s used, then 0.5, 0.25 and
+            // 0.2, so the three retries wait for permits 2 + 4 + 5 s on top of the backoffs.
+            within(
+                started,
+                retry_bound(Duration::ZERO) + Duration::from_secs(2 + 4 + 5),
+            )?;
             requests(&s, 4)?;
             Ok(format!("4 attempts over {took:?}"))
         }),
