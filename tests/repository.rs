@@ -110,7 +110,7 @@ fn ci_runs_the_readmes_test_command() {
 
 #[test]
 fn the_contract_files_are_in_the_repository() {
-    let dir = root().join("src/confluent/openapi");
+    let dir = root().join("confluent-client/openapi");
     for file in [
         "iam-v2-invitations.openapi.yaml",
         "iam-v2-role-bindings.openapi.yaml",

@@ -17,7 +17,7 @@ use super::handle::{Shared, lock};
 use super::query;
 use super::respond::{self, json};
 use super::state::ListQuery;
-use crate::confluent::model::CreateInvitation;
+use confluent_client::model::CreateInvitation;
 
 /// The API routes (state: the shared mock).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -291,7 +291,7 @@ pub(crate) async fn method_not_allowed() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::ErrorLocation;
+    use crate::ErrorLocation;
 
     #[test]
     fn list_query_parsing() {

@@ -13,7 +13,7 @@ use super::ratelimit::RateLimiter;
 use super::state::Org;
 use super::wire::Links;
 use super::{CallCounts, RateLimit};
-use crate::confluent::model::{Invitation, User};
+use confluent_client::model::{Invitation, User};
 
 /// Locks a mutex, recovering from poisoning: a panicking test thread must not wedge the mock.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
