@@ -13,10 +13,11 @@ use jiff::Timestamp;
 
 use super::auth::Caller;
 use super::error::MockError;
-use super::handle::{Shared, lock};
+use super::handle::Shared;
 use super::query;
 use super::respond::{self, json};
 use super::state::ListQuery;
+use super::sync::lock;
 use confluent_client::model::CreateInvitation;
 
 /// The API routes (state: the shared mock).

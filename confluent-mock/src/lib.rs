@@ -30,6 +30,7 @@ mod ratelimit;
 mod respond;
 mod server;
 mod state;
+mod sync;
 mod wire;
 
 use std::fmt;
