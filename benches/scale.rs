@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use confluent_invitation_operator::cli::parse_duration;
 use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec};
-use confluent_invitation_operator::mock::{self, CallCounts, MockConfig, MockHandle, RateLimit};
+use confluent_mock::{CallCounts, MockConfig, MockHandle, RateLimit};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -848,7 +848,7 @@ async fn run_size(
     nss.create(&PostParams::default(), &namespace).await?;
     let api: Api<Invitation> = Api::namespaced(kube.clone(), &ns);
 
-    let server = mock::start(
+    let server = confluent_mock::start(
         "127.0.0.1:0".parse()?,
         MockConfig {
             api_keys: vec![(API_KEY.into(), API_SECRET.into())],
@@ -1113,7 +1113,7 @@ struct PeerRow {
 /// retries a 429 after `Retry-After`. Measured here against a fresh mock with the same settings.
 async fn run_peers(opts: &Opts, n: u64) -> Result<PeerRow, BoxError> {
     let rate = opts.rate_for(n);
-    let server = mock::start(
+    let server = confluent_mock::start(
         "127.0.0.1:0".parse()?,
         MockConfig {
             api_keys: vec![(API_KEY.into(), API_SECRET.into())],
@@ -1508,7 +1508,7 @@ fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "- Confluent mock (`src/mock`, in-process): {} ms latency on every request, rate limit {} \
+        "- Confluent mock (`confluent-mock`, in-process): {} ms latency on every request, rate limit {} \
          req/s per credential with a burst of {}{}",
         opts.latency_ms,
         rate_str(opts.rate),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
-use crate::confluent::{self, ClientSettings, Credentials, Observer};
+use confluent_client::{ClientSettings, Credentials, Observer};
 
 /// Keys of a credentials Secret.
 pub const KEY_API_KEY: &str = "apiKey";
@@ -58,11 +58,11 @@ pub struct CredentialStore {
     http: reqwest::Client,
     settings: ClientSettings,
     observer: Option<Arc<dyn Observer>>,
-    default: Option<confluent::Client>,
+    default: Option<confluent_client::Client>,
     require_ref: bool,
     /// (namespace, secret name) -> (Secret resourceVersion, client). Bounded by the number of
     /// distinct Secrets referenced; a changed Secret replaces its entry.
-    by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent::Client)>>,
+    by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent_client::Client)>>,
 }
 
 impl CredentialStore {
@@ -75,8 +75,9 @@ impl CredentialStore {
         default: Option<Credentials>,
         require_ref: bool,
     ) -> Self {
-        let default = default
-            .map(|c| confluent::Client::new(http.clone(), settings.clone(), c, observer.clone()));
+        let default = default.map(|c| {
+            confluent_client::Client::new(http.clone(), settings.clone(), c, observer.clone())
+        });
         Self {
             http,
             settings,
@@ -93,7 +94,7 @@ impl CredentialStore {
         kube: &kube::Client,
         namespace: &str,
         secret: Option<&str>,
-    ) -> Result<confluent::Client, Error> {
+    ) -> Result<confluent_client::Client, Error> {
         let Some(name) = secret else {
             if self.require_ref {
                 return Err(Error::Missing(
@@ -109,7 +110,7 @@ impl CredentialStore {
         if !is_object_name(name) {
             return Err(Error::Invalid(format!(
                 "spec.credentialsSecretRef.name {:?} is not a valid Secret name",
-                crate::confluent::error::bounded(name)
+                confluent_client::error::bounded(name)
             )));
         }
         let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
@@ -146,7 +147,7 @@ impl CredentialStore {
             *v = version;
             return Ok(client.clone());
         }
-        let client = confluent::Client::new(
+        let client = confluent_client::Client::new(
             self.http.clone(),
             self.settings.clone(),
             credentials,
@@ -158,7 +159,8 @@ impl CredentialStore {
 
     fn cache(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent::Client)>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent_client::Client)>>
+    {
         // A poisoned cache only holds valid clients; the worst case is a rebuilt one.
         self.by_secret.lock().unwrap_or_else(|e| e.into_inner())
     }

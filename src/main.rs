@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
+use confluent_client::{ClientSettings, Credentials};
 use confluent_invitation_operator::cli::{Cli, Command, ExportArgs, RunArgs};
-use confluent_invitation_operator::confluent::{self, ClientSettings, Credentials};
 use confluent_invitation_operator::controller::{self, Context, Settings};
 use confluent_invitation_operator::credentials::CredentialStore;
 use confluent_invitation_operator::leader::Election;
@@ -83,13 +83,14 @@ fn credentials_from_env(
 async fn operate(args: RunArgs) -> Result<(), String> {
     let defaults = default_credentials(&args)?;
     let mut settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
-    settings.budget = args
-        .confluent_rate_limit
-        .map(|per_second| confluent::ratelimit::Budget {
-            per_second,
-            burst: args.confluent_rate_burst,
-        });
-    let http_client = confluent::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+    settings.budget =
+        args.confluent_rate_limit
+            .map(|per_second| confluent_client::ratelimit::Budget {
+                per_second,
+                burst: args.confluent_rate_burst,
+            });
+    let http_client =
+        confluent_client::http_client(args.request_timeout).map_err(|e| e.to_string())?;
     let metrics = Arc::new(Metrics::new());
     let store = CredentialStore::new(
         http_client,
@@ -254,10 +255,11 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
         "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file",
     )?;
     let settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
-    let http_client = confluent::http_client(args.request_timeout).map_err(|e| e.to_string())?;
-    let client = confluent::Client::new(http_client, settings, credentials, None);
+    let http_client =
+        confluent_client::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+    let client = confluent_client::Client::new(http_client, settings, credentials, None);
     let mut remote = Vec::new();
-    let mut pages = std::pin::pin!(client.list_pages(&confluent::ListFilter::default()));
+    let mut pages = std::pin::pin!(client.list_pages(&confluent_client::ListFilter::default()));
     let mut page_count = 0u32;
     while let Some(page) = pages
         .try_next()

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::confluent::model::{Invitation, InviteStatus};
 use crate::crd::InvitationStatus;
+use confluent_client::model::{Invitation, InviteStatus};
 
 /// The condition type GitOps tools read (kstatus, Argo CD health).
 pub const READY: &str = "Ready";
@@ -185,7 +185,7 @@ pub fn pending_past_expiry(inv: &Invitation, now: jiff::Timestamp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::{ObjectMeta, ObjectReference};
+    use confluent_client::model::{ObjectMeta, ObjectReference};
 
     fn t(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()

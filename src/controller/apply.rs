@@ -8,11 +8,11 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
 use super::{Context, Error, claims, preview, report};
-use crate::confluent::{self, ListFilter, model::CreateInvitation, model::Invitation};
 use crate::crd::Invitation as Resource;
 use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
 use crate::status::{self, Outcome};
 use crate::validate;
+use confluent_client::{ListFilter, model::CreateInvitation, model::Invitation};
 
 /// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
 const MAX_STEPS: usize = 8;
@@ -96,7 +96,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
 async fn drive(
     ctx: &Context,
     resource: planner::Resource<'_>,
-    client: &confluent::Client,
+    client: &confluent_client::Client,
     fresh_lookup: bool,
     created: Option<jiff::Timestamp>,
 ) -> Result<Ended, Error> {
@@ -160,7 +160,7 @@ async fn drive(
                 request,
             } => {
                 match client.delete_invitation(&expired_id).await {
-                    Ok(()) | Err(confluent::Error::NotFound(_)) => {}
+                    Ok(()) | Err(confluent_client::Error::NotFound(_)) => {}
                     Err(e) if e.is_transient() => return Err(e.into()),
                     // Whether an expired invitation can be deleted is undocumented: a refusal
                     // does not stop the new invitation.
@@ -185,14 +185,14 @@ async fn drive(
 /// (ours, from a create whose response was lost, or someone else's): it looks again, for the
 /// planner to adopt, and answers `None`. A second 409 is an error.
 async fn create(
-    client: &confluent::Client,
+    client: &confluent_client::Client,
     request: &CreateInvitation,
     remote: &mut Remote,
     conflicts: &mut u32,
 ) -> Result<Option<Invitation>, Error> {
     match client.create_invitation(request).await {
         Ok(inv) => Ok(Some(inv)),
-        Err(confluent::Error::AlreadyExists(_)) if *conflicts == 0 => {
+        Err(confluent_client::Error::AlreadyExists(_)) if *conflicts == 0 => {
             *conflicts += 1;
             remote.by_email = Some(look_up(client, &request.email).await?);
             Ok(None)
@@ -204,7 +204,11 @@ async fn create(
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
 /// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
 /// a single GET, which the credential's rate limiter paces like every call.
-async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
+async fn observe(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    id: &str,
+) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
             Ok(ById::Found(inv))
@@ -220,17 +224,17 @@ async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<
 }
 
 /// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
-pub(super) async fn read(client: &confluent::Client, id: &str) -> Result<ById, Error> {
+pub(super) async fn read(client: &confluent_client::Client, id: &str) -> Result<ById, Error> {
     match client.get_invitation(id).await {
         Ok(inv) => Ok(ById::Found(inv)),
-        Err(confluent::Error::NotFound(_)) => Ok(ById::Gone),
+        Err(confluent_client::Error::NotFound(_)) => Ok(ById::Gone),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Lists the invitations for an email.
 pub(super) async fn look_up(
-    client: &confluent::Client,
+    client: &confluent_client::Client,
     email: &str,
 ) -> Result<Vec<Invitation>, Error> {
     Ok(client.list_invitations(&ListFilter::email(email)).await?)
@@ -275,7 +279,11 @@ async fn failed(
 
 /// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
 /// honouring the server's wait.
-async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Result<Requeue, Error> {
+async fn transient(
+    ctx: &Context,
+    obj: &Resource,
+    e: &confluent_client::Error,
+) -> Result<Requeue, Error> {
     tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
     unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
 }

@@ -9,7 +9,6 @@ use kube::runtime::controller::Action as Requeue;
 
 use super::apply::{look_up, read};
 use super::{Context, Error, claims, report};
-use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Action, Remote};
 use crate::status::{self, Outcome};
@@ -87,17 +86,17 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
             Action::Get(id) => remote.by_id = Some(read(&client, &id).await?),
             Action::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
             Action::DeleteInvitation(id) => match client.delete_invitation(&id).await {
-                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
                     report::event(ctx, obj, false, "Deleted", &note).await;
                     return Ok(());
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
-                Err(confluent::Error::AlreadyAccepted(_)) => remote = Remote::default(),
+                Err(confluent_client::Error::AlreadyAccepted(_)) => remote = Remote::default(),
                 Err(e) => return Err(e.into()),
             },
             Action::DeleteUser(user) => match client.delete_user(&user).await {
-                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
                         obj.spec.email

@@ -29,12 +29,12 @@ use kube::{Api, ResourceExt};
 
 pub use error::Error;
 
-use crate::confluent::{self, retry::Backoff};
 use crate::crd::{FINALIZER, Invitation};
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
 use crate::snapshot::{Snapshot, Snapshots};
 use crate::status::{self, Outcome};
+use confluent_client::retry::Backoff;
 
 /// The field manager of our status writes and the Events' reporting controller.
 pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
@@ -115,7 +115,7 @@ pub(crate) struct CredentialUse {
 }
 
 impl CredentialUse {
-    pub(crate) fn of(client: &confluent::Client) -> Self {
+    pub(crate) fn of(client: &confluent_client::Client) -> Self {
         Self {
             client: client.key(),
             identity: client.identity().into(),
@@ -182,7 +182,7 @@ impl Context {
     }
 
     /// Records the credential an object is reconciled with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent::Client) {
+    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent_client::Client) {
         let used = CredentialUse::of(client);
         let mut owners = self.owners();
         if owners.get(&key(obj)) != Some(&used) {
@@ -440,7 +440,7 @@ async fn sweep(
                     Ok(s) => s,
                     // The credential itself was refused: definitive, and every resource using
                     // it must say so. Their reconciles read the refusal, not a Confluent call.
-                    Err(e @ confluent::Error::Unauthenticated(_)) => {
+                    Err(e @ confluent_client::Error::Unauthenticated(_)) => {
                         tracing::warn!(credential = %identity, error = %e, "Confluent refused the credential; resources using it are told");
                         for object in ctx.owned_by(client) {
                             let Some(obj) = store.get(&object) else {

@@ -133,8 +133,8 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::{CreateInvitation, Invitation as Remote, InviteStatus};
     use crate::crd::{InvitationSpec, InvitationStatus};
+    use confluent_client::model::{CreateInvitation, Invitation as Remote, InviteStatus};
 
     fn request() -> CreateInvitation {
         CreateInvitation {

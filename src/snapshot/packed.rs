@@ -6,7 +6,7 @@
 //! glibc's `mallinfo2` around a refresh of 10 000 realistic invitations); packed, 3.6 MiB, and one
 //! allocation apiece instead of nine, which also leaves malloc less to fragment.
 
-use crate::confluent::model::{Invitation, InviteStatus, ObjectMeta, ObjectReference};
+use confluent_client::model::{Invitation, InviteStatus, ObjectMeta, ObjectReference};
 
 /// The text fields kept, in packing order.
 const EMAIL: usize = 0;

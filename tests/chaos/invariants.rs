@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use confluent_invitation_operator::confluent::model::{Invitation as Remote, InviteStatus, User};
+use confluent_client::model::{Invitation as Remote, InviteStatus, User};
 use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER, Invitation};
 use confluent_invitation_operator::status;
 use kube::ResourceExt;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use confluent_invitation_operator::crd::{
     AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec,
 };
-use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
+use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -288,7 +288,7 @@ impl World {
         nss.create(&PostParams::default(), &namespace)
             .await
             .expect("namespace created");
-        let mock = mock::start(
+        let mock = confluent_mock::start(
             "127.0.0.1:0".parse().expect("an address"),
             MockConfig {
                 api_keys: vec![(API_KEY.into(), API_SECRET.into())],
@@ -452,7 +452,7 @@ impl World {
             .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET)
             .env(
                 "RUST_LOG",
-                "info,confluent_invitation_operator=debug,kube_runtime=debug",
+                "info,confluent_invitation_operator=debug,confluent_client=debug,kube_runtime=debug",
             )
             .env("POD_NAME", format!("chaos-operator-{n}"))
             .stdin(Stdio::null())

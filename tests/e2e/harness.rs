@@ -15,11 +15,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::Invitation as RemoteInvitation;
+use confluent_client::model::Invitation as RemoteInvitation;
 use confluent_invitation_operator::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
 };
-use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
+use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -142,7 +142,7 @@ pub async fn env_with(name: &str, options: Options) -> Env {
     nss.create(&PostParams::default(), &namespace)
         .await
         .expect("namespace created");
-    let mock = mock::start(
+    let mock = confluent_mock::start(
         "127.0.0.1:0".parse().expect("an address"),
         MockConfig {
             api_keys: vec![(API_KEY.into(), API_SECRET.into())],
@@ -226,7 +226,10 @@ impl Env {
             .env_clear()
             .env("KUBECONFIG", kubeconfig)
             .env("CONFLUENT_CLOUD_ENDPOINT", self.mock.base_url())
-            .env("RUST_LOG", "info,confluent_invitation_operator=debug")
+            .env(
+                "RUST_LOG",
+                "info,confluent_invitation_operator=debug,confluent_client=debug",
+            )
             .env("POD_NAME", format!("e2e-operator-{}", self.restarts))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))

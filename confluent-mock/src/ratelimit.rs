@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::RateLimit;
-use super::handle::lock;
+use super::sync::lock;
 
 /// The budget advertised in `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::handle::lock;
+use super::sync::lock;
 
 /// Makes the next `count` requests matching `method` and `path_prefix` fail with `action`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

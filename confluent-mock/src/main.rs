@@ -1,6 +1,6 @@
 //! `confluent-mock`: the Confluent Cloud IAM v2 invitations mock as a standalone server, for the
 //! sandbox, scripts and manual testing. Test controls are under `/_mock/` on the same port (see
-//! `confluent_invitation_operator::mock`).
+//! the `confluent_mock` library).
 //!
 //! Credential values are never logged or echoed (`--help` hides values taken from the
 //! environment).
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use confluent_invitation_operator::mock::{self, MockConfig, RateLimit};
+use confluent_mock::{MockConfig, RateLimit};
 use tracing_subscriber::EnvFilter;
 
 /// A faithful, stateful mock of the Confluent Cloud IAM v2 invitations API.
@@ -160,7 +160,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(?config, "starting");
-    let server = match mock::start(listen, config).await {
+    let server = match confluent_mock::start(listen, config).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("confluent-mock: {e}");

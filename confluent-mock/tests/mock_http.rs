@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::{Failure, Invitation, InvitationList, User};
-use confluent_invitation_operator::mock::{
-    self, CallCounts, Fault, FaultAction, MockConfig, MockServer, OtherOrganization, RateLimit,
+use confluent_client::model::{Failure, Invitation, InvitationList, User};
+use confluent_mock::{
+    CallCounts, Fault, FaultAction, MockConfig, MockServer, OtherOrganization, RateLimit,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -28,7 +28,7 @@ fn spec() -> &'static Value {
     SPEC.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/src/confluent/openapi/iam-v2-invitations.openapi.yaml"
+            "/../confluent-client/openapi/iam-v2-invitations.openapi.yaml"
         );
         let text = std::fs::read_to_string(path).unwrap();
         serde_saphyr::from_str::<Value>(&text).unwrap()
@@ -218,7 +218,7 @@ enum Auth<'a> {
 }
 
 async fn env_with(config: MockConfig) -> Env {
-    let server = mock::start("127.0.0.1:0".parse().unwrap(), config)
+    let server = confluent_mock::start("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
     Env {
@@ -327,7 +327,7 @@ fn is_rfc3339_seconds_z(s: &str) -> bool {
 #[test]
 fn the_handle_is_a_cheap_shareable_clone() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
-    shareable::<mock::MockHandle>();
+    shareable::<confluent_mock::MockHandle>();
     fn sendable<T: Send + 'static>() {}
     sendable::<MockServer>();
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::{ErrorLocation, MockError};
 use super::ratelimit::Quota;
-use crate::confluent::model::{ErrorItem, ErrorSource, Failure};
+use confluent_client::model::{ErrorItem, ErrorSource, Failure};
 
 /// `X-Request-Id`, on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,7 +1,7 @@
 //! The state shared by the HTTP handlers and the in-process test controls ([`MockHandle`]), so a
 //! test can drive the organization (accept, expire, remove, inject faults) without HTTP.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -11,14 +11,10 @@ use super::error::MockError;
 use super::faults::{Fault, FaultQueue};
 use super::ratelimit::RateLimiter;
 use super::state::Org;
+use super::sync::lock;
 use super::wire::Links;
 use super::{CallCounts, RateLimit};
-use crate::confluent::model::{Invitation, User};
-
-/// Locks a mutex, recovering from poisoning: a panicking test thread must not wedge the mock.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use confluent_client::model::{Invitation, User};
 
 /// Everything one mock server holds.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Confluent answering badly: the real `confluent::Client` against a tiny raw HTTP server that
+//! Confluent answering badly: the real `confluent_client::Client` against a tiny raw HTTP server that
 //! answers canned bytes per case (malformed JSON, HTML, gigantic or endless bodies, pagination
 //! loops, links and redirects to another origin, absurd `Retry-After`, dropped connections,
 //! hostile ids...). Every case must end in the documented `Error` variant with a clear message,
@@ -18,11 +18,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
-use confluent_invitation_operator::confluent::client::{MAX_BODY_BYTES, MAX_PAGES};
-use confluent_invitation_operator::confluent::model::{CreateInvitation, InviteStatus};
-use confluent_invitation_operator::confluent::{
-    Client, ClientSettings, Credentials, Error, ListFilter, http_client,
-};
+use confluent_client::client::{MAX_BODY_BYTES, MAX_PAGES};
+use confluent_client::model::{CreateInvitation, InviteStatus};
+use confluent_client::{Client, ClientSettings, Credentials, Error, ListFilter, http_client};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -1155,7 +1153,7 @@ async fn run_all(cases: Vec<(&'static str, CaseFuture)>) {
 /// `#[serde(default)]` fills what is missing: a `200 []` to the look-up by email reads as "no
 /// invitation", so the operator goes on to POST a create; a `200 [...]` to a create reads as a
 /// success without id. The API only ever answers objects.
-/// Fix: `decode` in src/confluent/client.rs refuses a body whose first non-whitespace byte is not
+/// Fix: `decode` in confluent-client/src/client.rs refuses a body whose first non-whitespace byte is not
 /// `{` with `Error::Decode { message: "expected a JSON object", .. }`.
 #[tokio::test]
 async fn json_arrays_are_not_objects() {

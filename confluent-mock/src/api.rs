@@ -13,11 +13,12 @@ use jiff::Timestamp;
 
 use super::auth::Caller;
 use super::error::MockError;
-use super::handle::{Shared, lock};
+use super::handle::Shared;
 use super::query;
 use super::respond::{self, json};
 use super::state::ListQuery;
-use crate::confluent::model::CreateInvitation;
+use super::sync::lock;
+use confluent_client::model::CreateInvitation;
 
 /// The API routes (state: the shared mock).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -291,7 +292,7 @@ pub(crate) async fn method_not_allowed() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::ErrorLocation;
+    use crate::ErrorLocation;
 
     #[test]
     fn list_query_parsing() {

@@ -32,7 +32,7 @@ use super::faults::{Fault, FaultAction};
 use super::handle::{MockHandle, Shared};
 use super::respond::json;
 use super::{CallCounts, RateLimit};
-use crate::confluent::model::CreateInvitation;
+use confluent_client::model::CreateInvitation;
 
 /// The control routes (state: the shared mock).
 pub(crate) fn routes() -> Router<Arc<Shared>> {

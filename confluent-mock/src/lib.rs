@@ -2,8 +2,8 @@
 //! benchmarks and the sandbox: start it in-process with [`start`], or run the `confluent-mock`
 //! binary.
 //!
-//! It follows `src/confluent/openapi/iam-v2-invitations.openapi.yaml` for shapes and codes, and the
-//! behaviour users of the real service report (`src/confluent/openapi/README.md`): the 409 "This user already
+//! It follows `confluent-client/openapi/iam-v2-invitations.openapi.yaml` for shapes and codes, and the
+//! behaviour users of the real service report (`confluent-client/openapi/README.md`): the 409 "This user already
 //! exists within the Organization" for a live email, the 400 "The invitation was already
 //! accepted", deactivation on delete, expiry after 7 days, opaque page tokens with absolute
 //! `next` links, Basic and Bearer authentication, per-credential rate limits with `Retry-After`.
@@ -30,6 +30,7 @@ mod ratelimit;
 mod respond;
 mod server;
 mod state;
+mod sync;
 mod wire;
 
 use std::fmt;

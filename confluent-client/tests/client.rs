@@ -6,11 +6,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::{CreateInvitation, InviteStatus};
-use confluent_invitation_operator::confluent::{
-    self, Client, ClientSettings, Credentials, Error, ListFilter,
-};
-use confluent_invitation_operator::mock::{self, Fault, FaultAction, MockConfig, MockServer};
+use confluent_client::model::{CreateInvitation, InviteStatus};
+use confluent_client::{Client, ClientSettings, Credentials, Error, ListFilter};
+use confluent_mock::{Fault, FaultAction, MockConfig, MockServer};
 use futures::TryStreamExt;
 
 const KEY: &str = "client-test-key";
@@ -18,7 +16,7 @@ const SECRET: &str = "client-test-secret-3d9f-NEVER-LOGGED";
 const TOKEN: &str = "client-test-token-77ab-NEVER-LOGGED";
 
 async fn mock() -> MockServer {
-    mock::start(
+    confluent_mock::start(
         "127.0.0.1:0".parse().unwrap(),
         MockConfig {
             api_keys: vec![(KEY.into(), SECRET.into())],
@@ -31,7 +29,7 @@ async fn mock() -> MockServer {
 }
 
 fn client(server: &MockServer, credentials: Credentials) -> Client {
-    let http = confluent::http_client(Duration::from_secs(2)).unwrap();
+    let http = confluent_client::http_client(Duration::from_secs(2)).unwrap();
     let mut settings = ClientSettings::new(&server.base_url()).unwrap();
     settings.retry.backoff.base = Duration::from_millis(20);
     Client::new(http, settings, credentials, None)
@@ -254,7 +252,7 @@ async fn idempotent_calls_retry_transient_failures_and_posts_never_do() {
 async fn a_429_pauses_the_whole_credential() {
     let server = mock().await;
     let m = server.state();
-    m.set_rate_limit(Some(mock::RateLimit {
+    m.set_rate_limit(Some(confluent_mock::RateLimit {
         per_second: 2.0,
         burst: 2,
     }));

@@ -1,11 +1,11 @@
-//! Rendering stored records into the API's wire types ([`crate::confluent::model`]), with links
+//! Rendering stored records into the API's wire types ([`confluent_client::model`]), with links
 //! built from the base URL the client used, so `self`, `related`, `Location` and `next` links are
 //! followable from wherever the client reaches the mock (a port-forward, a Service name, ...).
 
 use jiff::Timestamp;
 
 use super::state::{InvitationRecord, Page, UserRecord, whole_seconds};
-use crate::confluent::model::{
+use confluent_client::model::{
     API_VERSION, Invitation, InvitationList, ListMeta, ObjectMeta, ObjectReference, User,
 };
 
@@ -129,7 +129,7 @@ impl Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::InviteStatus;
+    use confluent_client::model::InviteStatus;
 
     fn record() -> InvitationRecord {
         let ts: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();

@@ -13,10 +13,11 @@ use axum::response::Response;
 
 use super::CallCounts;
 use super::faults::FaultAction;
-use super::handle::{Shared, lock};
+use super::handle::Shared;
 use super::ratelimit::Decision;
 use super::respond::{self, X_REQUEST_ID};
 use super::server::{DropSignal, drop_connection};
+use super::sync::lock;
 
 /// The API operation a request addresses, for [`CallCounts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! a socket. Rendering into wire types lives in [`super::wire`].
 //!
 //! Modelled undocumented behaviour (the service's reported behaviour is in
-//! `src/confluent/openapi/README.md`):
+//! `confluent-client/openapi/README.md`):
 //! - Deleting a pending (SENT, STAGED or EXPIRED) invitation does not make it disappear: it becomes
 //!   `INVITE_STATUS_DEACTIVATED` with `metadata.deleted_at` set, and GET keeps answering it.
 //!   Deleting it again answers 404. The email can then be invited again (a new invitation id).
@@ -23,7 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::error::MockError;
 use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::confluent::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
+use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
 
 /// How long an invitation stays SENT before it reads as EXPIRED (observed on the real service).
 pub const INVITATION_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 7);
@@ -587,7 +587,7 @@ impl Org {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::ErrorLocation;
+    use crate::ErrorLocation;
 
     const ADMIN: &str = "u-admin1";
 
