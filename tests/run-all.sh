@@ -7,10 +7,11 @@
 #   3. starts a throwaway etcd + kube-apiserver + kube-controller-manager (RBAC on, loopback);
 #   4. installs the Helm chart into it and mints a token for the chart's ServiceAccount: the e2e
 #      operator runs with exactly the chart's RBAC (the RBAC proof, leader election included);
-#   5. cargo test over the workspace (the operator, confluent-client, confluent-mock): unit
-#      tests, the CRD drift check, the mock's and the client's HTTP tests, the hostile-input
-#      suite, the e2e suite (the real operator binary against the real API server and the
-#      Confluent mock) and the chaos suite (kills, faults, an API server restart);
+#   5. cargo test over the workspace (the operator, confluent-client, confluent-mock,
+#      test-support): unit tests, the CRD drift check, the mock's and the client's HTTP tests,
+#      the hostile-input suite, the e2e suite (the real operator binary against the real API
+#      server and the Confluent mock) and the chaos suite (kills, faults, an API server
+#      restart), both built on test-support (which the benchmark uses too);
 #   6. the secret grep over every operator log, Event and status of the e2e run; bounded fuzzing;
 #      the manifest checks (helm lint, kubernetes-validate, kustomize drift, Argo CD health Lua,
 #      hadolint, server-side dry runs), then helm upgrade and uninstall;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale benchmark (benches/scale.rs) in one command: installs what is missing, builds the
+# The scale benchmark (benches/scale/) in one command: installs what is missing, builds the
 # operator in release mode, starts a throwaway etcd + kube-apiserver (+ kube-controller-manager),
 # runs `cargo bench --bench scale` against it and writes the report to BENCHMARKS.md at the
 # repository root. The control plane is stopped and its state removed afterwards, also on failure.
