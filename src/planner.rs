@@ -2,12 +2,12 @@
 //! the one next thing to do. It knows neither HTTP nor Kubernetes, so its whole decision table is
 //! unit-tested (see the tests below).
 //!
-//! Reads are actions too ([`Action::Get`], [`Action::LookUp`]): the controller performs them,
+//! Reads are actions too ([`Step::Get`], [`Step::LookUp`]): the controller performs them,
 //! records the result in [`Remote`] and asks again, until a terminal action comes back. Every
 //! path that can end in a create passes through a look-up by email first, which is what makes a
 //! create whose response was lost adopt its own invitation instead of making a second one.
 
-use crate::confluent::model::{CreateInvitation, Invitation, InviteStatus};
+use crate::confluent::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 use crate::crd::{DeletionPolicy, InvitationSpec, InvitationStatus};
 use crate::validate;
 
@@ -17,7 +17,7 @@ pub struct Remote {
     /// The result of reading the invitation by the id in status; `None` until read.
     pub by_id: Option<ById>,
     /// Invitations for the spec's email; `None` until looked up.
-    pub by_email: Option<Vec<Invitation>>,
+    pub by_email: Option<Vec<RemoteInvitation>>,
 }
 
 /// The answer to a read by id.
@@ -26,7 +26,7 @@ pub struct Remote {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ById {
     /// The invitation exists (in whatever state).
-    Found(Invitation),
+    Found(RemoteInvitation),
     /// 404: removed out of band, or never visible to these credentials.
     Gone,
 }
@@ -42,7 +42,7 @@ pub enum CreateCause {
 
 /// Why the planner refuses to act.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum SpecRefusal {
     /// An immutable field differs from what the remote invitation was made with.
     ImmutableFieldChanged {
         field: &'static str,
@@ -54,7 +54,7 @@ pub enum Refusal {
     AuthTypeConflict(String),
 }
 
-impl Refusal {
+impl SpecRefusal {
     /// The condition / Event reason.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -75,16 +75,16 @@ impl Refusal {
 
 /// The one next step.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Action {
+pub enum Step {
     /// Read the invitation with this id, then plan again.
     Get(String),
     /// List the invitations for the spec's email, then plan again.
     LookUp,
     /// Nothing to change remotely: report this invitation in status.
-    Observe(Invitation),
+    Observe(RemoteInvitation),
     /// Take over an existing invitation for the email (made by someone else, or by a create of
     /// ours whose response was lost).
-    Adopt(Invitation),
+    Adopt(RemoteInvitation),
     /// Send a new invitation.
     Create(CreateInvitation, CreateCause),
     /// Delete the expired invitation `expired_id`, then send a new one.
@@ -93,7 +93,7 @@ pub enum Action {
         request: CreateInvitation,
     },
     /// Do nothing remotely; say why in status.
-    Refuse(Refusal),
+    Refuse(SpecRefusal),
     // ---- deletion (the finalizer's cleanup) ----
     /// Delete this pending invitation.
     DeleteInvitation(String),
@@ -128,16 +128,16 @@ impl Resource<'_> {
 }
 
 /// Plans the next step towards "exactly one remote invitation for this live resource".
-pub fn plan(resource: Resource<'_>, remote: &Remote) -> Action {
+pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step {
     if let Err(message) = validate::email(&resource.spec.email) {
-        return Action::Refuse(Refusal::InvalidSpec(format!("spec.email: {message}")));
+        return Step::Refuse(SpecRefusal::InvalidSpec(format!("spec.email: {message}")));
     }
     if let Some(refusal) = immutable_violation(resource) {
-        return Action::Refuse(refusal);
+        return Step::Refuse(refusal);
     }
     match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => Action::Get(id.to_owned()),
+            None => Step::Get(id.to_owned()),
             Some(ById::Found(inv)) => plan_known(resource, remote, inv),
             Some(ById::Gone) => adopt_or_create(resource, remote, CreateCause::Recreate),
         },
@@ -146,11 +146,11 @@ pub fn plan(resource: Resource<'_>, remote: &Remote) -> Action {
 }
 
 /// The id in status answered: keep observing it, unless it ended.
-fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &Invitation) -> Action {
+fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step {
     if let Some(email) = &inv.email
         && !inv.email_matches(&resource.spec.email)
     {
-        return Action::Refuse(Refusal::ImmutableFieldChanged {
+        return Step::Refuse(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email is {} but invitation {} was made for {email}; email is immutable: create a new Invitation instead",
@@ -162,26 +162,26 @@ fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &Invitation) -> Acti
     match inv.status {
         Some(InviteStatus::Expired) if resource.spec.reinvite_on_expiry => {
             match live_match(resource, remote) {
-                None if remote.by_email.is_none() => Action::LookUp,
+                None if remote.by_email.is_none() => Step::LookUp,
                 Some(live) => adopt(resource, live),
-                None => Action::Reinvite {
+                None => Step::Reinvite {
                     expired_id: inv.id.clone().unwrap_or_default(),
                     request: resource.create_request(),
                 },
             }
         }
         Some(InviteStatus::Deactivated) => adopt_or_create(resource, remote, CreateCause::Recreate),
-        _ => Action::Observe(inv.clone()),
+        _ => Step::Observe(inv.clone()),
     }
 }
 
-fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Action {
+fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step {
     if remote.by_email.is_none() {
-        return Action::LookUp;
+        return Step::LookUp;
     }
     match live_match(resource, remote) {
         Some(live) => adopt(resource, live),
-        None => Action::Create(resource.create_request(), cause),
+        None => Step::Create(resource.create_request(), cause),
     }
 }
 
@@ -202,7 +202,7 @@ pub enum Found {
 /// attempt failed, or this reconcile's create met a 409 although its look-up found nothing).
 /// Without either timestamp the invitation is taken as someone else's (the conservative wording).
 pub fn how_found(
-    inv: &Invitation,
+    inv: &RemoteInvitation,
     resource_created: Option<jiff::Timestamp>,
     own_create_unrecorded: bool,
 ) -> Found {
@@ -219,23 +219,23 @@ pub fn how_found(
     }
 }
 
-fn adopt(resource: Resource<'_>, live: &Invitation) -> Action {
+fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step {
     if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
         && wanted.as_str() != actual
     {
-        return Action::Refuse(Refusal::AuthTypeConflict(format!(
+        return Step::Refuse(SpecRefusal::AuthTypeConflict(format!(
             "invitation {} for {} already exists with {actual}, but spec.authType is {}; delete it in Confluent Cloud or change spec.authType",
             live.id.as_deref().unwrap_or("?"),
             resource.spec.email,
             wanted.as_str()
         )));
     }
-    Action::Adopt(live.clone())
+    Step::Adopt(live.clone())
 }
 
 /// The live invitation for the email that this resource should own: an accepted one first,
 /// else the newest pending one. Expired and deactivated records are history, not candidates.
-fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Invitation> {
+fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r RemoteInvitation> {
     let candidates = remote.by_email.as_deref()?;
     candidates
         .iter()
@@ -251,12 +251,12 @@ fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Invi
 
 /// Email and auth type cannot change once an invitation was made (clusters older than 1.25
 /// ignore the CRD's CEL rules, so the controller checks too).
-fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
+fn immutable_violation(resource: Resource<'_>) -> Option<SpecRefusal> {
     let status = resource.status?;
     if let Some(email) = &status.email
         && !email.eq_ignore_ascii_case(&resource.spec.email)
     {
-        return Some(Refusal::ImmutableFieldChanged {
+        return Some(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email changed from {email} to {}; email is immutable: create a new Invitation instead",
@@ -268,7 +268,7 @@ fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
         && status.invitation_id.is_some()
         && wanted.as_str() != actual
     {
-        return Some(Refusal::ImmutableFieldChanged {
+        return Some(SpecRefusal::ImmutableFieldChanged {
             field: "authType",
             message: format!(
                 "spec.authType is {} but invitation {} has {actual}; authType is immutable: create a new Invitation instead",
@@ -281,14 +281,14 @@ fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
 }
 
 /// Plans the cleanup of a resource being deleted, per its deletion policy.
-pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
+pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step {
     let policy = resource.spec.deletion_policy;
     if policy == DeletionPolicy::Orphan {
-        return Action::Release;
+        return Step::Release;
     }
     let known = match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => return Action::Get(id.to_owned()),
+            None => return Step::Get(id.to_owned()),
             // Only an invitation for this resource's email is its own: a status restored from
             // a backup, or patched by hand, may name another resource's invitation, which
             // cleanup must never touch.
@@ -308,22 +308,22 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
     // Without a standing invitation by id, find one by email.
     let target = match known {
         Some(inv) => inv,
-        None if remote.by_email.is_none() => return Action::LookUp,
+        None if remote.by_email.is_none() => return Step::LookUp,
         None => match live_match(resource, remote) {
             Some(inv) => inv,
-            None => return Action::Release,
+            None => return Step::Release,
         },
     };
     let Some(id) = target.id.clone() else {
-        return Action::Release;
+        return Step::Release;
     };
     match &target.status {
-        Some(InviteStatus::Deactivated) => Action::Release,
+        Some(InviteStatus::Deactivated) => Step::Release,
         Some(InviteStatus::Accepted) => match (policy, target.user_id()) {
-            (DeletionPolicy::DeleteUser, Some(user)) => Action::DeleteUser(user.to_owned()),
-            _ => Action::KeepAcceptedMember(target.user_id().unwrap_or(&id).to_owned()),
+            (DeletionPolicy::DeleteUser, Some(user)) => Step::DeleteUser(user.to_owned()),
+            _ => Step::KeepAcceptedMember(target.user_id().unwrap_or(&id).to_owned()),
         },
-        _ => Action::DeleteInvitation(id),
+        _ => Step::DeleteInvitation(id),
     }
 }
 
@@ -343,8 +343,8 @@ mod tests {
         }
     }
 
-    fn inv(id: &str, email: &str, status: InviteStatus) -> Invitation {
-        Invitation {
+    fn inv(id: &str, email: &str, status: InviteStatus) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.into()),
             email: Some(email.into()),
             status: Some(status),
@@ -372,14 +372,14 @@ mod tests {
 
     const E: &str = "jane@example.com";
 
-    fn found(i: Invitation) -> Remote {
+    fn found(i: RemoteInvitation) -> Remote {
         Remote {
             by_id: Some(ById::Found(i)),
             by_email: None,
         }
     }
 
-    fn listed(items: Vec<Invitation>) -> Remote {
+    fn listed(items: Vec<RemoteInvitation>) -> Remote {
         Remote {
             by_id: None,
             by_email: Some(items),
@@ -400,10 +400,10 @@ mod tests {
             spec: &s,
             status: None,
         };
-        assert_eq!(plan(r, &Remote::default()), Action::LookUp);
+        assert_eq!(plan(r, &Remote::default()), Step::LookUp);
         assert_eq!(
             plan(r, &listed(vec![])),
-            Action::Create(create(E), CreateCause::New)
+            Step::Create(create(E), CreateCause::New)
         );
     }
 
@@ -417,7 +417,7 @@ mod tests {
         let sent = inv("i-1", "JANE@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent.clone()])),
-            Action::Adopt(sent.clone())
+            Step::Adopt(sent.clone())
         );
         // history is not adopted
         let old = vec![
@@ -426,20 +426,20 @@ mod tests {
         ];
         assert_eq!(
             plan(r, &listed(old)),
-            Action::Create(create(E), CreateCause::New)
+            Step::Create(create(E), CreateCause::New)
         );
         // an accepted invitation wins over a pending one, and other emails never match
         let acc = inv("i-4", E, InviteStatus::Accepted);
         let other = inv("i-5", "john@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent, acc.clone(), other])),
-            Action::Adopt(acc)
+            Step::Adopt(acc)
         );
         // a status this version does not know is kept, not duplicated
         let unknown = inv("i-6", E, InviteStatus::Other("INVITE_STATUS_NEW".into()));
         assert_eq!(
             plan(r, &listed(vec![unknown.clone()])),
-            Action::Adopt(unknown)
+            Step::Adopt(unknown)
         );
     }
 
@@ -453,7 +453,7 @@ mod tests {
         };
         let a = plan(r, &listed(vec![inv("i-1", E, InviteStatus::Sent)]));
         assert!(
-            matches!(&a, Action::Refuse(Refusal::AuthTypeConflict(m)) if m.contains("AUTH_TYPE_SSO")),
+            matches!(&a, Step::Refuse(SpecRefusal::AuthTypeConflict(m)) if m.contains("AUTH_TYPE_SSO")),
             "{a:?}"
         );
     }
@@ -466,7 +466,7 @@ mod tests {
             spec: &s,
             status: Some(&st),
         };
-        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(plan(r, &Remote::default()), Step::Get("i-1".into()));
         for state in [
             InviteStatus::Sent,
             InviteStatus::Staged,
@@ -475,7 +475,7 @@ mod tests {
             InviteStatus::Other("INVITE_STATUS_NEW".into()),
         ] {
             let i = inv("i-1", E, state);
-            assert_eq!(plan(r, &found(i.clone())), Action::Observe(i));
+            assert_eq!(plan(r, &found(i.clone())), Step::Observe(i));
         }
     }
 
@@ -495,16 +495,16 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(plan(r, &remote), Action::LookUp);
+            assert_eq!(plan(r, &remote), Step::LookUp);
             remote.by_email = Some(vec![]);
             assert_eq!(
                 plan(r, &remote),
-                Action::Create(create(E), CreateCause::Recreate)
+                Step::Create(create(E), CreateCause::Recreate)
             );
             // a create whose response was lost shows up in the look-up: adopted
             let mine = inv("i-9", E, InviteStatus::Sent);
             remote.by_email = Some(vec![mine.clone()]);
-            assert_eq!(plan(r, &remote), Action::Adopt(mine));
+            assert_eq!(plan(r, &remote), Step::Adopt(mine));
         }
     }
 
@@ -519,7 +519,7 @@ mod tests {
         };
         assert_eq!(
             plan(r, &found(expired.clone())),
-            Action::Observe(expired.clone())
+            Step::Observe(expired.clone())
         );
         s.reinvite_on_expiry = true;
         let r = Resource {
@@ -527,11 +527,11 @@ mod tests {
             status: Some(&st),
         };
         let mut remote = found(expired.clone());
-        assert_eq!(plan(r, &remote), Action::LookUp);
+        assert_eq!(plan(r, &remote), Step::LookUp);
         remote.by_email = Some(vec![expired.clone()]);
         assert_eq!(
             plan(r, &remote),
-            Action::Reinvite {
+            Step::Reinvite {
                 expired_id: "i-1".into(),
                 request: create(E)
             }
@@ -539,7 +539,7 @@ mod tests {
         // the new invitation of an earlier reinvite whose response was lost: adopted
         let fresh = inv("i-2", E, InviteStatus::Sent);
         remote.by_email = Some(vec![expired, fresh.clone()]);
-        assert_eq!(plan(r, &remote), Action::Adopt(fresh));
+        assert_eq!(plan(r, &remote), Step::Adopt(fresh));
     }
 
     #[test]
@@ -554,7 +554,7 @@ mod tests {
         assert!(
             matches!(
                 &a,
-                Action::Refuse(Refusal::ImmutableFieldChanged { field: "email", .. })
+                Step::Refuse(SpecRefusal::ImmutableFieldChanged { field: "email", .. })
             ),
             "{a:?}"
         );
@@ -568,7 +568,7 @@ mod tests {
         assert!(
             matches!(
                 &a,
-                Action::Refuse(Refusal::ImmutableFieldChanged {
+                Step::Refuse(SpecRefusal::ImmutableFieldChanged {
                     field: "authType",
                     ..
                 })
@@ -580,7 +580,7 @@ mod tests {
             spec: &s,
             status: Some(&st),
         };
-        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(plan(r, &Remote::default()), Step::Get("i-1".into()));
         // the remote's own email is checked too (status written by an older version)
         let st = InvitationStatus {
             invitation_id: Some("i-1".into()),
@@ -597,7 +597,7 @@ mod tests {
         );
         assert!(matches!(
             a,
-            Action::Refuse(Refusal::ImmutableFieldChanged { .. })
+            Step::Refuse(SpecRefusal::ImmutableFieldChanged { .. })
         ));
     }
 
@@ -610,7 +610,7 @@ mod tests {
         };
         assert!(matches!(
             plan(r, &Remote::default()),
-            Action::Refuse(Refusal::InvalidSpec(_))
+            Step::Refuse(SpecRefusal::InvalidSpec(_))
         ));
     }
 
@@ -630,18 +630,18 @@ mod tests {
             )
         };
         // Delete
-        assert_eq!(r(&s, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(r(&s, &Remote::default()), Step::Get("i-1".into()));
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Action::DeleteInvitation("i-1".into())
+            Step::DeleteInvitation("i-1".into())
         );
         assert_eq!(
             r(&s, &found(inv("i-1", E, InviteStatus::Expired))),
-            Action::DeleteInvitation("i-1".into())
+            Step::DeleteInvitation("i-1".into())
         );
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Action::KeepAcceptedMember("u-i-1".into())
+            Step::KeepAcceptedMember("u-i-1".into())
         );
         // gone or deactivated: look for a replacement whose id never reached status
         for by_id in [
@@ -652,25 +652,25 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(r(&s, &remote), Action::LookUp);
+            assert_eq!(r(&s, &remote), Step::LookUp);
             remote.by_email = Some(vec![inv("i-1", E, InviteStatus::Deactivated)]);
-            assert_eq!(r(&s, &remote), Action::Release);
+            assert_eq!(r(&s, &remote), Step::Release);
             remote.by_email = Some(vec![inv("i-2", E, InviteStatus::Sent)]);
-            assert_eq!(r(&s, &remote), Action::DeleteInvitation("i-2".into()));
+            assert_eq!(r(&s, &remote), Step::DeleteInvitation("i-2".into()));
         }
         // DeleteUser
         s.deletion_policy = DeletionPolicy::DeleteUser;
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Action::DeleteUser("u-i-1".into())
+            Step::DeleteUser("u-i-1".into())
         );
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Action::DeleteInvitation("i-1".into())
+            Step::DeleteInvitation("i-1".into())
         );
         // Orphan touches nothing, not even a read
         s.deletion_policy = DeletionPolicy::Orphan;
-        assert_eq!(r(&s, &Remote::default()), Action::Release);
+        assert_eq!(r(&s, &Remote::default()), Step::Release);
     }
 
     #[test]
@@ -689,15 +689,15 @@ mod tests {
                 inv("i-9", "b@example.com", InviteStatus::Accepted),
             ] {
                 let mut remote = found(theirs);
-                assert_eq!(plan_cleanup(r, &remote), Action::LookUp, "{policy:?}");
+                assert_eq!(plan_cleanup(r, &remote), Step::LookUp, "{policy:?}");
                 // its own, found by email, is the one it deletes
                 remote.by_email = Some(vec![inv("i-1", &E.to_uppercase(), InviteStatus::Sent)]);
                 assert_eq!(
                     plan_cleanup(r, &remote),
-                    Action::DeleteInvitation("i-1".into())
+                    Step::DeleteInvitation("i-1".into())
                 );
                 remote.by_email = Some(vec![]);
-                assert_eq!(plan_cleanup(r, &remote), Action::Release);
+                assert_eq!(plan_cleanup(r, &remote), Step::Release);
             }
         }
     }
@@ -709,17 +709,17 @@ mod tests {
             spec: &s,
             status: None,
         };
-        assert_eq!(plan_cleanup(r, &Remote::default()), Action::LookUp);
+        assert_eq!(plan_cleanup(r, &Remote::default()), Step::LookUp);
         assert_eq!(
             plan_cleanup(r, &listed(vec![inv("i-7", E, InviteStatus::Sent)])),
-            Action::DeleteInvitation("i-7".into())
+            Step::DeleteInvitation("i-7".into())
         );
-        assert_eq!(plan_cleanup(r, &listed(vec![])), Action::Release);
+        assert_eq!(plan_cleanup(r, &listed(vec![])), Step::Release);
     }
 
     #[test]
     fn a_found_invitation_sent_after_the_resource_is_not_called_adopted() {
-        let created = |at: &str| Invitation {
+        let created = |at: &str| RemoteInvitation {
             metadata: Some(ObjectMeta {
                 created_at: Some(at.into()),
                 ..Default::default()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::confluent::model::{Invitation, InviteStatus};
+use crate::confluent::model::{InviteStatus, RemoteInvitation};
 use crate::crd::InvitationStatus;
 
 /// The condition type GitOps tools read (kstatus, Argo CD health).
@@ -19,7 +19,7 @@ pub const PHASE_PENDING: &str = "Pending";
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome<'a> {
     /// The remote invitation as it now stands.
-    Remote(&'a Invitation),
+    Remote(&'a RemoteInvitation),
     /// Nothing was or can be done until someone changes something: Ready=False.
     Failed { reason: &'a str, message: String },
     /// A transient failure (429, 5xx, network): keep what status said, unless it said nothing.
@@ -93,7 +93,7 @@ pub fn next_status(
     next
 }
 
-fn apply_remote(next: &mut InvitationStatus, inv: &Invitation) {
+fn apply_remote(next: &mut InvitationStatus, inv: &RemoteInvitation) {
     next.invitation_id = inv.id.clone();
     next.user_id = inv.user_id().map(str::to_owned);
     next.email = inv.email.clone().or(next.email.take());
@@ -106,7 +106,7 @@ fn apply_remote(next: &mut InvitationStatus, inv: &Invitation) {
     next.resource_name = inv.resource_name().map(str::to_owned);
 }
 
-fn ready_from_remote(inv: &Invitation) -> (&'static str, String, String) {
+fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
     let id = inv.id.as_deref().unwrap_or("?");
     let email = inv.email.as_deref().unwrap_or("the invitee");
     let expires = inv.expires_at.as_deref().unwrap_or("an unknown time");
@@ -177,7 +177,7 @@ pub fn next_check(
 
 /// Whether a remote invitation reads as pending although its `expiresAt` has passed: what a
 /// snapshot listed before the expiry says. Not to be trusted: the service has expired it since.
-pub fn pending_past_expiry(inv: &Invitation, now: jiff::Timestamp) -> bool {
+pub fn pending_past_expiry(inv: &RemoteInvitation, now: jiff::Timestamp) -> bool {
     matches!(inv.status, Some(InviteStatus::Sent | InviteStatus::Staged))
         && inv.expires_at_timestamp().is_some_and(|at| at <= now)
 }
@@ -191,8 +191,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn remote(status: InviteStatus) -> Invitation {
-        Invitation {
+    fn remote(status: InviteStatus) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some("i-1".into()),
             email: Some("jane@example.com".into()),
             status: Some(status),

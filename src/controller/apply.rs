@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
 use super::{Context, Error, claims, preview, report};
-use crate::confluent::{self, ListFilter, model::CreateInvitation, model::Invitation};
-use crate::crd::Invitation as Resource;
-use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
+use crate::confluent::{self, ListFilter, model::CreateInvitation, model::RemoteInvitation};
+use crate::crd::Invitation;
+use crate::planner::{self, ById, CreateCause, Remote, SpecRefusal, Step};
 use crate::status::{self, Outcome};
 use crate::validate;
 
@@ -23,15 +23,15 @@ pub(super) const EMAIL_CONFLICT: &str = "EmailConflict";
 /// How a drive through the planner ended.
 enum Ended {
     /// The remote invitation as it now stands, and the Event its arrival deserves.
-    Remote(Box<Invitation>, Option<(&'static str, String)>),
+    Remote(Box<RemoteInvitation>, Option<(&'static str, String)>),
     /// The planner refused to act.
-    Refused(Refusal),
+    Refused(SpecRefusal),
     /// Preview mode held a write.
     Held(preview::Would),
 }
 
 /// Reconciles a live (not deleting) Invitation.
-pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
@@ -43,7 +43,7 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
         return failed(ctx, &obj, "EmailDomainNotAllowed", message).await;
     }
     // Refusals that need no credentials come first: nothing is sent for a bad spec.
-    if let Action::Refuse(r) = planner::plan(resource, &Remote::default()) {
+    if let Step::Refuse(r) = planner::plan(resource, &Remote::default()) {
         return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
     }
     let secret = obj
@@ -111,15 +111,15 @@ async fn drive(
             return Ok(Ended::Held(would));
         }
         match action {
-            Action::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
+            Step::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
             // (were the snapshot ever to miss an invitation, the create meets a 409, which
             // looks up afresh below)
-            Action::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
-            Action::LookUp => {
+            Step::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
+            Step::LookUp => {
                 remote.by_email = Some(ctx.snapshots.fresh(client, |s| s.for_email(email)).await?)
             }
-            Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
-            Action::Adopt(inv) => {
+            Step::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
+            Step::Adopt(inv) => {
                 let id = inv.id.as_deref().unwrap_or("?");
                 let state = inv
                     .status
@@ -142,7 +142,7 @@ async fn drive(
                 };
                 return Ok(Ended::Remote(Box::new(inv), Some(event)));
             }
-            Action::Create(request, cause) => {
+            Step::Create(request, cause) => {
                 let (reason, what) = match cause {
                     CreateCause::New => ("Created", "Sent invitation"),
                     CreateCause::Recreate => (
@@ -155,7 +155,7 @@ async fn drive(
                     return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
                 }
             }
-            Action::Reinvite {
+            Step::Reinvite {
                 expired_id,
                 request,
             } => {
@@ -174,7 +174,7 @@ async fn drive(
                     return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
                 }
             }
-            Action::Refuse(r) => return Ok(Ended::Refused(r)),
+            Step::Refuse(r) => return Ok(Ended::Refused(r)),
             other => return Err(Error::Internal(format!("{other:?}"), "apply")),
         }
     }
@@ -189,7 +189,7 @@ async fn create(
     request: &CreateInvitation,
     remote: &mut Remote,
     conflicts: &mut u32,
-) -> Result<Option<Invitation>, Error> {
+) -> Result<Option<RemoteInvitation>, Error> {
     match client.create_invitation(request).await {
         Ok(inv) => Ok(Some(inv)),
         Err(confluent::Error::AlreadyExists(_)) if *conflicts == 0 => {
@@ -232,16 +232,16 @@ pub(super) async fn read(client: &confluent::Client, id: &str) -> Result<ById, E
 pub(super) async fn look_up(
     client: &confluent::Client,
     email: &str,
-) -> Result<Vec<Invitation>, Error> {
+) -> Result<Vec<RemoteInvitation>, Error> {
     Ok(client.list_invitations(&ListFilter::email(email)).await?)
 }
 
 async fn succeeded(
     ctx: &Context,
-    obj: &Resource,
-    inv: &Invitation,
+    obj: &Invitation,
+    inv: &RemoteInvitation,
     event: Option<(&'static str, String)>,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     let now = jiff::Timestamp::now();
     let prev = obj.status.as_ref();
     let next = status::next_status(prev, &Outcome::Remote(inv), obj.metadata.generation, now);
@@ -258,24 +258,24 @@ async fn succeeded(
     // The sweeper compares every resource with each fresh snapshot: no timer per resource,
     // except for an invitation that expires before the next resync.
     Ok(status::next_check(&next, now, ctx.settings.resync)
-        .map_or_else(Requeue::await_change, Requeue::requeue))
+        .map_or_else(Action::await_change, Action::requeue))
 }
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
 /// and a slow retry (someone has to change something first).
 async fn failed(
     ctx: &Context,
-    obj: &Resource,
+    obj: &Invitation,
     reason: &str,
     message: String,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     tracing::warn!(reason, detail = %message, "reconcile refused");
     unsuccessful(ctx, obj, reason, message, false, None).await
 }
 
 /// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
 /// honouring the server's wait.
-async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Result<Requeue, Error> {
+async fn transient(ctx: &Context, obj: &Invitation, e: &confluent::Error) -> Result<Action, Error> {
     tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
     unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
 }
@@ -284,12 +284,12 @@ async fn transient(ctx: &Context, obj: &Resource, e: &confluent::Error) -> Resul
 /// the metric, and the per-object backoff (slow for refusals, quick for transient failures).
 async fn unsuccessful(
     ctx: &Context,
-    obj: &Resource,
+    obj: &Invitation,
     reason: &str,
     message: String,
     is_transient: bool,
     server_wait: Option<std::time::Duration>,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     ctx.metrics.error(reason);
     let prev = obj.status.as_ref();
     let (outcome, backoff) = if is_transient {
@@ -316,5 +316,5 @@ async fn unsuccessful(
         report::event(ctx, obj, true, reason, &message).await;
     }
     let attempt = ctx.count_failure(obj);
-    Ok(Requeue::requeue(backoff.delay(attempt, server_wait)))
+    Ok(Action::requeue(backoff.delay(attempt, server_wait)))
 }

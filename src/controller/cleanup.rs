@@ -5,19 +5,19 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
 use super::apply::{look_up, read};
 use super::{Context, Error, claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{self, Action, Remote};
+use crate::planner::{self, Remote, Step};
 use crate::status::{self, Outcome};
 
 const MAX_STEPS: usize = 8;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
-pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
     let mut result = run(&obj, ctx).await;
     if result.is_ok() {
         // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
@@ -42,7 +42,7 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Err
             }
         }
     }
-    result.map(|()| Requeue::await_change())
+    result.map(|()| Action::await_change())
 }
 
 async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
@@ -84,9 +84,9 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     let mut remote = Remote::default();
     for _ in 0..MAX_STEPS {
         match planner::plan_cleanup(resource, &remote) {
-            Action::Get(id) => remote.by_id = Some(read(&client, &id).await?),
-            Action::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
-            Action::DeleteInvitation(id) => match client.delete_invitation(&id).await {
+            Step::Get(id) => remote.by_id = Some(read(&client, &id).await?),
+            Step::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
+            Step::DeleteInvitation(id) => match client.delete_invitation(&id).await {
                 Ok(()) | Err(confluent::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
                     report::event(ctx, obj, false, "Deleted", &note).await;
@@ -96,7 +96,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
                 Err(confluent::Error::AlreadyAccepted(_)) => remote = Remote::default(),
                 Err(e) => return Err(e.into()),
             },
-            Action::DeleteUser(user) => match client.delete_user(&user).await {
+            Step::DeleteUser(user) => match client.delete_user(&user).await {
                 Ok(()) | Err(confluent::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
@@ -107,7 +107,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
                 }
                 Err(e) => return Err(e.into()),
             },
-            Action::KeepAcceptedMember(user) => {
+            Step::KeepAcceptedMember(user) => {
                 let note = format!(
                     "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
                     obj.spec.email
@@ -115,7 +115,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
                 report::event(ctx, obj, false, "AcceptedUserKept", &note).await;
                 return Ok(());
             }
-            Action::Release => return Ok(()),
+            Step::Release => return Ok(()),
             other => return Err(Error::Internal(format!("{other:?}"), "cleanup")),
         }
     }

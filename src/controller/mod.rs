@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::runtime::PredicateConfig;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
@@ -291,10 +291,10 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
-        finalizer(&api, FINALIZER, obj, |event| async {
+        finalizer::finalizer(&api, FINALIZER, obj, |event| async {
             match event {
-                FinalizerEvent::Apply(o) => apply::apply(o, &ctx).await,
-                FinalizerEvent::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
+                finalizer::Event::Apply(o) => apply::apply(o, &ctx).await,
+                finalizer::Event::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
             }
         }),
         span,
@@ -369,7 +369,7 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
         None => Api::all(ctx.kube.clone()),
     };
-    let config = ControllerConfig::default().concurrency(ctx.settings.concurrency);
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let (store, writer) = reflector::store();
     let events = watcher(api, watcher_config(&ctx.settings))
         .default_backoff()

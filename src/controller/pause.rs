@@ -4,7 +4,7 @@
 //! while paused waits behind the finalizer until then.
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
 use super::{Context, Error, report};
 use crate::crd::{Invitation, PAUSED_ANNOTATION};
@@ -15,7 +15,7 @@ pub const PAUSED: &str = "Paused";
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).
-pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
     let message = if obj.metadata.deletion_timestamp.is_some() {
         format!(
             "Paused by the annotation {PAUSED_ANNOTATION}: deletion waits; remove the annotation to apply deletionPolicy {:?} and release the finalizer",
@@ -42,5 +42,5 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
     if report::ready_changed(prev, &next) {
         report::event(ctx, obj, false, PAUSED, &message).await;
     }
-    Ok(Requeue::await_change())
+    Ok(Action::await_change())
 }

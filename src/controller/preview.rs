@@ -5,11 +5,11 @@
 //! cleanup ask it before acting.
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
 use super::{Context, Error, report};
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{Action, CreateCause};
+use crate::planner::{CreateCause, Step};
 use crate::status::{self, Outcome};
 
 /// What the operator would have done, had it not been previewing.
@@ -23,25 +23,25 @@ pub struct Would {
 
 /// The preview of a planner action that changes something, or `None` for reads, observations,
 /// refusals and anything else that may run as usual.
-pub fn would(action: &Action, email: &str) -> Option<Would> {
+pub fn would(action: &Step, email: &str) -> Option<Would> {
     let (reason, message) = match action {
-        Action::Create(_, CreateCause::New) => (
+        Step::Create(_, CreateCause::New) => (
             "WouldCreate",
             format!("would send an invitation to {email}"),
         ),
-        Action::Create(_, CreateCause::Recreate) => (
+        Step::Create(_, CreateCause::Recreate) => (
             "WouldRecreate",
             format!(
                 "the previous invitation was removed in Confluent Cloud; would send a new one to {email}"
             ),
         ),
-        Action::Reinvite { expired_id, .. } => (
+        Step::Reinvite { expired_id, .. } => (
             "WouldReinvite",
             format!(
                 "invitation {expired_id} expired unaccepted; would delete it and send a new one to {email}"
             ),
         ),
-        Action::Adopt(inv) => (
+        Step::Adopt(inv) => (
             "WouldAdopt",
             format!(
                 "would adopt the existing invitation {} for {email} ({})",
@@ -104,7 +104,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
 }
 
 /// Reports a held action and looks again at the next resync, so the preview follows Confluent.
-pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Requeue, Error> {
+pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Action, Error> {
     tracing::info!(
         namespace = obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -127,13 +127,13 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Re
     if report::ready_changed(prev, &next) {
         report::event(ctx, obj, false, would.reason, &would.message).await;
     }
-    Ok(Requeue::requeue(ctx.settings.resync))
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::{CreateInvitation, Invitation as Remote, InviteStatus};
+    use crate::confluent::model::{CreateInvitation, InviteStatus, RemoteInvitation};
     use crate::crd::{InvitationSpec, InvitationStatus};
 
     fn request() -> CreateInvitation {
@@ -146,33 +146,33 @@ mod tests {
     #[test]
     fn every_write_is_held_and_every_read_passes() {
         let email = "jane@example.com";
-        let held = |a: &Action| would(a, email).map(|w| w.reason);
+        let held = |a: &Step| would(a, email).map(|w| w.reason);
         assert_eq!(
-            held(&Action::Create(request(), CreateCause::New)),
+            held(&Step::Create(request(), CreateCause::New)),
             Some("WouldCreate")
         );
         assert_eq!(
-            held(&Action::Create(request(), CreateCause::Recreate)),
+            held(&Step::Create(request(), CreateCause::Recreate)),
             Some("WouldRecreate")
         );
-        let reinvite = Action::Reinvite {
+        let reinvite = Step::Reinvite {
             expired_id: "i-1".into(),
             request: request(),
         };
         assert_eq!(held(&reinvite), Some("WouldReinvite"));
-        let existing = Remote {
+        let existing = RemoteInvitation {
             id: Some("i-9".into()),
             status: Some(InviteStatus::Sent),
             ..Default::default()
         };
-        let adopt = would(&Action::Adopt(existing.clone()), email).unwrap();
+        let adopt = would(&Step::Adopt(existing.clone()), email).unwrap();
         assert_eq!(adopt.reason, "WouldAdopt");
         assert!(adopt.message.contains("i-9") && adopt.message.starts_with("dry run:"));
         for read in [
-            Action::Get("i-1".into()),
-            Action::LookUp,
-            Action::Observe(existing),
-            Action::Release,
+            Step::Get("i-1".into()),
+            Step::LookUp,
+            Step::Observe(existing),
+            Step::Release,
         ] {
             assert_eq!(held(&read), None, "{read:?}");
         }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::{Context, Error, FIELD_MANAGER, Settings};
-use crate::confluent::model::{Invitation as Remote, InviteStatus};
+use crate::confluent::model::{InviteStatus, RemoteInvitation};
 use crate::confluent::{self, ClientSettings, Credentials};
 use crate::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, InvitationStatus, SecretRef,
@@ -235,7 +235,7 @@ fn stored(inv: &Invitation) -> Value {
 }
 
 /// The status the operator writes after observing `remote`.
-fn observed(remote: &Remote) -> InvitationStatus {
+fn observed(remote: &RemoteInvitation) -> InvitationStatus {
     status::next_status(
         None,
         &Outcome::Remote(remote),

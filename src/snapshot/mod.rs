@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use tokio::time::Instant;
 
-use crate::confluent::{self, ListFilter, Refusal, model::Invitation};
+use crate::confluent::{self, ListFilter, ServerRefusal, model::RemoteInvitation};
 
 mod packed;
 use packed::Packed;
@@ -44,7 +44,7 @@ impl Snapshot {
     /// A snapshot of `invitations`, listed starting at `taken_at` (refreshes update the one
     /// snapshot in place; tests build one whole).
     #[cfg(test)]
-    pub fn new(taken_at: Instant, invitations: Vec<Invitation>) -> Self {
+    pub fn new(taken_at: Instant, invitations: Vec<RemoteInvitation>) -> Self {
         let mut s = Self {
             taken_at: Some(taken_at),
             ..Self::default()
@@ -56,12 +56,12 @@ impl Snapshot {
     }
 
     /// The invitation with this id, if the snapshot holds it (what the planner and status read).
-    pub fn get(&self, id: &str) -> Option<Invitation> {
+    pub fn get(&self, id: &str) -> Option<RemoteInvitation> {
         self.by_id.get(id).map(|p| p.unpack(id))
     }
 
     /// Every invitation for this email (compared case-insensitively).
-    pub fn for_email(&self, email: &str) -> Vec<Invitation> {
+    pub fn for_email(&self, email: &str) -> Vec<RemoteInvitation> {
         self.by_email
             .get(email.to_ascii_lowercase().as_str())
             .into_iter()
@@ -89,7 +89,7 @@ impl Snapshot {
         self.by_id.is_empty()
     }
 
-    fn upsert(&mut self, inv: &Invitation) {
+    fn upsert(&mut self, inv: &RemoteInvitation) {
         if let Some(id) = &inv.id {
             self.insert(id, Packed::new(inv));
         }
@@ -114,7 +114,7 @@ impl Snapshot {
     }
 
     /// Records what a reconcile learned; nothing when the snapshot says the same already.
-    fn record(&mut self, inv: &Invitation, now: Instant) {
+    fn record(&mut self, inv: &RemoteInvitation, now: Instant) {
         let Some(id) = &inv.id else { return };
         let packed = Packed::new(inv);
         if self.by_id.get(id.as_str()) == Some(&packed) {
@@ -126,7 +126,12 @@ impl Snapshot {
 
     /// Applies one page of a refresh fetched from `asked`: what was recorded after that is newer
     /// and stays. Adds the ids the page showed to `seen`.
-    fn apply_page(&mut self, page: Vec<Invitation>, asked: Instant, seen: &mut HashSet<String>) {
+    fn apply_page(
+        &mut self,
+        page: Vec<RemoteInvitation>,
+        asked: Instant,
+        seen: &mut HashSet<String>,
+    ) {
         for inv in page {
             let Some(id) = inv.id.clone() else { continue };
             if self.recorded.get(&id).is_none_or(|at| *at <= asked) {
@@ -175,7 +180,7 @@ struct Entry {
     /// Confluent's refusal of the credential itself (401, or a 403 blaming the key), from the
     /// last refresh: definitive, so reads answer it instead of a snapshot that can no longer be
     /// refreshed. Cleared by the next refresh that succeeds.
-    refused: Mutex<Option<Refusal>>,
+    refused: Mutex<Option<ServerRefusal>>,
 }
 
 impl Entry {
@@ -306,7 +311,7 @@ impl Snapshots {
 
     /// Records an invitation this operator just created, adopted or read, so the next reconcile
     /// finds it without a GET. In place and O(1): this runs after every successful reconcile.
-    pub fn record(&self, client: &confluent::Client, inv: &Invitation) {
+    pub fn record(&self, client: &confluent::Client, inv: &RemoteInvitation) {
         self.entry(client).write().record(inv, Instant::now());
     }
 }
@@ -351,8 +356,8 @@ mod tests {
     use super::*;
     use crate::confluent::model::InviteStatus;
 
-    fn inv(id: &str, email: &str) -> Invitation {
-        Invitation {
+    fn inv(id: &str, email: &str) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.into()),
             email: Some(email.into()),
             status: Some(InviteStatus::Sent),
@@ -382,7 +387,7 @@ mod tests {
         assert_eq!(s.for_email("jane@example.com").len(), 2);
         assert_eq!(s.get("i-1").unwrap().status, Some(InviteStatus::Accepted));
         // no id: ignored
-        s.upsert(&Invitation::default());
+        s.upsert(&RemoteInvitation::default());
         assert_eq!(s.len(), 3);
     }
 
@@ -429,7 +434,7 @@ mod tests {
 
     #[test]
     fn held_invitations_are_what_the_planner_reads_and_recording_them_again_is_no_news() {
-        let full = Invitation {
+        let full = RemoteInvitation {
             api_version: Some("iam/v2".into()),
             kind: Some("Invitation".into()),
             auth_type: Some("AUTH_TYPE_SSO".into()),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::Invitation as RemoteInvitation;
+use confluent_invitation_operator::confluent::model::RemoteInvitation;
 use confluent_invitation_operator::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
 };
