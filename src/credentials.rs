@@ -44,7 +44,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Missing(_) => "CredentialsMissing",
-            Self::Invalid(_) => "CredentialsInvalid",
+            Self::Invalid(_) => confluent::CREDENTIALS_INVALID,
             Self::Kube { .. } => "CredentialsUnreadable",
         }
     }

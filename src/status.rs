@@ -7,13 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::confluent::model::{InviteStatus, RemoteInvitation};
-use crate::crd::InvitationStatus;
-
-/// The condition type GitOps tools read (kstatus, Argo CD health).
-pub const READY: &str = "Ready";
-
-/// Phase before any remote invitation is known.
-pub const PHASE_PENDING: &str = "Pending";
+use crate::crd::{InvitationStatus, READY};
 
 /// What this reconcile ended with, as far as status is concerned.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,16 +23,66 @@ pub enum Outcome<'a> {
     Held { reason: &'a str, message: String },
 }
 
-/// The phase shown for a remote status.
-pub fn phase(status: Option<&InviteStatus>) -> String {
-    match status {
-        Some(InviteStatus::Sent) => "Sent".into(),
-        Some(InviteStatus::Staged) => "Staged".into(),
-        Some(InviteStatus::Accepted) => "Accepted".into(),
-        Some(InviteStatus::Expired) => "Expired".into(),
-        Some(InviteStatus::Deactivated) => "Deactivated".into(),
-        Some(InviteStatus::Other(raw)) => raw.clone(),
-        None => PHASE_PENDING.into(),
+/// `status.phase`: the remote invitation's state as users read it, or `Pending` before one is
+/// known. Produced here and matched through this type everywhere, so a spelling lives once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No remote invitation is known yet.
+    Pending,
+    Sent,
+    Staged,
+    Accepted,
+    Expired,
+    Deactivated,
+    /// A remote status this version does not know, shown as Confluent spells it.
+    Other(String),
+}
+
+impl Phase {
+    /// The phase shown for a remote status.
+    pub fn of(status: Option<&InviteStatus>) -> Self {
+        match status {
+            Some(InviteStatus::Sent) => Self::Sent,
+            Some(InviteStatus::Staged) => Self::Staged,
+            Some(InviteStatus::Accepted) => Self::Accepted,
+            Some(InviteStatus::Expired) => Self::Expired,
+            Some(InviteStatus::Deactivated) => Self::Deactivated,
+            Some(InviteStatus::Other(raw)) => Self::Other(raw.clone()),
+            None => Self::Pending,
+        }
+    }
+
+    /// The phase a stored status shows (`Pending` when it shows none).
+    pub fn shown(status: Option<&InvitationStatus>) -> Self {
+        let Some(shown) = status.and_then(|s| s.phase.as_deref()) else {
+            return Self::Pending;
+        };
+        Self::KNOWN
+            .into_iter()
+            .find(|p| p.as_str() == shown)
+            .unwrap_or_else(|| Self::Other(shown.to_owned()))
+    }
+
+    const KNOWN: [Self; 6] = [
+        Self::Pending,
+        Self::Sent,
+        Self::Staged,
+        Self::Accepted,
+        Self::Expired,
+        Self::Deactivated,
+    ];
+
+    /// The spelling in `status.phase`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Sent => "Sent",
+            Self::Staged => "Staged",
+            Self::Accepted => "Accepted",
+            Self::Expired => "Expired",
+            Self::Deactivated => "Deactivated",
+            Self::Other(raw) => raw,
+        }
     }
 }
 
@@ -57,13 +101,13 @@ pub fn next_status(
         }
         Outcome::Failed { reason, message } => {
             if next.phase.is_none() {
-                next.phase = Some(PHASE_PENDING.into());
+                next.phase = Some(Phase::Pending.as_str().into());
             }
             ("False", (*reason).to_owned(), message.clone())
         }
         Outcome::Held { reason, message } => {
             if next.phase.is_none() {
-                next.phase = Some(PHASE_PENDING.into());
+                next.phase = Some(Phase::Pending.as_str().into());
             }
             ("False", (*reason).to_owned(), message.clone())
         }
@@ -71,7 +115,7 @@ pub fn next_status(
             if let Some(prev) = prev.filter(|p| p.ready().is_some()) {
                 return prev.clone();
             }
-            next.phase = Some(PHASE_PENDING.into());
+            next.phase = Some(Phase::Pending.as_str().into());
             ("Unknown", (*reason).to_owned(), message.clone())
         }
     };
@@ -97,7 +141,7 @@ fn apply_remote(next: &mut InvitationStatus, inv: &RemoteInvitation) {
     next.invitation_id = inv.id.clone();
     next.user_id = inv.user_id().map(str::to_owned);
     next.email = inv.email.clone().or(next.email.take());
-    next.phase = Some(phase(inv.status.as_ref()));
+    next.phase = Some(Phase::of(inv.status.as_ref()).as_str().to_owned());
     next.remote_status = inv.status.as_ref().map(|s| s.as_str().to_owned());
     next.auth_type = inv.auth_type.clone();
     next.created_at = inv.created_at().map(str::to_owned);
@@ -113,17 +157,17 @@ fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
     match &inv.status {
         Some(InviteStatus::Sent) | None => (
             "True",
-            "Sent".into(),
+            Phase::Sent.as_str().into(),
             format!("Invitation {id} sent to {email}; it expires at {expires} unless accepted"),
         ),
         Some(InviteStatus::Staged) => (
             "True",
-            "Staged".into(),
+            Phase::Staged.as_str().into(),
             format!("Invitation {id} for {email} is staged by Confluent"),
         ),
         Some(InviteStatus::Accepted) => (
             "True",
-            "Accepted".into(),
+            Phase::Accepted.as_str().into(),
             format!(
                 "{email} accepted invitation {id} at {}",
                 inv.accepted_at.as_deref().unwrap_or("an unknown time")
@@ -131,14 +175,14 @@ fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
         ),
         Some(InviteStatus::Expired) => (
             "False",
-            "Expired".into(),
+            Phase::Expired.as_str().into(),
             format!(
                 "Invitation {id} for {email} expired at {expires} unaccepted; set spec.reinviteOnExpiry: true to send a new one"
             ),
         ),
         Some(InviteStatus::Deactivated) => (
             "False",
-            "Deactivated".into(),
+            Phase::Deactivated.as_str().into(),
             format!("Invitation {id} for {email} was deactivated in Confluent Cloud"),
         ),
         Some(InviteStatus::Other(raw)) => (
@@ -161,8 +205,8 @@ pub fn next_check(
     now: jiff::Timestamp,
     resync: Duration,
 ) -> Option<Duration> {
-    match status.phase.as_deref() {
-        Some("Sent") | Some("Staged") => {
+    match Phase::shown(Some(status)) {
+        Phase::Sent | Phase::Staged => {
             let at = status
                 .expires_at
                 .as_deref()?
@@ -268,6 +312,32 @@ mod tests {
     }
 
     #[test]
+    fn a_written_phase_reads_back_as_the_same_phase() {
+        let states = [
+            None,
+            Some(InviteStatus::Sent),
+            Some(InviteStatus::Staged),
+            Some(InviteStatus::Accepted),
+            Some(InviteStatus::Expired),
+            Some(InviteStatus::Deactivated),
+            Some(InviteStatus::Other("INVITE_STATUS_NEW".into())),
+        ];
+        for state in states {
+            let phase = Phase::of(state.as_ref());
+            let written = InvitationStatus {
+                phase: Some(phase.as_str().to_owned()),
+                ..Default::default()
+            };
+            assert_eq!(Phase::shown(Some(&written)), phase);
+        }
+        assert_eq!(Phase::shown(None), Phase::Pending);
+        assert_eq!(
+            Phase::shown(Some(&InvitationStatus::default())),
+            Phase::Pending
+        );
+    }
+
+    #[test]
     fn an_unchanged_outcome_gives_an_identical_status() {
         let first = next_status(
             None,
@@ -334,7 +404,7 @@ mod tests {
             known
         );
         let fresh = next_status(None, &transient, Some(1), t("2026-01-01T00:01:00Z"));
-        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.phase.as_deref(), Some(Phase::Pending.as_str()));
         assert_eq!(fresh.ready().unwrap().status, "Unknown");
     }
 
@@ -362,7 +432,7 @@ mod tests {
             "holding again rewrites nothing"
         );
         let fresh = next_status(None, &held, Some(1), t("2026-01-01T00:00:00Z"));
-        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.phase.as_deref(), Some(Phase::Pending.as_str()));
         assert_eq!(fresh.invitation_id, None);
     }
 

@@ -85,6 +85,10 @@ impl std::fmt::Display for ServerRefusal {
     }
 }
 
+/// The reason of credentials Confluent refuses (and of a Secret whose content is unusable): the
+/// controller matches it to tell whose status already says so.
+pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
+
 /// Every way a Confluent call can fail, classified for the caller.
 ///
 /// The variants follow what a controller must do differently: adopt (409), treat as gone (404),
@@ -239,7 +243,7 @@ impl Error {
             Self::AlreadyExists(_) => "AlreadyExists",
             Self::AlreadyAccepted(_) => "AlreadyAccepted",
             Self::QuotaExceeded(_) => "QuotaExceeded",
-            Self::Unauthenticated(_) => "CredentialsInvalid",
+            Self::Unauthenticated(_) => CREDENTIALS_INVALID,
             Self::Forbidden(_) => "Forbidden",
             Self::Invalid(_) => "InvalidRequest",
             Self::RateLimited { .. } => "RateLimited",

@@ -526,7 +526,7 @@ fn shows_refused_credentials(obj: &Invitation) -> bool {
     obj.status
         .as_ref()
         .and_then(|s| s.ready())
-        .is_some_and(|c| c.status == "False" && c.reason == "CredentialsInvalid")
+        .is_some_and(|c| c.status == "False" && c.reason == confluent::CREDENTIALS_INVALID)
 }
 
 /// Whether an object has not been brought to its current generation, or is being deleted.

@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use super::{Context, Error, report};
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{CreateCause, Step};
-use crate::status::{self, Outcome};
+use crate::status::{self, Outcome, Phase};
 
 /// What the operator would have done, had it not been previewing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn would(action: &Step, email: &str) -> Option<Would> {
 pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let status = obj.status.as_ref();
     let id = status.and_then(|s| s.invitation_id.as_deref());
-    let accepted = status.and_then(|s| s.phase.as_deref()) == Some("Accepted");
+    let accepted = Phase::shown(status) == Phase::Accepted;
     let user = status
         .and_then(|s| s.user_id.as_deref())
         .unwrap_or("unknown");

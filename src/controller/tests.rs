@@ -653,7 +653,10 @@ async fn a_forbidden_create_is_explained_in_status_and_a_warning() {
         );
         assert!(message.contains("HTTP 403"), "{message}");
         assert!(message.contains("user_unauthorized"), "{message}");
-        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        assert_eq!(
+            written.phase.as_deref(),
+            Some(status::Phase::Pending.as_str())
+        );
         assert_eq!(written.invitation_id, None);
         assert_eq!(written.observed_generation, Some(GENERATION));
         let mut after = obj.clone();
@@ -828,7 +831,10 @@ async fn a_missing_secret_is_reported_without_calling_confluent() {
             message,
             format!("Secret {NS}/nope named by spec.credentialsSecretRef does not exist")
         );
-        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        assert_eq!(
+            written.phase.as_deref(),
+            Some(status::Phase::Pending.as_str())
+        );
         let mut after = obj.clone();
         after.status = Some(written);
         seen.ok(&stored(&after));

@@ -470,13 +470,14 @@ pub fn check_converged(snap: &Snapshot) -> Outcome {
             continue;
         };
         let live = ix.live_for(&p.email);
-        let want_phase = status::phase(remote.status.as_ref());
+        let want_phase = status::Phase::of(remote.status.as_ref());
         out.assert(st.phase.as_deref() == Some(want_phase.as_str()), || {
             v(
                 "phase",
                 format!(
-                    "phase {:?} but the mock says {want_phase} for {id}",
-                    st.phase
+                    "phase {:?} but the mock says {} for {id}",
+                    st.phase,
+                    want_phase.as_str()
                 ),
             )
         });
