@@ -2,8 +2,8 @@
 //! the one next thing to do. It knows neither HTTP nor Kubernetes, so its whole decision table is
 //! unit-tested (see the tests below).
 //!
-//! Reads are actions too ([`Step::Get`], [`Step::LookUp`]): the controller performs them,
-//! records the result in [`Remote`] and asks again, until a terminal action comes back. Every
+//! Reads are steps too ([`Read::Get`], [`Read::LookUp`]): the controller performs them,
+//! records the result in [`Remote`] and asks again, until a terminal action ([`Apply`] or [`Cleanup`]) comes back. Every
 //! path that can end in a create passes through a look-up by email first, which is what makes a
 //! create whose response was lost adopt its own invitation instead of making a second one.
 
@@ -50,6 +50,8 @@ pub enum SpecRefusal {
     },
     /// The spec cannot be sent (clusters without schema validation let it through).
     InvalidSpec(String),
+    /// The email's domain is not among the operator's allowed email domains.
+    EmailDomainNotAllowed(String),
     /// An invitation for the email exists with another auth type.
     AuthTypeConflict(String),
 }
@@ -60,6 +62,7 @@ impl SpecRefusal {
         match self {
             Self::ImmutableFieldChanged { .. } => "ImmutableFieldChanged",
             Self::InvalidSpec(_) => "InvalidSpec",
+            Self::EmailDomainNotAllowed(_) => "EmailDomainNotAllowed",
             Self::AuthTypeConflict(_) => "AuthTypeConflict",
         }
     }
@@ -68,18 +71,33 @@ impl SpecRefusal {
     pub fn message(&self) -> &str {
         match self {
             Self::ImmutableFieldChanged { message, .. } => message,
-            Self::InvalidSpec(m) | Self::AuthTypeConflict(m) => m,
+            Self::InvalidSpec(m) | Self::EmailDomainNotAllowed(m) | Self::AuthTypeConflict(m) => m,
         }
     }
 }
 
-/// The one next step.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    /// Read the invitation with this id, then plan again.
+/// A read the planner needs before it can decide; the controller records the answer in
+/// [`Remote`] and asks again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Read the invitation with this id.
     Get(String),
-    /// List the invitations for the spec's email, then plan again.
+    /// List the invitations for the spec's email.
     LookUp,
+}
+
+/// The one next step of a stage: a read, or the stage's terminal action `A` ([`Apply`] or
+/// [`Cleanup`]). Each stage's planner answers only its own actions, so a stage never meets
+/// another's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step<A> {
+    Read(Read),
+    Do(A),
+}
+
+/// What the Apply stage does once it knows enough.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Apply {
     /// Nothing to change remotely: report this invitation in status.
     Observe(RemoteInvitation),
     /// Take over an existing invitation for the email (made by someone else, or by a create of
@@ -94,7 +112,11 @@ pub enum Step {
     },
     /// Do nothing remotely; say why in status.
     Refuse(SpecRefusal),
-    // ---- deletion (the finalizer's cleanup) ----
+}
+
+/// What the Cleanup stage (the finalizer's) does once it knows enough.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
     /// Delete this pending invitation.
     DeleteInvitation(String),
     /// Delete this accepted member's user (`DeletionPolicy::DeleteUser`).
@@ -110,6 +132,8 @@ pub enum Step {
 pub struct Resource<'a> {
     pub spec: &'a InvitationSpec,
     pub status: Option<&'a InvitationStatus>,
+    /// The operator's allowed email domains (empty: all).
+    pub allowed_email_domains: &'a [String],
 }
 
 impl Resource<'_> {
@@ -128,16 +152,24 @@ impl Resource<'_> {
 }
 
 /// Plans the next step towards "exactly one remote invitation for this live resource".
-pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step {
+pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step<Apply> {
+    // the operator's domain policy first: its refusal names the policy, whatever the address
+    if let Err(message) =
+        validate::email_domain(&resource.spec.email, resource.allowed_email_domains)
+    {
+        return Step::Do(Apply::Refuse(SpecRefusal::EmailDomainNotAllowed(message)));
+    }
     if let Err(message) = validate::email(&resource.spec.email) {
-        return Step::Refuse(SpecRefusal::InvalidSpec(format!("spec.email: {message}")));
+        return Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(format!(
+            "spec.email: {message}"
+        ))));
     }
     if let Some(refusal) = immutable_violation(resource) {
-        return Step::Refuse(refusal);
+        return Step::Do(Apply::Refuse(refusal));
     }
     match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => Step::Get(id.to_owned()),
+            None => Step::Read(Read::Get(id.to_owned())),
             Some(ById::Found(inv)) => plan_known(resource, remote, inv),
             Some(ById::Gone) => adopt_or_create(resource, remote, CreateCause::Recreate),
         },
@@ -146,42 +178,42 @@ pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step {
 }
 
 /// The id in status answered: keep observing it, unless it ended.
-fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step {
+fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step<Apply> {
     if let Some(email) = &inv.email
         && !inv.email_matches(&resource.spec.email)
     {
-        return Step::Refuse(SpecRefusal::ImmutableFieldChanged {
+        return Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email is {} but invitation {} was made for {email}; email is immutable: create a new Invitation instead",
                 resource.spec.email,
                 inv.id.as_deref().unwrap_or("?")
             ),
-        });
+        }));
     }
     match inv.status {
         Some(InviteStatus::Expired) if resource.spec.reinvite_on_expiry => {
             match live_match(resource, remote) {
-                None if remote.by_email.is_none() => Step::LookUp,
+                None if remote.by_email.is_none() => Step::Read(Read::LookUp),
                 Some(live) => adopt(resource, live),
-                None => Step::Reinvite {
+                None => Step::Do(Apply::Reinvite {
                     expired_id: inv.id.clone().unwrap_or_default(),
                     request: resource.create_request(),
-                },
+                }),
             }
         }
         Some(InviteStatus::Deactivated) => adopt_or_create(resource, remote, CreateCause::Recreate),
-        _ => Step::Observe(inv.clone()),
+        _ => Step::Do(Apply::Observe(inv.clone())),
     }
 }
 
-fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step {
+fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step<Apply> {
     if remote.by_email.is_none() {
-        return Step::LookUp;
+        return Step::Read(Read::LookUp);
     }
     match live_match(resource, remote) {
         Some(live) => adopt(resource, live),
-        None => Step::Create(resource.create_request(), cause),
+        None => Step::Do(Apply::Create(resource.create_request(), cause)),
     }
 }
 
@@ -219,18 +251,18 @@ pub fn how_found(
     }
 }
 
-fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step {
+fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step<Apply> {
     if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
         && wanted.as_str() != actual
     {
-        return Step::Refuse(SpecRefusal::AuthTypeConflict(format!(
+        return Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(format!(
             "invitation {} for {} already exists with {actual}, but spec.authType is {}; delete it in Confluent Cloud or change spec.authType",
             live.id.as_deref().unwrap_or("?"),
             resource.spec.email,
             wanted.as_str()
-        )));
+        ))));
     }
-    Step::Adopt(live.clone())
+    Step::Do(Apply::Adopt(live.clone()))
 }
 
 /// The live invitation for the email that this resource should own: an accepted one first,
@@ -281,14 +313,14 @@ fn immutable_violation(resource: Resource<'_>) -> Option<SpecRefusal> {
 }
 
 /// Plans the cleanup of a resource being deleted, per its deletion policy.
-pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step {
+pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
     let policy = resource.spec.deletion_policy;
     if policy == DeletionPolicy::Orphan {
-        return Step::Release;
+        return Step::Do(Cleanup::Release);
     }
     let known = match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => return Step::Get(id.to_owned()),
+            None => return Step::Read(Read::Get(id.to_owned())),
             // Only an invitation for this resource's email is its own: a status restored from
             // a backup, or patched by hand, may name another resource's invitation, which
             // cleanup must never touch.
@@ -308,22 +340,26 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step {
     // Without a standing invitation by id, find one by email.
     let target = match known {
         Some(inv) => inv,
-        None if remote.by_email.is_none() => return Step::LookUp,
+        None if remote.by_email.is_none() => return Step::Read(Read::LookUp),
         None => match live_match(resource, remote) {
             Some(inv) => inv,
-            None => return Step::Release,
+            None => return Step::Do(Cleanup::Release),
         },
     };
     let Some(id) = target.id.clone() else {
-        return Step::Release;
+        return Step::Do(Cleanup::Release);
     };
     match &target.status {
-        Some(InviteStatus::Deactivated) => Step::Release,
+        Some(InviteStatus::Deactivated) => Step::Do(Cleanup::Release),
         Some(InviteStatus::Accepted) => match (policy, target.user_id()) {
-            (DeletionPolicy::DeleteUser, Some(user)) => Step::DeleteUser(user.to_owned()),
-            _ => Step::KeepAcceptedMember(target.user_id().unwrap_or(&id).to_owned()),
+            (DeletionPolicy::DeleteUser, Some(user)) => {
+                Step::Do(Cleanup::DeleteUser(user.to_owned()))
+            }
+            _ => Step::Do(Cleanup::KeepAcceptedMember(
+                target.user_id().unwrap_or(&id).to_owned(),
+            )),
         },
-        _ => Step::DeleteInvitation(id),
+        _ => Step::Do(Cleanup::DeleteInvitation(id)),
     }
 }
 
@@ -399,11 +435,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Step::LookUp);
+        assert_eq!(plan(r, &Remote::default()), Step::Read(Read::LookUp));
         assert_eq!(
             plan(r, &listed(vec![])),
-            Step::Create(create(E), CreateCause::New)
+            Step::Do(Apply::Create(create(E), CreateCause::New))
         );
     }
 
@@ -413,11 +450,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         let sent = inv("i-1", "JANE@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent.clone()])),
-            Step::Adopt(sent.clone())
+            Step::Do(Apply::Adopt(sent.clone()))
         );
         // history is not adopted
         let old = vec![
@@ -426,20 +464,20 @@ mod tests {
         ];
         assert_eq!(
             plan(r, &listed(old)),
-            Step::Create(create(E), CreateCause::New)
+            Step::Do(Apply::Create(create(E), CreateCause::New))
         );
         // an accepted invitation wins over a pending one, and other emails never match
         let acc = inv("i-4", E, InviteStatus::Accepted);
         let other = inv("i-5", "john@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent, acc.clone(), other])),
-            Step::Adopt(acc)
+            Step::Do(Apply::Adopt(acc))
         );
         // a status this version does not know is kept, not duplicated
         let unknown = inv("i-6", E, InviteStatus::Other("INVITE_STATUS_NEW".into()));
         assert_eq!(
             plan(r, &listed(vec![unknown.clone()])),
-            Step::Adopt(unknown)
+            Step::Do(Apply::Adopt(unknown))
         );
     }
 
@@ -450,10 +488,11 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         let a = plan(r, &listed(vec![inv("i-1", E, InviteStatus::Sent)]));
         assert!(
-            matches!(&a, Step::Refuse(SpecRefusal::AuthTypeConflict(m)) if m.contains("AUTH_TYPE_SSO")),
+            matches!(&a, Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(m))) if m.contains("AUTH_TYPE_SSO")),
             "{a:?}"
         );
     }
@@ -465,8 +504,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Step::Get("i-1".into()));
+        assert_eq!(
+            plan(r, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         for state in [
             InviteStatus::Sent,
             InviteStatus::Staged,
@@ -475,7 +518,7 @@ mod tests {
             InviteStatus::Other("INVITE_STATUS_NEW".into()),
         ] {
             let i = inv("i-1", E, state);
-            assert_eq!(plan(r, &found(i.clone())), Step::Observe(i));
+            assert_eq!(plan(r, &found(i.clone())), Step::Do(Apply::Observe(i)));
         }
     }
 
@@ -486,6 +529,7 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         for by_id in [
             ById::Gone,
@@ -495,16 +539,16 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(plan(r, &remote), Step::LookUp);
+            assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
             remote.by_email = Some(vec![]);
             assert_eq!(
                 plan(r, &remote),
-                Step::Create(create(E), CreateCause::Recreate)
+                Step::Do(Apply::Create(create(E), CreateCause::Recreate))
             );
             // a create whose response was lost shows up in the look-up: adopted
             let mine = inv("i-9", E, InviteStatus::Sent);
             remote.by_email = Some(vec![mine.clone()]);
-            assert_eq!(plan(r, &remote), Step::Adopt(mine));
+            assert_eq!(plan(r, &remote), Step::Do(Apply::Adopt(mine)));
         }
     }
 
@@ -516,30 +560,32 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         assert_eq!(
             plan(r, &found(expired.clone())),
-            Step::Observe(expired.clone())
+            Step::Do(Apply::Observe(expired.clone()))
         );
         s.reinvite_on_expiry = true;
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let mut remote = found(expired.clone());
-        assert_eq!(plan(r, &remote), Step::LookUp);
+        assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
         remote.by_email = Some(vec![expired.clone()]);
         assert_eq!(
             plan(r, &remote),
-            Step::Reinvite {
+            Step::Do(Apply::Reinvite {
                 expired_id: "i-1".into(),
                 request: create(E)
-            }
+            })
         );
         // the new invitation of an earlier reinvite whose response was lost: adopted
         let fresh = inv("i-2", E, InviteStatus::Sent);
         remote.by_email = Some(vec![expired, fresh.clone()]);
-        assert_eq!(plan(r, &remote), Step::Adopt(fresh));
+        assert_eq!(plan(r, &remote), Step::Do(Apply::Adopt(fresh)));
     }
 
     #[test]
@@ -549,12 +595,16 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(r, &Remote::default());
         assert!(
             matches!(
                 &a,
-                Step::Refuse(SpecRefusal::ImmutableFieldChanged { field: "email", .. })
+                Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
+                    field: "email",
+                    ..
+                }))
             ),
             "{a:?}"
         );
@@ -563,15 +613,16 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(r, &Remote::default());
         assert!(
             matches!(
                 &a,
-                Step::Refuse(SpecRefusal::ImmutableFieldChanged {
+                Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
                     field: "authType",
                     ..
-                })
+                }))
             ),
             "{a:?}"
         );
@@ -579,8 +630,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Step::Get("i-1".into()));
+        assert_eq!(
+            plan(r, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         // the remote's own email is checked too (status written by an older version)
         let st = InvitationStatus {
             invitation_id: Some("i-1".into()),
@@ -590,6 +645,7 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(
             r,
@@ -597,7 +653,7 @@ mod tests {
         );
         assert!(matches!(
             a,
-            Step::Refuse(SpecRefusal::ImmutableFieldChanged { .. })
+            Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged { .. }))
         ));
     }
 
@@ -607,10 +663,52 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         assert!(matches!(
             plan(r, &Remote::default()),
-            Step::Refuse(SpecRefusal::InvalidSpec(_))
+            Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(_)))
+        ));
+    }
+
+    #[test]
+    fn an_email_outside_the_allowed_domains_is_refused_before_any_read() {
+        let allowed = ["example.com".to_owned()];
+        let s = spec(E);
+        let st = status("i-1", E);
+        for status in [None, Some(&st)] {
+            let r = Resource {
+                spec: &s,
+                status,
+                allowed_email_domains: &allowed,
+            };
+            assert!(matches!(plan(r, &Remote::default()), Step::Read(_)));
+        }
+        let s = spec("jane@elsewhere.org");
+        let r = Resource {
+            spec: &s,
+            status: None,
+            allowed_email_domains: &allowed,
+        };
+        let step = plan(r, &Remote::default());
+        assert!(
+            matches!(
+                &step,
+                Step::Do(Apply::Refuse(refusal @ SpecRefusal::EmailDomainNotAllowed(m)))
+                    if m.contains("elsewhere.org") && refusal.reason() == "EmailDomainNotAllowed"
+            ),
+            "{step:?}"
+        );
+        // the domain policy speaks first, even for an address that is not one
+        let s = spec("not-an-address");
+        let r = Resource {
+            spec: &s,
+            status: None,
+            allowed_email_domains: &allowed,
+        };
+        assert!(matches!(
+            plan(r, &Remote::default()),
+            Step::Do(Apply::Refuse(SpecRefusal::EmailDomainNotAllowed(_)))
         ));
     }
 
@@ -625,23 +723,27 @@ mod tests {
                 Resource {
                     spec: s,
                     status: Some(&st),
+                    allowed_email_domains: &[],
                 },
                 remote,
             )
         };
         // Delete
-        assert_eq!(r(&s, &Remote::default()), Step::Get("i-1".into()));
+        assert_eq!(
+            r(&s, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Step::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         assert_eq!(
             r(&s, &found(inv("i-1", E, InviteStatus::Expired))),
-            Step::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Step::KeepAcceptedMember("u-i-1".into())
+            Step::Do(Cleanup::KeepAcceptedMember("u-i-1".into()))
         );
         // gone or deactivated: look for a replacement whose id never reached status
         for by_id in [
@@ -652,25 +754,28 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(r(&s, &remote), Step::LookUp);
+            assert_eq!(r(&s, &remote), Step::Read(Read::LookUp));
             remote.by_email = Some(vec![inv("i-1", E, InviteStatus::Deactivated)]);
-            assert_eq!(r(&s, &remote), Step::Release);
+            assert_eq!(r(&s, &remote), Step::Do(Cleanup::Release));
             remote.by_email = Some(vec![inv("i-2", E, InviteStatus::Sent)]);
-            assert_eq!(r(&s, &remote), Step::DeleteInvitation("i-2".into()));
+            assert_eq!(
+                r(&s, &remote),
+                Step::Do(Cleanup::DeleteInvitation("i-2".into()))
+            );
         }
         // DeleteUser
         s.deletion_policy = DeletionPolicy::DeleteUser;
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Step::DeleteUser("u-i-1".into())
+            Step::Do(Cleanup::DeleteUser("u-i-1".into()))
         );
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Step::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         // Orphan touches nothing, not even a read
         s.deletion_policy = DeletionPolicy::Orphan;
-        assert_eq!(r(&s, &Remote::default()), Step::Release);
+        assert_eq!(r(&s, &Remote::default()), Step::Do(Cleanup::Release));
     }
 
     #[test]
@@ -683,21 +788,26 @@ mod tests {
             let r = Resource {
                 spec: &s,
                 status: Some(&st),
+                allowed_email_domains: &[],
             };
             for theirs in [
                 inv("i-9", "b@example.com", InviteStatus::Sent),
                 inv("i-9", "b@example.com", InviteStatus::Accepted),
             ] {
                 let mut remote = found(theirs);
-                assert_eq!(plan_cleanup(r, &remote), Step::LookUp, "{policy:?}");
+                assert_eq!(
+                    plan_cleanup(r, &remote),
+                    Step::Read(Read::LookUp),
+                    "{policy:?}"
+                );
                 // its own, found by email, is the one it deletes
                 remote.by_email = Some(vec![inv("i-1", &E.to_uppercase(), InviteStatus::Sent)]);
                 assert_eq!(
                     plan_cleanup(r, &remote),
-                    Step::DeleteInvitation("i-1".into())
+                    Step::Do(Cleanup::DeleteInvitation("i-1".into()))
                 );
                 remote.by_email = Some(vec![]);
-                assert_eq!(plan_cleanup(r, &remote), Step::Release);
+                assert_eq!(plan_cleanup(r, &remote), Step::Do(Cleanup::Release));
             }
         }
     }
@@ -708,13 +818,17 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan_cleanup(r, &Remote::default()), Step::LookUp);
+        assert_eq!(
+            plan_cleanup(r, &Remote::default()),
+            Step::Read(Read::LookUp)
+        );
         assert_eq!(
             plan_cleanup(r, &listed(vec![inv("i-7", E, InviteStatus::Sent)])),
-            Step::DeleteInvitation("i-7".into())
+            Step::Do(Cleanup::DeleteInvitation("i-7".into()))
         );
-        assert_eq!(plan_cleanup(r, &listed(vec![])), Step::Release);
+        assert_eq!(plan_cleanup(r, &listed(vec![])), Step::Do(Cleanup::Release));
     }
 
     #[test]

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::{Context, Error, claims, preview, report};
-use crate::confluent::{self, ListFilter, model::CreateInvitation, model::RemoteInvitation};
+use super::context::Context;
+use super::drive::{self, Reads, Source, Stage};
+use super::error::Error;
+use super::{claims, preview, report};
+use crate::confluent::{self, model::CreateInvitation, model::RemoteInvitation};
 use crate::crd::Invitation;
-use crate::planner::{self, ById, CreateCause, Remote, SpecRefusal, Step};
+use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::status::{self, Outcome};
-use crate::validate;
-
-/// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
-const MAX_STEPS: usize = 8;
 
 /// The Ready reason of an Invitation whose email another, older Invitation owns.
 pub(super) const EMAIL_CONFLICT: &str = "EmailConflict";
@@ -36,14 +35,12 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     let resource = planner::Resource {
         spec: &obj.spec,
         status: obj.status.as_ref(),
+        allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
-    if let Err(message) =
-        validate::email_domain(&obj.spec.email, &ctx.settings.allowed_email_domains)
-    {
-        return failed(ctx, &obj, "EmailDomainNotAllowed", message).await;
-    }
-    // Refusals that need no credentials come first: nothing is sent for a bad spec.
-    if let Step::Refuse(r) = planner::plan(resource, &Remote::default()) {
+    // The planner's first answer needs nothing remote: a refusal of the spec comes before
+    // credentials, so nothing is sent for a bad spec.
+    let first = planner::plan(resource, &Remote::default());
+    if let Step::Do(Apply::Refuse(r)) = first {
         return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
     }
     let secret = obj
@@ -72,8 +69,26 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
     let fresh_lookup = ctx.failures_so_far(&obj) > 0;
-    let created = obj.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    match drive(ctx, resource, &client, fresh_lookup, created).await {
+    let reads = Reads {
+        ctx,
+        client: &client,
+        email: &obj.spec.email,
+        gets: Source::Snapshot,
+        look_ups: if fresh_lookup {
+            Source::Confluent
+        } else {
+            Source::Snapshot
+        },
+    };
+    let mut stage = ApplyStage {
+        resource,
+        client: &client,
+        dry_run: ctx.settings.dry_run,
+        fresh_lookup,
+        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        conflicts: 0,
+    };
+    match drive::drive(&mut stage, &reads, first).await {
         Ok(Ended::Remote(inv, event)) => {
             ctx.snapshots.record(&client, &inv);
             if let Some(org) = inv
@@ -92,41 +107,46 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     }
 }
 
-/// Performs the planner's reads until it answers a terminal action, then performs that.
-async fn drive(
-    ctx: &Context,
-    resource: planner::Resource<'_>,
-    client: &confluent::Client,
+/// The Apply stage's state across the steps of one reconcile.
+struct ApplyStage<'a> {
+    resource: planner::Resource<'a>,
+    client: &'a confluent::Client,
+    dry_run: bool,
+    /// Look-ups bypass the snapshot (after a failure).
     fresh_lookup: bool,
+    /// The resource's creation time, to tell adopted from recovered invitations.
     created: Option<jiff::Timestamp>,
-) -> Result<Ended, Error> {
-    let email = &resource.spec.email;
-    let mut remote = Remote::default();
-    let mut conflicts = 0u32;
-    for _ in 0..MAX_STEPS {
-        let action = planner::plan(resource, &remote);
-        if ctx.settings.dry_run
-            && let Some(would) = preview::would(&action, email)
+    /// 409s met by creates in this reconcile.
+    conflicts: u32,
+}
+
+impl Stage for ApplyStage<'_> {
+    type Act = Apply;
+    type Done = Ended;
+    const NAME: &'static str = "apply";
+
+    fn plan(&self, remote: &Remote) -> Step<Apply> {
+        planner::plan(self.resource, remote)
+    }
+
+    async fn act(&mut self, act: Apply, remote: &mut Remote) -> Result<Option<Ended>, Error> {
+        let email = &self.resource.spec.email;
+        if self.dry_run
+            && let Some(would) = preview::would(&act, email)
         {
-            return Ok(Ended::Held(would));
+            return Ok(Some(Ended::Held(would)));
         }
-        match action {
-            Step::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
-            // (were the snapshot ever to miss an invitation, the create meets a 409, which
-            // looks up afresh below)
-            Step::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
-            Step::LookUp => {
-                remote.by_email = Some(ctx.snapshots.fresh(client, |s| s.for_email(email)).await?)
-            }
-            Step::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
-            Step::Adopt(inv) => {
+        match act {
+            Apply::Observe(inv) => Ok(Some(Ended::Remote(Box::new(inv), None))),
+            Apply::Adopt(inv) => {
                 let id = inv.id.as_deref().unwrap_or("?");
                 let state = inv
                     .status
                     .as_ref()
                     .map(|s| s.as_str())
                     .unwrap_or("unknown status");
-                let event = match planner::how_found(&inv, created, fresh_lookup || conflicts > 0) {
+                let own_create_unrecorded = self.fresh_lookup || self.conflicts > 0;
+                let event = match planner::how_found(&inv, self.created, own_create_unrecorded) {
                     planner::Found::Adopted => (
                         "Adopted",
                         format!(
@@ -140,9 +160,9 @@ async fn drive(
                         ),
                     ),
                 };
-                return Ok(Ended::Remote(Box::new(inv), Some(event)));
+                Ok(Some(Ended::Remote(Box::new(inv), Some(event))))
             }
-            Step::Create(request, cause) => {
+            Apply::Create(request, cause) => {
                 let (reason, what) = match cause {
                     CreateCause::New => ("Created", "Sent invitation"),
                     CreateCause::Recreate => (
@@ -150,90 +170,59 @@ async fn drive(
                         "The previous invitation was removed in Confluent Cloud; sent invitation",
                     ),
                 };
-                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
-                    let note = format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
-                    return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
-                }
+                let Some(inv) = self.create(&request, remote).await? else {
+                    return Ok(None);
+                };
+                let note = format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
+                Ok(Some(Ended::Remote(Box::new(inv), Some((reason, note)))))
             }
-            Step::Reinvite {
+            Apply::Reinvite {
                 expired_id,
                 request,
             } => {
-                match client.delete_invitation(&expired_id).await {
+                match self.client.delete_invitation(&expired_id).await {
                     Ok(()) | Err(confluent::Error::NotFound(_)) => {}
                     Err(e) if e.is_transient() => return Err(e.into()),
                     // Whether an expired invitation can be deleted is undocumented: a refusal
                     // does not stop the new invitation.
                     Err(e) => tracing::info!(error = %e, "expired invitation not deleted"),
                 }
-                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
-                    let note = format!(
-                        "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
-                        inv.id.as_deref().unwrap_or("?")
-                    );
-                    return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
-                }
+                let Some(inv) = self.create(&request, remote).await? else {
+                    return Ok(None);
+                };
+                let note = format!(
+                    "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
+                    inv.id.as_deref().unwrap_or("?")
+                );
+                Ok(Some(Ended::Remote(
+                    Box::new(inv),
+                    Some(("Reinvited", note)),
+                )))
             }
-            Step::Refuse(r) => return Ok(Ended::Refused(r)),
-            other => return Err(Error::Internal(format!("{other:?}"), "apply")),
+            Apply::Refuse(r) => Ok(Some(Ended::Refused(r))),
         }
-    }
-    Err(Error::Internal("no terminal action".into(), "apply"))
-}
-
-/// Sends a create. The first 409 of a reconcile means the email has an invitation already
-/// (ours, from a create whose response was lost, or someone else's): it looks again, for the
-/// planner to adopt, and answers `None`. A second 409 is an error.
-async fn create(
-    client: &confluent::Client,
-    request: &CreateInvitation,
-    remote: &mut Remote,
-    conflicts: &mut u32,
-) -> Result<Option<RemoteInvitation>, Error> {
-    match client.create_invitation(request).await {
-        Ok(inv) => Ok(Some(inv)),
-        Err(confluent::Error::AlreadyExists(_)) if *conflicts == 0 => {
-            *conflicts += 1;
-            remote.by_email = Some(look_up(client, &request.email).await?);
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
-/// The invitation with this id from the credential's snapshot, or, when the snapshot does not
-/// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
-/// a single GET, which the credential's rate limiter paces like every call.
-async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
-    match ctx.snapshots.fresh(client, |s| s.get(id)).await {
-        Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
-            Ok(ById::Found(inv))
+impl ApplyStage<'_> {
+    /// Sends a create. The first 409 of a reconcile means the email has an invitation already
+    /// (ours, from a create whose response was lost, or someone else's): it looks again, for the
+    /// planner to adopt, and answers `None`. A second 409 is an error.
+    async fn create(
+        &mut self,
+        request: &CreateInvitation,
+        remote: &mut Remote,
+    ) -> Result<Option<RemoteInvitation>, Error> {
+        match self.client.create_invitation(request).await {
+            Ok(inv) => Ok(Some(inv)),
+            Err(confluent::Error::AlreadyExists(_)) if self.conflicts == 0 => {
+                self.conflicts += 1;
+                remote.by_email = Some(drive::look_up(self.client, &request.email).await?);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
-        // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
-        Ok(_) => read(client, id).await,
-        Err(e) if e.is_transient() => {
-            tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
-            read(client, id).await
-        }
-        Err(e) => Err(e.into()),
     }
-}
-
-/// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
-pub(super) async fn read(client: &confluent::Client, id: &str) -> Result<ById, Error> {
-    match client.get_invitation(id).await {
-        Ok(inv) => Ok(ById::Found(inv)),
-        Err(confluent::Error::NotFound(_)) => Ok(ById::Gone),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Lists the invitations for an email.
-pub(super) async fn look_up(
-    client: &confluent::Client,
-    email: &str,
-) -> Result<Vec<RemoteInvitation>, Error> {
-    Ok(client.list_invitations(&ListFilter::email(email)).await?)
 }
 
 async fn succeeded(

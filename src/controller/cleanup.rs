@@ -7,14 +7,14 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::apply::{look_up, read};
-use super::{Context, Error, claims, report};
+use super::context::Context;
+use super::drive::{self, Reads, Source, Stage};
+use super::error::Error;
+use super::{claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{self, Remote, Step};
+use crate::planner::{self, Cleanup, Remote, Step};
 use crate::status::{self, Outcome};
-
-const MAX_STEPS: usize = 8;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
@@ -49,6 +49,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     let resource = planner::Resource {
         spec: &obj.spec,
         status: obj.status.as_ref(),
+        allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
@@ -81,45 +82,79 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
             return handed_over(ctx, obj, &next).await;
         }
     }
-    let mut remote = Remote::default();
-    for _ in 0..MAX_STEPS {
-        match planner::plan_cleanup(resource, &remote) {
-            Step::Get(id) => remote.by_id = Some(read(&client, &id).await?),
-            Step::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
-            Step::DeleteInvitation(id) => match client.delete_invitation(&id).await {
+    let first = planner::plan_cleanup(resource, &Remote::default());
+    let reads = Reads {
+        ctx,
+        client: &client,
+        email: &obj.spec.email,
+        // what cleanup deletes is read afresh: a snapshot may be a resync old
+        gets: Source::Confluent,
+        look_ups: Source::Confluent,
+    };
+    let mut stage = CleanupStage {
+        ctx,
+        obj,
+        resource,
+        client: &client,
+    };
+    drive::drive(&mut stage, &reads, first).await
+}
+
+/// The Cleanup stage of one deleted Invitation.
+struct CleanupStage<'a> {
+    ctx: &'a Context,
+    obj: &'a Invitation,
+    resource: planner::Resource<'a>,
+    client: &'a confluent::Client,
+}
+
+impl Stage for CleanupStage<'_> {
+    type Act = Cleanup;
+    type Done = ();
+    const NAME: &'static str = "cleanup";
+
+    fn plan(&self, remote: &Remote) -> Step<Cleanup> {
+        planner::plan_cleanup(self.resource, remote)
+    }
+
+    async fn act(&mut self, act: Cleanup, remote: &mut Remote) -> Result<Option<()>, Error> {
+        let (ctx, obj) = (self.ctx, self.obj);
+        match act {
+            Cleanup::DeleteInvitation(id) => match self.client.delete_invitation(&id).await {
                 Ok(()) | Err(confluent::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
                     report::event(ctx, obj, false, "Deleted", &note).await;
-                    return Ok(());
+                    Ok(Some(()))
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
-                Err(confluent::Error::AlreadyAccepted(_)) => remote = Remote::default(),
-                Err(e) => return Err(e.into()),
+                Err(confluent::Error::AlreadyAccepted(_)) => {
+                    *remote = Remote::default();
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
             },
-            Step::DeleteUser(user) => match client.delete_user(&user).await {
+            Cleanup::DeleteUser(user) => match self.client.delete_user(&user).await {
                 Ok(()) | Err(confluent::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
                         obj.spec.email
                     );
                     report::event(ctx, obj, false, "UserDeleted", &note).await;
-                    return Ok(());
+                    Ok(Some(()))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             },
-            Step::KeepAcceptedMember(user) => {
+            Cleanup::KeepAcceptedMember(user) => {
                 let note = format!(
                     "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
                     obj.spec.email
                 );
                 report::event(ctx, obj, false, "AcceptedUserKept", &note).await;
-                return Ok(());
+                Ok(Some(()))
             }
-            Step::Release => return Ok(()),
-            other => return Err(Error::Internal(format!("{other:?}"), "cleanup")),
+            Cleanup::Release => Ok(Some(())),
         }
     }
-    Err(Error::Internal("no terminal action".into(), "cleanup"))
 }
 
 /// The remote invitation is left for `next`, which owns the email now (or already did).

@@ -6,7 +6,9 @@
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::{Context, Error, report};
+use super::context::Context;
+use super::error::Error;
+use super::report;
 use crate::crd::{Invitation, PAUSED_ANNOTATION};
 use crate::status::{self, Outcome};
 

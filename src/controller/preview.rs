@@ -7,9 +7,11 @@
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::{Context, Error, report};
+use super::context::Context;
+use super::error::Error;
+use super::report;
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{CreateCause, Step};
+use crate::planner::{Apply, CreateCause};
 use crate::status::{self, Outcome, Phase};
 
 /// What the operator would have done, had it not been previewing.
@@ -21,27 +23,27 @@ pub struct Would {
     pub message: String,
 }
 
-/// The preview of a planner action that changes something, or `None` for reads, observations,
-/// refusals and anything else that may run as usual.
-pub fn would(action: &Step, email: &str) -> Option<Would> {
+/// The preview of an Apply action that changes something, or `None` for observations and
+/// refusals, which may run as usual (reads never come here: they are no [`Apply`]).
+pub fn would(action: &Apply, email: &str) -> Option<Would> {
     let (reason, message) = match action {
-        Step::Create(_, CreateCause::New) => (
+        Apply::Create(_, CreateCause::New) => (
             "WouldCreate",
             format!("would send an invitation to {email}"),
         ),
-        Step::Create(_, CreateCause::Recreate) => (
+        Apply::Create(_, CreateCause::Recreate) => (
             "WouldRecreate",
             format!(
                 "the previous invitation was removed in Confluent Cloud; would send a new one to {email}"
             ),
         ),
-        Step::Reinvite { expired_id, .. } => (
+        Apply::Reinvite { expired_id, .. } => (
             "WouldReinvite",
             format!(
                 "invitation {expired_id} expired unaccepted; would delete it and send a new one to {email}"
             ),
         ),
-        Step::Adopt(inv) => (
+        Apply::Adopt(inv) => (
             "WouldAdopt",
             format!(
                 "would adopt the existing invitation {} for {email} ({})",
@@ -135,6 +137,7 @@ mod tests {
     use super::*;
     use crate::confluent::model::{CreateInvitation, InviteStatus, RemoteInvitation};
     use crate::crd::{InvitationSpec, InvitationStatus};
+    use crate::planner::SpecRefusal;
 
     fn request() -> CreateInvitation {
         CreateInvitation {
@@ -144,18 +147,18 @@ mod tests {
     }
 
     #[test]
-    fn every_write_is_held_and_every_read_passes() {
+    fn every_write_is_held_and_what_writes_nothing_passes() {
         let email = "jane@example.com";
-        let held = |a: &Step| would(a, email).map(|w| w.reason);
+        let held = |a: &Apply| would(a, email).map(|w| w.reason);
         assert_eq!(
-            held(&Step::Create(request(), CreateCause::New)),
+            held(&Apply::Create(request(), CreateCause::New)),
             Some("WouldCreate")
         );
         assert_eq!(
-            held(&Step::Create(request(), CreateCause::Recreate)),
+            held(&Apply::Create(request(), CreateCause::Recreate)),
             Some("WouldRecreate")
         );
-        let reinvite = Step::Reinvite {
+        let reinvite = Apply::Reinvite {
             expired_id: "i-1".into(),
             request: request(),
         };
@@ -165,16 +168,14 @@ mod tests {
             status: Some(InviteStatus::Sent),
             ..Default::default()
         };
-        let adopt = would(&Step::Adopt(existing.clone()), email).unwrap();
+        let adopt = would(&Apply::Adopt(existing.clone()), email).unwrap();
         assert_eq!(adopt.reason, "WouldAdopt");
         assert!(adopt.message.contains("i-9") && adopt.message.starts_with("dry run:"));
-        for read in [
-            Step::Get("i-1".into()),
-            Step::LookUp,
-            Step::Observe(existing),
-            Step::Release,
+        for unchanged in [
+            Apply::Observe(existing),
+            Apply::Refuse(SpecRefusal::InvalidSpec("spec.email: no @".into())),
         ] {
-            assert_eq!(held(&read), None, "{read:?}");
+            assert_eq!(held(&unchanged), None, "{unchanged:?}");
         }
     }
 

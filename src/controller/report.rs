@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Resource, ResourceExt};
 
-use super::{Context, Error, FIELD_MANAGER};
+use super::context::{Context, FIELD_MANAGER};
+use super::error::Error;
 use crate::crd::{Invitation, InvitationStatus};
 
 /// Event notes are capped by the API at 1 kB.
