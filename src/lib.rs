@@ -6,6 +6,7 @@
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
+//! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
 //! - [`mock`]: a faithful, stateful Confluent mock used by tests, benchmarks and the sandbox.
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod leader;
 pub mod memory;
 pub mod metrics;
 pub mod mock;
+pub mod operator;
 pub mod ownership;
 pub mod planner;
 pub mod snapshot;
