@@ -5,10 +5,11 @@
 //! Messages name Secrets and keys, never values.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use parking_lot::Mutex;
 
 use crate::confluent::{self, ClientSettings, Credentials, Observer};
 
@@ -158,9 +159,8 @@ impl CredentialStore {
 
     fn cache(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent::Client)>> {
-        // A poisoned cache only holds valid clients; the worst case is a rebuilt one.
-        self.by_secret.lock().unwrap_or_else(|e| e.into_inner())
+    ) -> parking_lot::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent::Client)>> {
+        self.by_secret.lock()
     }
 }
 

@@ -3,7 +3,9 @@
 //! (apply, cleanup, claims...) need this and not the controller's wiring.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
@@ -135,8 +137,7 @@ impl Context {
     }
 
     fn failures(&self) -> MutexGuard<'_, HashMap<ObjectRef<Invitation>, u32>> {
-        // Counters only: a poisoned map is still a valid map.
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+        self.failures.lock()
     }
 
     /// Records a failure; returns how many came before it in a row.
@@ -158,8 +159,7 @@ impl Context {
     }
 
     fn owners(&self) -> MutexGuard<'_, HashMap<ObjectRef<Invitation>, CredentialUse>> {
-        // Plain map of names: a poisoned map is still a valid map.
-        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+        self.owners.lock()
     }
 
     /// Records the credential an object is reconciled with.
@@ -189,13 +189,11 @@ impl Context {
     }
 
     pub(crate) fn held_secrets(&self) -> MutexGuard<'_, HashMap<(String, String), Instant>> {
-        // A map of names and times: a poisoned map is still a valid map.
-        self.held_secrets.lock().unwrap_or_else(|e| e.into_inner())
+        self.held_secrets.lock()
     }
 
     pub(crate) fn cleaned_up(&self) -> MutexGuard<'_, HashSet<ObjectRef<Invitation>>> {
-        // A set of names: a poisoned set is still a valid set.
-        self.cleaned_up.lock().unwrap_or_else(|e| e.into_inner())
+        self.cleaned_up.lock()
     }
 
     /// The credential identity an object was last reconciled with.
@@ -204,8 +202,7 @@ impl Context {
     }
 
     fn organizations(&self) -> MutexGuard<'_, HashMap<String, String>> {
-        // Plain map of names: a poisoned map is still a valid map.
-        self.organizations.lock().unwrap_or_else(|e| e.into_inner())
+        self.organizations.lock()
     }
 
     /// Records the organization a credential acts on (one entry per credential).

@@ -6,10 +6,9 @@ use k8s_openapi::api::events::v1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
-use std::sync::Mutex;
-
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Resource, ResourceExt};
+use parking_lot::Mutex;
 
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
@@ -52,8 +51,7 @@ impl EventSink {
 
     /// The Recorder for the next Event.
     pub fn recorder(&self) -> Recorder {
-        // A counter and a handle: a poisoned lock still holds a usable pair.
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.lock();
         if current.1 >= self.limit {
             *current = (Recorder::new(self.kube.clone(), self.reporter.clone()), 0);
             self.handovers

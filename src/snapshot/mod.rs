@@ -8,10 +8,11 @@
 //! they do not cost a GET until the next refresh.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::confluent::{self, ListFilter, ServerRefusal, model::RemoteInvitation};
@@ -184,18 +185,17 @@ struct Entry {
 }
 
 impl Entry {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
-        // Upserts leave the maps consistent at every step: a poisoned lock is still usable.
-        self.current.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Snapshot> {
+        self.current.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
-        self.current.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Snapshot> {
+        self.current.write()
     }
 
     /// The credential's refusal, if its last refresh met one.
     fn refusal(&self) -> Option<confluent::Error> {
-        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = self.refused.lock();
         refused.clone().map(confluent::Error::Unauthenticated)
     }
 }
@@ -218,9 +218,8 @@ impl Snapshots {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
-        // Entries are replaced whole: a poisoned map is still consistent.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn entries(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
+        self.entries.lock()
     }
 
     fn entry(&self, client: &confluent::Client) -> Arc<Entry> {
@@ -273,7 +272,7 @@ impl Snapshots {
         if let Some(refused) = entry.refusal() {
             return Err(refused); // the flight we waited for was refused
         }
-        let failed_at = *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        let failed_at = *entry.failed_at.lock();
         if failed_at.is_some_and(|at| at >= waited_from) {
             // the flight we waited for failed (429, 5xx, network): repeating it now, once per
             // waiting reconcile, would only make it worse
@@ -328,15 +327,15 @@ async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
             Ok(Some(page)) => entry.write().apply_page(page, asked, &mut seen),
             Ok(None) => break,
             Err(e) => {
-                *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                *entry.failed_at.lock() = Some(Instant::now());
                 if let confluent::Error::Unauthenticated(r) = &e {
-                    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+                    *entry.refused.lock() = Some(r.clone());
                 }
                 return Err(e);
             }
         }
     }
-    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *entry.refused.lock() = None;
     let held = {
         let mut current = entry.write();
         current.finish_refresh(started, &seen);
