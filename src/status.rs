@@ -198,8 +198,8 @@ fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
 /// Whether a successful reconcile must look at the resource again by itself, and when: only a
 /// pending invitation that expires before the next resync, just after it expires. Everything
 /// else is watched by the controller's sweeper, which compares every resource with the fresh
-/// snapshot once per resync; a per-object timer for each of 10 000 healthy resources would cost
-/// ~1 KiB of scheduler state apiece and find nothing the sweeper does not.
+/// snapshot once per resync; a per-object timer for every healthy resource would hold scheduler
+/// state apiece and find nothing the sweeper does not.
 pub fn next_check(
     status: &InvitationStatus,
     now: jiff::Timestamp,

@@ -22,10 +22,11 @@ pub const EVENT_MEMORY: usize = 1024;
 
 /// Hands out kube's [`Recorder`], which turns a repeated Event (same object, type and reason)
 /// into a `series` count on the first instead of a new object. Its cache keeps every Event it
-/// published for 6 minutes and is only pruned by the next publish: 10 000 new invitations
-/// left ~24 MiB in it for as long as nothing else happened. So a Recorder serves `limit`
-/// Events, then a fresh one takes over: at most `limit` Events are remembered, and a repeat
-/// after a hand-over starts a new Event instead of extending the old series.
+/// published for 6 minutes and is only pruned by the next publish: a burst of new invitations
+/// stayed in it for as long as nothing else happened (BENCHMARKS.md, "Measured once"). So a
+/// Recorder serves `limit` Events, then a fresh one takes over: at most `limit` Events are
+/// remembered, and a repeat after a hand-over starts a new Event instead of extending the old
+/// series.
 pub struct EventSink {
     kube: kube::Client,
     reporter: Reporter,

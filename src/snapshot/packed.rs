@@ -2,9 +2,9 @@
 //! packed into one string.
 //!
 //! A snapshot holds every invitation of a credential. Kept as the API model (eight optional
-//! strings and two nested structs, boxed), 10 000 of them took 11.8 MiB of heap (measured with
-//! glibc's `mallinfo2` around a refresh of 10 000 realistic invitations); packed, 3.6 MiB, and one
-//! allocation apiece instead of nine, which also leaves malloc less to fragment.
+//! strings and two nested structs, boxed), they took about three times the heap they take packed
+//! (BENCHMARKS.md, "Measured once"), and nine allocations apiece instead of one: packing leaves
+//! malloc less to fragment too.
 
 use crate::confluent::model::{InviteStatus, ObjectMeta, ObjectReference, RemoteInvitation};
 
