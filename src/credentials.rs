@@ -12,6 +12,7 @@ use kube::Api;
 use parking_lot::Mutex;
 
 use crate::confluent::{self, ClientSettings, Credentials, Observer};
+use crate::reason;
 
 /// Keys of a credentials Secret.
 pub const KEY_API_KEY: &str = "apiKey";
@@ -44,9 +45,9 @@ impl Error {
     /// The condition / Event reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Missing(_) => "CredentialsMissing",
+            Self::Missing(_) => reason::CREDENTIALS_MISSING,
             Self::Invalid(_) => confluent::CREDENTIALS_INVALID,
-            Self::Kube { .. } => "CredentialsUnreadable",
+            Self::Kube { .. } => reason::CREDENTIALS_UNREADABLE,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod mock;
 pub mod operator;
 pub mod ownership;
 pub mod planner;
+pub mod reason;
 pub mod snapshot;
 pub mod status;
 pub mod telemetry;

@@ -9,7 +9,7 @@
 
 use crate::confluent::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 use crate::crd::{DeletionPolicy, InvitationSpec, InvitationStatus};
-use crate::validate;
+use crate::{reason, validate};
 
 /// What the controller learnt of the remote side during this reconcile.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,10 +60,10 @@ impl SpecRefusal {
     /// The condition / Event reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::ImmutableFieldChanged { .. } => "ImmutableFieldChanged",
-            Self::InvalidSpec(_) => "InvalidSpec",
-            Self::EmailDomainNotAllowed(_) => "EmailDomainNotAllowed",
-            Self::AuthTypeConflict(_) => "AuthTypeConflict",
+            Self::ImmutableFieldChanged { .. } => reason::IMMUTABLE_FIELD_CHANGED,
+            Self::InvalidSpec(_) => reason::INVALID_SPEC,
+            Self::EmailDomainNotAllowed(_) => reason::EMAIL_DOMAIN_NOT_ALLOWED,
+            Self::AuthTypeConflict(_) => reason::AUTH_TYPE_CONFLICT,
         }
     }
 

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::confluent::model::{InviteStatus, RemoteInvitation};
 use crate::crd::{InvitationStatus, READY};
+use crate::reason;
 
 /// What this reconcile ended with, as far as status is concerned.
 #[derive(Clone, Debug, PartialEq)]
@@ -187,7 +188,7 @@ fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
         ),
         Some(InviteStatus::Other(raw)) => (
             "Unknown",
-            "UnknownRemoteStatus".into(),
+            reason::UNKNOWN_REMOTE_STATUS.into(),
             format!(
                 "Invitation {id} for {email} has status {raw}, unknown to this operator version"
             ),

@@ -14,10 +14,8 @@ use super::{claims, preview, report};
 use crate::confluent::{self, model::CreateInvitation, model::RemoteInvitation};
 use crate::crd::Invitation;
 use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
+use crate::reason;
 use crate::status::{self, Outcome};
-
-/// The Ready reason of an Invitation whose email another, older Invitation owns.
-pub(super) const EMAIL_CONFLICT: &str = "EmailConflict";
 
 /// How a drive through the planner ended.
 enum Ended {
@@ -64,7 +62,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email
         );
-        return failed(ctx, &obj, EMAIL_CONFLICT, message).await;
+        return failed(ctx, &obj, reason::EMAIL_CONFLICT, message).await;
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
@@ -148,13 +146,13 @@ impl Stage for ApplyStage<'_> {
                 let own_create_unrecorded = self.fresh_lookup || self.conflicts > 0;
                 let event = match planner::how_found(&inv, self.created, own_create_unrecorded) {
                     planner::Found::Adopted => (
-                        "Adopted",
+                        reason::ADOPTED,
                         format!(
                             "Adopted the existing invitation {id} for {email} ({state}), sent before this resource was created"
                         ),
                     ),
                     planner::Found::Recovered => (
-                        "Recovered",
+                        reason::RECOVERED,
                         format!(
                             "Found invitation {id} for {email} ({state}), sent after this resource was created: by this operator (a create whose result was not recorded, or another replica); using it"
                         ),
@@ -164,9 +162,9 @@ impl Stage for ApplyStage<'_> {
             }
             Apply::Create(request, cause) => {
                 let (reason, what) = match cause {
-                    CreateCause::New => ("Created", "Sent invitation"),
+                    CreateCause::New => (reason::CREATED, "Sent invitation"),
                     CreateCause::Recreate => (
-                        "Recreated",
+                        reason::RECREATED,
                         "The previous invitation was removed in Confluent Cloud; sent invitation",
                     ),
                 };
@@ -196,7 +194,7 @@ impl Stage for ApplyStage<'_> {
                 );
                 Ok(Some(Ended::Remote(
                     Box::new(inv),
-                    Some(("Reinvited", note)),
+                    Some((reason::REINVITED, note)),
                 )))
             }
             Apply::Refuse(r) => Ok(Some(Ended::Refused(r))),

@@ -14,6 +14,7 @@ use super::{claims, report};
 use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Cleanup, Remote, Step};
+use crate::reason;
 use crate::status::{self, Outcome};
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
@@ -38,7 +39,7 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Erro
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {
-                report::event(ctx, &obj, true, "CleanupFailed", &e.to_string()).await;
+                report::event(ctx, &obj, true, reason::CLEANUP_FAILED, &e.to_string()).await;
             }
         }
     }
@@ -65,7 +66,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
             let note =
                 format!("deletionPolicy Orphan: invitation {id} left in Confluent Cloud as it is");
-            report::event(ctx, obj, false, "Orphaned", &note).await;
+            report::event(ctx, obj, false, reason::ORPHANED, &note).await;
         }
         return Ok(());
     }
@@ -123,7 +124,7 @@ impl Stage for CleanupStage<'_> {
             Cleanup::DeleteInvitation(id) => match self.client.delete_invitation(&id).await {
                 Ok(()) | Err(confluent::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
-                    report::event(ctx, obj, false, "Deleted", &note).await;
+                    report::event(ctx, obj, false, reason::DELETED, &note).await;
                     Ok(Some(()))
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
@@ -139,7 +140,7 @@ impl Stage for CleanupStage<'_> {
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
                         obj.spec.email
                     );
-                    report::event(ctx, obj, false, "UserDeleted", &note).await;
+                    report::event(ctx, obj, false, reason::USER_DELETED, &note).await;
                     Ok(Some(()))
                 }
                 Err(e) => Err(e.into()),
@@ -149,7 +150,7 @@ impl Stage for CleanupStage<'_> {
                     "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
                     obj.spec.email
                 );
-                report::event(ctx, obj, false, "AcceptedUserKept", &note).await;
+                report::event(ctx, obj, false, reason::ACCEPTED_USER_KEPT, &note).await;
                 Ok(Some(()))
             }
             Cleanup::Release => Ok(Some(())),
@@ -163,7 +164,7 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
         "{next} also claims {}: its invitation is left in Confluent Cloud for {next}, which owns it now (deletionPolicy applies when the last claimant goes)",
         obj.spec.email
     );
-    report::event(ctx, obj, false, "HandedOver", &note).await;
+    report::event(ctx, obj, false, reason::HANDED_OVER, &note).await;
     Ok(())
 }
 
@@ -189,9 +190,6 @@ async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error)
         tracing::debug!(error = %err, "status of a blocked cleanup not written");
     }
     if ctx.failures_so_far(obj) == 0 {
-        report::event(ctx, obj, true, CLEANUP_BLOCKED, &message).await;
+        report::event(ctx, obj, true, reason::CLEANUP_BLOCKED, &message).await;
     }
 }
-
-/// The Event reason of a cleanup that cannot get its credentials.
-const CLEANUP_BLOCKED: &str = "CleanupBlocked";

@@ -10,10 +10,8 @@ use super::context::Context;
 use super::error::Error;
 use super::report;
 use crate::crd::{Invitation, PAUSED_ANNOTATION};
+use crate::reason;
 use crate::status::{self, Outcome};
-
-/// The Ready reason of a paused Invitation.
-pub const PAUSED: &str = "Paused";
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).
@@ -33,7 +31,7 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
     let next = status::next_status(
         prev,
         &Outcome::Held {
-            reason: PAUSED,
+            reason: reason::PAUSED,
             message: message.clone(),
         },
         obj.metadata.generation,
@@ -42,7 +40,7 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
     report::write_status(ctx, obj, &next).await?;
     ctx.forget_failures(obj);
     if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, false, PAUSED, &message).await;
+        report::event(ctx, obj, false, reason::PAUSED, &message).await;
     }
     Ok(Action::await_change())
 }

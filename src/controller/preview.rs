@@ -12,6 +12,7 @@ use super::error::Error;
 use super::report;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{Apply, CreateCause};
+use crate::reason;
 use crate::status::{self, Outcome, Phase};
 
 /// What the operator would have done, had it not been previewing.
@@ -28,23 +29,23 @@ pub struct Would {
 pub fn would(action: &Apply, email: &str) -> Option<Would> {
     let (reason, message) = match action {
         Apply::Create(_, CreateCause::New) => (
-            "WouldCreate",
+            reason::WOULD_CREATE,
             format!("would send an invitation to {email}"),
         ),
         Apply::Create(_, CreateCause::Recreate) => (
-            "WouldRecreate",
+            reason::WOULD_RECREATE,
             format!(
                 "the previous invitation was removed in Confluent Cloud; would send a new one to {email}"
             ),
         ),
         Apply::Reinvite { expired_id, .. } => (
-            "WouldReinvite",
+            reason::WOULD_REINVITE,
             format!(
                 "invitation {expired_id} expired unaccepted; would delete it and send a new one to {email}"
             ),
         ),
         Apply::Adopt(inv) => (
-            "WouldAdopt",
+            reason::WOULD_ADOPT,
             format!(
                 "would adopt the existing invitation {} for {email} ({})",
                 inv.id.as_deref().unwrap_or("?"),
@@ -75,7 +76,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let (reason, message) = match (obj.spec.deletion_policy, accepted) {
         (DeletionPolicy::Orphan, _) => return None,
         (DeletionPolicy::DeleteUser, true) => (
-            "WouldDeleteUser",
+            reason::WOULD_DELETE_USER,
             format!(
                 "deletionPolicy DeleteUser: would delete user {user} ({email}), with their API keys and role bindings"
             ),
@@ -83,13 +84,13 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
         // nothing would be deleted, but the real cleanup reads again before it decides: it
         // waits like every other deletion, so a preview never releases a finalizer by itself
         (DeletionPolicy::Delete, true) => (
-            "WouldDelete",
+            reason::WOULD_DELETE,
             format!(
                 "deletionPolicy Delete: {email} accepted; would keep user {user} and release the finalizer"
             ),
         ),
         (_, false) => (
-            "WouldDelete",
+            reason::WOULD_DELETE,
             format!(
                 "deletionPolicy {:?}: would delete invitation {} for {email}",
                 obj.spec.deletion_policy,
