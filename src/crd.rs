@@ -188,10 +188,14 @@ pub struct InvitationStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// The condition type GitOps tools read (kstatus, Argo CD health). The printer columns above
+/// spell it too: attributes take no constants.
+pub const READY: &str = "Ready";
+
 impl InvitationStatus {
     /// The `Ready` condition, if any.
     pub fn ready(&self) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == "Ready")
+        self.conditions.iter().find(|c| c.type_ == READY)
     }
 }
 

@@ -5,11 +5,13 @@
 //! Messages name Secrets and keys, never values.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use parking_lot::Mutex;
 
+use crate::reason;
 use confluent_client::{ClientSettings, Credentials, Observer};
 
 /// Keys of a credentials Secret.
@@ -43,9 +45,9 @@ impl Error {
     /// The condition / Event reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Missing(_) => "CredentialsMissing",
-            Self::Invalid(_) => "CredentialsInvalid",
-            Self::Kube { .. } => "CredentialsUnreadable",
+            Self::Missing(_) => reason::CREDENTIALS_MISSING,
+            Self::Invalid(_) => confluent_client::CREDENTIALS_INVALID,
+            Self::Kube { .. } => reason::CREDENTIALS_UNREADABLE,
         }
     }
 }
@@ -159,10 +161,9 @@ impl CredentialStore {
 
     fn cache(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent_client::Client)>>
+    ) -> parking_lot::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent_client::Client)>>
     {
-        // A poisoned cache only holds valid clients; the worst case is a rebuilt one.
-        self.by_secret.lock().unwrap_or_else(|e| e.into_inner())
+        self.by_secret.lock()
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::crd::{AuthType, DeletionPolicy, Invitation, InvitationSpec};
-use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, Invitation as Remote, InviteStatus};
+use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
 
 /// Longest part of a name taken from the email's local part; with the hash suffix the name
 /// stays well inside a DNS-1123 label (63).
@@ -94,7 +94,7 @@ pub fn resource_name(email: &str) -> String {
 }
 
 /// Which of several invitations of one email represents it: the one that stands, newest first.
-fn rank(inv: &Remote) -> (u8, std::cmp::Reverse<Option<String>>) {
+fn rank(inv: &RemoteInvitation) -> (u8, std::cmp::Reverse<Option<String>>) {
     let standing = match inv.status {
         Some(InviteStatus::Accepted) => 0,
         Some(InviteStatus::Sent) => 1,
@@ -110,13 +110,16 @@ fn rank(inv: &Remote) -> (u8, std::cmp::Reverse<Option<String>>) {
 
 /// The Invitation resources for `remote`: one per email among the selected statuses, sorted by
 /// name.
-pub fn invitations(remote: &[Remote], options: &Options) -> Result<Vec<Invitation>, Error> {
+pub fn invitations(
+    remote: &[RemoteInvitation],
+    options: &Options,
+) -> Result<Vec<Invitation>, Error> {
     let statuses: &[StatusFilter] = if options.statuses.is_empty() {
         &StatusFilter::LIVE
     } else {
         &options.statuses
     };
-    let mut by_email: HashMap<String, &Remote> = HashMap::new();
+    let mut by_email: HashMap<String, &RemoteInvitation> = HashMap::new();
     for inv in remote {
         let Some(email) = inv.email.as_deref() else {
             continue;
@@ -170,8 +173,8 @@ mod tests {
     use super::*;
     use confluent_client::model::ObjectMeta;
 
-    fn remote(id: &str, email: &str, status: InviteStatus, created: &str) -> Remote {
-        Remote {
+    fn remote(id: &str, email: &str, status: InviteStatus, created: &str) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.into()),
             email: Some(email.into()),
             status: Some(status),

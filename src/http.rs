@@ -79,12 +79,8 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
             if let Some(deleted) = &inv.metadata.deletion_timestamp {
                 oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());
             }
-            let phase = inv
-                .status
-                .as_ref()
-                .and_then(|s| s.phase.clone())
-                .unwrap_or_else(|| crate::status::PHASE_PENDING.to_owned());
-            *counts.entry(phase).or_default() += 1;
+            let phase = crate::status::Phase::shown(inv.status.as_ref());
+            *counts.entry(phase.as_str().to_owned()).or_default() += 1;
         }
         state
             .metrics

@@ -7,6 +7,7 @@
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
+//! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
 //!
 //! The Confluent mock used by tests, benchmarks and the sandbox is the `confluent-mock` crate
 //! (`confluent-mock/`), a dev-dependency only: the operator links no mock code. ARCHITECTURE.md
@@ -21,8 +22,10 @@ pub mod http;
 pub mod leader;
 pub mod memory;
 pub mod metrics;
+pub mod operator;
 pub mod ownership;
 pub mod planner;
+pub mod reason;
 pub mod snapshot;
 pub mod status;
 pub mod telemetry;

@@ -2,14 +2,14 @@
 //! the one next thing to do. It knows neither HTTP nor Kubernetes, so its whole decision table is
 //! unit-tested (see the tests below).
 //!
-//! Reads are actions too ([`Action::Get`], [`Action::LookUp`]): the controller performs them,
-//! records the result in [`Remote`] and asks again, until a terminal action comes back. Every
+//! Reads are steps too ([`Read::Get`], [`Read::LookUp`]): the controller performs them,
+//! records the result in [`Remote`] and asks again, until a terminal action ([`Apply`] or [`Cleanup`]) comes back. Every
 //! path that can end in a create passes through a look-up by email first, which is what makes a
 //! create whose response was lost adopt its own invitation instead of making a second one.
 
 use crate::crd::{DeletionPolicy, InvitationSpec, InvitationStatus};
-use crate::validate;
-use confluent_client::model::{CreateInvitation, Invitation, InviteStatus};
+use crate::{reason, validate};
+use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
 /// What the controller learnt of the remote side during this reconcile.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -17,7 +17,7 @@ pub struct Remote {
     /// The result of reading the invitation by the id in status; `None` until read.
     pub by_id: Option<ById>,
     /// Invitations for the spec's email; `None` until looked up.
-    pub by_email: Option<Vec<Invitation>>,
+    pub by_email: Option<Vec<RemoteInvitation>>,
 }
 
 /// The answer to a read by id.
@@ -26,7 +26,7 @@ pub struct Remote {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ById {
     /// The invitation exists (in whatever state).
-    Found(Invitation),
+    Found(RemoteInvitation),
     /// 404: removed out of band, or never visible to these credentials.
     Gone,
 }
@@ -42,7 +42,7 @@ pub enum CreateCause {
 
 /// Why the planner refuses to act.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum SpecRefusal {
     /// An immutable field differs from what the remote invitation was made with.
     ImmutableFieldChanged {
         field: &'static str,
@@ -50,17 +50,20 @@ pub enum Refusal {
     },
     /// The spec cannot be sent (clusters without schema validation let it through).
     InvalidSpec(String),
+    /// The email's domain is not among the operator's allowed email domains.
+    EmailDomainNotAllowed(String),
     /// An invitation for the email exists with another auth type.
     AuthTypeConflict(String),
 }
 
-impl Refusal {
+impl SpecRefusal {
     /// The condition / Event reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::ImmutableFieldChanged { .. } => "ImmutableFieldChanged",
-            Self::InvalidSpec(_) => "InvalidSpec",
-            Self::AuthTypeConflict(_) => "AuthTypeConflict",
+            Self::ImmutableFieldChanged { .. } => reason::IMMUTABLE_FIELD_CHANGED,
+            Self::InvalidSpec(_) => reason::INVALID_SPEC,
+            Self::EmailDomainNotAllowed(_) => reason::EMAIL_DOMAIN_NOT_ALLOWED,
+            Self::AuthTypeConflict(_) => reason::AUTH_TYPE_CONFLICT,
         }
     }
 
@@ -68,23 +71,38 @@ impl Refusal {
     pub fn message(&self) -> &str {
         match self {
             Self::ImmutableFieldChanged { message, .. } => message,
-            Self::InvalidSpec(m) | Self::AuthTypeConflict(m) => m,
+            Self::InvalidSpec(m) | Self::EmailDomainNotAllowed(m) | Self::AuthTypeConflict(m) => m,
         }
     }
 }
 
-/// The one next step.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Read the invitation with this id, then plan again.
+/// A read the planner needs before it can decide; the controller records the answer in
+/// [`Remote`] and asks again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Read the invitation with this id.
     Get(String),
-    /// List the invitations for the spec's email, then plan again.
+    /// List the invitations for the spec's email.
     LookUp,
+}
+
+/// The one next step of a stage: a read, or the stage's terminal action `A` ([`Apply`] or
+/// [`Cleanup`]). Each stage's planner answers only its own actions, so a stage never meets
+/// another's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step<A> {
+    Read(Read),
+    Do(A),
+}
+
+/// What the Apply stage does once it knows enough.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Apply {
     /// Nothing to change remotely: report this invitation in status.
-    Observe(Invitation),
+    Observe(RemoteInvitation),
     /// Take over an existing invitation for the email (made by someone else, or by a create of
     /// ours whose response was lost).
-    Adopt(Invitation),
+    Adopt(RemoteInvitation),
     /// Send a new invitation.
     Create(CreateInvitation, CreateCause),
     /// Delete the expired invitation `expired_id`, then send a new one.
@@ -93,8 +111,12 @@ pub enum Action {
         request: CreateInvitation,
     },
     /// Do nothing remotely; say why in status.
-    Refuse(Refusal),
-    // ---- deletion (the finalizer's cleanup) ----
+    Refuse(SpecRefusal),
+}
+
+/// What the Cleanup stage (the finalizer's) does once it knows enough.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
     /// Delete this pending invitation.
     DeleteInvitation(String),
     /// Delete this accepted member's user (`DeletionPolicy::DeleteUser`).
@@ -110,6 +132,8 @@ pub enum Action {
 pub struct Resource<'a> {
     pub spec: &'a InvitationSpec,
     pub status: Option<&'a InvitationStatus>,
+    /// The operator's allowed email domains (empty: all).
+    pub allowed_email_domains: &'a [String],
 }
 
 impl Resource<'_> {
@@ -128,16 +152,24 @@ impl Resource<'_> {
 }
 
 /// Plans the next step towards "exactly one remote invitation for this live resource".
-pub fn plan(resource: Resource<'_>, remote: &Remote) -> Action {
+pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step<Apply> {
+    // the operator's domain policy first: its refusal names the policy, whatever the address
+    if let Err(message) =
+        validate::email_domain(&resource.spec.email, resource.allowed_email_domains)
+    {
+        return Step::Do(Apply::Refuse(SpecRefusal::EmailDomainNotAllowed(message)));
+    }
     if let Err(message) = validate::email(&resource.spec.email) {
-        return Action::Refuse(Refusal::InvalidSpec(format!("spec.email: {message}")));
+        return Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(format!(
+            "spec.email: {message}"
+        ))));
     }
     if let Some(refusal) = immutable_violation(resource) {
-        return Action::Refuse(refusal);
+        return Step::Do(Apply::Refuse(refusal));
     }
     match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => Action::Get(id.to_owned()),
+            None => Step::Read(Read::Get(id.to_owned())),
             Some(ById::Found(inv)) => plan_known(resource, remote, inv),
             Some(ById::Gone) => adopt_or_create(resource, remote, CreateCause::Recreate),
         },
@@ -146,42 +178,42 @@ pub fn plan(resource: Resource<'_>, remote: &Remote) -> Action {
 }
 
 /// The id in status answered: keep observing it, unless it ended.
-fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &Invitation) -> Action {
+fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step<Apply> {
     if let Some(email) = &inv.email
         && !inv.email_matches(&resource.spec.email)
     {
-        return Action::Refuse(Refusal::ImmutableFieldChanged {
+        return Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email is {} but invitation {} was made for {email}; email is immutable: create a new Invitation instead",
                 resource.spec.email,
                 inv.id.as_deref().unwrap_or("?")
             ),
-        });
+        }));
     }
     match inv.status {
         Some(InviteStatus::Expired) if resource.spec.reinvite_on_expiry => {
             match live_match(resource, remote) {
-                None if remote.by_email.is_none() => Action::LookUp,
+                None if remote.by_email.is_none() => Step::Read(Read::LookUp),
                 Some(live) => adopt(resource, live),
-                None => Action::Reinvite {
+                None => Step::Do(Apply::Reinvite {
                     expired_id: inv.id.clone().unwrap_or_default(),
                     request: resource.create_request(),
-                },
+                }),
             }
         }
         Some(InviteStatus::Deactivated) => adopt_or_create(resource, remote, CreateCause::Recreate),
-        _ => Action::Observe(inv.clone()),
+        _ => Step::Do(Apply::Observe(inv.clone())),
     }
 }
 
-fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Action {
+fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step<Apply> {
     if remote.by_email.is_none() {
-        return Action::LookUp;
+        return Step::Read(Read::LookUp);
     }
     match live_match(resource, remote) {
         Some(live) => adopt(resource, live),
-        None => Action::Create(resource.create_request(), cause),
+        None => Step::Do(Apply::Create(resource.create_request(), cause)),
     }
 }
 
@@ -202,7 +234,7 @@ pub enum Found {
 /// attempt failed, or this reconcile's create met a 409 although its look-up found nothing).
 /// Without either timestamp the invitation is taken as someone else's (the conservative wording).
 pub fn how_found(
-    inv: &Invitation,
+    inv: &RemoteInvitation,
     resource_created: Option<jiff::Timestamp>,
     own_create_unrecorded: bool,
 ) -> Found {
@@ -219,23 +251,23 @@ pub fn how_found(
     }
 }
 
-fn adopt(resource: Resource<'_>, live: &Invitation) -> Action {
+fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step<Apply> {
     if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
         && wanted.as_str() != actual
     {
-        return Action::Refuse(Refusal::AuthTypeConflict(format!(
+        return Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(format!(
             "invitation {} for {} already exists with {actual}, but spec.authType is {}; delete it in Confluent Cloud or change spec.authType",
             live.id.as_deref().unwrap_or("?"),
             resource.spec.email,
             wanted.as_str()
-        )));
+        ))));
     }
-    Action::Adopt(live.clone())
+    Step::Do(Apply::Adopt(live.clone()))
 }
 
 /// The live invitation for the email that this resource should own: an accepted one first,
 /// else the newest pending one. Expired and deactivated records are history, not candidates.
-fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Invitation> {
+fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r RemoteInvitation> {
     let candidates = remote.by_email.as_deref()?;
     candidates
         .iter()
@@ -251,12 +283,12 @@ fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Invi
 
 /// Email and auth type cannot change once an invitation was made (clusters older than 1.25
 /// ignore the CRD's CEL rules, so the controller checks too).
-fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
+fn immutable_violation(resource: Resource<'_>) -> Option<SpecRefusal> {
     let status = resource.status?;
     if let Some(email) = &status.email
         && !email.eq_ignore_ascii_case(&resource.spec.email)
     {
-        return Some(Refusal::ImmutableFieldChanged {
+        return Some(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email changed from {email} to {}; email is immutable: create a new Invitation instead",
@@ -268,7 +300,7 @@ fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
         && status.invitation_id.is_some()
         && wanted.as_str() != actual
     {
-        return Some(Refusal::ImmutableFieldChanged {
+        return Some(SpecRefusal::ImmutableFieldChanged {
             field: "authType",
             message: format!(
                 "spec.authType is {} but invitation {} has {actual}; authType is immutable: create a new Invitation instead",
@@ -281,14 +313,14 @@ fn immutable_violation(resource: Resource<'_>) -> Option<Refusal> {
 }
 
 /// Plans the cleanup of a resource being deleted, per its deletion policy.
-pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
+pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
     let policy = resource.spec.deletion_policy;
     if policy == DeletionPolicy::Orphan {
-        return Action::Release;
+        return Step::Do(Cleanup::Release);
     }
     let known = match resource.invitation_id() {
         Some(id) => match &remote.by_id {
-            None => return Action::Get(id.to_owned()),
+            None => return Step::Read(Read::Get(id.to_owned())),
             // Only an invitation for this resource's email is its own: a status restored from
             // a backup, or patched by hand, may name another resource's invitation, which
             // cleanup must never touch.
@@ -308,22 +340,26 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Action {
     // Without a standing invitation by id, find one by email.
     let target = match known {
         Some(inv) => inv,
-        None if remote.by_email.is_none() => return Action::LookUp,
+        None if remote.by_email.is_none() => return Step::Read(Read::LookUp),
         None => match live_match(resource, remote) {
             Some(inv) => inv,
-            None => return Action::Release,
+            None => return Step::Do(Cleanup::Release),
         },
     };
     let Some(id) = target.id.clone() else {
-        return Action::Release;
+        return Step::Do(Cleanup::Release);
     };
     match &target.status {
-        Some(InviteStatus::Deactivated) => Action::Release,
+        Some(InviteStatus::Deactivated) => Step::Do(Cleanup::Release),
         Some(InviteStatus::Accepted) => match (policy, target.user_id()) {
-            (DeletionPolicy::DeleteUser, Some(user)) => Action::DeleteUser(user.to_owned()),
-            _ => Action::KeepAcceptedMember(target.user_id().unwrap_or(&id).to_owned()),
+            (DeletionPolicy::DeleteUser, Some(user)) => {
+                Step::Do(Cleanup::DeleteUser(user.to_owned()))
+            }
+            _ => Step::Do(Cleanup::KeepAcceptedMember(
+                target.user_id().unwrap_or(&id).to_owned(),
+            )),
         },
-        _ => Action::DeleteInvitation(id),
+        _ => Step::Do(Cleanup::DeleteInvitation(id)),
     }
 }
 
@@ -343,8 +379,8 @@ mod tests {
         }
     }
 
-    fn inv(id: &str, email: &str, status: InviteStatus) -> Invitation {
-        Invitation {
+    fn inv(id: &str, email: &str, status: InviteStatus) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.into()),
             email: Some(email.into()),
             status: Some(status),
@@ -372,14 +408,14 @@ mod tests {
 
     const E: &str = "jane@example.com";
 
-    fn found(i: Invitation) -> Remote {
+    fn found(i: RemoteInvitation) -> Remote {
         Remote {
             by_id: Some(ById::Found(i)),
             by_email: None,
         }
     }
 
-    fn listed(items: Vec<Invitation>) -> Remote {
+    fn listed(items: Vec<RemoteInvitation>) -> Remote {
         Remote {
             by_id: None,
             by_email: Some(items),
@@ -399,11 +435,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Action::LookUp);
+        assert_eq!(plan(r, &Remote::default()), Step::Read(Read::LookUp));
         assert_eq!(
             plan(r, &listed(vec![])),
-            Action::Create(create(E), CreateCause::New)
+            Step::Do(Apply::Create(create(E), CreateCause::New))
         );
     }
 
@@ -413,11 +450,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         let sent = inv("i-1", "JANE@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent.clone()])),
-            Action::Adopt(sent.clone())
+            Step::Do(Apply::Adopt(sent.clone()))
         );
         // history is not adopted
         let old = vec![
@@ -426,20 +464,20 @@ mod tests {
         ];
         assert_eq!(
             plan(r, &listed(old)),
-            Action::Create(create(E), CreateCause::New)
+            Step::Do(Apply::Create(create(E), CreateCause::New))
         );
         // an accepted invitation wins over a pending one, and other emails never match
         let acc = inv("i-4", E, InviteStatus::Accepted);
         let other = inv("i-5", "john@example.com", InviteStatus::Sent);
         assert_eq!(
             plan(r, &listed(vec![sent, acc.clone(), other])),
-            Action::Adopt(acc)
+            Step::Do(Apply::Adopt(acc))
         );
         // a status this version does not know is kept, not duplicated
         let unknown = inv("i-6", E, InviteStatus::Other("INVITE_STATUS_NEW".into()));
         assert_eq!(
             plan(r, &listed(vec![unknown.clone()])),
-            Action::Adopt(unknown)
+            Step::Do(Apply::Adopt(unknown))
         );
     }
 
@@ -450,10 +488,11 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         let a = plan(r, &listed(vec![inv("i-1", E, InviteStatus::Sent)]));
         assert!(
-            matches!(&a, Action::Refuse(Refusal::AuthTypeConflict(m)) if m.contains("AUTH_TYPE_SSO")),
+            matches!(&a, Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(m))) if m.contains("AUTH_TYPE_SSO")),
             "{a:?}"
         );
     }
@@ -465,8 +504,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(
+            plan(r, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         for state in [
             InviteStatus::Sent,
             InviteStatus::Staged,
@@ -475,7 +518,7 @@ mod tests {
             InviteStatus::Other("INVITE_STATUS_NEW".into()),
         ] {
             let i = inv("i-1", E, state);
-            assert_eq!(plan(r, &found(i.clone())), Action::Observe(i));
+            assert_eq!(plan(r, &found(i.clone())), Step::Do(Apply::Observe(i)));
         }
     }
 
@@ -486,6 +529,7 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         for by_id in [
             ById::Gone,
@@ -495,16 +539,16 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(plan(r, &remote), Action::LookUp);
+            assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
             remote.by_email = Some(vec![]);
             assert_eq!(
                 plan(r, &remote),
-                Action::Create(create(E), CreateCause::Recreate)
+                Step::Do(Apply::Create(create(E), CreateCause::Recreate))
             );
             // a create whose response was lost shows up in the look-up: adopted
             let mine = inv("i-9", E, InviteStatus::Sent);
             remote.by_email = Some(vec![mine.clone()]);
-            assert_eq!(plan(r, &remote), Action::Adopt(mine));
+            assert_eq!(plan(r, &remote), Step::Do(Apply::Adopt(mine)));
         }
     }
 
@@ -516,30 +560,32 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         assert_eq!(
             plan(r, &found(expired.clone())),
-            Action::Observe(expired.clone())
+            Step::Do(Apply::Observe(expired.clone()))
         );
         s.reinvite_on_expiry = true;
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let mut remote = found(expired.clone());
-        assert_eq!(plan(r, &remote), Action::LookUp);
+        assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
         remote.by_email = Some(vec![expired.clone()]);
         assert_eq!(
             plan(r, &remote),
-            Action::Reinvite {
+            Step::Do(Apply::Reinvite {
                 expired_id: "i-1".into(),
                 request: create(E)
-            }
+            })
         );
         // the new invitation of an earlier reinvite whose response was lost: adopted
         let fresh = inv("i-2", E, InviteStatus::Sent);
         remote.by_email = Some(vec![expired, fresh.clone()]);
-        assert_eq!(plan(r, &remote), Action::Adopt(fresh));
+        assert_eq!(plan(r, &remote), Step::Do(Apply::Adopt(fresh)));
     }
 
     #[test]
@@ -549,12 +595,16 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(r, &Remote::default());
         assert!(
             matches!(
                 &a,
-                Action::Refuse(Refusal::ImmutableFieldChanged { field: "email", .. })
+                Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
+                    field: "email",
+                    ..
+                }))
             ),
             "{a:?}"
         );
@@ -563,15 +613,16 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(r, &Remote::default());
         assert!(
             matches!(
                 &a,
-                Action::Refuse(Refusal::ImmutableFieldChanged {
+                Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
                     field: "authType",
                     ..
-                })
+                }))
             ),
             "{a:?}"
         );
@@ -579,8 +630,12 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan(r, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(
+            plan(r, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         // the remote's own email is checked too (status written by an older version)
         let st = InvitationStatus {
             invitation_id: Some("i-1".into()),
@@ -590,6 +645,7 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: Some(&st),
+            allowed_email_domains: &[],
         };
         let a = plan(
             r,
@@ -597,7 +653,7 @@ mod tests {
         );
         assert!(matches!(
             a,
-            Action::Refuse(Refusal::ImmutableFieldChanged { .. })
+            Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged { .. }))
         ));
     }
 
@@ -607,10 +663,52 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
         assert!(matches!(
             plan(r, &Remote::default()),
-            Action::Refuse(Refusal::InvalidSpec(_))
+            Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(_)))
+        ));
+    }
+
+    #[test]
+    fn an_email_outside_the_allowed_domains_is_refused_before_any_read() {
+        let allowed = ["example.com".to_owned()];
+        let s = spec(E);
+        let st = status("i-1", E);
+        for status in [None, Some(&st)] {
+            let r = Resource {
+                spec: &s,
+                status,
+                allowed_email_domains: &allowed,
+            };
+            assert!(matches!(plan(r, &Remote::default()), Step::Read(_)));
+        }
+        let s = spec("jane@elsewhere.org");
+        let r = Resource {
+            spec: &s,
+            status: None,
+            allowed_email_domains: &allowed,
+        };
+        let step = plan(r, &Remote::default());
+        assert!(
+            matches!(
+                &step,
+                Step::Do(Apply::Refuse(refusal @ SpecRefusal::EmailDomainNotAllowed(m)))
+                    if m.contains("elsewhere.org") && refusal.reason() == "EmailDomainNotAllowed"
+            ),
+            "{step:?}"
+        );
+        // the domain policy speaks first, even for an address that is not one
+        let s = spec("not-an-address");
+        let r = Resource {
+            spec: &s,
+            status: None,
+            allowed_email_domains: &allowed,
+        };
+        assert!(matches!(
+            plan(r, &Remote::default()),
+            Step::Do(Apply::Refuse(SpecRefusal::EmailDomainNotAllowed(_)))
         ));
     }
 
@@ -625,23 +723,27 @@ mod tests {
                 Resource {
                     spec: s,
                     status: Some(&st),
+                    allowed_email_domains: &[],
                 },
                 remote,
             )
         };
         // Delete
-        assert_eq!(r(&s, &Remote::default()), Action::Get("i-1".into()));
+        assert_eq!(
+            r(&s, &Remote::default()),
+            Step::Read(Read::Get("i-1".into()))
+        );
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Action::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         assert_eq!(
             r(&s, &found(inv("i-1", E, InviteStatus::Expired))),
-            Action::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Action::KeepAcceptedMember("u-i-1".into())
+            Step::Do(Cleanup::KeepAcceptedMember("u-i-1".into()))
         );
         // gone or deactivated: look for a replacement whose id never reached status
         for by_id in [
@@ -652,25 +754,28 @@ mod tests {
                 by_id: Some(by_id),
                 by_email: None,
             };
-            assert_eq!(r(&s, &remote), Action::LookUp);
+            assert_eq!(r(&s, &remote), Step::Read(Read::LookUp));
             remote.by_email = Some(vec![inv("i-1", E, InviteStatus::Deactivated)]);
-            assert_eq!(r(&s, &remote), Action::Release);
+            assert_eq!(r(&s, &remote), Step::Do(Cleanup::Release));
             remote.by_email = Some(vec![inv("i-2", E, InviteStatus::Sent)]);
-            assert_eq!(r(&s, &remote), Action::DeleteInvitation("i-2".into()));
+            assert_eq!(
+                r(&s, &remote),
+                Step::Do(Cleanup::DeleteInvitation("i-2".into()))
+            );
         }
         // DeleteUser
         s.deletion_policy = DeletionPolicy::DeleteUser;
         assert_eq!(
             r(&s, &found(accepted.clone())),
-            Action::DeleteUser("u-i-1".into())
+            Step::Do(Cleanup::DeleteUser("u-i-1".into()))
         );
         assert_eq!(
             r(&s, &found(sent.clone())),
-            Action::DeleteInvitation("i-1".into())
+            Step::Do(Cleanup::DeleteInvitation("i-1".into()))
         );
         // Orphan touches nothing, not even a read
         s.deletion_policy = DeletionPolicy::Orphan;
-        assert_eq!(r(&s, &Remote::default()), Action::Release);
+        assert_eq!(r(&s, &Remote::default()), Step::Do(Cleanup::Release));
     }
 
     #[test]
@@ -683,21 +788,26 @@ mod tests {
             let r = Resource {
                 spec: &s,
                 status: Some(&st),
+                allowed_email_domains: &[],
             };
             for theirs in [
                 inv("i-9", "b@example.com", InviteStatus::Sent),
                 inv("i-9", "b@example.com", InviteStatus::Accepted),
             ] {
                 let mut remote = found(theirs);
-                assert_eq!(plan_cleanup(r, &remote), Action::LookUp, "{policy:?}");
+                assert_eq!(
+                    plan_cleanup(r, &remote),
+                    Step::Read(Read::LookUp),
+                    "{policy:?}"
+                );
                 // its own, found by email, is the one it deletes
                 remote.by_email = Some(vec![inv("i-1", &E.to_uppercase(), InviteStatus::Sent)]);
                 assert_eq!(
                     plan_cleanup(r, &remote),
-                    Action::DeleteInvitation("i-1".into())
+                    Step::Do(Cleanup::DeleteInvitation("i-1".into()))
                 );
                 remote.by_email = Some(vec![]);
-                assert_eq!(plan_cleanup(r, &remote), Action::Release);
+                assert_eq!(plan_cleanup(r, &remote), Step::Do(Cleanup::Release));
             }
         }
     }
@@ -708,18 +818,22 @@ mod tests {
         let r = Resource {
             spec: &s,
             status: None,
+            allowed_email_domains: &[],
         };
-        assert_eq!(plan_cleanup(r, &Remote::default()), Action::LookUp);
+        assert_eq!(
+            plan_cleanup(r, &Remote::default()),
+            Step::Read(Read::LookUp)
+        );
         assert_eq!(
             plan_cleanup(r, &listed(vec![inv("i-7", E, InviteStatus::Sent)])),
-            Action::DeleteInvitation("i-7".into())
+            Step::Do(Cleanup::DeleteInvitation("i-7".into()))
         );
-        assert_eq!(plan_cleanup(r, &listed(vec![])), Action::Release);
+        assert_eq!(plan_cleanup(r, &listed(vec![])), Step::Do(Cleanup::Release));
     }
 
     #[test]
     fn a_found_invitation_sent_after_the_resource_is_not_called_adopted() {
-        let created = |at: &str| Invitation {
+        let created = |at: &str| RemoteInvitation {
             metadata: Some(ObjectMeta {
                 created_at: Some(at.into()),
                 ..Default::default()

@@ -6,20 +6,15 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::InvitationStatus;
-use confluent_client::model::{Invitation, InviteStatus};
-
-/// The condition type GitOps tools read (kstatus, Argo CD health).
-pub const READY: &str = "Ready";
-
-/// Phase before any remote invitation is known.
-pub const PHASE_PENDING: &str = "Pending";
+use crate::crd::{InvitationStatus, READY};
+use crate::reason;
+use confluent_client::model::{InviteStatus, RemoteInvitation};
 
 /// What this reconcile ended with, as far as status is concerned.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome<'a> {
     /// The remote invitation as it now stands.
-    Remote(&'a Invitation),
+    Remote(&'a RemoteInvitation),
     /// Nothing was or can be done until someone changes something: Ready=False.
     Failed { reason: &'a str, message: String },
     /// A transient failure (429, 5xx, network): keep what status said, unless it said nothing.
@@ -29,16 +24,66 @@ pub enum Outcome<'a> {
     Held { reason: &'a str, message: String },
 }
 
-/// The phase shown for a remote status.
-pub fn phase(status: Option<&InviteStatus>) -> String {
-    match status {
-        Some(InviteStatus::Sent) => "Sent".into(),
-        Some(InviteStatus::Staged) => "Staged".into(),
-        Some(InviteStatus::Accepted) => "Accepted".into(),
-        Some(InviteStatus::Expired) => "Expired".into(),
-        Some(InviteStatus::Deactivated) => "Deactivated".into(),
-        Some(InviteStatus::Other(raw)) => raw.clone(),
-        None => PHASE_PENDING.into(),
+/// `status.phase`: the remote invitation's state as users read it, or `Pending` before one is
+/// known. Produced here and matched through this type everywhere, so a spelling lives once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No remote invitation is known yet.
+    Pending,
+    Sent,
+    Staged,
+    Accepted,
+    Expired,
+    Deactivated,
+    /// A remote status this version does not know, shown as Confluent spells it.
+    Other(String),
+}
+
+impl Phase {
+    /// The phase shown for a remote status.
+    pub fn of(status: Option<&InviteStatus>) -> Self {
+        match status {
+            Some(InviteStatus::Sent) => Self::Sent,
+            Some(InviteStatus::Staged) => Self::Staged,
+            Some(InviteStatus::Accepted) => Self::Accepted,
+            Some(InviteStatus::Expired) => Self::Expired,
+            Some(InviteStatus::Deactivated) => Self::Deactivated,
+            Some(InviteStatus::Other(raw)) => Self::Other(raw.clone()),
+            None => Self::Pending,
+        }
+    }
+
+    /// The phase a stored status shows (`Pending` when it shows none).
+    pub fn shown(status: Option<&InvitationStatus>) -> Self {
+        let Some(shown) = status.and_then(|s| s.phase.as_deref()) else {
+            return Self::Pending;
+        };
+        Self::KNOWN
+            .into_iter()
+            .find(|p| p.as_str() == shown)
+            .unwrap_or_else(|| Self::Other(shown.to_owned()))
+    }
+
+    const KNOWN: [Self; 6] = [
+        Self::Pending,
+        Self::Sent,
+        Self::Staged,
+        Self::Accepted,
+        Self::Expired,
+        Self::Deactivated,
+    ];
+
+    /// The spelling in `status.phase`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Sent => "Sent",
+            Self::Staged => "Staged",
+            Self::Accepted => "Accepted",
+            Self::Expired => "Expired",
+            Self::Deactivated => "Deactivated",
+            Self::Other(raw) => raw,
+        }
     }
 }
 
@@ -57,13 +102,13 @@ pub fn next_status(
         }
         Outcome::Failed { reason, message } => {
             if next.phase.is_none() {
-                next.phase = Some(PHASE_PENDING.into());
+                next.phase = Some(Phase::Pending.as_str().into());
             }
             ("False", (*reason).to_owned(), message.clone())
         }
         Outcome::Held { reason, message } => {
             if next.phase.is_none() {
-                next.phase = Some(PHASE_PENDING.into());
+                next.phase = Some(Phase::Pending.as_str().into());
             }
             ("False", (*reason).to_owned(), message.clone())
         }
@@ -71,7 +116,7 @@ pub fn next_status(
             if let Some(prev) = prev.filter(|p| p.ready().is_some()) {
                 return prev.clone();
             }
-            next.phase = Some(PHASE_PENDING.into());
+            next.phase = Some(Phase::Pending.as_str().into());
             ("Unknown", (*reason).to_owned(), message.clone())
         }
     };
@@ -93,11 +138,11 @@ pub fn next_status(
     next
 }
 
-fn apply_remote(next: &mut InvitationStatus, inv: &Invitation) {
+fn apply_remote(next: &mut InvitationStatus, inv: &RemoteInvitation) {
     next.invitation_id = inv.id.clone();
     next.user_id = inv.user_id().map(str::to_owned);
     next.email = inv.email.clone().or(next.email.take());
-    next.phase = Some(phase(inv.status.as_ref()));
+    next.phase = Some(Phase::of(inv.status.as_ref()).as_str().to_owned());
     next.remote_status = inv.status.as_ref().map(|s| s.as_str().to_owned());
     next.auth_type = inv.auth_type.clone();
     next.created_at = inv.created_at().map(str::to_owned);
@@ -106,24 +151,24 @@ fn apply_remote(next: &mut InvitationStatus, inv: &Invitation) {
     next.resource_name = inv.resource_name().map(str::to_owned);
 }
 
-fn ready_from_remote(inv: &Invitation) -> (&'static str, String, String) {
+fn ready_from_remote(inv: &RemoteInvitation) -> (&'static str, String, String) {
     let id = inv.id.as_deref().unwrap_or("?");
     let email = inv.email.as_deref().unwrap_or("the invitee");
     let expires = inv.expires_at.as_deref().unwrap_or("an unknown time");
     match &inv.status {
         Some(InviteStatus::Sent) | None => (
             "True",
-            "Sent".into(),
+            Phase::Sent.as_str().into(),
             format!("Invitation {id} sent to {email}; it expires at {expires} unless accepted"),
         ),
         Some(InviteStatus::Staged) => (
             "True",
-            "Staged".into(),
+            Phase::Staged.as_str().into(),
             format!("Invitation {id} for {email} is staged by Confluent"),
         ),
         Some(InviteStatus::Accepted) => (
             "True",
-            "Accepted".into(),
+            Phase::Accepted.as_str().into(),
             format!(
                 "{email} accepted invitation {id} at {}",
                 inv.accepted_at.as_deref().unwrap_or("an unknown time")
@@ -131,19 +176,19 @@ fn ready_from_remote(inv: &Invitation) -> (&'static str, String, String) {
         ),
         Some(InviteStatus::Expired) => (
             "False",
-            "Expired".into(),
+            Phase::Expired.as_str().into(),
             format!(
                 "Invitation {id} for {email} expired at {expires} unaccepted; set spec.reinviteOnExpiry: true to send a new one"
             ),
         ),
         Some(InviteStatus::Deactivated) => (
             "False",
-            "Deactivated".into(),
+            Phase::Deactivated.as_str().into(),
             format!("Invitation {id} for {email} was deactivated in Confluent Cloud"),
         ),
         Some(InviteStatus::Other(raw)) => (
             "Unknown",
-            "UnknownRemoteStatus".into(),
+            reason::UNKNOWN_REMOTE_STATUS.into(),
             format!(
                 "Invitation {id} for {email} has status {raw}, unknown to this operator version"
             ),
@@ -154,15 +199,15 @@ fn ready_from_remote(inv: &Invitation) -> (&'static str, String, String) {
 /// Whether a successful reconcile must look at the resource again by itself, and when: only a
 /// pending invitation that expires before the next resync, just after it expires. Everything
 /// else is watched by the controller's sweeper, which compares every resource with the fresh
-/// snapshot once per resync; a per-object timer for each of 10 000 healthy resources would cost
-/// ~1 KiB of scheduler state apiece and find nothing the sweeper does not.
+/// snapshot once per resync; a per-object timer for every healthy resource would hold scheduler
+/// state apiece and find nothing the sweeper does not.
 pub fn next_check(
     status: &InvitationStatus,
     now: jiff::Timestamp,
     resync: Duration,
 ) -> Option<Duration> {
-    match status.phase.as_deref() {
-        Some("Sent") | Some("Staged") => {
+    match Phase::shown(Some(status)) {
+        Phase::Sent | Phase::Staged => {
             let at = status
                 .expires_at
                 .as_deref()?
@@ -177,7 +222,7 @@ pub fn next_check(
 
 /// Whether a remote invitation reads as pending although its `expiresAt` has passed: what a
 /// snapshot listed before the expiry says. Not to be trusted: the service has expired it since.
-pub fn pending_past_expiry(inv: &Invitation, now: jiff::Timestamp) -> bool {
+pub fn pending_past_expiry(inv: &RemoteInvitation, now: jiff::Timestamp) -> bool {
     matches!(inv.status, Some(InviteStatus::Sent | InviteStatus::Staged))
         && inv.expires_at_timestamp().is_some_and(|at| at <= now)
 }
@@ -191,8 +236,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn remote(status: InviteStatus) -> Invitation {
-        Invitation {
+    fn remote(status: InviteStatus) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some("i-1".into()),
             email: Some("jane@example.com".into()),
             status: Some(status),
@@ -268,6 +313,32 @@ mod tests {
     }
 
     #[test]
+    fn a_written_phase_reads_back_as_the_same_phase() {
+        let states = [
+            None,
+            Some(InviteStatus::Sent),
+            Some(InviteStatus::Staged),
+            Some(InviteStatus::Accepted),
+            Some(InviteStatus::Expired),
+            Some(InviteStatus::Deactivated),
+            Some(InviteStatus::Other("INVITE_STATUS_NEW".into())),
+        ];
+        for state in states {
+            let phase = Phase::of(state.as_ref());
+            let written = InvitationStatus {
+                phase: Some(phase.as_str().to_owned()),
+                ..Default::default()
+            };
+            assert_eq!(Phase::shown(Some(&written)), phase);
+        }
+        assert_eq!(Phase::shown(None), Phase::Pending);
+        assert_eq!(
+            Phase::shown(Some(&InvitationStatus::default())),
+            Phase::Pending
+        );
+    }
+
+    #[test]
     fn an_unchanged_outcome_gives_an_identical_status() {
         let first = next_status(
             None,
@@ -334,7 +405,7 @@ mod tests {
             known
         );
         let fresh = next_status(None, &transient, Some(1), t("2026-01-01T00:01:00Z"));
-        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.phase.as_deref(), Some(Phase::Pending.as_str()));
         assert_eq!(fresh.ready().unwrap().status, "Unknown");
     }
 
@@ -362,7 +433,7 @@ mod tests {
             "holding again rewrites nothing"
         );
         let fresh = next_status(None, &held, Some(1), t("2026-01-01T00:00:00Z"));
-        assert_eq!(fresh.phase.as_deref(), Some(PHASE_PENDING));
+        assert_eq!(fresh.phase.as_deref(), Some(Phase::Pending.as_str()));
         assert_eq!(fresh.invitation_id, None);
     }
 

@@ -391,6 +391,9 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
          keeps up with its polling, and by the time one polling round takes when it does not.",
         secs(opts.resync)
     );
+    // figures measured once, outside these runs, that comments point to
+    out.push('\n');
+    out.push_str(include_str!("../measured-once.md"));
     out
 }
 

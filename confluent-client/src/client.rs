@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::auth::Credentials;
 use super::error::{Error, bounded};
-use super::model::{CreateInvitation, Invitation, InvitationList, User};
+use super::model::{CreateInvitation, InvitationList, RemoteInvitation, User};
 use super::ratelimit::{Budget, Limiter, Observation, Window};
 use super::retry::RetryPolicy;
 
@@ -204,7 +204,10 @@ impl Client {
     }
 
     /// Lists every invitation matching `filter`, following `next` to the end.
-    pub async fn list_invitations(&self, filter: &ListFilter) -> Result<Vec<Invitation>, Error> {
+    pub async fn list_invitations(
+        &self,
+        filter: &ListFilter,
+    ) -> Result<Vec<RemoteInvitation>, Error> {
         let mut all = Vec::new();
         let mut pages = std::pin::pin!(self.list_pages(filter));
         while let Some(page) = pages.try_next().await? {
@@ -217,7 +220,7 @@ impl Client {
     pub fn list_pages(
         &self,
         filter: &ListFilter,
-    ) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Vec<RemoteInvitation>, Error>> + Send + 'static {
         let client = self.clone();
         let first = self.first_page_url(filter);
         futures::stream::try_unfold(
@@ -297,7 +300,10 @@ impl Client {
 
     /// Creates an invitation. Never retried: on a lost response the caller must look the email
     /// up before creating again (a retry would meet a 409, or worse).
-    pub async fn create_invitation(&self, request: &CreateInvitation) -> Result<Invitation, Error> {
+    pub async fn create_invitation(
+        &self,
+        request: &CreateInvitation,
+    ) -> Result<RemoteInvitation, Error> {
         let url = self.url("/iam/v2/invitations")?;
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::Config(format!("encoding the create request: {e}")))?;
@@ -308,7 +314,7 @@ impl Client {
     }
 
     /// Reads one invitation by id.
-    pub async fn get_invitation(&self, id: &str) -> Result<Invitation, Error> {
+    pub async fn get_invitation(&self, id: &str) -> Result<RemoteInvitation, Error> {
         let url = self.url(&format!("/iam/v2/invitations/{}", path_segment(id)?))?;
         let reply = self
             .idempotent(Operation::GetInvitation, Method::GET, &url)

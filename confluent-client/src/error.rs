@@ -6,7 +6,7 @@ use super::model::Failure;
 
 /// What the server said when it refused a request, kept for status, Events and logs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Refusal {
+pub struct ServerRefusal {
     /// HTTP status code.
     pub status: u16,
     /// Confluent's `code` (`quota_exceeded`, `user_unauthorized`, ...).
@@ -19,7 +19,7 @@ pub struct Refusal {
     pub request_id: Option<String>,
 }
 
-impl Refusal {
+impl ServerRefusal {
     /// Builds a refusal from a status, the raw body and the request id, taking the first entry of
     /// a `Failure` body when the body is one.
     pub fn from_response(status: u16, body: &[u8], request_id: Option<String>) -> Self {
@@ -68,7 +68,7 @@ pub fn bounded(text: &str) -> String {
     format!("{}… ({} more bytes)", &text[..cut], text.len() - cut)
 }
 
-impl std::fmt::Display for Refusal {
+impl std::fmt::Display for ServerRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.detail)?;
         if let Some(source) = &self.source {
@@ -85,6 +85,10 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// The reason of credentials Confluent refuses (and of a Secret whose content is unusable): the
+/// controller matches it to tell whose status already says so.
+pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
+
 /// Every way a Confluent call can fail, classified for the caller.
 ///
 /// The variants follow what a controller must do differently: adopt (409), treat as gone (404),
@@ -95,25 +99,25 @@ pub enum Error {
     /// 404, or a 403 on a read by id that does not blame the API key (the Terraform provider's
     /// reading: "not found or not allowed to know").
     #[error("not found: {0}")]
-    NotFound(Refusal),
+    NotFound(ServerRefusal),
     /// 409: the email already has a pending invitation or is a member.
     #[error("already exists: {0}")]
-    AlreadyExists(Refusal),
+    AlreadyExists(ServerRefusal),
     /// 400 "The invitation was already accepted" on deleting an accepted invitation.
     #[error("already accepted: {0}")]
-    AlreadyAccepted(Refusal),
+    AlreadyAccepted(ServerRefusal),
     /// 402: the organization's `invitations_per_org` quota is used up.
     #[error("quota exceeded: {0}")]
-    QuotaExceeded(Refusal),
+    QuotaExceeded(ServerRefusal),
     /// 401 (or a 403 that names an invalid API key): the credentials are wrong.
     #[error("unauthenticated: {0}")]
-    Unauthenticated(Refusal),
+    Unauthenticated(ServerRefusal),
     /// 403: the principal may not do this.
     #[error("forbidden: {0}")]
-    Forbidden(Refusal),
+    Forbidden(ServerRefusal),
     /// 400/422: the request was invalid; `detail`/`source` say why.
     #[error("invalid request: {0}")]
-    Invalid(Refusal),
+    Invalid(ServerRefusal),
     /// 429: wait at least `retry_after` before calling again with this credential.
     #[error("rate limited, retry after {retry_after:?}{}", request_suffix(.request_id))]
     RateLimited {
@@ -122,10 +126,10 @@ pub enum Error {
     },
     /// 5xx: the server failed; the request may or may not have taken effect.
     #[error("server error: {0}")]
-    Server(Refusal),
+    Server(ServerRefusal),
     /// Any other status the API does not document for this call.
     #[error("unexpected response: {0}")]
-    Unexpected(Refusal),
+    Unexpected(ServerRefusal),
     /// No response: connection refused or dropped, timeout. The request may have taken effect.
     #[error("network error calling Confluent ({operation}): {message}")]
     Network {
@@ -164,7 +168,7 @@ impl Error {
                 request_id: request_id.as_deref().map(bounded),
             };
         }
-        let r = Refusal::from_response(status, body, request_id);
+        let r = ServerRefusal::from_response(status, body, request_id);
         match status {
             401 => Self::Unauthenticated(r),
             403 if blames_api_key(&r) => Self::Unauthenticated(r),
@@ -199,7 +203,7 @@ impl Error {
     }
 
     /// The refusal behind this error, when the server answered.
-    pub fn refusal(&self) -> Option<&Refusal> {
+    pub fn refusal(&self) -> Option<&ServerRefusal> {
         match self {
             Self::NotFound(r)
             | Self::AlreadyExists(r)
@@ -239,7 +243,7 @@ impl Error {
             Self::AlreadyExists(_) => "AlreadyExists",
             Self::AlreadyAccepted(_) => "AlreadyAccepted",
             Self::QuotaExceeded(_) => "QuotaExceeded",
-            Self::Unauthenticated(_) => "CredentialsInvalid",
+            Self::Unauthenticated(_) => CREDENTIALS_INVALID,
             Self::Forbidden(_) => "Forbidden",
             Self::Invalid(_) => "InvalidRequest",
             Self::RateLimited { .. } => "RateLimited",
@@ -254,7 +258,7 @@ impl Error {
 
 /// Whether a 403 is really an authentication failure ("invalid API key"), as the Terraform
 /// provider distinguishes them.
-fn blames_api_key(r: &Refusal) -> bool {
+fn blames_api_key(r: &ServerRefusal) -> bool {
     let d = r.detail.to_ascii_lowercase();
     d.contains("invalid api key") || d.contains("api key is invalid")
 }

@@ -10,4 +10,4 @@ pub mod retry;
 
 pub use auth::Credentials;
 pub use client::{Client, ClientSettings, ListFilter, Observer, Operation, http_client};
-pub use error::{Error, Refusal};
+pub use error::{CREDENTIALS_INVALID, Error, ServerRefusal};

@@ -123,7 +123,7 @@ pub struct ObjectReference {
 /// `iam.v2.Invitation` as the server returns it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Invitation {
+pub struct RemoteInvitation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,7 +148,7 @@ pub struct Invitation {
     pub creator: Option<ObjectReference>,
 }
 
-impl Invitation {
+impl RemoteInvitation {
     /// The invitee's user id (`u-…`), known from creation on.
     pub fn user_id(&self) -> Option<&str> {
         self.user.as_ref().and_then(|u| u.id.as_deref())
@@ -213,7 +213,7 @@ pub struct InvitationList {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     pub metadata: ListMeta,
-    pub data: Vec<Invitation>,
+    pub data: Vec<RemoteInvitation>,
 }
 
 /// `iam.v2.User`.
@@ -288,7 +288,7 @@ mod tests {
             "user": {"id": "u-xyz98", "api_version": "iam/v2", "kind": "User"},
             "creator": {"id": "u-admin"}, "extra": {"nested": [1, 2]}
         }"#;
-        let inv: Invitation = serde_json::from_str(body).unwrap();
+        let inv: RemoteInvitation = serde_json::from_str(body).unwrap();
         assert_eq!(inv.id.as_deref(), Some("i-abc12"));
         assert_eq!(inv.user_id(), Some("u-xyz98"));
         assert_eq!(
@@ -308,8 +308,8 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_response() {
-        let inv: Invitation = serde_json::from_str("{}").unwrap();
-        assert_eq!(inv, Invitation::default());
+        let inv: RemoteInvitation = serde_json::from_str("{}").unwrap();
+        assert_eq!(inv, RemoteInvitation::default());
         let list: InvitationList = serde_json::from_str(r#"{"data": []}"#).unwrap();
         assert!(list.metadata.next.is_none());
     }
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn email_comparison_ignores_case() {
-        let inv = Invitation {
+        let inv = RemoteInvitation {
             email: Some("Jane@Example.com".into()),
             ..Default::default()
         };

@@ -1203,7 +1203,7 @@ const MAX_ERROR_TEXT: usize = 4096;
 /// time) and every attempt logs the 10 MiB. Same for `X-Request-Id`, an unparsable `next` link
 /// and an id echoed by `path_segment`.
 /// Fix: cut server text to 1 KiB on a char boundary where it enters an error: `detail`, `code`,
-/// `source` in `Refusal::from_response`, the request id read in `Client::send`, `next` in
+/// `source` in `ServerRefusal::from_response`, the request id read in `Client::send`, `next` in
 /// `Client::same_origin`'s message and `id` in `path_segment`'s message.
 #[tokio::test]
 async fn server_text_in_errors_is_bounded() {

@@ -14,7 +14,7 @@ use super::state::Org;
 use super::sync::lock;
 use super::wire::Links;
 use super::{CallCounts, RateLimit};
-use confluent_client::model::{Invitation, User};
+use confluent_client::model::{RemoteInvitation, User};
 
 /// Everything one mock server holds.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ pub struct MockHandle {
 
 impl MockHandle {
     /// Every invitation in creation order, deactivated and expired ones included.
-    pub fn invitations(&self) -> Vec<Invitation> {
+    pub fn invitations(&self) -> Vec<RemoteInvitation> {
         let records = lock(&self.shared.org).all(Timestamp::now());
         let links = self.shared.links();
         records.iter().map(|r| links.invitation(r)).collect()
@@ -89,14 +89,14 @@ impl MockHandle {
 
     /// The SENT/STAGED/ACCEPTED invitations of `email` (case-insensitive): what a create would
     /// collide with.
-    pub fn live_invitations_for(&self, email: &str) -> Vec<Invitation> {
+    pub fn live_invitations_for(&self, email: &str) -> Vec<RemoteInvitation> {
         let records = lock(&self.shared.org).live_for(email, Timestamp::now());
         let links = self.shared.links();
         records.iter().map(|r| links.invitation(r)).collect()
     }
 
     /// The same in another organization ([`super::OtherOrganization`]); empty for an unknown one.
-    pub fn live_invitations_in(&self, org_id: &str, email: &str) -> Vec<Invitation> {
+    pub fn live_invitations_in(&self, org_id: &str, email: &str) -> Vec<RemoteInvitation> {
         let Some(org) = self.shared.others.get(org_id) else {
             return Vec::new();
         };
@@ -108,12 +108,12 @@ impl MockHandle {
     /// Creates an invitation as if made out of band (console, CLI), without validation. If the
     /// email already has a live invitation, that one is returned instead (the real service would
     /// not allow a second).
-    pub fn seed_invitation(&self, email: &str, auth_type: Option<&str>) -> Invitation {
+    pub fn seed_invitation(&self, email: &str, auth_type: Option<&str>) -> RemoteInvitation {
         self.seed(email, auth_type).0
     }
 
     /// [`Self::seed_invitation`], also telling whether a new invitation was created.
-    pub(crate) fn seed(&self, email: &str, auth_type: Option<&str>) -> (Invitation, bool) {
+    pub(crate) fn seed(&self, email: &str, auth_type: Option<&str>) -> (RemoteInvitation, bool) {
         let (record, created) = lock(&self.shared.org).seed(
             email,
             auth_type,
@@ -124,19 +124,19 @@ impl MockHandle {
     }
 
     /// The invitee accepts a SENT or STAGED invitation and becomes a member.
-    pub fn accept(&self, id: &str) -> Result<Invitation, MockError> {
+    pub fn accept(&self, id: &str) -> Result<RemoteInvitation, MockError> {
         let record = lock(&self.shared.org).accept(id, Timestamp::now())?;
         Ok(self.shared.links().invitation(&record))
     }
 
     /// A SENT or STAGED invitation expires now (status EXPIRED, `expires_at` = now).
-    pub fn expire(&self, id: &str) -> Result<Invitation, MockError> {
+    pub fn expire(&self, id: &str) -> Result<RemoteInvitation, MockError> {
         let record = lock(&self.shared.org).expire(id, Timestamp::now())?;
         Ok(self.shared.links().invitation(&record))
     }
 
     /// A SENT invitation expires naturally at `at`: SENT until then, EXPIRED from then on.
-    pub fn expire_at(&self, id: &str, at: Timestamp) -> Result<Invitation, MockError> {
+    pub fn expire_at(&self, id: &str, at: Timestamp) -> Result<RemoteInvitation, MockError> {
         let record = lock(&self.shared.org).expire_at(id, at, Timestamp::now())?;
         Ok(self.shared.links().invitation(&record))
     }

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::state::{InvitationRecord, Page, UserRecord, whole_seconds};
 use confluent_client::model::{
-    API_VERSION, Invitation, InvitationList, ListMeta, ObjectMeta, ObjectReference, User,
+    API_VERSION, InvitationList, ListMeta, ObjectMeta, ObjectReference, RemoteInvitation, User,
 };
 
 /// RFC 3339, UTC, seconds precision, `Z` suffix: how the real service renders timestamps.
@@ -49,8 +49,8 @@ impl Links<'_> {
     }
 
     /// The full `iam.v2.Invitation`.
-    pub fn invitation(&self, r: &InvitationRecord) -> Invitation {
-        Invitation {
+    pub fn invitation(&self, r: &InvitationRecord) -> RemoteInvitation {
+        RemoteInvitation {
             api_version: Some(API_VERSION.to_owned()),
             kind: Some("Invitation".to_owned()),
             id: Some(r.id.clone()),

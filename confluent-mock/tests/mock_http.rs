@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use confluent_client::model::{Failure, Invitation, InvitationList, User};
+use confluent_client::model::{Failure, InvitationList, RemoteInvitation, User};
 use confluent_mock::{
     CallCounts, Fault, FaultAction, MockConfig, MockServer, OtherOrganization, RateLimit,
 };
@@ -194,7 +194,7 @@ impl Reply {
             .unwrap()
     }
 
-    fn invitation(&self) -> Invitation {
+    fn invitation(&self) -> RemoteInvitation {
         serde_json::from_value(self.body.clone()).unwrap()
     }
 
@@ -432,7 +432,7 @@ async fn a_key_of_another_organization_sees_only_that_organization() {
         "no 409: another organization"
     );
     let other = other.invitation();
-    let crn = |i: &Invitation| i.resource_name().unwrap_or_default().to_owned();
+    let crn = |i: &RemoteInvitation| i.resource_name().unwrap_or_default().to_owned();
     assert!(
         crn(&main).contains(&format!("organization={ORG}/")),
         "{}",
@@ -1163,7 +1163,7 @@ async fn control_endpoints() {
     assert_eq!(r.invitation().id, seeded.id);
     // list
     let r = env.control(Method::GET, "/_mock/invitations", None).await;
-    let all: Vec<Invitation> = serde_json::from_value(r.body).unwrap();
+    let all: Vec<RemoteInvitation> = serde_json::from_value(r.body).unwrap();
     assert_eq!(all.len(), 1);
     // accept, and users
     let r = env

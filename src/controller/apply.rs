@@ -5,45 +5,40 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
-use super::{Context, Error, claims, preview, report};
-use crate::crd::Invitation as Resource;
-use crate::planner::{self, Action, ById, CreateCause, Refusal, Remote};
+use super::context::Context;
+use super::drive::{self, Reads, Source, Stage};
+use super::error::Error;
+use super::{claims, preview, report};
+use crate::crd::Invitation;
+use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
+use crate::reason;
 use crate::status::{self, Outcome};
-use crate::validate;
-use confluent_client::{ListFilter, model::CreateInvitation, model::Invitation};
-
-/// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
-const MAX_STEPS: usize = 8;
-
-/// The Ready reason of an Invitation whose email another, older Invitation owns.
-pub(super) const EMAIL_CONFLICT: &str = "EmailConflict";
+use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
 
 /// How a drive through the planner ended.
 enum Ended {
     /// The remote invitation as it now stands, and the Event its arrival deserves.
-    Remote(Box<Invitation>, Option<(&'static str, String)>),
+    Remote(Box<RemoteInvitation>, Option<(&'static str, String)>),
     /// The planner refused to act.
-    Refused(Refusal),
+    Refused(SpecRefusal),
     /// Preview mode held a write.
     Held(preview::Would),
 }
 
 /// Reconciles a live (not deleting) Invitation.
-pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
         status: obj.status.as_ref(),
+        allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
-    if let Err(message) =
-        validate::email_domain(&obj.spec.email, &ctx.settings.allowed_email_domains)
-    {
-        return failed(ctx, &obj, "EmailDomainNotAllowed", message).await;
-    }
-    // Refusals that need no credentials come first: nothing is sent for a bad spec.
-    if let Action::Refuse(r) = planner::plan(resource, &Remote::default()) {
+    // The planner's first answer needs nothing remote: a refusal of the spec comes before
+    // credentials, so nothing is sent for a bad spec.
+    let first = planner::plan(resource, &Remote::default());
+    if let Step::Do(Apply::Refuse(r)) = first {
         return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
     }
     let secret = obj
@@ -67,13 +62,31 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email
         );
-        return failed(ctx, &obj, EMAIL_CONFLICT, message).await;
+        return failed(ctx, &obj, reason::EMAIL_CONFLICT, message).await;
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
     let fresh_lookup = ctx.failures_so_far(&obj) > 0;
-    let created = obj.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    match drive(ctx, resource, &client, fresh_lookup, created).await {
+    let reads = Reads {
+        ctx,
+        client: &client,
+        email: &obj.spec.email,
+        gets: Source::Snapshot,
+        look_ups: if fresh_lookup {
+            Source::Confluent
+        } else {
+            Source::Snapshot
+        },
+    };
+    let mut stage = ApplyStage {
+        resource,
+        client: &client,
+        dry_run: ctx.settings.dry_run,
+        fresh_lookup,
+        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        conflicts: 0,
+    };
+    match drive::drive(&mut stage, &reads, first).await {
         Ok(Ended::Remote(inv, event)) => {
             ctx.snapshots.record(&client, &inv);
             if let Some(org) = inv
@@ -92,160 +105,130 @@ pub async fn apply(obj: Arc<Resource>, ctx: &Context) -> Result<Requeue, Error> 
     }
 }
 
-/// Performs the planner's reads until it answers a terminal action, then performs that.
-async fn drive(
-    ctx: &Context,
-    resource: planner::Resource<'_>,
-    client: &confluent_client::Client,
+/// The Apply stage's state across the steps of one reconcile.
+struct ApplyStage<'a> {
+    resource: planner::Resource<'a>,
+    client: &'a confluent_client::Client,
+    dry_run: bool,
+    /// Look-ups bypass the snapshot (after a failure).
     fresh_lookup: bool,
+    /// The resource's creation time, to tell adopted from recovered invitations.
     created: Option<jiff::Timestamp>,
-) -> Result<Ended, Error> {
-    let email = &resource.spec.email;
-    let mut remote = Remote::default();
-    let mut conflicts = 0u32;
-    for _ in 0..MAX_STEPS {
-        let action = planner::plan(resource, &remote);
-        if ctx.settings.dry_run
-            && let Some(would) = preview::would(&action, email)
+    /// 409s met by creates in this reconcile.
+    conflicts: u32,
+}
+
+impl Stage for ApplyStage<'_> {
+    type Act = Apply;
+    type Done = Ended;
+    const NAME: &'static str = "apply";
+
+    fn plan(&self, remote: &Remote) -> Step<Apply> {
+        planner::plan(self.resource, remote)
+    }
+
+    async fn act(&mut self, act: Apply, remote: &mut Remote) -> Result<Option<Ended>, Error> {
+        let email = &self.resource.spec.email;
+        if self.dry_run
+            && let Some(would) = preview::would(&act, email)
         {
-            return Ok(Ended::Held(would));
+            return Ok(Some(Ended::Held(would)));
         }
-        match action {
-            Action::Get(id) => remote.by_id = Some(observe(ctx, client, &id).await?),
-            // (were the snapshot ever to miss an invitation, the create meets a 409, which
-            // looks up afresh below)
-            Action::LookUp if fresh_lookup => remote.by_email = Some(look_up(client, email).await?),
-            Action::LookUp => {
-                remote.by_email = Some(ctx.snapshots.fresh(client, |s| s.for_email(email)).await?)
-            }
-            Action::Observe(inv) => return Ok(Ended::Remote(Box::new(inv), None)),
-            Action::Adopt(inv) => {
+        match act {
+            Apply::Observe(inv) => Ok(Some(Ended::Remote(Box::new(inv), None))),
+            Apply::Adopt(inv) => {
                 let id = inv.id.as_deref().unwrap_or("?");
                 let state = inv
                     .status
                     .as_ref()
                     .map(|s| s.as_str())
                     .unwrap_or("unknown status");
-                let event = match planner::how_found(&inv, created, fresh_lookup || conflicts > 0) {
+                let own_create_unrecorded = self.fresh_lookup || self.conflicts > 0;
+                let event = match planner::how_found(&inv, self.created, own_create_unrecorded) {
                     planner::Found::Adopted => (
-                        "Adopted",
+                        reason::ADOPTED,
                         format!(
                             "Adopted the existing invitation {id} for {email} ({state}), sent before this resource was created"
                         ),
                     ),
                     planner::Found::Recovered => (
-                        "Recovered",
+                        reason::RECOVERED,
                         format!(
                             "Found invitation {id} for {email} ({state}), sent after this resource was created: by this operator (a create whose result was not recorded, or another replica); using it"
                         ),
                     ),
                 };
-                return Ok(Ended::Remote(Box::new(inv), Some(event)));
+                Ok(Some(Ended::Remote(Box::new(inv), Some(event))))
             }
-            Action::Create(request, cause) => {
+            Apply::Create(request, cause) => {
                 let (reason, what) = match cause {
-                    CreateCause::New => ("Created", "Sent invitation"),
+                    CreateCause::New => (reason::CREATED, "Sent invitation"),
                     CreateCause::Recreate => (
-                        "Recreated",
+                        reason::RECREATED,
                         "The previous invitation was removed in Confluent Cloud; sent invitation",
                     ),
                 };
-                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
-                    let note = format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
-                    return Ok(Ended::Remote(Box::new(inv), Some((reason, note))));
-                }
+                let Some(inv) = self.create(&request, remote).await? else {
+                    return Ok(None);
+                };
+                let note = format!("{what} {} to {email}", inv.id.as_deref().unwrap_or("?"));
+                Ok(Some(Ended::Remote(Box::new(inv), Some((reason, note)))))
             }
-            Action::Reinvite {
+            Apply::Reinvite {
                 expired_id,
                 request,
             } => {
-                match client.delete_invitation(&expired_id).await {
+                match self.client.delete_invitation(&expired_id).await {
                     Ok(()) | Err(confluent_client::Error::NotFound(_)) => {}
                     Err(e) if e.is_transient() => return Err(e.into()),
                     // Whether an expired invitation can be deleted is undocumented: a refusal
                     // does not stop the new invitation.
                     Err(e) => tracing::info!(error = %e, "expired invitation not deleted"),
                 }
-                if let Some(inv) = create(client, &request, &mut remote, &mut conflicts).await? {
-                    let note = format!(
-                        "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
-                        inv.id.as_deref().unwrap_or("?")
-                    );
-                    return Ok(Ended::Remote(Box::new(inv), Some(("Reinvited", note))));
-                }
+                let Some(inv) = self.create(&request, remote).await? else {
+                    return Ok(None);
+                };
+                let note = format!(
+                    "Invitation {expired_id} expired unaccepted; sent invitation {} to {email}",
+                    inv.id.as_deref().unwrap_or("?")
+                );
+                Ok(Some(Ended::Remote(
+                    Box::new(inv),
+                    Some((reason::REINVITED, note)),
+                )))
             }
-            Action::Refuse(r) => return Ok(Ended::Refused(r)),
-            other => return Err(Error::Internal(format!("{other:?}"), "apply")),
+            Apply::Refuse(r) => Ok(Some(Ended::Refused(r))),
         }
-    }
-    Err(Error::Internal("no terminal action".into(), "apply"))
-}
-
-/// Sends a create. The first 409 of a reconcile means the email has an invitation already
-/// (ours, from a create whose response was lost, or someone else's): it looks again, for the
-/// planner to adopt, and answers `None`. A second 409 is an error.
-async fn create(
-    client: &confluent_client::Client,
-    request: &CreateInvitation,
-    remote: &mut Remote,
-    conflicts: &mut u32,
-) -> Result<Option<Invitation>, Error> {
-    match client.create_invitation(request).await {
-        Ok(inv) => Ok(Some(inv)),
-        Err(confluent_client::Error::AlreadyExists(_)) if *conflicts == 0 => {
-            *conflicts += 1;
-            remote.by_email = Some(look_up(client, &request.email).await?);
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
-/// The invitation with this id from the credential's snapshot, or, when the snapshot does not
-/// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
-/// a single GET, which the credential's rate limiter paces like every call.
-async fn observe(
-    ctx: &Context,
-    client: &confluent_client::Client,
-    id: &str,
-) -> Result<ById, Error> {
-    match ctx.snapshots.fresh(client, |s| s.get(id)).await {
-        Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
-            Ok(ById::Found(inv))
+impl ApplyStage<'_> {
+    /// Sends a create. The first 409 of a reconcile means the email has an invitation already
+    /// (ours, from a create whose response was lost, or someone else's): it looks again, for the
+    /// planner to adopt, and answers `None`. A second 409 is an error.
+    async fn create(
+        &mut self,
+        request: &CreateInvitation,
+        remote: &mut Remote,
+    ) -> Result<Option<RemoteInvitation>, Error> {
+        match self.client.create_invitation(request).await {
+            Ok(inv) => Ok(Some(inv)),
+            Err(confluent_client::Error::AlreadyExists(_)) if self.conflicts == 0 => {
+                self.conflicts += 1;
+                remote.by_email = Some(drive::look_up(self.client, &request.email).await?);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
-        // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
-        Ok(_) => read(client, id).await,
-        Err(e) if e.is_transient() => {
-            tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
-            read(client, id).await
-        }
-        Err(e) => Err(e.into()),
     }
-}
-
-/// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
-pub(super) async fn read(client: &confluent_client::Client, id: &str) -> Result<ById, Error> {
-    match client.get_invitation(id).await {
-        Ok(inv) => Ok(ById::Found(inv)),
-        Err(confluent_client::Error::NotFound(_)) => Ok(ById::Gone),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Lists the invitations for an email.
-pub(super) async fn look_up(
-    client: &confluent_client::Client,
-    email: &str,
-) -> Result<Vec<Invitation>, Error> {
-    Ok(client.list_invitations(&ListFilter::email(email)).await?)
 }
 
 async fn succeeded(
     ctx: &Context,
-    obj: &Resource,
-    inv: &Invitation,
+    obj: &Invitation,
+    inv: &RemoteInvitation,
     event: Option<(&'static str, String)>,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     let now = jiff::Timestamp::now();
     let prev = obj.status.as_ref();
     let next = status::next_status(prev, &Outcome::Remote(inv), obj.metadata.generation, now);
@@ -262,17 +245,17 @@ async fn succeeded(
     // The sweeper compares every resource with each fresh snapshot: no timer per resource,
     // except for an invitation that expires before the next resync.
     Ok(status::next_check(&next, now, ctx.settings.resync)
-        .map_or_else(Requeue::await_change, Requeue::requeue))
+        .map_or_else(Action::await_change, Action::requeue))
 }
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
 /// and a slow retry (someone has to change something first).
 async fn failed(
     ctx: &Context,
-    obj: &Resource,
+    obj: &Invitation,
     reason: &str,
     message: String,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     tracing::warn!(reason, detail = %message, "reconcile refused");
     unsuccessful(ctx, obj, reason, message, false, None).await
 }
@@ -281,9 +264,9 @@ async fn failed(
 /// honouring the server's wait.
 async fn transient(
     ctx: &Context,
-    obj: &Resource,
+    obj: &Invitation,
     e: &confluent_client::Error,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
     unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
 }
@@ -292,12 +275,12 @@ async fn transient(
 /// the metric, and the per-object backoff (slow for refusals, quick for transient failures).
 async fn unsuccessful(
     ctx: &Context,
-    obj: &Resource,
+    obj: &Invitation,
     reason: &str,
     message: String,
     is_transient: bool,
     server_wait: Option<std::time::Duration>,
-) -> Result<Requeue, Error> {
+) -> Result<Action, Error> {
     ctx.metrics.error(reason);
     let prev = obj.status.as_ref();
     let (outcome, backoff) = if is_transient {
@@ -324,5 +307,5 @@ async fn unsuccessful(
         report::event(ctx, obj, true, reason, &message).await;
     }
     let attempt = ctx.count_failure(obj);
-    Ok(Requeue::requeue(backoff.delay(attempt, server_wait)))
+    Ok(Action::requeue(backoff.delay(attempt, server_wait)))
 }

@@ -9,7 +9,7 @@
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use super::Context;
+use super::context::Context;
 use crate::crd::Invitation;
 use crate::ownership::{self, Claim, Scope};
 

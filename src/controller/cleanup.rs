@@ -5,18 +5,19 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
-use super::apply::{look_up, read};
-use super::{Context, Error, claims, report};
+use super::context::Context;
+use super::drive::{self, Reads, Source, Stage};
+use super::error::Error;
+use super::{claims, report};
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{self, Action, Remote};
+use crate::planner::{self, Cleanup, Remote, Step};
+use crate::reason;
 use crate::status::{self, Outcome};
 
-const MAX_STEPS: usize = 8;
-
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
-pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
     let mut result = run(&obj, ctx).await;
     if result.is_ok() {
         // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
@@ -37,17 +38,18 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Requeue, Err
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(&obj) == 0 {
-                report::event(ctx, &obj, true, "CleanupFailed", &e.to_string()).await;
+                report::event(ctx, &obj, true, reason::CLEANUP_FAILED, &e.to_string()).await;
             }
         }
     }
-    result.map(|()| Requeue::await_change())
+    result.map(|()| Action::await_change())
 }
 
 async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     let resource = planner::Resource {
         spec: &obj.spec,
         status: obj.status.as_ref(),
+        allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
@@ -63,7 +65,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
             let note =
                 format!("deletionPolicy Orphan: invitation {id} left in Confluent Cloud as it is");
-            report::event(ctx, obj, false, "Orphaned", &note).await;
+            report::event(ctx, obj, false, reason::ORPHANED, &note).await;
         }
         return Ok(());
     }
@@ -80,45 +82,79 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
             return handed_over(ctx, obj, &next).await;
         }
     }
-    let mut remote = Remote::default();
-    for _ in 0..MAX_STEPS {
-        match planner::plan_cleanup(resource, &remote) {
-            Action::Get(id) => remote.by_id = Some(read(&client, &id).await?),
-            Action::LookUp => remote.by_email = Some(look_up(&client, &obj.spec.email).await?),
-            Action::DeleteInvitation(id) => match client.delete_invitation(&id).await {
+    let first = planner::plan_cleanup(resource, &Remote::default());
+    let reads = Reads {
+        ctx,
+        client: &client,
+        email: &obj.spec.email,
+        // what cleanup deletes is read afresh: a snapshot may be a resync old
+        gets: Source::Confluent,
+        look_ups: Source::Confluent,
+    };
+    let mut stage = CleanupStage {
+        ctx,
+        obj,
+        resource,
+        client: &client,
+    };
+    drive::drive(&mut stage, &reads, first).await
+}
+
+/// The Cleanup stage of one deleted Invitation.
+struct CleanupStage<'a> {
+    ctx: &'a Context,
+    obj: &'a Invitation,
+    resource: planner::Resource<'a>,
+    client: &'a confluent_client::Client,
+}
+
+impl Stage for CleanupStage<'_> {
+    type Act = Cleanup;
+    type Done = ();
+    const NAME: &'static str = "cleanup";
+
+    fn plan(&self, remote: &Remote) -> Step<Cleanup> {
+        planner::plan_cleanup(self.resource, remote)
+    }
+
+    async fn act(&mut self, act: Cleanup, remote: &mut Remote) -> Result<Option<()>, Error> {
+        let (ctx, obj) = (self.ctx, self.obj);
+        match act {
+            Cleanup::DeleteInvitation(id) => match self.client.delete_invitation(&id).await {
                 Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
-                    report::event(ctx, obj, false, "Deleted", &note).await;
-                    return Ok(());
+                    report::event(ctx, obj, false, reason::DELETED, &note).await;
+                    Ok(Some(()))
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
-                Err(confluent_client::Error::AlreadyAccepted(_)) => remote = Remote::default(),
-                Err(e) => return Err(e.into()),
+                Err(confluent_client::Error::AlreadyAccepted(_)) => {
+                    *remote = Remote::default();
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
             },
-            Action::DeleteUser(user) => match client.delete_user(&user).await {
+            Cleanup::DeleteUser(user) => match self.client.delete_user(&user).await {
                 Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
                         obj.spec.email
                     );
-                    report::event(ctx, obj, false, "UserDeleted", &note).await;
-                    return Ok(());
+                    report::event(ctx, obj, false, reason::USER_DELETED, &note).await;
+                    Ok(Some(()))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             },
-            Action::KeepAcceptedMember(user) => {
+            Cleanup::KeepAcceptedMember(user) => {
                 let note = format!(
                     "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
                     obj.spec.email
                 );
-                report::event(ctx, obj, false, "AcceptedUserKept", &note).await;
-                return Ok(());
+                report::event(ctx, obj, false, reason::ACCEPTED_USER_KEPT, &note).await;
+                Ok(Some(()))
             }
-            Action::Release => return Ok(()),
-            other => return Err(Error::Internal(format!("{other:?}"), "cleanup")),
+            Cleanup::Release => Ok(Some(())),
         }
     }
-    Err(Error::Internal("no terminal action".into(), "cleanup"))
 }
 
 /// The remote invitation is left for `next`, which owns the email now (or already did).
@@ -127,7 +163,7 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
         "{next} also claims {}: its invitation is left in Confluent Cloud for {next}, which owns it now (deletionPolicy applies when the last claimant goes)",
         obj.spec.email
     );
-    report::event(ctx, obj, false, "HandedOver", &note).await;
+    report::event(ctx, obj, false, reason::HANDED_OVER, &note).await;
     Ok(())
 }
 
@@ -153,9 +189,6 @@ async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error)
         tracing::debug!(error = %err, "status of a blocked cleanup not written");
     }
     if ctx.failures_so_far(obj) == 0 {
-        report::event(ctx, obj, true, CLEANUP_BLOCKED, &message).await;
+        report::event(ctx, obj, true, reason::CLEANUP_BLOCKED, &message).await;
     }
 }
-
-/// The Event reason of a cleanup that cannot get its credentials.
-const CLEANUP_BLOCKED: &str = "CleanupBlocked";

@@ -16,7 +16,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 
-use super::{Context, key};
+use super::context::{Context, key};
 use crate::crd::Invitation;
 
 /// The finalizer kept on a Secret an Invitation uses.

@@ -20,9 +20,9 @@ pub enum Error {
     /// The object has no name or namespace (never true for a namespaced object from the API).
     #[error("object without name or namespace")]
     Unnamed,
-    /// The planner answered an action that does not belong to this stage: a bug, not input.
-    #[error("internal: planner returned {0} during {1}")]
-    Internal(String, &'static str),
+    /// The planner asked for more steps than any of its paths takes: a bug, not input.
+    #[error("internal: the planner did not settle during {0}")]
+    Unsettled(&'static str),
 }
 
 impl Error {
@@ -38,7 +38,7 @@ impl Error {
                 _ => "FinalizerError",
             },
             Self::Unnamed => "Unnamed",
-            Self::Internal(..) => "InternalError",
+            Self::Unsettled(_) => "InternalError",
         }
     }
 

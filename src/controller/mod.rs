@@ -5,7 +5,9 @@
 mod apply;
 mod claims;
 mod cleanup;
+mod context;
 pub mod credentials_in_use;
+mod drive;
 mod error;
 mod pause;
 pub mod preview;
@@ -15,258 +17,23 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::runtime::PredicateConfig;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::Reporter;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 
+use context::CredentialUse;
+pub use context::{Context, FIELD_MANAGER, Settings};
 pub use error::Error;
 
 use crate::crd::{FINALIZER, Invitation};
-use crate::credentials::CredentialStore;
-use crate::metrics::Metrics;
-use crate::snapshot::{Snapshot, Snapshots};
+use crate::snapshot::Snapshot;
 use crate::status::{self, Outcome};
-use confluent_client::retry::Backoff;
-
-/// The field manager of our status writes and the Events' reporting controller.
-pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
-
-/// The controller's tunables.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// How often every Invitation is compared with Confluent.
-    pub resync: Duration,
-    /// Reconciles running at once.
-    pub concurrency: u16,
-    /// Only this namespace (None: all).
-    pub namespace: Option<String>,
-    /// Only Invitations matching this label selector (for sharding a fleet across deployments).
-    pub label_selector: Option<String>,
-    /// Email domains that may be invited (empty: all).
-    pub allowed_email_domains: Vec<String>,
-    /// Preview mode: read and plan, never write to Confluent (see [`preview`]).
-    pub dry_run: bool,
-}
-
-impl Settings {
-    /// Backoff after a refusal: someone must change something, so retry slowly, at most at the
-    /// resync interval.
-    pub fn refusal_backoff(&self) -> Backoff {
-        Backoff {
-            base: Duration::from_secs(30).min(self.resync),
-            cap: self.resync,
-        }
-    }
-
-    /// Backoff after a transient failure (429/5xx/network).
-    pub fn transient_backoff(&self) -> Backoff {
-        Backoff {
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(120).min(self.resync.max(Duration::from_secs(1))),
-        }
-    }
-}
-
-/// Everything a reconcile needs, shared by all of them.
-pub struct Context {
-    pub kube: kube::Client,
-    pub credentials: CredentialStore,
-    pub metrics: Arc<Metrics>,
-    /// Publishes Events, with kube's series aggregation and a bounded memory of them.
-    pub events: report::EventSink,
-    pub settings: Settings,
-    /// One remote snapshot per credential (batch observation).
-    pub snapshots: Snapshots,
-    /// Consecutive failures per object, for per-object backoff. Entries go on success and on
-    /// deletion, so it never outgrows the set of failing objects.
-    failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
-    /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
-    /// concerns and the ownership rule knows in which organization an object claims its email.
-    /// Entries go when the object's cleanup ends.
-    owners: Mutex<HashMap<ObjectRef<Invitation>, CredentialUse>>,
-    /// Credential identity -> the Confluent organization its CRNs name (see `claims`).
-    organizations: Mutex<HashMap<String, String>>,
-    /// The watch cache, set by [`run`]: whom else an email is claimed by.
-    store: OnceLock<reflector::Store<Invitation>>,
-    /// Secrets this process put [`credentials_in_use::SECRET_FINALIZER`] on, with when it last
-    /// tried.
-    held_secrets: Mutex<HashMap<(String, String), Instant>>,
-    /// Objects whose cleanup ended in this process (until they leave the watch cache).
-    cleaned_up: Mutex<std::collections::HashSet<ObjectRef<Invitation>>>,
-    /// Wakes an object through the controller (a handover's successor), set by [`run`].
-    wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
-}
-
-/// The credential an object is reconciled with: the client (one per credential, so a changed
-/// Secret is another client) and the credential's non-secret identity, which outlives a
-/// rotation of the secret and keys what is learnt about its organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CredentialUse {
-    pub(crate) client: u64,
-    pub(crate) identity: Arc<str>,
-}
-
-impl CredentialUse {
-    pub(crate) fn of(client: &confluent_client::Client) -> Self {
-        Self {
-            client: client.key(),
-            identity: client.identity().into(),
-        }
-    }
-}
-
-impl Context {
-    /// A context; `reporter_instance` tells replicas' Events apart (the Pod name).
-    pub fn new(
-        kube: kube::Client,
-        credentials: CredentialStore,
-        metrics: Arc<Metrics>,
-        settings: Settings,
-        reporter_instance: Option<String>,
-    ) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: reporter_instance,
-        };
-        Self {
-            events: report::EventSink::new(kube.clone(), reporter, report::EVENT_MEMORY),
-            kube,
-            credentials,
-            metrics,
-            snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
-            settings,
-            failures: Mutex::new(HashMap::new()),
-            owners: Mutex::new(HashMap::new()),
-            organizations: Mutex::new(HashMap::new()),
-            store: OnceLock::new(),
-            held_secrets: Mutex::new(HashMap::new()),
-            cleaned_up: Mutex::new(std::collections::HashSet::new()),
-            wake: OnceLock::new(),
-        }
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, u32>> {
-        // Counters only: a poisoned map is still a valid map.
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records a failure; returns how many came before it in a row.
-    pub(crate) fn count_failure(&self, obj: &Invitation) -> u32 {
-        let mut f = self.failures();
-        let n = f.entry(key(obj)).or_insert(0);
-        let before = *n;
-        *n = n.saturating_add(1);
-        before
-    }
-
-    /// Failures recorded in a row so far, without recording one.
-    pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
-        self.failures().get(&key(obj)).copied().unwrap_or(0)
-    }
-
-    pub(crate) fn forget_failures(&self, obj: &Invitation) {
-        self.failures().remove(&key(obj));
-    }
-
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Invitation>, CredentialUse>> {
-        // Plain map of names: a poisoned map is still a valid map.
-        self.owners.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records the credential an object is reconciled with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent_client::Client) {
-        let used = CredentialUse::of(client);
-        let mut owners = self.owners();
-        if owners.get(&key(obj)) != Some(&used) {
-            owners.insert(key(obj), used);
-        }
-    }
-
-    /// Moves an object already seen with a credential to the client its Secret holds now.
-    fn reassign_owner(&self, obj: &Invitation, used: &CredentialUse) {
-        if let Some(held) = self.owners().get_mut(&key(obj)) {
-            held.clone_from(used);
-        }
-    }
-
-    /// Whether some object is seen with this client.
-    fn has_owners(&self, client: u64) -> bool {
-        self.owners().values().any(|c| c.client == client)
-    }
-
-    /// Forgets a deleted object.
-    pub(crate) fn forget_owner(&self, obj: &Invitation) {
-        self.owners().remove(&key(obj));
-    }
-
-    pub(crate) fn held_secrets(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
-        // A map of names and times: a poisoned map is still a valid map.
-        self.held_secrets.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn cleaned_up(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<Invitation>>> {
-        // A set of names: a poisoned set is still a valid set.
-        self.cleaned_up.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The credential identity an object was last reconciled with.
-    pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<Arc<str>> {
-        self.owners().get(&key(obj)).map(|c| c.identity.clone())
-    }
-
-    fn organizations(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        // Plain map of names: a poisoned map is still a valid map.
-        self.organizations.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records the organization a credential acts on (one entry per credential).
-    pub(crate) fn learn_organization(&self, identity: &str, organization: &str) {
-        let mut orgs = self.organizations();
-        if orgs.get(identity).map(String::as_str) != Some(organization) {
-            orgs.insert(identity.to_owned(), organization.to_owned());
-        }
-    }
-
-    /// Where a credential acts: its organization once learnt, else the credential itself.
-    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::ownership::Scope {
-        match self.organizations().get(identity) {
-            Some(org) => crate::ownership::Scope::Organization(org.clone()),
-            None => crate::ownership::Scope::Credential(identity.to_owned()),
-        }
-    }
-
-    /// The objects whose invitations are seen with this client.
-    fn owned_by(&self, client: u64) -> Vec<ObjectRef<Invitation>> {
-        self.owners()
-            .iter()
-            .filter(|(_, c)| c.client == client)
-            .map(|(o, _)| o.clone())
-            .collect()
-    }
-}
-
-/// An object's key in the per-object maps: namespace and name only. `ObjectRef::from` also
-/// carries the uid and resourceVersion, which the maps never compare (kube ignores them in
-/// `Eq`/`Hash`) but would hold once per object.
-fn key(obj: &Invitation) -> ObjectRef<Invitation> {
-    let r = ObjectRef::new(&obj.name_any());
-    match obj.namespace() {
-        Some(ns) => r.within(&ns),
-        None => r,
-    }
-}
 
 /// One reconcile: the finalizer helper splits it into Apply and Cleanup.
 async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -291,10 +58,10 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
     let result = tracing::Instrument::instrument(
-        finalizer(&api, FINALIZER, obj, |event| async {
+        finalizer::finalizer(&api, FINALIZER, obj, |event| async {
             match event {
-                FinalizerEvent::Apply(o) => apply::apply(o, &ctx).await,
-                FinalizerEvent::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
+                finalizer::Event::Apply(o) => apply::apply(o, &ctx).await,
+                finalizer::Event::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
             }
         }),
         span,
@@ -369,7 +136,7 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
         None => Api::all(ctx.kube.clone()),
     };
-    let config = ControllerConfig::default().concurrency(ctx.settings.concurrency);
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let (store, writer) = reflector::store();
     let events = watcher(api, watcher_config(&ctx.settings))
         .default_backoff()
@@ -526,7 +293,7 @@ fn shows_refused_credentials(obj: &Invitation) -> bool {
     obj.status
         .as_ref()
         .and_then(|s| s.ready())
-        .is_some_and(|c| c.status == "False" && c.reason == "CredentialsInvalid")
+        .is_some_and(|c| c.status == "False" && c.reason == confluent_client::CREDENTIALS_INVALID)
 }
 
 /// Whether an object has not been brought to its current generation, or is being deleted.

@@ -4,18 +4,18 @@
 //! while paused waits behind the finalizer until then.
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
-use super::{Context, Error, report};
+use super::context::Context;
+use super::error::Error;
+use super::report;
 use crate::crd::{Invitation, PAUSED_ANNOTATION};
+use crate::reason;
 use crate::status::{self, Outcome};
-
-/// The Ready reason of a paused Invitation.
-pub const PAUSED: &str = "Paused";
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).
-pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
+pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
     let message = if obj.metadata.deletion_timestamp.is_some() {
         format!(
             "Paused by the annotation {PAUSED_ANNOTATION}: deletion waits; remove the annotation to apply deletionPolicy {:?} and release the finalizer",
@@ -31,7 +31,7 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
     let next = status::next_status(
         prev,
         &Outcome::Held {
-            reason: PAUSED,
+            reason: reason::PAUSED,
             message: message.clone(),
         },
         obj.metadata.generation,
@@ -40,7 +40,7 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Requeue, Error> {
     report::write_status(ctx, obj, &next).await?;
     ctx.forget_failures(obj);
     if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, false, PAUSED, &message).await;
+        report::event(ctx, obj, false, reason::PAUSED, &message).await;
     }
-    Ok(Requeue::await_change())
+    Ok(Action::await_change())
 }

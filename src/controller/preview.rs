@@ -5,12 +5,15 @@
 //! cleanup ask it before acting.
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::Action;
 
-use super::{Context, Error, report};
+use super::context::Context;
+use super::error::Error;
+use super::report;
 use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{Action, CreateCause};
-use crate::status::{self, Outcome};
+use crate::planner::{Apply, CreateCause};
+use crate::reason;
+use crate::status::{self, Outcome, Phase};
 
 /// What the operator would have done, had it not been previewing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,28 +24,28 @@ pub struct Would {
     pub message: String,
 }
 
-/// The preview of a planner action that changes something, or `None` for reads, observations,
-/// refusals and anything else that may run as usual.
-pub fn would(action: &Action, email: &str) -> Option<Would> {
+/// The preview of an Apply action that changes something, or `None` for observations and
+/// refusals, which may run as usual (reads never come here: they are no [`Apply`]).
+pub fn would(action: &Apply, email: &str) -> Option<Would> {
     let (reason, message) = match action {
-        Action::Create(_, CreateCause::New) => (
-            "WouldCreate",
+        Apply::Create(_, CreateCause::New) => (
+            reason::WOULD_CREATE,
             format!("would send an invitation to {email}"),
         ),
-        Action::Create(_, CreateCause::Recreate) => (
-            "WouldRecreate",
+        Apply::Create(_, CreateCause::Recreate) => (
+            reason::WOULD_RECREATE,
             format!(
                 "the previous invitation was removed in Confluent Cloud; would send a new one to {email}"
             ),
         ),
-        Action::Reinvite { expired_id, .. } => (
-            "WouldReinvite",
+        Apply::Reinvite { expired_id, .. } => (
+            reason::WOULD_REINVITE,
             format!(
                 "invitation {expired_id} expired unaccepted; would delete it and send a new one to {email}"
             ),
         ),
-        Action::Adopt(inv) => (
-            "WouldAdopt",
+        Apply::Adopt(inv) => (
+            reason::WOULD_ADOPT,
             format!(
                 "would adopt the existing invitation {} for {email} ({})",
                 inv.id.as_deref().unwrap_or("?"),
@@ -65,7 +68,7 @@ pub fn would(action: &Action, email: &str) -> Option<Would> {
 pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let status = obj.status.as_ref();
     let id = status.and_then(|s| s.invitation_id.as_deref());
-    let accepted = status.and_then(|s| s.phase.as_deref()) == Some("Accepted");
+    let accepted = Phase::shown(status) == Phase::Accepted;
     let user = status
         .and_then(|s| s.user_id.as_deref())
         .unwrap_or("unknown");
@@ -73,7 +76,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let (reason, message) = match (obj.spec.deletion_policy, accepted) {
         (DeletionPolicy::Orphan, _) => return None,
         (DeletionPolicy::DeleteUser, true) => (
-            "WouldDeleteUser",
+            reason::WOULD_DELETE_USER,
             format!(
                 "deletionPolicy DeleteUser: would delete user {user} ({email}), with their API keys and role bindings"
             ),
@@ -81,13 +84,13 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
         // nothing would be deleted, but the real cleanup reads again before it decides: it
         // waits like every other deletion, so a preview never releases a finalizer by itself
         (DeletionPolicy::Delete, true) => (
-            "WouldDelete",
+            reason::WOULD_DELETE,
             format!(
                 "deletionPolicy Delete: {email} accepted; would keep user {user} and release the finalizer"
             ),
         ),
         (_, false) => (
-            "WouldDelete",
+            reason::WOULD_DELETE,
             format!(
                 "deletionPolicy {:?}: would delete invitation {} for {email}",
                 obj.spec.deletion_policy,
@@ -104,7 +107,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
 }
 
 /// Reports a held action and looks again at the next resync, so the preview follows Confluent.
-pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Requeue, Error> {
+pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Action, Error> {
     tracing::info!(
         namespace = obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -127,14 +130,15 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Re
     if report::ready_changed(prev, &next) {
         report::event(ctx, obj, false, would.reason, &would.message).await;
     }
-    Ok(Requeue::requeue(ctx.settings.resync))
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crd::{InvitationSpec, InvitationStatus};
-    use confluent_client::model::{CreateInvitation, Invitation as Remote, InviteStatus};
+    use crate::planner::SpecRefusal;
+    use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
     fn request() -> CreateInvitation {
         CreateInvitation {
@@ -144,37 +148,35 @@ mod tests {
     }
 
     #[test]
-    fn every_write_is_held_and_every_read_passes() {
+    fn every_write_is_held_and_what_writes_nothing_passes() {
         let email = "jane@example.com";
-        let held = |a: &Action| would(a, email).map(|w| w.reason);
+        let held = |a: &Apply| would(a, email).map(|w| w.reason);
         assert_eq!(
-            held(&Action::Create(request(), CreateCause::New)),
+            held(&Apply::Create(request(), CreateCause::New)),
             Some("WouldCreate")
         );
         assert_eq!(
-            held(&Action::Create(request(), CreateCause::Recreate)),
+            held(&Apply::Create(request(), CreateCause::Recreate)),
             Some("WouldRecreate")
         );
-        let reinvite = Action::Reinvite {
+        let reinvite = Apply::Reinvite {
             expired_id: "i-1".into(),
             request: request(),
         };
         assert_eq!(held(&reinvite), Some("WouldReinvite"));
-        let existing = Remote {
+        let existing = RemoteInvitation {
             id: Some("i-9".into()),
             status: Some(InviteStatus::Sent),
             ..Default::default()
         };
-        let adopt = would(&Action::Adopt(existing.clone()), email).unwrap();
+        let adopt = would(&Apply::Adopt(existing.clone()), email).unwrap();
         assert_eq!(adopt.reason, "WouldAdopt");
         assert!(adopt.message.contains("i-9") && adopt.message.starts_with("dry run:"));
-        for read in [
-            Action::Get("i-1".into()),
-            Action::LookUp,
-            Action::Observe(existing),
-            Action::Release,
+        for unchanged in [
+            Apply::Observe(existing),
+            Apply::Refuse(SpecRefusal::InvalidSpec("spec.email: no @".into())),
         ] {
-            assert_eq!(held(&read), None, "{read:?}");
+            assert_eq!(held(&unchanged), None, "{unchanged:?}");
         }
     }
 

@@ -6,12 +6,12 @@ use k8s_openapi::api::events::v1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
-use std::sync::Mutex;
-
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Resource, ResourceExt};
+use parking_lot::Mutex;
 
-use super::{Context, Error, FIELD_MANAGER};
+use super::context::{Context, FIELD_MANAGER};
+use super::error::Error;
 use crate::crd::{Invitation, InvitationStatus};
 
 /// Event notes are capped by the API at 1 kB.
@@ -22,10 +22,11 @@ pub const EVENT_MEMORY: usize = 1024;
 
 /// Hands out kube's [`Recorder`], which turns a repeated Event (same object, type and reason)
 /// into a `series` count on the first instead of a new object. Its cache keeps every Event it
-/// published for 6 minutes and is only pruned by the next publish: 10 000 new invitations
-/// left ~24 MiB in it for as long as nothing else happened. So a Recorder serves `limit`
-/// Events, then a fresh one takes over: at most `limit` Events are remembered, and a repeat
-/// after a hand-over starts a new Event instead of extending the old series.
+/// published for 6 minutes and is only pruned by the next publish: a burst of new invitations
+/// stayed in it for as long as nothing else happened (BENCHMARKS.md, "Measured once"). So a
+/// Recorder serves `limit` Events, then a fresh one takes over: at most `limit` Events are
+/// remembered, and a repeat after a hand-over starts a new Event instead of extending the old
+/// series.
 pub struct EventSink {
     kube: kube::Client,
     reporter: Reporter,
@@ -51,8 +52,7 @@ impl EventSink {
 
     /// The Recorder for the next Event.
     pub fn recorder(&self) -> Recorder {
-        // A counter and a handle: a poisoned lock still holds a usable pair.
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.lock();
         if current.1 >= self.limit {
             *current = (Recorder::new(self.kube.clone(), self.reporter.clone()), 0);
             self.handovers

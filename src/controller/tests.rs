@@ -25,7 +25,7 @@ use crate::crd::{
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
 use crate::status::{self, Outcome};
-use confluent_client::model::{Invitation as Remote, InviteStatus};
+use confluent_client::model::{InviteStatus, RemoteInvitation};
 use confluent_client::{ClientSettings, Credentials};
 use confluent_mock::{Fault, FaultAction, MockConfig, MockHandle, MockServer};
 
@@ -235,7 +235,7 @@ fn stored(inv: &Invitation) -> Value {
 }
 
 /// The status the operator writes after observing `remote`.
-fn observed(remote: &Remote) -> InvitationStatus {
+fn observed(remote: &RemoteInvitation) -> InvitationStatus {
     status::next_status(
         None,
         &Outcome::Remote(remote),
@@ -653,7 +653,10 @@ async fn a_forbidden_create_is_explained_in_status_and_a_warning() {
         );
         assert!(message.contains("HTTP 403"), "{message}");
         assert!(message.contains("user_unauthorized"), "{message}");
-        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        assert_eq!(
+            written.phase.as_deref(),
+            Some(status::Phase::Pending.as_str())
+        );
         assert_eq!(written.invitation_id, None);
         assert_eq!(written.observed_generation, Some(GENERATION));
         let mut after = obj.clone();
@@ -828,7 +831,10 @@ async fn a_missing_secret_is_reported_without_calling_confluent() {
             message,
             format!("Secret {NS}/nope named by spec.credentialsSecretRef does not exist")
         );
-        assert_eq!(written.phase.as_deref(), Some(status::PHASE_PENDING));
+        assert_eq!(
+            written.phase.as_deref(),
+            Some(status::Phase::Pending.as_str())
+        );
         let mut after = obj.clone();
         after.status = Some(written);
         seen.ok(&stored(&after));

@@ -8,13 +8,14 @@
 //! they do not cost a GET until the next refresh.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
-use confluent_client::{ListFilter, Refusal, model::Invitation};
+use confluent_client::{ListFilter, ServerRefusal, model::RemoteInvitation};
 
 mod packed;
 use packed::Packed;
@@ -44,7 +45,7 @@ impl Snapshot {
     /// A snapshot of `invitations`, listed starting at `taken_at` (refreshes update the one
     /// snapshot in place; tests build one whole).
     #[cfg(test)]
-    pub fn new(taken_at: Instant, invitations: Vec<Invitation>) -> Self {
+    pub fn new(taken_at: Instant, invitations: Vec<RemoteInvitation>) -> Self {
         let mut s = Self {
             taken_at: Some(taken_at),
             ..Self::default()
@@ -56,12 +57,12 @@ impl Snapshot {
     }
 
     /// The invitation with this id, if the snapshot holds it (what the planner and status read).
-    pub fn get(&self, id: &str) -> Option<Invitation> {
+    pub fn get(&self, id: &str) -> Option<RemoteInvitation> {
         self.by_id.get(id).map(|p| p.unpack(id))
     }
 
     /// Every invitation for this email (compared case-insensitively).
-    pub fn for_email(&self, email: &str) -> Vec<Invitation> {
+    pub fn for_email(&self, email: &str) -> Vec<RemoteInvitation> {
         self.by_email
             .get(email.to_ascii_lowercase().as_str())
             .into_iter()
@@ -89,7 +90,7 @@ impl Snapshot {
         self.by_id.is_empty()
     }
 
-    fn upsert(&mut self, inv: &Invitation) {
+    fn upsert(&mut self, inv: &RemoteInvitation) {
         if let Some(id) = &inv.id {
             self.insert(id, Packed::new(inv));
         }
@@ -114,7 +115,7 @@ impl Snapshot {
     }
 
     /// Records what a reconcile learned; nothing when the snapshot says the same already.
-    fn record(&mut self, inv: &Invitation, now: Instant) {
+    fn record(&mut self, inv: &RemoteInvitation, now: Instant) {
         let Some(id) = &inv.id else { return };
         let packed = Packed::new(inv);
         if self.by_id.get(id.as_str()) == Some(&packed) {
@@ -126,7 +127,12 @@ impl Snapshot {
 
     /// Applies one page of a refresh fetched from `asked`: what was recorded after that is newer
     /// and stays. Adds the ids the page showed to `seen`.
-    fn apply_page(&mut self, page: Vec<Invitation>, asked: Instant, seen: &mut HashSet<String>) {
+    fn apply_page(
+        &mut self,
+        page: Vec<RemoteInvitation>,
+        asked: Instant,
+        seen: &mut HashSet<String>,
+    ) {
         for inv in page {
             let Some(id) = inv.id.clone() else { continue };
             if self.recorded.get(&id).is_none_or(|at| *at <= asked) {
@@ -175,22 +181,21 @@ struct Entry {
     /// Confluent's refusal of the credential itself (401, or a 403 blaming the key), from the
     /// last refresh: definitive, so reads answer it instead of a snapshot that can no longer be
     /// refreshed. Cleared by the next refresh that succeeds.
-    refused: Mutex<Option<Refusal>>,
+    refused: Mutex<Option<ServerRefusal>>,
 }
 
 impl Entry {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
-        // Upserts leave the maps consistent at every step: a poisoned lock is still usable.
-        self.current.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Snapshot> {
+        self.current.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
-        self.current.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Snapshot> {
+        self.current.write()
     }
 
     /// The credential's refusal, if its last refresh met one.
     fn refusal(&self) -> Option<confluent_client::Error> {
-        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = self.refused.lock();
         refused
             .clone()
             .map(confluent_client::Error::Unauthenticated)
@@ -215,9 +220,8 @@ impl Snapshots {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
-        // Entries are replaced whole: a poisoned map is still consistent.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn entries(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
+        self.entries.lock()
     }
 
     fn entry(&self, client: &confluent_client::Client) -> Arc<Entry> {
@@ -270,7 +274,7 @@ impl Snapshots {
         if let Some(refused) = entry.refusal() {
             return Err(refused); // the flight we waited for was refused
         }
-        let failed_at = *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        let failed_at = *entry.failed_at.lock();
         if failed_at.is_some_and(|at| at >= waited_from) {
             // the flight we waited for failed (429, 5xx, network): repeating it now, once per
             // waiting reconcile, would only make it worse
@@ -308,7 +312,7 @@ impl Snapshots {
 
     /// Records an invitation this operator just created, adopted or read, so the next reconcile
     /// finds it without a GET. In place and O(1): this runs after every successful reconcile.
-    pub fn record(&self, client: &confluent_client::Client, inv: &Invitation) {
+    pub fn record(&self, client: &confluent_client::Client, inv: &RemoteInvitation) {
         self.entry(client).write().record(inv, Instant::now());
     }
 }
@@ -325,15 +329,15 @@ async fn refresh(entry: &Entry) -> Result<(), confluent_client::Error> {
             Ok(Some(page)) => entry.write().apply_page(page, asked, &mut seen),
             Ok(None) => break,
             Err(e) => {
-                *entry.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                *entry.failed_at.lock() = Some(Instant::now());
                 if let confluent_client::Error::Unauthenticated(r) = &e {
-                    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+                    *entry.refused.lock() = Some(r.clone());
                 }
                 return Err(e);
             }
         }
     }
-    *entry.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *entry.refused.lock() = None;
     let held = {
         let mut current = entry.write();
         current.finish_refresh(started, &seen);
@@ -353,8 +357,8 @@ mod tests {
     use super::*;
     use confluent_client::model::InviteStatus;
 
-    fn inv(id: &str, email: &str) -> Invitation {
-        Invitation {
+    fn inv(id: &str, email: &str) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.into()),
             email: Some(email.into()),
             status: Some(InviteStatus::Sent),
@@ -384,7 +388,7 @@ mod tests {
         assert_eq!(s.for_email("jane@example.com").len(), 2);
         assert_eq!(s.get("i-1").unwrap().status, Some(InviteStatus::Accepted));
         // no id: ignored
-        s.upsert(&Invitation::default());
+        s.upsert(&RemoteInvitation::default());
         assert_eq!(s.len(), 3);
     }
 
@@ -431,7 +435,7 @@ mod tests {
 
     #[test]
     fn held_invitations_are_what_the_planner_reads_and_recording_them_again_is_no_news() {
-        let full = Invitation {
+        let full = RemoteInvitation {
             api_version: Some("iam/v2".into()),
             kind: Some("Invitation".into()),
             auth_type: Some("AUTH_TYPE_SSO".into()),

@@ -2,11 +2,11 @@
 //! packed into one string.
 //!
 //! A snapshot holds every invitation of a credential. Kept as the API model (eight optional
-//! strings and two nested structs, boxed), 10 000 of them took 11.8 MiB of heap (measured with
-//! glibc's `mallinfo2` around a refresh of 10 000 realistic invitations); packed, 3.6 MiB, and one
-//! allocation apiece instead of nine, which also leaves malloc less to fragment.
+//! strings and two nested structs, boxed), they took about three times the heap they take packed
+//! (BENCHMARKS.md, "Measured once"), and nine allocations apiece instead of one: packing leaves
+//! malloc less to fragment too.
 
-use confluent_client::model::{Invitation, InviteStatus, ObjectMeta, ObjectReference};
+use confluent_client::model::{InviteStatus, ObjectMeta, ObjectReference, RemoteInvitation};
 
 /// The text fields kept, in packing order.
 const EMAIL: usize = 0;
@@ -36,7 +36,7 @@ pub struct Packed {
 
 impl Packed {
     /// Packs what a snapshot keeps of `inv`.
-    pub fn new(inv: &Invitation) -> Self {
+    pub fn new(inv: &RemoteInvitation) -> Self {
         let meta = inv.metadata.as_ref();
         let user = inv.user.as_ref();
         let fields: [Option<&str>; FIELDS] = [
@@ -92,8 +92,8 @@ impl Packed {
     }
 
     /// The invitation again, with its `id`: everything packed, nothing else.
-    pub fn unpack(&self, id: &str) -> Invitation {
-        Invitation {
+    pub fn unpack(&self, id: &str) -> RemoteInvitation {
+        RemoteInvitation {
             id: Some(id.to_owned()),
             metadata: (self.present & HAS_METADATA != 0).then(|| ObjectMeta {
                 resource_name: self.owned(RESOURCE_NAME),
@@ -119,7 +119,7 @@ mod tests {
     use super::*;
     use crate::status::{Outcome, next_status};
 
-    fn full(status: InviteStatus) -> Invitation {
+    fn full(status: InviteStatus) -> RemoteInvitation {
         let reference = |id: &str| ObjectReference {
             id: Some(id.into()),
             related: Some(format!("https://api.confluent.cloud/iam/v2/users/{id}")),
@@ -127,7 +127,7 @@ mod tests {
             api_version: Some("iam/v2".into()),
             kind: Some("User".into()),
         };
-        Invitation {
+        RemoteInvitation {
             api_version: Some("iam/v2".into()),
             kind: Some("Invitation".into()),
             id: Some("i-1".into()),
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn absent_and_empty_fields_stay_what_they_were() {
-        let mut inv = Invitation {
+        let mut inv = RemoteInvitation {
             id: Some("i-2".into()),
             email: Some(String::new()),
             expires_at: Some("2026-01-31T00:00:00Z".into()),
@@ -185,6 +185,9 @@ mod tests {
         inv.metadata = None;
         inv.user = Some(ObjectReference::default());
         assert_eq!(Packed::new(&inv).unpack("i-2"), inv);
-        assert_eq!(Packed::new(&Invitation::default()).unpack("x").email, None);
+        assert_eq!(
+            Packed::new(&RemoteInvitation::default()).unpack("x").email,
+            None
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use confluent_client::model::{Invitation as Remote, InviteStatus, User};
+use confluent_client::model::{InviteStatus, RemoteInvitation, User};
 use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER, Invitation};
 use confluent_invitation_operator::status;
 use kube::ResourceExt;
@@ -19,7 +19,7 @@ pub struct Snapshot {
     /// Every email the test planned (read after the mock).
     pub emails: HashSet<String>,
     pub resources: BTreeMap<String, Invitation>,
-    pub remote: Vec<Remote>,
+    pub remote: Vec<RemoteInvitation>,
     pub users: Vec<User>,
     /// Deletions requested before the mock was read (a superset of those that completed).
     pub deleted: BTreeSet<String>,
@@ -68,7 +68,7 @@ impl Snapshot {
     }
 
     /// Every remote invitation ever made for `email` (for `pairs.rs`).
-    pub fn all_for(&self, email: &str) -> Vec<&Remote> {
+    pub fn all_for(&self, email: &str) -> Vec<&RemoteInvitation> {
         self.remote
             .iter()
             .filter(|r| {
@@ -89,8 +89,8 @@ impl Snapshot {
 
     fn index(&self) -> Index<'_> {
         let mut by_id = HashMap::new();
-        let mut live: HashMap<String, Vec<&Remote>> = HashMap::new();
-        let mut all: HashMap<String, Vec<&Remote>> = HashMap::new();
+        let mut live: HashMap<String, Vec<&RemoteInvitation>> = HashMap::new();
+        let mut all: HashMap<String, Vec<&RemoteInvitation>> = HashMap::new();
         for r in &self.remote {
             if let Some(id) = r.id.as_deref() {
                 by_id.insert(id, r);
@@ -115,20 +115,20 @@ impl Snapshot {
 }
 
 struct Index<'a> {
-    by_id: HashMap<&'a str, &'a Remote>,
+    by_id: HashMap<&'a str, &'a RemoteInvitation>,
     /// SENT/STAGED/ACCEPTED invitations by lowercased email.
-    live: HashMap<String, Vec<&'a Remote>>,
+    live: HashMap<String, Vec<&'a RemoteInvitation>>,
     /// Every invitation (deactivated and expired ones too) by lowercased email.
-    all: HashMap<String, Vec<&'a Remote>>,
+    all: HashMap<String, Vec<&'a RemoteInvitation>>,
     user_ids: HashSet<&'a str>,
 }
 
 impl Index<'_> {
-    fn live_for(&self, email: &str) -> &[&Remote] {
+    fn live_for(&self, email: &str) -> &[&RemoteInvitation] {
         self.live.get(&key(email)).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    fn all_for(&self, email: &str) -> &[&Remote] {
+    fn all_for(&self, email: &str) -> &[&RemoteInvitation] {
         self.all.get(&key(email)).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -163,7 +163,7 @@ fn key(email: &str) -> String {
     email.to_ascii_lowercase()
 }
 
-fn describe(rs: &[&Remote]) -> String {
+fn describe(rs: &[&RemoteInvitation]) -> String {
     let items: Vec<String> = rs
         .iter()
         .map(|r| {
@@ -357,7 +357,7 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
 /// operator must have made nothing for it (what was made out of band for its email may stay).
 fn untouched(out: &mut Outcome, ix: &Index<'_>, p: &Planned) {
     let live = ix.live_for(&p.email);
-    let made: Vec<&Remote> = live
+    let made: Vec<&RemoteInvitation> = live
         .iter()
         .copied()
         .filter(|r| r.id.is_none() || r.id != p.seeded_id)
@@ -382,7 +382,7 @@ fn deleted_outcome(out: &mut Outcome, ix: &Index<'_>, p: &Planned) {
     match p.policy {
         DeletionPolicy::Orphan => {}
         DeletionPolicy::Delete => {
-            let pending: Vec<&Remote> = live
+            let pending: Vec<&RemoteInvitation> = live
                 .iter()
                 .copied()
                 .filter(|r| r.status != Some(InviteStatus::Accepted))
@@ -478,13 +478,14 @@ pub fn check_converged(snap: &Snapshot) -> Outcome {
             continue;
         };
         let live = ix.live_for(&p.email);
-        let want_phase = status::phase(remote.status.as_ref());
+        let want_phase = status::Phase::of(remote.status.as_ref());
         out.assert(st.phase.as_deref() == Some(want_phase.as_str()), || {
             v(
                 "phase",
                 format!(
-                    "phase {:?} but the mock says {want_phase} for {id}",
-                    st.phase
+                    "phase {:?} but the mock says {} for {id}",
+                    st.phase,
+                    want_phase.as_str()
                 ),
             )
         });

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confluent_client::model::Invitation as RemoteInvitation;
+use confluent_client::model::RemoteInvitation;
 use confluent_invitation_operator::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
 };

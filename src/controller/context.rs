@@ -1,0 +1,243 @@
+//! Everything a reconcile shares with the others: the controller's settings and the
+//! per-process memory of failures, credentials and organizations. Its own file, so the stages
+//! (apply, cleanup, claims...) need this and not the controller's wiring.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::{self, ObjectRef};
+
+use super::report;
+use crate::crd::Invitation;
+use crate::credentials::CredentialStore;
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshots;
+use confluent_client::retry::Backoff;
+
+/// The field manager of our status writes and the Events' reporting controller.
+pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
+
+/// The controller's tunables.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often every Invitation is compared with Confluent.
+    pub resync: Duration,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+    /// Only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Only Invitations matching this label selector (for sharding a fleet across deployments).
+    pub label_selector: Option<String>,
+    /// Email domains that may be invited (empty: all).
+    pub allowed_email_domains: Vec<String>,
+    /// Preview mode: read and plan, never write to Confluent (see [`super::preview`]).
+    pub dry_run: bool,
+}
+
+impl Settings {
+    /// Backoff after a refusal: someone must change something, so retry slowly, at most at the
+    /// resync interval.
+    pub fn refusal_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_secs(30).min(self.resync),
+            cap: self.resync,
+        }
+    }
+
+    /// Backoff after a transient failure (429/5xx/network).
+    pub fn transient_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(120).min(self.resync.max(Duration::from_secs(1))),
+        }
+    }
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    pub kube: kube::Client,
+    pub credentials: CredentialStore,
+    pub metrics: Arc<Metrics>,
+    /// Publishes Events, with kube's series aggregation and a bounded memory of them.
+    pub events: report::EventSink,
+    pub settings: Settings,
+    /// One remote snapshot per credential (batch observation).
+    pub snapshots: Snapshots,
+    /// Consecutive failures per object, for per-object backoff. Entries go on success and on
+    /// deletion, so it never outgrows the set of failing objects.
+    failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
+    /// Which credential each reconciled object uses, so the sweeper knows whom a snapshot
+    /// concerns and the ownership rule knows in which organization an object claims its email.
+    /// Entries go when the object's cleanup ends.
+    owners: Mutex<HashMap<ObjectRef<Invitation>, CredentialUse>>,
+    /// Credential identity -> the Confluent organization its CRNs name (see `claims`).
+    organizations: Mutex<HashMap<String, String>>,
+    /// The watch cache, set by [`super::run`]: whom else an email is claimed by.
+    pub(super) store: OnceLock<reflector::Store<Invitation>>,
+    /// Secrets this process put [`super::credentials_in_use::SECRET_FINALIZER`] on, with when it last
+    /// tried.
+    held_secrets: Mutex<HashMap<(String, String), Instant>>,
+    /// Objects whose cleanup ended in this process (until they leave the watch cache).
+    cleaned_up: Mutex<HashSet<ObjectRef<Invitation>>>,
+    /// Wakes an object through the controller (a handover's successor), set by [`super::run`].
+    pub(super) wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
+}
+
+/// The credential an object is reconciled with: the client (one per credential, so a changed
+/// Secret is another client) and the credential's non-secret identity, which outlives a
+/// rotation of the secret and keys what is learnt about its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CredentialUse {
+    pub(crate) client: u64,
+    pub(crate) identity: Arc<str>,
+}
+
+impl CredentialUse {
+    pub(crate) fn of(client: &confluent_client::Client) -> Self {
+        Self {
+            client: client.key(),
+            identity: client.identity().into(),
+        }
+    }
+}
+
+impl Context {
+    /// A context; `reporter_instance` tells replicas' Events apart (the Pod name).
+    pub fn new(
+        kube: kube::Client,
+        credentials: CredentialStore,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        reporter_instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: reporter_instance,
+        };
+        Self {
+            events: report::EventSink::new(kube.clone(), reporter, report::EVENT_MEMORY),
+            kube,
+            credentials,
+            metrics,
+            snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
+            settings,
+            failures: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
+            organizations: Mutex::new(HashMap::new()),
+            store: OnceLock::new(),
+            held_secrets: Mutex::new(HashMap::new()),
+            cleaned_up: Mutex::new(HashSet::new()),
+            wake: OnceLock::new(),
+        }
+    }
+
+    fn failures(&self) -> MutexGuard<'_, HashMap<ObjectRef<Invitation>, u32>> {
+        self.failures.lock()
+    }
+
+    /// Records a failure; returns how many came before it in a row.
+    pub(crate) fn count_failure(&self, obj: &Invitation) -> u32 {
+        let mut f = self.failures();
+        let n = f.entry(key(obj)).or_insert(0);
+        let before = *n;
+        *n = n.saturating_add(1);
+        before
+    }
+
+    /// Failures recorded in a row so far, without recording one.
+    pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
+        self.failures().get(&key(obj)).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn forget_failures(&self, obj: &Invitation) {
+        self.failures().remove(&key(obj));
+    }
+
+    fn owners(&self) -> MutexGuard<'_, HashMap<ObjectRef<Invitation>, CredentialUse>> {
+        self.owners.lock()
+    }
+
+    /// Records the credential an object is reconciled with.
+    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent_client::Client) {
+        let used = CredentialUse::of(client);
+        let mut owners = self.owners();
+        if owners.get(&key(obj)) != Some(&used) {
+            owners.insert(key(obj), used);
+        }
+    }
+
+    /// Moves an object already seen with a credential to the client its Secret holds now.
+    pub(super) fn reassign_owner(&self, obj: &Invitation, used: &CredentialUse) {
+        if let Some(held) = self.owners().get_mut(&key(obj)) {
+            held.clone_from(used);
+        }
+    }
+
+    /// Whether some object is seen with this client.
+    pub(super) fn has_owners(&self, client: u64) -> bool {
+        self.owners().values().any(|c| c.client == client)
+    }
+
+    /// Forgets a deleted object.
+    pub(crate) fn forget_owner(&self, obj: &Invitation) {
+        self.owners().remove(&key(obj));
+    }
+
+    pub(crate) fn held_secrets(&self) -> MutexGuard<'_, HashMap<(String, String), Instant>> {
+        self.held_secrets.lock()
+    }
+
+    pub(crate) fn cleaned_up(&self) -> MutexGuard<'_, HashSet<ObjectRef<Invitation>>> {
+        self.cleaned_up.lock()
+    }
+
+    /// The credential identity an object was last reconciled with.
+    pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<Arc<str>> {
+        self.owners().get(&key(obj)).map(|c| c.identity.clone())
+    }
+
+    fn organizations(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.organizations.lock()
+    }
+
+    /// Records the organization a credential acts on (one entry per credential).
+    pub(crate) fn learn_organization(&self, identity: &str, organization: &str) {
+        let mut orgs = self.organizations();
+        if orgs.get(identity).map(String::as_str) != Some(organization) {
+            orgs.insert(identity.to_owned(), organization.to_owned());
+        }
+    }
+
+    /// Where a credential acts: its organization once learnt, else the credential itself.
+    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::ownership::Scope {
+        match self.organizations().get(identity) {
+            Some(org) => crate::ownership::Scope::Organization(org.clone()),
+            None => crate::ownership::Scope::Credential(identity.to_owned()),
+        }
+    }
+
+    /// The objects whose invitations are seen with this client.
+    pub(super) fn owned_by(&self, client: u64) -> Vec<ObjectRef<Invitation>> {
+        self.owners()
+            .iter()
+            .filter(|(_, c)| c.client == client)
+            .map(|(o, _)| o.clone())
+            .collect()
+    }
+}
+
+/// An object's key in the per-object maps: namespace and name only. `ObjectRef::from` also
+/// carries the uid and resourceVersion, which the maps never compare (kube ignores them in
+/// `Eq`/`Hash`) but would hold once per object.
+pub(super) fn key(obj: &Invitation) -> ObjectRef<Invitation> {
+    let r = ObjectRef::new(&obj.name_any());
+    match obj.namespace() {
+        Some(ns) => r.within(&ns),
+        None => r,
+    }
+}

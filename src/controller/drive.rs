@@ -1,0 +1,144 @@
+//! The plan/read loop both stages share: ask the stage's planner, perform the read it asks for
+//! (one read step for Apply and Cleanup alike), and ask again until the stage's own terminal
+//! action comes back, which the stage performs.
+
+use super::context::Context;
+use super::error::Error;
+use crate::planner::{ById, Read, Remote, Step};
+use crate::status;
+use confluent_client::{ListFilter, model::RemoteInvitation};
+
+/// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
+const MAX_STEPS: usize = 8;
+
+/// One stage of a reconcile (Apply, Cleanup): its planner and what it does with its terminal
+/// actions.
+pub(super) trait Stage {
+    /// The planner's terminal actions for this stage.
+    type Act;
+    /// What the stage ends with.
+    type Done;
+    /// Named in the error of a planner that never settles.
+    const NAME: &'static str;
+
+    /// The next step, from what is known of the remote side.
+    fn plan(&self, remote: &Remote) -> Step<Self::Act>;
+
+    /// Performs a terminal action. `None` asks the planner again: the action learnt something
+    /// (a 409, an invitation accepted meanwhile) and recorded it in `remote`.
+    async fn act(
+        &mut self,
+        act: Self::Act,
+        remote: &mut Remote,
+    ) -> Result<Option<Self::Done>, Error>;
+}
+
+/// Where reads are answered from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Source {
+    /// The credential's snapshot where it holds the answer (the Apply stage of a healthy
+    /// object): no call per object.
+    Snapshot,
+    /// A call of its own: cleanup, and a look-up after a failure (maybe a create whose
+    /// response was lost, which the snapshot may predate).
+    Confluent,
+}
+
+/// The read step: one credential's client and where each kind of read is answered from.
+pub(super) struct Reads<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) client: &'a confluent_client::Client,
+    pub(super) email: &'a str,
+    pub(super) gets: Source,
+    pub(super) look_ups: Source,
+}
+
+impl Reads<'_> {
+    async fn read(&self, read: Read, remote: &mut Remote) -> Result<(), Error> {
+        match read {
+            Read::Get(id) => {
+                remote.by_id = Some(match self.gets {
+                    Source::Snapshot => observe(self.ctx, self.client, &id).await?,
+                    Source::Confluent => get(self.client, &id).await?,
+                });
+            }
+            Read::LookUp => {
+                remote.by_email = Some(match self.look_ups {
+                    // (were the snapshot ever to miss an invitation, the create meets a 409,
+                    // which looks up afresh)
+                    Source::Snapshot => {
+                        let email = self.email;
+                        self.ctx
+                            .snapshots
+                            .fresh(self.client, |s| s.for_email(email))
+                            .await?
+                    }
+                    Source::Confluent => look_up(self.client, self.email).await?,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `stage` from its planner's `first` answer (already asked, before credentials were
+/// resolved) until its terminal action is done.
+pub(super) async fn drive<S: Stage>(
+    stage: &mut S,
+    reads: &Reads<'_>,
+    first: Step<S::Act>,
+) -> Result<S::Done, Error> {
+    let mut remote = Remote::default();
+    let mut step = first;
+    for _ in 0..MAX_STEPS {
+        match step {
+            Step::Read(read) => reads.read(read, &mut remote).await?,
+            Step::Do(act) => {
+                if let Some(done) = stage.act(act, &mut remote).await? {
+                    return Ok(done);
+                }
+            }
+        }
+        step = stage.plan(&remote);
+    }
+    Err(Error::Unsettled(S::NAME))
+}
+
+/// The invitation with this id from the credential's snapshot, or, when the snapshot does not
+/// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
+/// a single GET, which the credential's rate limiter paces like every call.
+async fn observe(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    id: &str,
+) -> Result<ById, Error> {
+    match ctx.snapshots.fresh(client, |s| s.get(id)).await {
+        Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
+            Ok(ById::Found(inv))
+        }
+        // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
+        Ok(_) => get(client, id).await,
+        Err(e) if e.is_transient() => {
+            tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
+            get(client, id).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
+async fn get(client: &confluent_client::Client, id: &str) -> Result<ById, Error> {
+    match client.get_invitation(id).await {
+        Ok(inv) => Ok(ById::Found(inv)),
+        Err(confluent_client::Error::NotFound(_)) => Ok(ById::Gone),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the invitations for an email.
+pub(super) async fn look_up(
+    client: &confluent_client::Client,
+    email: &str,
+) -> Result<Vec<RemoteInvitation>, Error> {
+    Ok(client.list_invitations(&ListFilter::email(email)).await?)
+}

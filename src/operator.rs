@@ -1,0 +1,301 @@
+//! The `run` command: builds the controller's context from the flags, serves the HTTP endpoints,
+//! turns SIGTERM/Ctrl-C into a graceful stop, stands by for leadership when election is on,
+//! and runs the controller until it is told to stop or loses the lease. Each of these is a
+//! function of its own; [`operate`] only sequences them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cli::RunArgs;
+use crate::controller::{self, Context, Settings};
+use crate::credentials::CredentialStore;
+use crate::leader::{self, Election};
+use crate::metrics::{self, Metrics};
+use crate::{crd, http};
+use confluent_client::{ClientSettings, Credentials};
+
+/// Why the operator stopped other than on request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Only one of the API key's two environment variables is set.
+    #[error("set both CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or neither")]
+    HalfAnApiKey,
+    /// The Confluent endpoint or the HTTP client could not be set up.
+    #[error("setting up the Confluent client: {0}")]
+    ConfluentClient(#[from] confluent_client::Error),
+    /// No Kubernetes client (no kubeconfig, no in-cluster service account).
+    #[error("connecting to Kubernetes: {0}")]
+    Kubernetes(#[from] kube::Error),
+    /// The health/metrics endpoint could not bind.
+    #[error(transparent)]
+    Http(#[from] http::Error),
+    /// The Lease could not be joined.
+    #[error(transparent)]
+    Election(#[from] leader::Error),
+    /// The election ended (its task failed) before this replica ever led.
+    #[error("leader election ended before this replica led")]
+    ElectionEnded,
+    /// Another replica took the lease: the process exits non-zero so that the Pod restarts and
+    /// stands by again with a clean state.
+    #[error("lost leadership")]
+    LostLeadership,
+}
+
+/// Credentials from CONFLUENT_CLOUD_API_KEY + CONFLUENT_CLOUD_API_SECRET, or a token file.
+pub fn credentials_from_env(
+    access_token_file: Option<&Path>,
+) -> Result<Option<Credentials>, Error> {
+    let key = std::env::var("CONFLUENT_CLOUD_API_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let secret = std::env::var("CONFLUENT_CLOUD_API_SECRET")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match (key, secret, access_token_file) {
+        (Some(k), Some(s), _) => Ok(Some(Credentials::api_key(k, s))),
+        (None, None, Some(path)) => Ok(Some(Credentials::token_file(path))),
+        (None, None, None) => Ok(None),
+        _ => Err(Error::HalfAnApiKey),
+    }
+}
+
+/// Runs the operator until a shutdown signal (`Ok`) or a failure.
+pub async fn operate(args: RunArgs) -> Result<(), Error> {
+    let metrics = Arc::new(Metrics::new());
+    let ctx = Arc::new(context(&args, &metrics).await?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let endpoint = Endpoint::new(&metrics);
+    let http_task = endpoint.serve(args.http_addr, stop_rx.clone()).await?;
+    stop_on_signal(stop_tx.clone());
+
+    let election = if args.leader_election {
+        match stand_by(&args, &ctx, &metrics, &endpoint, stop_rx.clone()).await? {
+            Some(election) => Some(election),
+            // asked to stop while standing by
+            None => {
+                let _ = http_task.await;
+                return Ok(());
+            }
+        }
+    } else {
+        metrics.set_leader(true);
+        None
+    };
+
+    reconcile_until_stopped(ctx, &endpoint, election.as_ref(), stop_rx).await;
+    let lost_leadership = election.as_ref().is_some_and(|e| !*e.is_leader.borrow());
+    if let Some(e) = election {
+        metrics.set_leader(false);
+        e.resign().await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = http_task.await;
+    if lost_leadership {
+        return Err(Error::LostLeadership);
+    }
+    Ok(())
+}
+
+/// The controller's context from the flags: the credential store (default credentials from the
+/// environment), the Kubernetes client and the controller's settings.
+async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Error> {
+    let defaults = credentials_from_env(args.access_token_file.as_deref())?;
+    let mut client_settings = ClientSettings::new(&args.confluent_endpoint)?;
+    client_settings.budget =
+        args.confluent_rate_limit
+            .map(|per_second| confluent_client::ratelimit::Budget {
+                per_second,
+                burst: args.confluent_rate_burst,
+            });
+    let http_client = confluent_client::http_client(args.request_timeout)?;
+    let store = CredentialStore::new(
+        http_client,
+        client_settings,
+        Some(metrics::observer(metrics)),
+        defaults,
+        args.require_credentials_ref,
+    );
+    let kube = kube::Client::try_default().await?;
+    let settings = controller_settings(args);
+    if args.dry_run {
+        tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
+    }
+    tracing::info!(
+        endpoint = %args.confluent_endpoint,
+        namespace = settings.namespace.as_deref().unwrap_or("<all>"),
+        resync = ?settings.resync,
+        concurrency = settings.concurrency,
+        "starting confluent-invitation-operator {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(Context::new(
+        kube,
+        store,
+        metrics.clone(),
+        settings,
+        args.pod_name.clone(),
+    ))
+}
+
+/// The controller's settings from the flags (empty values mean "not set").
+fn controller_settings(args: &RunArgs) -> Settings {
+    Settings {
+        resync: args.resync_interval,
+        concurrency: args.concurrency,
+        namespace: args.watch_namespace.clone().filter(|n| !n.is_empty()),
+        label_selector: args.label_selector.clone().filter(|s| !s.is_empty()),
+        allowed_email_domains: args
+            .allowed_email_domains
+            .iter()
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        dry_run: args.dry_run,
+    }
+}
+
+/// What `/readyz` and `/metrics` read, shared with whoever flips readiness.
+struct Endpoint {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    cache: Arc<OnceLock<kube::runtime::reflector::Store<crd::Invitation>>>,
+}
+
+impl Endpoint {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            ready: Arc::new(AtomicBool::new(false)),
+            cache: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Serves `/healthz`, `/readyz` and `/metrics` until `stop` says so.
+    async fn serve(
+        &self,
+        addr: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Result<JoinHandle<()>, Error> {
+        let state = http::HttpState {
+            metrics: self.metrics.clone(),
+            ready: self.ready.clone(),
+            store: self.cache.clone(),
+        };
+        Ok(http::serve(addr, state, stopped(stop)).await?)
+    }
+
+    fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Turns SIGTERM or Ctrl-C into a stop request: in-flight reconciles finish first.
+fn stop_on_signal(stop: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing in-flight reconciles");
+        let _ = stop.send(true);
+    });
+}
+
+/// Joins the election and waits to lead: `Some` once leading, `None` when asked to stop first.
+async fn stand_by(
+    args: &RunArgs,
+    ctx: &Context,
+    metrics: &Metrics,
+    endpoint: &Endpoint,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<Election>, Error> {
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| args.pod_namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let identity = args.pod_name.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let lease = &args.leader_election_lease_name;
+    let mut joined = Election::join(ctx.kube.clone(), &namespace, lease, &identity).await?;
+    // A standby is healthy and ready: reporting otherwise would stall rolling updates.
+    endpoint.set_ready();
+    metrics.set_leader(false);
+    tracing::info!(lease = %format!("{namespace}/{lease}"), %identity, "standing by for leadership");
+    tokio::select! {
+        leader = joined.until_leader() => {
+            if !leader {
+                return Err(Error::ElectionEnded);
+            }
+        }
+        _ = stopped(stop) => {
+            joined.resign().await;
+            return Ok(None);
+        }
+    }
+    tracing::info!(%identity, "became leader");
+    metrics.set_leader(true);
+    Ok(Some(joined))
+}
+
+/// Runs the controller until a stop request or, with an election, the loss of the lease; the
+/// endpoint turns ready once the watch cache has synced.
+async fn reconcile_until_stopped(
+    ctx: Arc<Context>,
+    endpoint: &Endpoint,
+    election: Option<&Election>,
+    stop: watch::Receiver<bool>,
+) {
+    let lost = election.map(|e| e.is_leader.clone());
+    let controller_stop = async move {
+        let lost = async {
+            match lost {
+                Some(rx) => Election::until_lost(rx).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stopped(stop) => {}
+            _ = lost => tracing::error!("lost leadership: stopping reconciles"),
+        }
+    };
+    let cache = endpoint.cache.clone();
+    let ready = endpoint.ready.clone();
+    controller::run(ctx, controller_stop, move |store| {
+        let _ = cache.set(store);
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!("watch cache synced: ready");
+    })
+    .await;
+}
+
+/// Resolves once a stop is requested.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

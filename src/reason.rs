@@ -1,0 +1,110 @@
+//! The reasons the operator itself writes, in one table: the Ready condition's (README, "Ready
+//! reasons") and the Events' (README, "Operations"). Two other sources complete them and keep
+//! their own tables, since they are matches over their own types: the remote states
+//! ([`crate::status::Phase`], whose names are Ready reasons too) and the Confluent client's
+//! errors (`confluent_client::Error::reason`), as the client knows nothing of the operator.
+//!
+//! Plain constants rather than `strum` derives: most reasons are not their variant's name
+//! (`Unauthenticated` is `CredentialsInvalid`), so a derive would need one attribute per variant,
+//! the same table in a less greppable place, for a new dependency.
+
+// ---- Ready reasons ----
+/// Confluent reports a status this version does not know.
+pub const UNKNOWN_REMOTE_STATUS: &str = "UnknownRemoteStatus";
+/// The pause annotation holds every Confluent call.
+pub const PAUSED: &str = "Paused";
+/// An immutable field differs from the remote invitation's.
+pub const IMMUTABLE_FIELD_CHANGED: &str = "ImmutableFieldChanged";
+/// The spec cannot be sent.
+pub const INVALID_SPEC: &str = "InvalidSpec";
+/// An invitation for the email exists with another auth type.
+pub const AUTH_TYPE_CONFLICT: &str = "AuthTypeConflict";
+/// The email's domain is not among `--allowed-email-domains`.
+pub const EMAIL_DOMAIN_NOT_ALLOWED: &str = "EmailDomainNotAllowed";
+/// An older Invitation owns the email in the same organization.
+pub const EMAIL_CONFLICT: &str = "EmailConflict";
+/// No credentials for the resource (also an Event when cleanup is blocked by it).
+pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
+/// The operator may not read the credentials' Secret, or the API server failed.
+pub const CREDENTIALS_UNREADABLE: &str = "CredentialsUnreadable";
+
+// ---- dry run: Ready reasons and Normal Events ----
+pub const WOULD_CREATE: &str = "WouldCreate";
+pub const WOULD_RECREATE: &str = "WouldRecreate";
+pub const WOULD_REINVITE: &str = "WouldReinvite";
+pub const WOULD_ADOPT: &str = "WouldAdopt";
+pub const WOULD_DELETE: &str = "WouldDelete";
+pub const WOULD_DELETE_USER: &str = "WouldDeleteUser";
+
+// ---- Events ----
+/// A new invitation was sent.
+pub const CREATED: &str = "Created";
+/// An invitation sent before the resource existed is now managed by it.
+pub const ADOPTED: &str = "Adopted";
+/// An invitation this operator sent but did not record is used.
+pub const RECOVERED: &str = "Recovered";
+/// The invitation was removed in Confluent Cloud and sent again.
+pub const RECREATED: &str = "Recreated";
+/// An expired invitation was replaced.
+pub const REINVITED: &str = "Reinvited";
+/// Cleanup deleted the pending invitation.
+pub const DELETED: &str = "Deleted";
+/// Cleanup deleted the accepted member's user.
+pub const USER_DELETED: &str = "UserDeleted";
+/// Cleanup left the accepted member in place.
+pub const ACCEPTED_USER_KEPT: &str = "AcceptedUserKept";
+/// Cleanup left the invitation as it is (`deletionPolicy: Orphan`).
+pub const ORPHANED: &str = "Orphaned";
+/// Cleanup left the invitation for the next claimant of the email.
+pub const HANDED_OVER: &str = "HandedOver";
+/// Cleanup failed (one Warning per streak of failures).
+pub const CLEANUP_FAILED: &str = "CleanupFailed";
+/// Cleanup waits for credentials.
+pub const CLEANUP_BLOCKED: &str = "CleanupBlocked";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason of the table, for the documentation check.
+    const ALL: &[&str] = &[
+        UNKNOWN_REMOTE_STATUS,
+        PAUSED,
+        IMMUTABLE_FIELD_CHANGED,
+        INVALID_SPEC,
+        AUTH_TYPE_CONFLICT,
+        EMAIL_DOMAIN_NOT_ALLOWED,
+        EMAIL_CONFLICT,
+        CREDENTIALS_MISSING,
+        CREDENTIALS_UNREADABLE,
+        WOULD_CREATE,
+        WOULD_RECREATE,
+        WOULD_REINVITE,
+        WOULD_ADOPT,
+        WOULD_DELETE,
+        WOULD_DELETE_USER,
+        CREATED,
+        ADOPTED,
+        RECOVERED,
+        RECREATED,
+        REINVITED,
+        DELETED,
+        USER_DELETED,
+        ACCEPTED_USER_KEPT,
+        ORPHANED,
+        HANDED_OVER,
+        CLEANUP_FAILED,
+        CLEANUP_BLOCKED,
+    ];
+
+    #[test]
+    fn every_reason_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for reason in ALL {
+            assert!(
+                readme.contains(&format!("`{reason}`")),
+                "README.md does not name the reason `{reason}`"
+            );
+        }
+    }
+}
