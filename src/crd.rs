@@ -197,7 +197,8 @@ pub enum RoleBindingState {
 pub struct RoleBindingStatus {
     /// The role, as listed in spec.
     pub role_name: String,
-    /// The absolute CRN pattern (a relative one resolved with the invitation's organization).
+    /// The absolute CRN pattern (a relative one resolved with the invitation's organization;
+    /// as listed when it cannot be).
     pub crn_pattern: String,
     /// The binding's id in Confluent Cloud (`rb-…`), once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]

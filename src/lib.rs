@@ -5,6 +5,8 @@
 //! - [`confluent`]: the HTTP client for Confluent Cloud; knows nothing of Kubernetes.
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
+//! - [`role_bindings`]: the pure decisions about `spec.roleBindings` (the controller does not act
+//!   on them yet).
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
 //! - [`mock`]: a faithful, stateful Confluent mock used by tests, benchmarks and the sandbox.
 
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod mock;
 pub mod ownership;
 pub mod planner;
+pub mod role_bindings;
 pub mod snapshot;
 pub mod status;
 pub mod telemetry;
