@@ -10,6 +10,8 @@
 //! - Adopting takes ownership, as adopting an invitation does: a binding recorded in status is
 //!   this resource's, and is deleted when its item leaves the spec or the resource is deleted
 //!   with `Delete`.
+//! - Only the owner of the email plans bindings: an `EmailConflict` loser (`ownership`) touches
+//!   none, live or being deleted.
 //! - Without `exclusiveRoleBindings`, a binding neither listed nor recorded is never touched.
 //!   With it, every other binding of the user in the organization is deleted, but only from an
 //!   organization-wide observation (a list per scope cannot show what else exists).
@@ -73,6 +75,10 @@ pub fn resolve(crn_pattern: &str, organization: Option<&str>) -> Result<String, 
     } else if decoded.starts_with("crn:") || decoded.contains("://") {
         return Err(malformed(
             "an absolute pattern starts with crn://confluent.cloud/",
+        ));
+    } else if !decoded.starts_with("environment=") {
+        return Err(malformed(
+            "a relative pattern starts at organization= or environment=",
         ));
     } else {
         let Some(org) = organization else {
@@ -153,6 +159,25 @@ pub fn wanted(items: &[RoleBinding], organization: Option<&str>, user_id: &str) 
                     crn_pattern,
                 }
             }),
+        })
+        .collect()
+}
+
+/// The status entries while the invitee's user id is not known yet (no invitation yet): every
+/// item `Pending`, nothing to plan.
+pub fn waiting_for_user(
+    items: &[RoleBinding],
+    organization: Option<&str>,
+) -> Vec<RoleBindingStatus> {
+    items
+        .iter()
+        .map(|item| RoleBindingStatus {
+            role_name: item.role_name.clone(),
+            crn_pattern: resolve(&item.crn_pattern, organization)
+                .unwrap_or_else(|_| item.crn_pattern.clone()),
+            id: None,
+            state: RoleBindingState::Pending,
+            message: Some("waiting for the invitee's user id".to_owned()),
         })
         .collect()
 }
@@ -357,7 +382,9 @@ pub enum Verdict {
 }
 
 /// The Ready verdict of the bindings: a refused one wins (reason [`REASON_REFUSED`], Confluent's
-/// detail naming each refused binding), then a pending one ([`REASON_PENDING`]).
+/// detail naming each refused binding), then a pending one ([`REASON_PENDING`]). It applies
+/// only while the invitation's own Ready is True (Sent, Staged, Accepted): the invitation's own
+/// reason (Expired, EmailConflict, ...) comes first, and its phase is never changed by bindings.
 pub fn verdict(entries: &[RoleBindingStatus]) -> Verdict {
     let refused: Vec<String> = entries
         .iter()
@@ -421,22 +448,25 @@ fn bounded(text: &str) -> String {
 /// - `DeleteUser` with an accepted member: nothing here: deleting the user removes their
 ///   bindings with them.
 /// - `Delete` (pending or accepted), and `DeleteUser` with a pending invitation (the invitation
-///   goes, the invitee's bindings would stay): delete every binding recorded in status, except
-///   those `successor` lists (the Invitation that takes the email over keeps them). Run these
-///   before deleting the invitation.
+///   goes, the invitee's bindings would stay): delete every binding recorded in status. Run
+///   these before deleting the invitation.
+/// - `successor`: `Some(its wanted items)` when another Invitation takes the email over
+///   (`ownership::successor`): the invitation and the user stay, so even `DeleteUser` deletes
+///   the recorded bindings here, except those the successor lists.
 pub fn plan_cleanup(
     policy: DeletionPolicy,
     accepted: bool,
     email_conflict_loser: bool,
     recorded: &[RoleBindingStatus],
-    successor: &[Wanted],
+    successor: Option<&[Wanted]>,
 ) -> Vec<Step> {
     let removes = match policy {
         _ if email_conflict_loser => false,
         DeletionPolicy::Orphan => false,
-        DeletionPolicy::DeleteUser => !accepted,
+        DeletionPolicy::DeleteUser => !accepted || successor.is_some(),
         DeletionPolicy::Delete => true,
     };
+    let successor = successor.unwrap_or_default();
     if !removes {
         return Vec::new();
     }
@@ -619,7 +649,7 @@ mod tests {
 
     #[test]
     fn relative_patterns_resolve_in_the_invitations_organization() {
-        let cases: [(&str, Option<&str>, Result<String, &str>); 10] = [
+        let cases: [(&str, Option<&str>, Result<String, &str>); 11] = [
             (&abs(ENV), Some(ORG), Ok(abs(ENV))),
             (&abs(ENV), None, Ok(abs(ENV))),
             ("environment=env-abc", Some(ORG), Ok(abs(ENV))),
@@ -643,6 +673,7 @@ mod tests {
                 Err("Malformed"),
             ),
             ("environment=env-abc//topic=x", Some(ORG), Err("Malformed")),
+            ("cloud-cluster=lkc-1", Some(ORG), Err("Malformed")),
         ];
         for (pattern, org, want) in cases {
             let got = resolve(pattern, org).map_err(|e| match e {
@@ -674,6 +705,17 @@ mod tests {
         assert_eq!(b.crn_pattern, abs(TOPIC));
         let unknown = wanted(&[item("DeveloperRead", "environment=e")], None, USER);
         assert!(unknown[0].binding.is_err());
+        // before the invitation exists: every item pending, resolved when the organization is known
+        let before = waiting_for_user(
+            &[item("EnvironmentAdmin", "environment=env-abc")],
+            Some(ORG),
+        );
+        assert_eq!(before[0].state, RoleBindingState::Pending);
+        assert_eq!(before[0].crn_pattern, abs(ENV));
+        assert_eq!(
+            waiting_for_user(&[item("X", "environment=e")], None)[0].crn_pattern,
+            "environment=e"
+        );
     }
 
     /// The decision table of a live resource: (observed, recorded, exclusive) → steps.
@@ -1048,26 +1090,40 @@ mod tests {
         ];
         for (policy, accepted, loser, want) in table {
             assert_eq!(
-                ids(plan_cleanup(policy, accepted, loser, &rec, &[])),
+                ids(plan_cleanup(policy, accepted, loser, &rec, None)),
                 want,
                 "{policy:?} accepted={accepted} loser={loser}"
             );
         }
-        // the successor's listed bindings stay with the user
+        // the successor's listed bindings stay with the user; with a successor the user stays,
+        // so DeleteUser removes this resource's other bindings itself
         let successor = wanted(
             &[item("EnvironmentAdmin", "environment=env-abc")],
             Some(ORG),
             USER,
         );
+        for policy in [DeletionPolicy::Delete, DeletionPolicy::DeleteUser] {
+            assert_eq!(
+                ids(plan_cleanup(policy, true, false, &rec, Some(&successor))),
+                ["rb-2"],
+                "{policy:?}"
+            );
+        }
         assert_eq!(
             ids(plan_cleanup(
-                DeletionPolicy::Delete,
-                false,
+                DeletionPolicy::DeleteUser,
+                true,
                 false,
                 &rec,
-                &successor
+                Some(&[])
             )),
-            ["rb-2"]
+            both
+        );
+        assert!(
+            plan_cleanup(DeletionPolicy::Orphan, true, false, &rec, Some(&successor)).is_empty()
+        );
+        assert!(
+            plan_cleanup(DeletionPolicy::Delete, true, true, &rec, Some(&successor)).is_empty()
         );
     }
 
