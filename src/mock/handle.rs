@@ -202,8 +202,9 @@ impl MockHandle {
         lock(&self.shared.calls).clone()
     }
 
-    /// Forgets invitations, users, role bindings, pending faults and counters, and refills the rate-limit
-    /// buckets. Credentials, the organization id, the latency and the rate-limit setting stay.
+    /// Forgets invitations, users, role bindings, pending faults and counters, and refills the
+    /// rate-limit buckets. Credentials, the organization id, the latency and the rate-limit
+    /// setting stay.
     pub fn reset(&self) {
         lock(&self.shared.org).reset();
         self.shared.faults.clear();
