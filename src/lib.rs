@@ -6,6 +6,8 @@
 //!   Cloud; knows nothing of Kubernetes.
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
+//! - [`role_bindings`]: the pure decisions about `spec.roleBindings` (the controller does not act
+//!   on them yet).
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
 //! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
 //!
@@ -26,6 +28,7 @@ pub mod operator;
 pub mod ownership;
 pub mod planner;
 pub mod reason;
+pub mod role_bindings;
 pub mod snapshot;
 pub mod status;
 pub mod telemetry;

@@ -35,6 +35,10 @@ pub enum Operation {
     DeleteInvitation,
     GetUser,
     DeleteUser,
+    ListRoleBindings,
+    CreateRoleBinding,
+    GetRoleBinding,
+    DeleteRoleBinding,
 }
 
 impl Operation {
@@ -47,6 +51,10 @@ impl Operation {
             Self::DeleteInvitation => "delete_invitation",
             Self::GetUser => "get_user",
             Self::DeleteUser => "delete_user",
+            Self::ListRoleBindings => "list_role_bindings",
+            Self::CreateRoleBinding => "create_role_binding",
+            Self::GetRoleBinding => "get_role_binding",
+            Self::DeleteRoleBinding => "delete_role_binding",
         }
     }
 }
@@ -150,9 +158,9 @@ impl std::fmt::Debug for Client {
 }
 
 /// A successful response: status, body, request id.
-struct Reply {
-    body: Vec<u8>,
-    request_id: Option<String>,
+pub(super) struct Reply {
+    pub(super) body: Vec<u8>,
+    pub(super) request_id: Option<String>,
 }
 
 impl Client {
@@ -195,7 +203,7 @@ impl Client {
         self.inner.credentials.same_as(credentials)
     }
 
-    fn url(&self, path: &str) -> Result<Url, Error> {
+    pub(super) fn url(&self, path: &str) -> Result<Url, Error> {
         self.inner
             .settings
             .endpoint
@@ -247,7 +255,9 @@ impl Client {
                         .await?;
                     let page: InvitationList = decode(Operation::ListInvitations, &reply)?;
                     let next = match page.metadata.next.as_deref().filter(|n| !n.is_empty()) {
-                        Some(n) => Some(client.same_origin(n, &reply)?),
+                        Some(n) => {
+                            Some(client.same_origin(Operation::ListInvitations, n, &reply)?)
+                        }
                         None => None,
                     };
                     seen.push(url);
@@ -278,16 +288,21 @@ impl Client {
 
     /// A `next` link must point back at the configured endpoint: following a link elsewhere would
     /// hand our credentials to whoever wrote it.
-    fn same_origin(&self, next: &str, reply: &Reply) -> Result<Url, Error> {
+    pub(super) fn same_origin(
+        &self,
+        op: Operation,
+        next: &str,
+        reply: &Reply,
+    ) -> Result<Url, Error> {
         let base = &self.inner.settings.endpoint;
         let url = base.join(next).map_err(|e| Error::Decode {
-            operation: Operation::ListInvitations.as_str(),
+            operation: op.as_str(),
             message: format!("next link {:?}: {e}", bounded(next)),
             request_id: reply.request_id.clone(),
         })?;
         if url.origin() != base.origin() {
             return Err(Error::Decode {
-                operation: Operation::ListInvitations.as_str(),
+                operation: op.as_str(),
                 message: format!(
                     "next link leaves {}: refused",
                     base.origin().ascii_serialization()
@@ -351,7 +366,12 @@ impl Client {
     }
 
     /// Sends an idempotent request, retrying transient failures per the retry policy.
-    async fn idempotent(&self, op: Operation, method: Method, url: &Url) -> Result<Reply, Error> {
+    pub(super) async fn idempotent(
+        &self,
+        op: Operation,
+        method: Method,
+        url: &Url,
+    ) -> Result<Reply, Error> {
         let policy = self.inner.settings.retry;
         let mut attempt = 0;
         loop {
@@ -371,7 +391,7 @@ impl Client {
     }
 
     /// One HTTP exchange, through the credential's limiter.
-    async fn send(
+    pub(super) async fn send(
         &self,
         op: Operation,
         method: Method,
@@ -470,7 +490,7 @@ fn forbidden_read_is_not_found(e: Error) -> Error {
 }
 
 /// Ids become one path segment; anything that could change the path is refused.
-fn path_segment(id: &str) -> Result<&str, Error> {
+pub(super) fn path_segment(id: &str) -> Result<&str, Error> {
     let ok = !id.is_empty()
         && id.len() <= 255
         && id
@@ -486,7 +506,10 @@ fn path_segment(id: &str) -> Result<&str, Error> {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(op: Operation, reply: &Reply) -> Result<T, Error> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    op: Operation,
+    reply: &Reply,
+) -> Result<T, Error> {
     let malformed = |message: String| Error::Decode {
         operation: op.as_str(),
         message,

@@ -35,7 +35,14 @@ impl ServerRefusal {
                 let detail = given(e.detail).or(given(e.title));
                 (given(e.code), detail, source)
             }
-            None => (None, None, None),
+            None => match serde_json::from_slice::<CodedMessage>(body) {
+                // the role-bindings API's answer for a missing binding is not a Failure body
+                Ok(CodedMessage {
+                    error_code: Some(code),
+                    message,
+                }) => (Some(code.to_string()), given(message), None),
+                _ => (None, None, None),
+            },
         };
         let (code, detail, source) = (
             code.as_deref().map(bounded),
@@ -50,6 +57,15 @@ impl ServerRefusal {
             request_id: request_id.as_deref().map(bounded),
         }
     }
+}
+
+/// The other error body Confluent sends, outside the spec's `Failure` schema: a missing role
+/// binding answers `{"error_code": 40301, "message": "Either unauthorized to access role
+/// binding or role binding does not exist"}`.
+#[derive(serde::Deserialize)]
+struct CodedMessage {
+    error_code: Option<i64>,
+    message: Option<String>,
 }
 
 /// The most of a server's text (detail, code, request id, echoed links and ids) an error keeps:
@@ -320,6 +336,26 @@ mod tests {
             None,
         );
         assert!(matches!(e, Error::Unauthenticated(_)));
+    }
+
+    #[test]
+    fn a_coded_message_body_gives_its_code_and_message() {
+        let e = Error::from_status(
+            403,
+            br#"{"error_code": 40301, "message": "Either unauthorized to access role binding or role binding does not exist"}"#,
+            None,
+            None,
+        );
+        assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+        let r = e.refusal().unwrap();
+        assert_eq!(r.code.as_deref(), Some("40301"));
+        assert!(r.detail.starts_with("Either unauthorized"), "{}", r.detail);
+        // neither shape: the fallback
+        let e = Error::from_status(403, br#"{"message": "x"}"#, None, None);
+        assert_eq!(
+            e.refusal().unwrap().detail,
+            "HTTP 403 without an error body"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod model;
 pub mod ratelimit;
 pub mod retry;
+pub mod role_bindings;
 
 pub use auth::Credentials;
 pub use client::{Client, ClientSettings, ListFilter, Observer, Operation, http_client};

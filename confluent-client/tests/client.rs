@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confluent_client::model::{CreateInvitation, InviteStatus};
+use confluent_client::role_bindings::{
+    CreateRoleBinding, MISSING_BINDING_CODE, RoleBindingFilter, user_principal,
+};
 use confluent_client::{Client, ClientSettings, Credentials, Error, ListFilter};
 use confluent_mock::{Fault, FaultAction, MockConfig, MockServer};
 use futures::TryStreamExt;
@@ -324,4 +327,197 @@ fn no_credential_reaches_any_log_line_at_any_level() {
     ] {
         assert!(!text.contains(needle), "{needle} was logged");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role bindings
+// ---------------------------------------------------------------------------------------------
+
+/// An absolute CRN pattern in the mock's organization.
+fn crn(server: &MockServer, rest: &str) -> String {
+    let org = server.state().invitations()[0]
+        .resource_name()
+        .and_then(|r| r.split('/').find_map(|p| p.strip_prefix("organization=")))
+        .unwrap()
+        .to_owned();
+    format!("crn://confluent.cloud/organization={org}{rest}")
+}
+
+/// A pending invitee's principal, which bindings accept from the invitation's creation on.
+async fn invitee(c: &Client, email: &str) -> String {
+    let inv = c.create_invitation(&create(email)).await.unwrap();
+    user_principal(inv.user_id().unwrap())
+}
+
+fn binding(principal: &str, role: &str, crn_pattern: &str) -> CreateRoleBinding {
+    CreateRoleBinding {
+        principal: principal.into(),
+        role_name: role.into(),
+        crn_pattern: crn_pattern.into(),
+    }
+}
+
+#[tokio::test]
+async fn every_role_binding_operation_round_trips() {
+    let server = mock().await;
+    let c = client(&server, Credentials::api_key(KEY, SECRET));
+    let jane = invitee(&c, "jane@example.com").await;
+    let env = crn(&server, "/environment=env-1");
+    let request = binding(&jane, "EnvironmentAdmin", &env);
+
+    assert_eq!(c.find_role_binding(&request).await.unwrap(), None);
+    let created = c.create_role_binding(&request).await.unwrap();
+    let id = created.id.clone().unwrap();
+    assert!(created.is(&request));
+    assert_eq!(c.get_role_binding(&id).await.unwrap(), created);
+    assert_eq!(
+        c.find_role_binding(&request).await.unwrap(),
+        Some(created.clone())
+    );
+
+    // a duplicate is AlreadyExists; listing again finds the one to adopt
+    let e = c.create_role_binding(&request).await.unwrap_err();
+    assert!(matches!(e, Error::AlreadyExists(_)), "{e:?}");
+    assert!(e.detail().contains(&id), "{}", e.detail());
+
+    // a role at the wrong scope: Invalid, with Confluent's detail naming the role
+    let topic = crn(&server, "/environment=env-1/cloud-cluster=lkc-1");
+    let e = c
+        .create_role_binding(&binding(&jane, "DeveloperRead", &topic))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    assert_eq!(e.reason(), "InvalidRequest");
+    let r = e.refusal().unwrap();
+    assert!(
+        r.detail.contains("DeveloperRead") && r.detail.contains("cannot be bound"),
+        "{r:?}"
+    );
+    assert_eq!(r.source.as_deref(), Some("/role_name"));
+
+    // the invitation id is not a principal: Forbidden, kept apart from NotFound
+    let inv_id = server.state().invitations()[0].id.clone().unwrap();
+    let e = c
+        .create_role_binding(&binding(
+            &format!("User:{inv_id}"),
+            "EnvironmentAdmin",
+            &env,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+
+    // delete; then the 403 of a missing binding reads as gone, on GET and DELETE
+    c.delete_role_binding(&id).await.unwrap();
+    let e = c.get_role_binding(&id).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert_eq!(
+        e.refusal().unwrap().code.as_deref(),
+        Some(MISSING_BINDING_CODE)
+    );
+    let e = c.delete_role_binding(&id).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    // path characters never reach the server
+    assert!(matches!(
+        c.get_role_binding("../users/u-1").await,
+        Err(Error::Config(_))
+    ));
+    let calls = server.state().role_binding_calls();
+    assert_eq!(
+        (calls.list, calls.create, calls.get, calls.delete),
+        (2, 4, 2, 2)
+    );
+}
+
+#[tokio::test]
+async fn role_binding_lists_follow_next_and_filter() {
+    let server = mock().await;
+    let c = client(&server, Credentials::api_key(KEY, SECRET));
+    let jane = invitee(&c, "jane@example.com").await;
+    for i in 0..230 {
+        server.state().seed_role_binding(&binding(
+            &jane,
+            "EnvironmentAdmin",
+            &crn(&server, &format!("/environment=env-{i}")),
+        ));
+    }
+    server.state().seed_role_binding(&binding(
+        "User:u-other",
+        "OrganizationAdmin",
+        &crn(&server, ""),
+    ));
+    let before = server.state().role_binding_calls().list;
+    let org_wide = RoleBindingFilter::nested(&crn(&server, ""));
+    let pages: Vec<Vec<_>> = c.role_binding_pages(&org_wide).try_collect().await.unwrap();
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [100, 100, 31]
+    );
+    assert_eq!(server.state().role_binding_calls().list - before, 3);
+    let mine = c
+        .list_role_bindings(&RoleBindingFilter {
+            principal: Some(jane.clone()),
+            ..org_wide.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 230);
+    let one_scope = c
+        .list_role_bindings(&RoleBindingFilter::scope(crn(
+            &server,
+            "/environment=env-7",
+        )))
+        .await
+        .unwrap();
+    assert_eq!(one_scope.len(), 1);
+    assert_eq!(
+        one_scope[0].crn_pattern.as_deref(),
+        Some(crn(&server, "/environment=env-7").as_str())
+    );
+}
+
+#[tokio::test]
+async fn role_binding_reads_retry_and_creates_never_do() {
+    let server = mock().await;
+    let c = client(&server, Credentials::api_key(KEY, SECRET));
+    let m = server.state();
+    let jane = invitee(&c, "jane@example.com").await;
+    let request = binding(
+        &jane,
+        "EnvironmentAdmin",
+        &crn(&server, "/environment=env-1"),
+    );
+    let rb_fault = |method: &str, action: FaultAction| Fault {
+        method: Some(method.into()),
+        path_prefix: "/iam/v2/role-bindings".into(),
+        count: 1,
+        action,
+    };
+    // a create whose answer is lost: one POST, an error; finding it afterwards adopts it
+    m.inject(rb_fault("POST", FaultAction::CommitThenDrop));
+    let e = c.create_role_binding(&request).await.unwrap_err();
+    assert!(matches!(e, Error::Network { .. }), "{e:?}");
+    assert_eq!(m.role_binding_calls().create, 1, "never retried");
+    m.inject(rb_fault("GET", FaultAction::Status { status: 503 }));
+    m.inject(rb_fault("GET", FaultAction::Drop));
+    let found = c.find_role_binding(&request).await.unwrap().unwrap();
+    assert_eq!(m.role_binding_calls().list, 3, "two failures, then success");
+    m.inject(rb_fault("GET", FaultAction::Status { status: 500 }));
+    c.get_role_binding(found.id.as_deref().unwrap())
+        .await
+        .unwrap();
+    // a 403 that is not the missing binding's stays a refusal on DELETE: reading it as gone
+    // could leave the binding behind
+    m.inject(rb_fault("DELETE", FaultAction::Status { status: 403 }));
+    let e = c
+        .delete_role_binding(found.id.as_deref().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    m.inject(rb_fault("DELETE", FaultAction::Status { status: 502 }));
+    c.delete_role_binding(found.id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(m.role_binding_calls().delete, 3);
+    assert!(m.role_bindings().is_empty());
 }

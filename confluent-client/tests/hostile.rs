@@ -20,6 +20,7 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use confluent_client::client::{MAX_BODY_BYTES, MAX_PAGES};
 use confluent_client::model::{CreateInvitation, InviteStatus};
+use confluent_client::role_bindings::RoleBindingFilter;
 use confluent_client::{Client, ClientSettings, Credentials, Error, ListFilter, http_client};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1261,6 +1262,112 @@ async fn server_text_in_errors_is_bounded() {
                 Err(e @ Error::Config(_)) => bounded(&e),
                 other => Err(format!("wanted Config, got {:.200}", format!("{other:?}"))),
             }
+        }),
+    ])
+    .await;
+}
+
+/// A role-binding list page with one binding and this `next` link.
+fn binding_page(n: usize, next: Option<&str>) -> Vec<u8> {
+    let next = match next {
+        Some(n) => format!(r#""next": {}"#, serde_json::Value::from(n)),
+        None => r#""next": """#.to_owned(),
+    };
+    json(
+        200,
+        format!(
+            r#"{{"api_version": "iam/v2", "kind": "RoleBindingList", "metadata": {{{next}}},
+                "data": [{{"id": "rb-{n}", "principal": "User:u-1", "role_name": "EnvironmentAdmin",
+                           "crn_pattern": "crn://confluent.cloud/organization=o/environment=e{n}"}}]}}"#
+        ),
+    )
+}
+
+fn all_role_bindings() -> RoleBindingFilter {
+    RoleBindingFilter::nested("crn://confluent.cloud/organization=o")
+}
+
+/// The role-binding calls share the client's defences: pagination that does not end, links to
+/// another origin, arrays, and the 403s that mean "gone" only when they say so.
+#[tokio::test]
+async fn role_bindings_answering_badly() {
+    run_all(vec![
+        case("a role-binding next link to another origin", async {
+            let evil = Raw::canned(binding_page(0, None)).await;
+            let link = format!("{}/iam/v2/role-bindings?page_token=steal", evil.base());
+            let s = Raw::canned(binding_page(0, Some(&link))).await;
+            decode_error(
+                client(&s.base(), 4)
+                    .list_role_bindings(&all_role_bindings())
+                    .await,
+                "list_role_bindings",
+                "next link leaves",
+            )?;
+            requests(&s, 1)?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            ensure!(evil.connections() == 0, "the other origin was contacted");
+            Ok("refused, the other origin never contacted".into())
+        }),
+        case("a role-binding next link that repeats", async {
+            let s = Raw::start(|i, _| {
+                binding_page(i, Some("/iam/v2/role-bindings?crn_pattern=x&page_token=same"))
+            })
+            .await;
+            decode_error(
+                client(&s.base(), 4)
+                    .list_role_bindings(&all_role_bindings())
+                    .await,
+                "list_role_bindings",
+                "repeats",
+            )?;
+            requests(&s, 2)?;
+            Ok("refused at the first repeated page".into())
+        }),
+        case("a role-binding list answered with an array", async {
+            let s = Raw::canned(json(200, "[]")).await;
+            decode_error(
+                client(&s.base(), 4)
+                    .list_role_bindings(&all_role_bindings())
+                    .await,
+                "list_role_bindings",
+                "expected a JSON object",
+            )
+            .map(|e| e.to_string())
+        }),
+        case("a missing binding's 403 on GET and DELETE is gone", async {
+            let body = r#"{"error_code": 40301, "message": "Either unauthorized to access role binding or role binding does not exist"}"#;
+            let s = Raw::canned(json(403, body)).await;
+            let c = client(&s.base(), 4);
+            let got = c.get_role_binding("rb-1").await;
+            ensure!(matches!(got, Err(Error::NotFound(_))), "GET: {got:?}");
+            let deleted = c.delete_role_binding("rb-1").await;
+            ensure!(matches!(deleted, Err(Error::NotFound(_))), "DELETE: {deleted:?}");
+            requests(&s, 2)?;
+            Ok("NotFound, not retried".into())
+        }),
+        case("a 403 naming the API key is the credential's refusal", async {
+            let body = r#"{"errors": [{"status": "403", "code": "user_unauthorized", "detail": "Invalid API Key"}]}"#;
+            let s = Raw::canned(json(403, body)).await;
+            let c = client(&s.base(), 4);
+            for r in [
+                c.get_role_binding("rb-1").await.map(drop),
+                c.delete_role_binding("rb-1").await,
+            ] {
+                match r {
+                    Err(e @ Error::Unauthenticated(_)) => no_secret(&e)?,
+                    other => return Err(format!("wanted Unauthenticated, got {other:?}")),
+                }
+            }
+            Ok("Unauthenticated on GET and DELETE".into())
+        }),
+        case("a role-binding id that would change the path", async {
+            let s = Raw::canned(json(200, "{}")).await;
+            config_error(
+                client(&s.base(), 4).delete_role_binding("../users/u-1").await,
+                "not a valid Confluent id",
+            )?;
+            requests(&s, 0)?;
+            Ok("refused before any request".into())
         }),
     ])
     .await;

@@ -30,7 +30,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 /// The base URL the client used (from `Host`), so links are followable from where the client
 /// stands; the server's own base URL when `Host` is missing or odd.
-fn base_url(headers: &HeaderMap, shared: &Shared) -> String {
+pub(super) fn base_url(headers: &HeaderMap, shared: &Shared) -> String {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -14,6 +14,9 @@
 //! | `GET`/`POST`/`DELETE /_mock/faults` | list / inject (a [`Fault`]) / clear faults |
 //! | `GET /_mock/calls` | the [`CallCounts`] |
 //! | `POST /_mock/reset` | [`MockHandle::reset`] (204) |
+//!
+//! The role-binding controls (`/_mock/role-bindings`, `/_mock/calls/role-bindings`) are in
+//! `role_binding_control.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -93,6 +93,7 @@ pub(crate) async fn api_gate(
     let method = req.method().clone();
     let op = classify(&method, &path);
     shared.count(|c| count_op(c, op));
+    super::role_binding_api::count(&shared, &method, &path);
 
     let latency = *lock(&shared.latency);
     if !latency.is_zero() {

@@ -33,6 +33,9 @@ pub(crate) struct Shared {
     pub limiter: RateLimiter,
     pub faults: FaultQueue,
     pub calls: Mutex<CallCounts>,
+    /// The role-binding operations' counters (kept apart from [`CallCounts`], whose fields
+    /// callers build literally).
+    pub role_binding_calls: Mutex<super::RoleBindingCalls>,
 }
 
 impl Shared {
@@ -195,12 +198,14 @@ impl MockHandle {
         lock(&self.shared.calls).clone()
     }
 
-    /// Forgets invitations, users, pending faults and counters, and refills the rate-limit
-    /// buckets. Credentials, the organization id, the latency and the rate-limit setting stay.
+    /// Forgets invitations, users, role bindings, pending faults and counters, and refills the
+    /// rate-limit buckets. Credentials, the organization id, the latency and the rate-limit
+    /// setting stay.
     pub fn reset(&self) {
         lock(&self.shared.org).reset();
         self.shared.faults.clear();
         self.shared.limiter.refill();
         *lock(&self.shared.calls) = CallCounts::default();
+        *lock(&self.shared.role_binding_calls) = super::RoleBindingCalls::default();
     }
 }

@@ -16,6 +16,12 @@
 //! accept or expire invitations, remove them out of band, inject [`Fault`]s (error codes,
 //! delays, dropped connections, commits whose answer is lost), change latency and rate limits,
 //! and read [`CallCounts`].
+//!
+//! It also serves `/iam/v2/role-bindings` (`iam-v2-role-bindings.openapi.yaml`) behind the same
+//! gate (authentication, latency, one rate-limit bucket per credential, faults): the rules and the
+//! mock's choices where the contract is silent are in `role_bindings.rs`, the test controls
+//! (`/_mock/role-bindings`, [`MockHandle::seed_role_binding`], [`RoleBindingCalls`]) in
+//! `role_binding_control.rs`.
 
 mod api;
 mod auth;
@@ -28,6 +34,9 @@ mod pagination;
 mod query;
 mod ratelimit;
 mod respond;
+mod role_binding_api;
+mod role_binding_control;
+mod role_bindings;
 mod server;
 mod state;
 mod sync;
@@ -47,6 +56,7 @@ use tokio::task::JoinHandle;
 pub use error::{ErrorLocation, MockError};
 pub use faults::{Fault, FaultAction};
 pub use handle::MockHandle;
+pub use role_bindings::RoleBindingCalls;
 
 use auth::Credentials;
 use faults::FaultQueue;
@@ -176,6 +186,8 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(control::routes())
+        .merge(role_binding_api::routes())
+        .merge(role_binding_control::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -214,6 +226,7 @@ pub async fn start(addr: SocketAddr, config: MockConfig) -> Result<MockServer, M
         limiter: RateLimiter::new(config.rate_limit),
         faults: FaultQueue::default(),
         calls: Mutex::new(CallCounts::default()),
+        role_binding_calls: Mutex::new(RoleBindingCalls::default()),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router(shared.clone()), rx));

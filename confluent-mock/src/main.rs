@@ -1,6 +1,6 @@
-//! `confluent-mock`: the Confluent Cloud IAM v2 invitations mock as a standalone server, for the
-//! sandbox, scripts and manual testing. Test controls are under `/_mock/` on the same port (see
-//! the `confluent_mock` library).
+//! `confluent-mock`: the Confluent Cloud IAM v2 invitations and role-bindings mock as a
+//! standalone server, for the sandbox, scripts and manual testing. Test controls are under
+//! `/_mock/` on the same port (see the `confluent_mock` library).
 //!
 //! Credential values are never logged or echoed (`--help` hides values taken from the
 //! environment).
@@ -14,7 +14,7 @@ use clap::Parser;
 use confluent_mock::{MockConfig, RateLimit};
 use tracing_subscriber::EnvFilter;
 
-/// A faithful, stateful mock of the Confluent Cloud IAM v2 invitations API.
+/// A faithful, stateful mock of the Confluent Cloud IAM v2 invitations and role-bindings APIs.
 #[derive(Parser)]
 #[command(name = "confluent-mock", version)]
 struct Args {

@@ -23,7 +23,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::error::MockError;
 use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::role_bindings::RoleBindings;
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
+use confluent_client::role_bindings::user_principal;
 
 /// How long an invitation stays SENT before it reads as EXPIRED (observed on the real service).
 pub const INVITATION_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 7);
@@ -116,6 +118,8 @@ pub struct Org {
     /// The earliest `expires_at` of a SENT invitation, to make [`Org::sweep`] cheap.
     next_expiry: Option<Timestamp>,
     rng: fastrand::Rng,
+    /// The organization's role bindings (`super::role_bindings`).
+    pub(crate) role_bindings: RoleBindings,
 }
 
 impl Default for Org {
@@ -205,6 +209,7 @@ impl Org {
             next_seq: 1,
             next_expiry: None,
             rng: fastrand::Rng::new(),
+            role_bindings: RoleBindings::default(),
         }
     }
 
@@ -215,6 +220,7 @@ impl Org {
         self.by_id.clear();
         self.users.clear();
         self.next_expiry = None;
+        self.role_bindings.reset();
     }
 
     /// Marks SENT invitations whose `expires_at` has passed as EXPIRED. Called before every
@@ -544,14 +550,15 @@ impl Org {
             .ok_or_else(|| MockError::user_not_found(id))
     }
 
-    /// `DELETE /iam/v2/users/{id}`: the user is gone and every invitation of theirs becomes
-    /// DEACTIVATED, so the email can be invited again.
+    /// `DELETE /iam/v2/users/{id}`: the user is gone with their role bindings, and every
+    /// invitation of theirs becomes DEACTIVATED, so the email can be invited again.
     pub fn delete_user(&mut self, id: &str, now: Timestamp) -> Result<(), MockError> {
         self.sweep(now);
         let now = whole_seconds(now);
         if self.users.remove(id).is_none() {
             return Err(MockError::user_not_found(id));
         }
+        self.role_bindings.remove_principal(&user_principal(id));
         for r in self.records.values_mut() {
             if r.user_id == id && r.status != InviteStatus::Deactivated {
                 r.status = InviteStatus::Deactivated;
