@@ -17,7 +17,6 @@ pub mod credentials;
 pub mod export;
 pub mod http;
 pub mod leader;
-pub mod memory;
 pub mod metrics;
 pub mod mock;
 pub mod operator;
