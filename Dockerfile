@@ -8,14 +8,15 @@
 # Debian bookworm, like the runtime image below, so the glibc the binary links against exists there.
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# .dockerignore lets only the Cargo manifests, sources and CRDs in.
+# .dockerignore lets only the workspace's Cargo manifests, sources and CRDs in.
 COPY . .
 # Cache mounts keep the crates.io registry and target/ between builds without putting them in a
 # layer; the binary is therefore copied out of target/ within the same step. --locked: exactly the
-# dependency versions that were reviewed and tested (Cargo.lock).
+# dependency versions that were reviewed and tested (Cargo.lock). -p: the operator alone; the
+# workspace's Confluent mock is a test double and is not built.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin confluent-invitation-operator \
+    cargo build --release --locked -p confluent-invitation-operator --bin confluent-invitation-operator \
  && install -D -m 0755 target/release/confluent-invitation-operator /out/confluent-invitation-operator
 
 # ---- runtime --------------------------------------------------------------------------------

@@ -115,8 +115,8 @@ impl AuthType {
     /// The value as the Confluent API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Sso => crate::confluent::model::AUTH_TYPE_SSO,
-            Self::Local => crate::confluent::model::AUTH_TYPE_LOCAL,
+            Self::Sso => confluent_client::model::AUTH_TYPE_SSO,
+            Self::Local => confluent_client::model::AUTH_TYPE_LOCAL,
         }
     }
 }

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use parking_lot::Mutex;
 
-use crate::confluent::{self, ClientSettings, Credentials, Observer};
 use crate::reason;
+use confluent_client::{ClientSettings, Credentials, Observer};
 
 /// Keys of a credentials Secret.
 pub const KEY_API_KEY: &str = "apiKey";
@@ -46,7 +46,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Missing(_) => reason::CREDENTIALS_MISSING,
-            Self::Invalid(_) => confluent::CREDENTIALS_INVALID,
+            Self::Invalid(_) => confluent_client::CREDENTIALS_INVALID,
             Self::Kube { .. } => reason::CREDENTIALS_UNREADABLE,
         }
     }
@@ -60,11 +60,11 @@ pub struct CredentialStore {
     http: reqwest::Client,
     settings: ClientSettings,
     observer: Option<Arc<dyn Observer>>,
-    default: Option<confluent::Client>,
+    default: Option<confluent_client::Client>,
     require_ref: bool,
     /// (namespace, secret name) -> (Secret resourceVersion, client). Bounded by the number of
     /// distinct Secrets referenced; a changed Secret replaces its entry.
-    by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent::Client)>>,
+    by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent_client::Client)>>,
 }
 
 impl CredentialStore {
@@ -77,8 +77,9 @@ impl CredentialStore {
         default: Option<Credentials>,
         require_ref: bool,
     ) -> Self {
-        let default = default
-            .map(|c| confluent::Client::new(http.clone(), settings.clone(), c, observer.clone()));
+        let default = default.map(|c| {
+            confluent_client::Client::new(http.clone(), settings.clone(), c, observer.clone())
+        });
         Self {
             http,
             settings,
@@ -95,7 +96,7 @@ impl CredentialStore {
         kube: &kube::Client,
         namespace: &str,
         secret: Option<&str>,
-    ) -> Result<confluent::Client, Error> {
+    ) -> Result<confluent_client::Client, Error> {
         let Some(name) = secret else {
             if self.require_ref {
                 return Err(Error::Missing(
@@ -111,7 +112,7 @@ impl CredentialStore {
         if !is_object_name(name) {
             return Err(Error::Invalid(format!(
                 "spec.credentialsSecretRef.name {:?} is not a valid Secret name",
-                crate::confluent::error::bounded(name)
+                confluent_client::error::bounded(name)
             )));
         }
         let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
@@ -148,7 +149,7 @@ impl CredentialStore {
             *v = version;
             return Ok(client.clone());
         }
-        let client = confluent::Client::new(
+        let client = confluent_client::Client::new(
             self.http.clone(),
             self.settings.clone(),
             credentials,
@@ -160,7 +161,8 @@ impl CredentialStore {
 
     fn cache(
         &self,
-    ) -> parking_lot::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent::Client)>> {
+    ) -> parking_lot::MutexGuard<'_, HashMap<SecretKey, (Option<String>, confluent_client::Client)>>
+    {
         self.by_secret.lock()
     }
 }

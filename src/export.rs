@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::confluent::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
 use crate::crd::{AuthType, DeletionPolicy, Invitation, InvitationSpec};
+use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
 
 /// Longest part of a name taken from the email's local part; with the hash suffix the name
 /// stays well inside a DNS-1123 label (63).
@@ -171,7 +171,7 @@ pub fn render(resources: &[Invitation]) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::ObjectMeta;
+    use confluent_client::model::ObjectMeta;
 
     fn remote(id: &str, email: &str, status: InviteStatus, created: &str) -> RemoteInvitation {
         RemoteInvitation {

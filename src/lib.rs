@@ -2,15 +2,18 @@
 //! IAM v2 Invitations API.
 //!
 //! The crate is layered so each concern can be tested alone:
-//! - [`confluent`]: the HTTP client for Confluent Cloud; knows nothing of Kubernetes.
+//! - [`confluent_client`] (its own crate, `confluent-client/`): the HTTP client for Confluent
+//!   Cloud; knows nothing of Kubernetes.
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
 //! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
-//! - [`mock`]: a faithful, stateful Confluent mock used by tests, benchmarks and the sandbox.
+//!
+//! The Confluent mock used by tests, benchmarks and the sandbox is the `confluent-mock` crate
+//! (`confluent-mock/`), a dev-dependency only: the operator links no mock code. ARCHITECTURE.md
+//! draws the crates and which module may import which.
 
 pub mod cli;
-pub mod confluent;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
@@ -18,7 +21,6 @@ pub mod export;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod mock;
 pub mod operator;
 pub mod ownership;
 pub mod planner;

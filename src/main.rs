@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use confluent_client::ClientSettings;
 use confluent_invitation_operator::cli::{Cli, Command, ExportArgs, RunArgs};
-use confluent_invitation_operator::confluent::{self, ClientSettings};
 use confluent_invitation_operator::{crd, export, operator, telemetry};
 
 // jemalloc returns freed memory to the OS by itself (glibc's malloc had to be told, with one
@@ -87,10 +87,11 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
         "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file",
     )?;
     let settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
-    let http_client = confluent::http_client(args.request_timeout).map_err(|e| e.to_string())?;
-    let client = confluent::Client::new(http_client, settings, credentials, None);
+    let http_client =
+        confluent_client::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+    let client = confluent_client::Client::new(http_client, settings, credentials, None);
     let mut remote = Vec::new();
-    let mut pages = std::pin::pin!(client.list_pages(&confluent::ListFilter::default()));
+    let mut pages = std::pin::pin!(client.list_pages(&confluent_client::ListFilter::default()));
     let mut page_count = 0u32;
     while let Some(page) = pages
         .try_next()

@@ -12,12 +12,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cli::RunArgs;
-use crate::confluent::{self, ClientSettings, Credentials};
 use crate::controller::{self, Context, Settings};
 use crate::credentials::CredentialStore;
 use crate::leader::{self, Election};
 use crate::metrics::{self, Metrics};
 use crate::{crd, http};
+use confluent_client::{ClientSettings, Credentials};
 
 /// Why the operator stopped other than on request.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum Error {
     HalfAnApiKey,
     /// The Confluent endpoint or the HTTP client could not be set up.
     #[error("setting up the Confluent client: {0}")]
-    ConfluentClient(#[from] confluent::Error),
+    ConfluentClient(#[from] confluent_client::Error),
     /// No Kubernetes client (no kubeconfig, no in-cluster service account).
     #[error("connecting to Kubernetes: {0}")]
     Kubernetes(#[from] kube::Error),
@@ -108,11 +108,11 @@ async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Erro
     let mut client_settings = ClientSettings::new(&args.confluent_endpoint)?;
     client_settings.budget =
         args.confluent_rate_limit
-            .map(|per_second| confluent::ratelimit::Budget {
+            .map(|per_second| confluent_client::ratelimit::Budget {
                 per_second,
                 burst: args.confluent_rate_burst,
             });
-    let http_client = confluent::http_client(args.request_timeout)?;
+    let http_client = confluent_client::http_client(args.request_timeout)?;
     let store = CredentialStore::new(
         http_client,
         client_settings,

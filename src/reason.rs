@@ -2,7 +2,7 @@
 //! reasons") and the Events' (README, "Operations"). Two other sources complete them and keep
 //! their own tables, since they are matches over their own types: the remote states
 //! ([`crate::status::Phase`], whose names are Ready reasons too) and the Confluent client's
-//! errors (`confluent::Error::reason`), as the client knows nothing of the operator.
+//! errors (`confluent_client::Error::reason`), as the client knows nothing of the operator.
 //!
 //! Plain constants rather than `strum` derives: most reasons are not their variant's name
 //! (`Unauthenticated` is `CredentialsInvalid`), so a derive would need one attribute per variant,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::confluent::model::{InviteStatus, RemoteInvitation};
 use crate::crd::{InvitationStatus, READY};
 use crate::reason;
+use confluent_client::model::{InviteStatus, RemoteInvitation};
 
 /// What this reconcile ended with, as far as status is concerned.
 #[derive(Clone, Debug, PartialEq)]
@@ -230,7 +230,7 @@ pub fn pending_past_expiry(inv: &RemoteInvitation, now: jiff::Timestamp) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::{ObjectMeta, ObjectReference};
+    use confluent_client::model::{ObjectMeta, ObjectReference};
 
     fn t(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()

@@ -110,7 +110,7 @@ fn ci_runs_the_readmes_test_command() {
 
 #[test]
 fn the_contract_files_are_in_the_repository() {
-    let dir = root().join("src/confluent/openapi");
+    let dir = root().join("confluent-client/openapi");
     for file in [
         "iam-v2-invitations.openapi.yaml",
         "iam-v2-role-bindings.openapi.yaml",
@@ -122,5 +122,60 @@ fn the_contract_files_are_in_the_repository() {
             text.contains("ccloud-sdk-go-v2"),
             "{file} names where it comes from"
         );
+    }
+}
+
+/// The names a manifest's `[dependencies]` table lists (normal dependencies only: not dev- or
+/// build-dependencies, not a `[target.…]` table).
+fn normal_dependencies(manifest: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(manifest)).expect(manifest);
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+        } else if inside && let Some((name, _)) = line.split_once('=') {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                // `tokio.workspace = true` names `tokio`
+                names.push(name.split('.').next().unwrap_or(name).to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_crates_keep_their_layering() {
+    let operator = normal_dependencies("Cargo.toml");
+    let client = normal_dependencies("confluent-client/Cargo.toml");
+    let mock = normal_dependencies("confluent-mock/Cargo.toml");
+    assert!(
+        operator.contains(&"confluent-client".to_owned()),
+        "{operator:?}"
+    );
+    assert!(client.contains(&"reqwest".to_owned()), "{client:?}");
+    assert!(mock.contains(&"axum".to_owned()), "{mock:?}");
+    // the shipped binary links no test double, nor the server stack only the mock needs
+    for name in ["confluent-mock", "hyper", "hyper-util"] {
+        assert!(
+            !operator.contains(&name.to_owned()),
+            "operator depends on {name}"
+        );
+    }
+    // the client knows nothing of Kubernetes or of the operator; the mock nothing of the operator
+    for name in [
+        "kube",
+        "k8s-openapi",
+        "confluent-invitation-operator",
+        "confluent-mock",
+    ] {
+        assert!(
+            !client.contains(&name.to_owned()),
+            "client depends on {name}"
+        );
+    }
+    for name in ["kube", "k8s-openapi", "confluent-invitation-operator"] {
+        assert!(!mock.contains(&name.to_owned()), "mock depends on {name}");
     }
 }

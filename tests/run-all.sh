@@ -7,9 +7,11 @@
 #   3. starts a throwaway etcd + kube-apiserver + kube-controller-manager (RBAC on, loopback);
 #   4. installs the Helm chart into it and mints a token for the chart's ServiceAccount: the e2e
 #      operator runs with exactly the chart's RBAC (the RBAC proof, leader election included);
-#   5. cargo test: unit tests, the CRD drift check, the mock's and the client's HTTP tests, the
-#      hostile-input suite, the e2e suite (the real operator binary against the real API server
-#      and the Confluent mock) and the chaos suite (kills, faults, an API server restart);
+#   5. cargo test over the workspace (the operator, confluent-client, confluent-mock,
+#      test-support): unit tests, the CRD drift check, the mock's and the client's HTTP tests,
+#      the hostile-input suite, the e2e suite (the real operator binary against the real API
+#      server and the Confluent mock) and the chaos suite (kills, faults, an API server
+#      restart), both built on test-support (which the benchmark uses too);
 #   6. the secret grep over every operator log, Event and status of the e2e run; bounded fuzzing;
 #      the manifest checks (helm lint, kubernetes-validate, kustomize drift, Argo CD health Lua,
 #      hadolint, server-side dry runs), then helm upgrade and uninstall;
@@ -26,10 +28,10 @@ step "setup"
 
 step "format and lint"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
-cargo build --all-targets --locked
+cargo build --workspace --all-targets --locked
 
 step "control plane"
 WORK=$(mktemp -d /tmp/cio-test.XXXXXX)
@@ -69,7 +71,7 @@ kubectl auth can-i --list --as "system:serviceaccount:$RELEASE_NS:$SA" | grep -E
 
 step "cargo test (unit, CRD drift, mock, e2e against $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
 rm -rf target/tmp/e2e-logs   # only this run's operator logs are grepped below
-cargo test --lib --bins --tests --locked -- --include-ignored --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
+cargo test --workspace --lib --bins --tests --locked -- --include-ignored --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
 
 step "no secret in operator logs, Events or Invitations"
 SECRET_VALUES=$'e2e-secret-5f1c0d8a-never-log-me\nnot-the-secret-9c2e\nforeign-secret-71d4-must-stay-there\nteam-secret-1-4b2e-never-log-me\nteam-secret-2-9c1d-never-log-me\nteam-secret-wrong-77aa-never-log-me' \

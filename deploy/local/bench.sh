@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale benchmark (benches/scale.rs) in one command: installs what is missing, builds the
+# The scale benchmark (benches/scale/) in one command: installs what is missing, builds the
 # operator in release mode, starts a throwaway etcd + kube-apiserver (+ kube-controller-manager),
 # runs `cargo bench --bench scale` against it and writes the report to BENCHMARKS.md at the
 # repository root. The control plane is stopped and its state removed afterwards, also on failure.
@@ -37,14 +37,15 @@ trap 'exit 130' INT TERM
 say "installing what is missing"
 "$LOCAL_DIR/setup.sh" >&2
 say "building the operator (release, exactly as shipped) and the benchmark"
-# What the operator is built from: the commit, plus a digest of uncommitted changes to its sources.
+# What the operator is built from: the commit, plus a digest of uncommitted changes to its sources
+# (its own and its Confluent client's).
 source_state() {
   local diff
-  diff=$(git diff HEAD -- src Cargo.toml Cargo.lock | sha256sum | cut -c1-12)
-  if git diff --quiet HEAD -- src Cargo.toml Cargo.lock; then
+  diff=$(git diff HEAD -- src confluent-client/src confluent-client/Cargo.toml Cargo.toml Cargo.lock | sha256sum | cut -c1-12)
+  if git diff --quiet HEAD -- src confluent-client/src confluent-client/Cargo.toml Cargo.toml Cargo.lock; then
     echo "commit $(git rev-parse --short HEAD)"
   else
-    echo "commit $(git rev-parse --short HEAD) + uncommitted changes to src/ (diff digest $diff)"
+    echo "commit $(git rev-parse --short HEAD) + uncommitted changes to src/ or confluent-client/ (diff digest $diff)"
   fi
 }
 # Others may edit the tree meanwhile: a build during which a source file changed is done again,
@@ -52,8 +53,8 @@ source_state() {
 for attempt in 1 2 3 4; do
   stamp="$BENCH_DIR/build.stamp"; : > "$stamp"; sleep 1
   before=$(source_state)
-  cargo build --release --locked --bin confluent-invitation-operator
-  changed=$(find src Cargo.toml Cargo.lock -newer "$stamp" -type f | head -3)
+  cargo build --release --locked -p confluent-invitation-operator --bin confluent-invitation-operator
+  changed=$(find src confluent-client/src confluent-client/Cargo.toml Cargo.toml Cargo.lock -newer "$stamp" -type f | head -3)
   [ -z "$changed" ] && [ "$(source_state)" = "$before" ] && break
   [ "$attempt" = 4 ] && { echo "the sources keep changing during the build ($changed); try later" >&2; exit 1; }
   say "sources changed during the build ($changed): building again"

@@ -23,7 +23,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 say "installing what is missing (first run on a fresh machine: ~5 minutes, cached afterwards)"
 "$LOCAL_DIR/setup.sh"
 say "building the operator and the Confluent mock"
-cargo build --locked --bin confluent-invitation-operator --bin confluent-mock
+cargo build --locked -p confluent-invitation-operator --bin confluent-invitation-operator -p confluent-mock --bin confluent-mock
 
 rm -rf "$SANDBOX_DIR"; mkdir -p "$SANDBOX_DIR"
 pids=()

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use confluent_invitation_operator::confluent::error::bounded;
-use confluent_invitation_operator::confluent::{Error, Refusal};
+use confluent_client::error::bounded;
+use confluent_client::{Error, Refusal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

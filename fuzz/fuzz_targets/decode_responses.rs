@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use confluent_invitation_operator::confluent::model::{
+use confluent_client::model::{
     Failure, Invitation, InvitationList, InviteStatus, User,
 };
 use libfuzzer_sys::fuzz_target;

@@ -11,11 +11,11 @@ use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
 use super::{claims, preview, report};
-use crate::confluent::{self, model::CreateInvitation, model::RemoteInvitation};
 use crate::crd::Invitation;
 use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::reason;
 use crate::status::{self, Outcome};
+use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
 
 /// How a drive through the planner ended.
 enum Ended {
@@ -108,7 +108,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
 /// The Apply stage's state across the steps of one reconcile.
 struct ApplyStage<'a> {
     resource: planner::Resource<'a>,
-    client: &'a confluent::Client,
+    client: &'a confluent_client::Client,
     dry_run: bool,
     /// Look-ups bypass the snapshot (after a failure).
     fresh_lookup: bool,
@@ -179,7 +179,7 @@ impl Stage for ApplyStage<'_> {
                 request,
             } => {
                 match self.client.delete_invitation(&expired_id).await {
-                    Ok(()) | Err(confluent::Error::NotFound(_)) => {}
+                    Ok(()) | Err(confluent_client::Error::NotFound(_)) => {}
                     Err(e) if e.is_transient() => return Err(e.into()),
                     // Whether an expired invitation can be deleted is undocumented: a refusal
                     // does not stop the new invitation.
@@ -213,7 +213,7 @@ impl ApplyStage<'_> {
     ) -> Result<Option<RemoteInvitation>, Error> {
         match self.client.create_invitation(request).await {
             Ok(inv) => Ok(Some(inv)),
-            Err(confluent::Error::AlreadyExists(_)) if self.conflicts == 0 => {
+            Err(confluent_client::Error::AlreadyExists(_)) if self.conflicts == 0 => {
                 self.conflicts += 1;
                 remote.by_email = Some(drive::look_up(self.client, &request.email).await?);
                 Ok(None)
@@ -262,7 +262,11 @@ async fn failed(
 
 /// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
 /// honouring the server's wait.
-async fn transient(ctx: &Context, obj: &Invitation, e: &confluent::Error) -> Result<Action, Error> {
+async fn transient(
+    ctx: &Context,
+    obj: &Invitation,
+    e: &confluent_client::Error,
+) -> Result<Action, Error> {
     tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
     unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
 }

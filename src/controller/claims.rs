@@ -10,7 +10,6 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use crate::confluent;
 use crate::crd::Invitation;
 use crate::ownership::{self, Claim, Scope};
 
@@ -74,7 +73,7 @@ fn claim(obj: &Invitation, scope: Scope) -> Claim {
 pub(super) async fn scope_with(
     ctx: &Context,
     obj: &Invitation,
-    client: &confluent::Client,
+    client: &confluent_client::Client,
 ) -> Scope {
     if let Some(org) = status_organization(obj) {
         return Scope::Organization(org);

@@ -11,7 +11,6 @@ use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
 use super::{claims, report};
-use crate::confluent;
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Cleanup, Remote, Step};
 use crate::reason;
@@ -106,7 +105,7 @@ struct CleanupStage<'a> {
     ctx: &'a Context,
     obj: &'a Invitation,
     resource: planner::Resource<'a>,
-    client: &'a confluent::Client,
+    client: &'a confluent_client::Client,
 }
 
 impl Stage for CleanupStage<'_> {
@@ -122,20 +121,20 @@ impl Stage for CleanupStage<'_> {
         let (ctx, obj) = (self.ctx, self.obj);
         match act {
             Cleanup::DeleteInvitation(id) => match self.client.delete_invitation(&id).await {
-                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!("Deleted invitation {id} for {}", obj.spec.email);
                     report::event(ctx, obj, false, reason::DELETED, &note).await;
                     Ok(Some(()))
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
-                Err(confluent::Error::AlreadyAccepted(_)) => {
+                Err(confluent_client::Error::AlreadyAccepted(_)) => {
                     *remote = Remote::default();
                     Ok(None)
                 }
                 Err(e) => Err(e.into()),
             },
             Cleanup::DeleteUser(user) => match self.client.delete_user(&user).await {
-                Ok(()) | Err(confluent::Error::NotFound(_)) => {
+                Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
                         obj.spec.email

@@ -13,11 +13,11 @@ use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 
 use super::report;
-use crate::confluent::{self, retry::Backoff};
 use crate::crd::Invitation;
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshots;
+use confluent_client::retry::Backoff;
 
 /// The field manager of our status writes and the Events' reporting controller.
 pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
@@ -98,7 +98,7 @@ pub(crate) struct CredentialUse {
 }
 
 impl CredentialUse {
-    pub(crate) fn of(client: &confluent::Client) -> Self {
+    pub(crate) fn of(client: &confluent_client::Client) -> Self {
         Self {
             client: client.key(),
             identity: client.identity().into(),
@@ -163,7 +163,7 @@ impl Context {
     }
 
     /// Records the credential an object is reconciled with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent::Client) {
+    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent_client::Client) {
         let used = CredentialUse::of(client);
         let mut owners = self.owners();
         if owners.get(&key(obj)) != Some(&used) {

@@ -4,9 +4,9 @@
 
 use super::context::Context;
 use super::error::Error;
-use crate::confluent::{self, ListFilter, model::RemoteInvitation};
 use crate::planner::{ById, Read, Remote, Step};
 use crate::status;
+use confluent_client::{ListFilter, model::RemoteInvitation};
 
 /// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).
 const MAX_STEPS: usize = 8;
@@ -47,7 +47,7 @@ pub(super) enum Source {
 /// The read step: one credential's client and where each kind of read is answered from.
 pub(super) struct Reads<'a> {
     pub(super) ctx: &'a Context,
-    pub(super) client: &'a confluent::Client,
+    pub(super) client: &'a confluent_client::Client,
     pub(super) email: &'a str,
     pub(super) gets: Source,
     pub(super) look_ups: Source,
@@ -107,7 +107,11 @@ pub(super) async fn drive<S: Stage>(
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
 /// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
 /// a single GET, which the credential's rate limiter paces like every call.
-async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<ById, Error> {
+async fn observe(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    id: &str,
+) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
             Ok(ById::Found(inv))
@@ -123,17 +127,17 @@ async fn observe(ctx: &Context, client: &confluent::Client, id: &str) -> Result<
 }
 
 /// Reads an invitation by id; 404 (and a 403 that does not blame the key) means gone.
-async fn get(client: &confluent::Client, id: &str) -> Result<ById, Error> {
+async fn get(client: &confluent_client::Client, id: &str) -> Result<ById, Error> {
     match client.get_invitation(id).await {
         Ok(inv) => Ok(ById::Found(inv)),
-        Err(confluent::Error::NotFound(_)) => Ok(ById::Gone),
+        Err(confluent_client::Error::NotFound(_)) => Ok(ById::Gone),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Lists the invitations for an email.
 pub(super) async fn look_up(
-    client: &confluent::Client,
+    client: &confluent_client::Client,
     email: &str,
 ) -> Result<Vec<RemoteInvitation>, Error> {
     Ok(client.list_invitations(&ListFilter::email(email)).await?)

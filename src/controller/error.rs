@@ -1,6 +1,6 @@
 //! The controller's error type: one variant per stage, whose reason becomes the metrics label.
 
-use crate::{confluent, credentials};
+use crate::credentials;
 
 /// Why a reconcile failed in a way the controller retries with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +13,7 @@ pub enum Error {
     Credentials(#[from] credentials::Error),
     /// A Confluent call failed during cleanup (the finalizer stays until it succeeds).
     #[error("confluent: {0}")]
-    Confluent(#[from] confluent::Error),
+    Confluent(#[from] confluent_client::Error),
     /// The finalizer helper failed around our reconcile.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),

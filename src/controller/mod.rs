@@ -31,7 +31,6 @@ use context::CredentialUse;
 pub use context::{Context, FIELD_MANAGER, Settings};
 pub use error::Error;
 
-use crate::confluent;
 use crate::crd::{FINALIZER, Invitation};
 use crate::snapshot::Snapshot;
 use crate::status::{self, Outcome};
@@ -208,7 +207,7 @@ async fn sweep(
                     Ok(s) => s,
                     // The credential itself was refused: definitive, and every resource using
                     // it must say so. Their reconciles read the refusal, not a Confluent call.
-                    Err(e @ confluent::Error::Unauthenticated(_)) => {
+                    Err(e @ confluent_client::Error::Unauthenticated(_)) => {
                         tracing::warn!(credential = %identity, error = %e, "Confluent refused the credential; resources using it are told");
                         for object in ctx.owned_by(client) {
                             let Some(obj) = store.get(&object) else {
@@ -292,7 +291,7 @@ fn shows_refused_credentials(obj: &Invitation) -> bool {
     obj.status
         .as_ref()
         .and_then(|s| s.ready())
-        .is_some_and(|c| c.status == "False" && c.reason == confluent::CREDENTIALS_INVALID)
+        .is_some_and(|c| c.status == "False" && c.reason == confluent_client::CREDENTIALS_INVALID)
 }
 
 /// Whether an object has not been brought to its current generation, or is being deleted.

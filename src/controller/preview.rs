@@ -136,9 +136,9 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Ac
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::{CreateInvitation, InviteStatus, RemoteInvitation};
     use crate::crd::{InvitationSpec, InvitationStatus};
     use crate::planner::SpecRefusal;
+    use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
     fn request() -> CreateInvitation {
         CreateInvitation {

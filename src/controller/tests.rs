@@ -19,15 +19,15 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::{Context, Error, FIELD_MANAGER, Settings};
-use crate::confluent::model::{InviteStatus, RemoteInvitation};
-use crate::confluent::{self, ClientSettings, Credentials};
 use crate::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, InvitationStatus, SecretRef,
 };
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
-use crate::mock::{self, Fault, FaultAction, MockConfig, MockHandle, MockServer};
 use crate::status::{self, Outcome};
+use confluent_client::model::{InviteStatus, RemoteInvitation};
+use confluent_client::{ClientSettings, Credentials};
+use confluent_mock::{Fault, FaultAction, MockConfig, MockHandle, MockServer};
 
 const NS: &str = "team-a";
 const NAME: &str = "jane";
@@ -255,7 +255,7 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let server = mock::start(
+    let server = confluent_mock::start(
         "127.0.0.1:0".parse().expect("address"),
         MockConfig {
             api_keys: vec![("k".into(), "s".into())],
@@ -265,7 +265,7 @@ async fn harness() -> Harness {
     .await
     .expect("Confluent mock starts");
     let credentials = CredentialStore::new(
-        confluent::http_client(Duration::from_secs(5)).expect("HTTP client"),
+        confluent_client::http_client(Duration::from_secs(5)).expect("HTTP client"),
         ClientSettings::new(&server.base_url()).expect("mock URL"),
         None,
         Some(Credentials::api_key("k", "s")),

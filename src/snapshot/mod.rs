@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use parking_lot::{Mutex, RwLock};
 use tokio::time::Instant;
 
-use crate::confluent::{self, ListFilter, ServerRefusal, model::RemoteInvitation};
+use confluent_client::{ListFilter, ServerRefusal, model::RemoteInvitation};
 
 mod packed;
 use packed::Packed;
@@ -170,7 +170,7 @@ impl Snapshot {
 
 /// One credential's snapshot and the client that refreshes it.
 struct Entry {
-    client: confluent::Client,
+    client: confluent_client::Client,
     /// Read and written in place under the lock, never handed out: a reader keeps only what it
     /// looked up, so a record never has to copy the whole map.
     current: RwLock<Snapshot>,
@@ -194,13 +194,15 @@ impl Entry {
     }
 
     /// The credential's refusal, if its last refresh met one.
-    fn refusal(&self) -> Option<confluent::Error> {
+    fn refusal(&self) -> Option<confluent_client::Error> {
         let refused = self.refused.lock();
-        refused.clone().map(confluent::Error::Unauthenticated)
+        refused
+            .clone()
+            .map(confluent_client::Error::Unauthenticated)
     }
 }
 
-/// The snapshots of every credential in use, one per client ([`confluent::Client::key`]): a
+/// The snapshots of every credential in use, one per client ([`confluent_client::Client::key`]): a
 /// Secret whose credentials changed gets a new client, hence a new snapshot listed with the new
 /// secret. Bounded by the number of distinct credentials: the sweeper drops those no longer
 /// in use ([`Snapshots::retain`]).
@@ -222,7 +224,7 @@ impl Snapshots {
         self.entries.lock()
     }
 
-    fn entry(&self, client: &confluent::Client) -> Arc<Entry> {
+    fn entry(&self, client: &confluent_client::Client) -> Arc<Entry> {
         self.entries()
             .entry(client.key())
             .or_insert_with(|| {
@@ -238,7 +240,7 @@ impl Snapshots {
     }
 
     /// Makes sure the sweeper refreshes `client`'s snapshot from now on.
-    pub fn track(&self, client: &confluent::Client) {
+    pub fn track(&self, client: &confluent_client::Client) {
         self.entry(client);
     }
 
@@ -252,9 +254,9 @@ impl Snapshots {
     /// listing first when needed. `look` runs under the snapshot's read lock: keep it short.
     pub async fn fresh<R>(
         &self,
-        client: &confluent::Client,
+        client: &confluent_client::Client,
         look: impl FnOnce(&Snapshot) -> R,
-    ) -> Result<R, confluent::Error> {
+    ) -> Result<R, confluent_client::Error> {
         let entry = self.entry(client);
         if let Some(refused) = entry.refusal() {
             // the credential was refused: no snapshot of it, fresh or not, is the truth now
@@ -276,7 +278,7 @@ impl Snapshots {
         if failed_at.is_some_and(|at| at >= waited_from) {
             // the flight we waited for failed (429, 5xx, network): repeating it now, once per
             // waiting reconcile, would only make it worse
-            return Err(confluent::Error::Network {
+            return Err(confluent_client::Error::Network {
                 operation: "list_invitations",
                 message: "the snapshot refresh this reconcile waited for failed; backing off"
                     .into(),
@@ -291,7 +293,7 @@ impl Snapshots {
     /// prevented it).
     pub async fn refresh_all(
         &self,
-        mut look: impl FnMut(u64, &str, Result<&Snapshot, confluent::Error>),
+        mut look: impl FnMut(u64, &str, Result<&Snapshot, confluent_client::Error>),
     ) {
         let entries: Vec<(u64, Arc<Entry>)> = self
             .entries()
@@ -310,14 +312,14 @@ impl Snapshots {
 
     /// Records an invitation this operator just created, adopted or read, so the next reconcile
     /// finds it without a GET. In place and O(1): this runs after every successful reconcile.
-    pub fn record(&self, client: &confluent::Client, inv: &RemoteInvitation) {
+    pub fn record(&self, client: &confluent_client::Client, inv: &RemoteInvitation) {
         self.entry(client).write().record(inv, Instant::now());
     }
 }
 
 /// Lists again, page by page, updating the snapshot in place: no second copy of it and no
 /// list of everything are ever held.
-async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
+async fn refresh(entry: &Entry) -> Result<(), confluent_client::Error> {
     let started = Instant::now();
     let mut seen = HashSet::new();
     let mut pages = std::pin::pin!(entry.client.list_pages(&ListFilter::default()));
@@ -328,7 +330,7 @@ async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
             Ok(None) => break,
             Err(e) => {
                 *entry.failed_at.lock() = Some(Instant::now());
-                if let confluent::Error::Unauthenticated(r) = &e {
+                if let confluent_client::Error::Unauthenticated(r) = &e {
                     *entry.refused.lock() = Some(r.clone());
                 }
                 return Err(e);
@@ -353,7 +355,7 @@ async fn refresh(entry: &Entry) -> Result<(), confluent::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::confluent::model::InviteStatus;
+    use confluent_client::model::InviteStatus;
 
     fn inv(id: &str, email: &str) -> RemoteInvitation {
         RemoteInvitation {
@@ -452,22 +454,22 @@ mod tests {
         assert!(s.recorded.is_empty(), "the same again is no news");
     }
 
-    async fn mock() -> (crate::mock::MockServer, confluent::Client) {
-        let server = crate::mock::start(
+    async fn mock() -> (confluent_mock::MockServer, confluent_client::Client) {
+        let server = confluent_mock::start(
             "127.0.0.1:0".parse().unwrap(),
-            crate::mock::MockConfig {
+            confluent_mock::MockConfig {
                 api_keys: vec![("k".into(), "s".into())],
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-        let mut settings = confluent::ClientSettings::new(&server.base_url()).unwrap();
+        let mut settings = confluent_client::ClientSettings::new(&server.base_url()).unwrap();
         settings.retry.backoff.base = Duration::from_millis(5);
-        let client = confluent::Client::new(
-            confluent::http_client(Duration::from_secs(2)).unwrap(),
+        let client = confluent_client::Client::new(
+            confluent_client::http_client(Duration::from_secs(2)).unwrap(),
             settings,
-            confluent::Credentials::api_key("k", "s"),
+            confluent_client::Credentials::api_key("k", "s"),
             None,
         );
         (server, client)
@@ -498,11 +500,11 @@ mod tests {
 
         // a failing list: the readers that waited for it do not each list again
         let stale = Arc::new(Snapshots::new(Duration::ZERO));
-        server.state().inject(crate::mock::Fault {
+        server.state().inject(confluent_mock::Fault {
             method: Some("GET".into()),
             path_prefix: "/iam/v2/invitations".into(),
             count: 1000,
-            action: crate::mock::FaultAction::Status { status: 503 },
+            action: confluent_mock::FaultAction::Status { status: 503 },
         });
         let before = server.state().calls().list;
         assert!(read(&stale).await.unwrap().is_err());
@@ -537,7 +539,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(
                 snapshots.fresh(&client, count).await,
-                Err(confluent::Error::Unauthenticated(_))
+                Err(confluent_client::Error::Unauthenticated(_))
             ));
         }
         assert_eq!(server.state().calls().list, lists, "no list per reader");

@@ -6,7 +6,7 @@
 //! (BENCHMARKS.md, "Measured once"), and nine allocations apiece instead of one: packing leaves
 //! malloc less to fragment too.
 
-use crate::confluent::model::{InviteStatus, ObjectMeta, ObjectReference, RemoteInvitation};
+use confluent_client::model::{InviteStatus, ObjectMeta, ObjectReference, RemoteInvitation};
 
 /// The text fields kept, in packing order.
 const EMAIL: usize = 0;

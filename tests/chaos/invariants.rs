@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use confluent_invitation_operator::confluent::model::{InviteStatus, RemoteInvitation, User};
+use confluent_client::model::{InviteStatus, RemoteInvitation, User};
 use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER, Invitation};
 use confluent_invitation_operator::status;
 use kube::ResourceExt;
@@ -228,8 +228,9 @@ impl Outcome {
 ///   accepted member's user for `DeleteUser`; one deleted before the operator put its finalizer
 ///   on it got nothing made for it;
 /// - an invitation deleted while pending (not after it expired: a re-invite deletes those) is
-///   for the email of a resource whose deletion was asked for: an operator never deletes the
-///   invitation of another email, whatever a (forged) status names;
+///   for the email of a resource whose deletion was asked for (of both, for an email claimed
+///   twice): an operator never deletes the invitation of another email, whatever a (forged)
+///   status names;
 /// - no resource disappears without having been deleted, and no live remote invitation is for an
 ///   email the test never asked for.
 pub fn check_always(snap: &Snapshot) -> Outcome {
@@ -280,7 +281,13 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
         }
         let email = key(r.email.as_deref().unwrap_or_default());
         let p = by_email.get(&email).copied();
-        out.assert(p.is_some_and(|p| deleted.contains(&p.name)), || {
+        // a pair's email (`pairs.rs`, outside `planned`): both claimants' deletion was asked for
+        let pair_deleted = snap.pairs.iter().any(|pair| {
+            key(&pair.email) == email
+                && deleted.contains(&pair.owner)
+                && deleted.contains(&pair.rival)
+        });
+        out.assert(pair_deleted || p.is_some_and(|p| deleted.contains(&p.name)), || {
             Violation::new(
                 "deleted-foreign-invitation",
                 p,
@@ -289,7 +296,8 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
                     r.id.as_deref().unwrap_or("?")
                 ),
             )
-        });
+        },
+        );
     }
 
     for (name, p) in planned {

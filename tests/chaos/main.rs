@@ -13,8 +13,6 @@
 //! `CHAOS_INVITATIONS` (default 200), `CHAOS_KILLS` (default 20), `CHAOS_SEED` (printed).
 //! The operator's log: `target/tmp/chaos-logs/<namespace>.log`.
 
-#[path = "../common/crd.rs"]
-mod common_crd;
 mod invariants;
 mod pairs;
 mod tasks;
@@ -344,7 +342,5 @@ fn summary(w: &World, violations: &[(Violation, u64)]) {
 }
 
 async fn cleanup_namespace(w: &World) {
-    use k8s_openapi::api::core::v1::Namespace;
-    let nss: kube::Api<Namespace> = kube::Api::all(w.kube.clone());
-    let _ = nss.delete(&w.ns, &Default::default()).await;
+    let _ = test_support::delete_namespace(&w.kube, &w.ns).await;
 }

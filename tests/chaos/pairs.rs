@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec};
 use kube::api::PostParams;
 

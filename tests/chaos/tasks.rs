@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use confluent_invitation_operator::crd::DeletionPolicy;
-use confluent_invitation_operator::mock::{Fault, FaultAction};
+use confluent_mock::{Fault, FaultAction};
 use tokio::sync::watch;
 
 use crate::invariants::{Snapshot, check_always};

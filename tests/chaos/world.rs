@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::future::Future;
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,10 +13,12 @@ use std::time::{Duration, Instant};
 use confluent_invitation_operator::crd::{
     AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec,
 };
-use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
-use k8s_openapi::api::core::v1::Namespace;
+use confluent_mock::{MockConfig, MockHandle, MockServer};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
+use test_support::{ControlPlane, Launch, logs};
+
+pub use test_support::lock;
 
 /// The API key the mock accepts and the operator uses.
 pub const API_KEY: &str = "chaos-key";
@@ -28,7 +28,8 @@ pub const API_SECRET: &str = "chaos-secret-9b1e-never-log-me";
 pub const RESYNC: &str = "3s";
 /// The operator's concurrency.
 pub const CONCURRENCY: &str = "16";
-/// How long the test's own kube calls are retried (an API server restart takes ~15 s).
+/// How long the test's own kube calls are retried: long enough to outlast an API server restart
+/// on a loaded machine.
 const KUBE_RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// The suite's size and seed.
@@ -39,6 +40,8 @@ pub struct Config {
     pub seed: u64,
     /// The control plane's work dir (start-control-plane.sh's WORKDIR).
     pub control_plane_dir: PathBuf,
+    /// The control plane's environment (the operator's identity).
+    pub control_plane: ControlPlane,
 }
 
 impl Config {
@@ -50,23 +53,11 @@ impl Config {
     /// From the environment; panics, saying why, without a control plane (the suite is
     /// `#[ignore]`d outside `tests/run-all.sh`, which starts one).
     pub fn from_env() -> Self {
-        assert!(
-            std::env::var_os("KUBECONFIG").is_some(),
-            "chaos: KUBECONFIG is not set: this suite needs a real kube-apiserver (run tests/run-all.sh, which starts one)"
-        );
-        let Some(dir) = std::env::var_os("E2E_CONTROL_PLANE_DIR") else {
-            panic!(
-                "chaos: E2E_CONTROL_PLANE_DIR is not set (the control plane's work dir from \
-                 deploy/local/start-control-plane.sh, needed to restart the kube-apiserver)"
-            );
-        };
-        let control_plane_dir = PathBuf::from(dir);
-        assert!(
-            control_plane_dir.join("apiserver.cmd").is_file(),
-            "E2E_CONTROL_PLANE_DIR={} has no apiserver.cmd: start the control plane with \
-             deploy/local/start-control-plane.sh",
-            control_plane_dir.display()
-        );
+        let control_plane = ControlPlane::from_env().unwrap_or_else(|e| panic!("chaos: {e}"));
+        let control_plane_dir = control_plane
+            .dir()
+            .unwrap_or_else(|e| panic!("chaos: {e}"))
+            .to_owned();
         let num = |var: &str, default: u64| -> u64 {
             match std::env::var(var) {
                 Ok(v) => v
@@ -81,6 +72,7 @@ impl Config {
             kills: num("CHAOS_KILLS", 20).max(4) as u32,
             seed: num("CHAOS_SEED", fastrand::u64(..)),
             control_plane_dir,
+            control_plane,
         }
     }
 }
@@ -249,10 +241,6 @@ impl Violation {
     }
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Everything the tasks share.
 pub struct World {
     pub config: Config,
@@ -270,35 +258,24 @@ pub struct World {
 
 impl World {
     pub async fn start(config: Config) -> Self {
-        let _ = tracing_subscriber::fmt()
-            // the test's own kube client complains loudly while the API server restarts
-            .with_env_filter("warn,kube_client=off")
-            .with_test_writer()
-            .try_init();
-        let kube = kube::Client::try_default()
+        // the test's own kube client complains loudly while the API server restarts
+        logs::init_tracing("warn,kube_client=off");
+        let kube = config
+            .control_plane
+            .client()
             .await
             .expect("a kube client from KUBECONFIG");
-        crate::common_crd::install_crd(&kube, Duration::from_secs(60))
+        test_support::install_crd(&kube, Duration::from_secs(60))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let ns = format!("chaos-{:04x}", fastrand::u16(..));
-        let nss: Api<Namespace> = Api::all(kube.clone());
-        let mut namespace = Namespace::default();
-        namespace.metadata.name = Some(ns.clone());
-        nss.create(&PostParams::default(), &namespace)
+        let ns = test_support::create_namespace(&kube, "chaos")
             .await
             .expect("namespace created");
-        let mock = mock::start(
-            "127.0.0.1:0".parse().expect("an address"),
-            MockConfig {
-                api_keys: vec![(API_KEY.into(), API_SECRET.into())],
-                ..MockConfig::default()
-            },
-        )
-        .await
-        .expect("mock started");
-        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chaos-logs");
-        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let mock = test_support::start_mock(API_KEY, API_SECRET, MockConfig::default())
+            .await
+            .expect("mock started");
+        let log_dir =
+            logs::log_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), "chaos-logs").expect("log dir");
         let log_path = log_dir.join(format!("{ns}.log"));
         eprintln!(
             "chaos: {} invitations, {} kills, seed {}; namespace {ns}, mock {}, operator log {}",
@@ -424,107 +401,64 @@ impl World {
     /// Starts a new operator process (appending to the shared log, with a marker line).
     pub fn spawn_operator(&self) -> Operator {
         let n = self.incarnations.fetch_add(1, Ordering::Relaxed);
-        let http = free_port();
-        let kubeconfig = std::env::var("E2E_OPERATOR_KUBECONFIG")
-            .or_else(|_| std::env::var("KUBECONFIG"))
-            .expect("KUBECONFIG");
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("operator log file");
+        let mut log = logs::append(&self.log_path).expect("operator log file");
         let _ = writeln!(
             log,
             "==== chaos t={:.1}s: operator #{n} starting ====",
             self.t()
         );
-        let child = Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"))
-            .arg("run")
-            .args(["--watch-namespace", &self.ns])
-            .args(["--resync-interval", RESYNC])
-            .args(["--concurrency", CONCURRENCY])
-            .args(["--http-addr", &http.to_string()])
-            .args(["--log-format", "json"])
-            .env_clear()
-            .env("KUBECONFIG", kubeconfig)
-            .env("CONFLUENT_CLOUD_ENDPOINT", self.mock.base_url())
-            .env("CONFLUENT_CLOUD_API_KEY", API_KEY)
-            .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET)
-            .env(
-                "RUST_LOG",
-                "info,confluent_invitation_operator=debug,kube_runtime=debug",
-            )
-            .env("POD_NAME", format!("chaos-operator-{n}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("operator started");
+        let process = Launch {
+            binary: env!("CARGO_BIN_EXE_confluent-invitation-operator").into(),
+            kubeconfig: self.config.control_plane.operator_kubeconfig.clone(),
+            endpoint: self.mock.base_url(),
+            credentials: Some((API_KEY.into(), API_SECRET.into())),
+            rust_log:
+                "info,confluent_invitation_operator=debug,confluent_client=debug,kube_runtime=debug"
+                    .into(),
+            pod_name: format!("chaos-operator-{n}"),
+            args: [
+                "--watch-namespace",
+                self.ns.as_str(),
+                "--resync-interval",
+                RESYNC,
+                "--concurrency",
+                CONCURRENCY,
+            ]
+            .map(String::from)
+            .to_vec(),
+            log,
+        }
+        .spawn()
+        .expect("operator started");
         Operator {
-            child,
-            http,
+            process,
             incarnation: n,
         }
     }
 
     /// Waits until the operator's `/readyz` answers 200; false if it died or took too long.
     pub async fn wait_ready(&self, op: &mut Operator, within: Duration) -> bool {
-        let url = format!("http://{}/readyz", op.http);
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
-                return true;
-            }
-            if op.exited().is_some() || Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        op.process.wait_ready(within).await.is_ok()
     }
 
     /// The operator's log lines about the resource `name` (by its name in a span or field, or
     /// its object reference), the last `n` of them.
     pub fn log_lines_about(&self, name: &str, n: usize) -> Vec<String> {
-        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let quoted = format!("\"{name}\"");
         let object_ref = format!("/{name}.{}", self.ns);
-        let lines: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains(&quoted) || l.contains(&object_ref))
-            .collect();
-        lines[lines.len().saturating_sub(n)..]
-            .iter()
-            .map(|l| truncate(l, 600))
-            .collect()
+        logs::tail(&logs::read(&self.log_path), n, 600, |l| {
+            l.contains(&quoted) || l.contains(&object_ref)
+        })
     }
 
     /// The last `n` lines of the operator's log above DEBUG (plus controller-level errors, which
     /// kube-runtime hands over at DEBUG).
     pub fn log_tail(&self, n: usize) -> String {
-        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = log
-            .lines()
-            .filter(|l| !l.contains("\"level\":\"DEBUG\"") || l.contains("reconcile error"))
-            .collect();
-        lines[lines.len().saturating_sub(n)..]
-            .iter()
-            .map(|l| truncate(l, 600))
-            .collect::<Vec<_>>()
-            .join("\n")
+        logs::tail(&logs::read(&self.log_path), n, 600, |l| {
+            !l.contains("\"level\":\"DEBUG\"") || l.contains("reconcile error")
+        })
+        .join("\n")
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Connection failures, 5xx and 429 are worth retrying; anything else is an answer.
@@ -535,37 +469,24 @@ fn retriable(e: &kube::Error) -> bool {
     }
 }
 
-/// The operator process.
+/// One incarnation of the operator process; dropping it kills it.
 pub struct Operator {
-    child: Child,
-    pub http: SocketAddr,
+    process: test_support::Operator,
     pub incarnation: u64,
 }
 
 impl Operator {
     /// SIGKILL, like a node failure; waits for the process to be gone.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// Whether (and how) the process ended on its own.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.process.exited()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("bound address")
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use confluent_invitation_operator::crd::PAUSED_ANNOTATION;
-use confluent_invitation_operator::mock::{Fault, FaultAction};
+use confluent_mock::{Fault, FaultAction};
 use kube::api::DeleteParams;
 
 use crate::harness::*;

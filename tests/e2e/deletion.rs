@@ -1,6 +1,6 @@
 //! The finalizer and the deletion policies.
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER};
 use kube::api::{DeleteParams, PostParams};
 

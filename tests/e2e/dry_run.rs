@@ -1,7 +1,7 @@
 //! Preview mode (`--dry-run`): reads and plans, reports what it would do, never writes to
 //! Confluent; the same objects then reconcile for real once the flag is gone.
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use kube::api::DeleteParams;
 
 use crate::harness::*;

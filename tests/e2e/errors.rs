@@ -1,7 +1,7 @@
 //! Bad credentials and Confluent refusals: explained in status and Events with Confluent's own
 //! words, retried slowly, and never in the way of the other resources.
 
-use confluent_invitation_operator::mock::{Fault, FaultAction};
+use confluent_mock::{Fault, FaultAction};
 
 use crate::harness::*;
 

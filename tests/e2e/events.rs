@@ -1,6 +1,6 @@
 //! Events say what happened, and are published whatever the object's name.
 
-use confluent_invitation_operator::mock::{Fault, FaultAction};
+use confluent_mock::{Fault, FaultAction};
 
 use crate::harness::*;
 

@@ -1,7 +1,7 @@
 //! Lost responses, 429s and 5xx: never two invitations, never none.
 
-use confluent_invitation_operator::mock::{Fault, FaultAction};
 use confluent_invitation_operator::snapshot;
+use confluent_mock::{Fault, FaultAction};
 
 use crate::harness::*;
 

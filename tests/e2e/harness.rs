@@ -11,19 +11,21 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::confluent::model::RemoteInvitation;
+use confluent_client::model::RemoteInvitation;
 use confluent_invitation_operator::crd::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
 };
-use confluent_invitation_operator::mock::{self, MockConfig, MockHandle, MockServer};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use confluent_mock::{MockConfig, MockHandle, MockServer};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
+use test_support::{ControlPlane, Launch, logs};
+
+pub use test_support::Operator;
 
 /// The API key the mock accepts and the operator uses by default.
 pub const API_KEY: &str = "e2e-key";
@@ -60,58 +62,10 @@ pub struct Env {
     pub api: Api<Invitation>,
     pub mock: MockServer,
     pub operator: Option<Operator>,
+    control_plane: ControlPlane,
     options: Options,
     log_path: PathBuf,
     restarts: u32,
-}
-
-/// The operator process.
-pub struct Operator {
-    child: Child,
-    pub http: SocketAddr,
-}
-
-impl Operator {
-    /// Sends a signal (e.g. "TERM", "KILL") to the process.
-    pub fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status();
-    }
-
-    /// Waits for the process to exit; its exit code.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The operator's /metrics text.
-    pub async fn metrics(&self) -> String {
-        match reqwest::get(format!("http://{}/metrics", self.http)).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("bound address")
 }
 
 /// A test's world; panics when no API server is configured (`KUBECONFIG`).
@@ -121,38 +75,23 @@ pub async fn env(name: &str) -> Env {
 
 /// Like [`env`] with options.
 pub async fn env_with(name: &str, options: Options) -> Env {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "e2e {name}: KUBECONFIG is not set: this suite needs a real kube-apiserver (run tests/run-all.sh, which starts one)"
-    );
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
-    let kube = kube::Client::try_default()
+    let control_plane = ControlPlane::from_env().unwrap_or_else(|e| panic!("e2e {name}: {e}"));
+    logs::init_tracing("warn");
+    let kube = control_plane
+        .client()
         .await
         .expect("a kube client from KUBECONFIG");
-    crate::common_crd::install_crd(&kube, WAIT)
+    test_support::install_crd(&kube, WAIT)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let ns = format!("e2e-{name}-{:04x}", fastrand::u16(..));
-    let nss: Api<Namespace> = Api::all(kube.clone());
-    let mut namespace = Namespace::default();
-    namespace.metadata.name = Some(ns.clone());
-    nss.create(&PostParams::default(), &namespace)
+    let ns = test_support::create_namespace(&kube, &format!("e2e-{name}"))
         .await
         .expect("namespace created");
-    let mock = mock::start(
-        "127.0.0.1:0".parse().expect("an address"),
-        MockConfig {
-            api_keys: vec![(API_KEY.into(), API_SECRET.into())],
-            ..MockConfig::default()
-        },
-    )
-    .await
-    .expect("mock started");
-    let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
-    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let mock = test_support::start_mock(API_KEY, API_SECRET, MockConfig::default())
+        .await
+        .expect("mock started");
+    let log_dir =
+        logs::log_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), "e2e-logs").expect("log dir");
     let log_path = log_dir.join(format!("{ns}.log"));
     eprintln!(
         "e2e {name}: namespace {ns}, mock {}, operator log {}",
@@ -165,6 +104,7 @@ pub async fn env_with(name: &str, options: Options) -> Env {
         ns,
         mock,
         operator: None,
+        control_plane,
         options,
         log_path,
         restarts: 0,
@@ -203,62 +143,52 @@ impl Env {
     }
 
     fn spawn_operator_watching(&mut self, scope: &[&str], extra: &[&str]) -> Operator {
-        let http = free_port();
-        let kubeconfig = std::env::var("E2E_OPERATOR_KUBECONFIG")
-            .or_else(|_| std::env::var("KUBECONFIG"))
-            .expect("KUBECONFIG");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("operator log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
-        cmd.arg("run")
-            .args(scope)
-            .args([
-                "--resync-interval",
-                &format!("{}s", self.options.resync.as_secs()),
-            ])
-            .args(["--http-addr", &http.to_string()])
-            .args(["--log-format", "json"])
-            .args(&self.options.extra_args)
-            .args(extra)
-            .env_clear()
-            .env("KUBECONFIG", kubeconfig)
-            .env("CONFLUENT_CLOUD_ENDPOINT", self.mock.base_url())
-            .env("RUST_LOG", "info,confluent_invitation_operator=debug")
-            .env("POD_NAME", format!("e2e-operator-{}", self.restarts))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log);
-        if self.options.default_credentials {
-            cmd.env("CONFLUENT_CLOUD_API_KEY", API_KEY)
-                .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
+        let mut args: Vec<String> = scope.iter().map(|a| a.to_string()).collect();
+        args.extend([
+            "--resync-interval".into(),
+            format!("{}s", self.options.resync.as_secs()),
+        ]);
+        args.extend(self.options.extra_args.iter().cloned());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let operator = Launch {
+            binary: env!("CARGO_BIN_EXE_confluent-invitation-operator").into(),
+            kubeconfig: self.control_plane.operator_kubeconfig.clone(),
+            endpoint: self.mock.base_url(),
+            credentials: self
+                .options
+                .default_credentials
+                .then(|| (API_KEY.into(), API_SECRET.into())),
+            rust_log: "info,confluent_invitation_operator=debug,confluent_client=debug".into(),
+            pod_name: format!("e2e-operator-{}", self.restarts),
+            args,
+            log: logs::append(&self.log_path).expect("operator log file"),
         }
-        let child = cmd.spawn().expect("operator started");
+        .spawn()
+        .expect("operator started");
         self.restarts += 1;
-        Operator { child, http }
+        operator
     }
 
     /// SIGKILLs the operator: no graceful anything, like a node failure.
     pub fn kill_operator(&mut self) {
         if let Some(mut op) = self.operator.take() {
-            let _ = op.child.kill();
-            let _ = op.child.wait();
+            op.kill();
         }
     }
 
     /// Whether the operator process is still running.
     pub fn operator_alive(&mut self) -> bool {
-        match &mut self.operator {
-            Some(op) => matches!(op.child.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.operator.as_mut().is_some_and(Operator::alive)
+    }
+
+    /// The Lease for leader election (namespace, name): the chart's own under its RBAC.
+    pub fn lease(&self) -> (String, String) {
+        self.control_plane.lease(&self.ns)
     }
 
     /// The operator's log so far.
     pub fn operator_log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        logs::read(&self.log_path)
     }
 
     /// The operator's HTTP address.
@@ -271,12 +201,13 @@ impl Env {
         let deadline = Instant::now() + WAIT;
         let mut rebinds = 0;
         loop {
-            let url = format!("http://{}/readyz", self.http());
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
+            let within = deadline.saturating_duration_since(Instant::now());
+            let Some(op) = self.operator.as_mut() else {
+                panic!("no operator running");
+            };
+            let Err(e) = op.wait_ready(within).await else {
                 return;
-            }
+            };
             if !self.operator_alive()
                 && rebinds < 3
                 && self.log_tail().contains("binding 127.0.0.1")
@@ -286,17 +217,12 @@ impl Env {
                 self.start_operator();
                 continue;
             }
-            if !self.operator_alive() || Instant::now() > deadline {
-                panic!("operator never became ready; log:\n{}", self.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("{e}; log:\n{}", self.log_tail());
         }
     }
 
     fn log_tail(&self) -> String {
-        let log = self.operator_log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        logs::tail(&self.operator_log(), 40, usize::MAX, |_| true).join("\n")
     }
 
     /// Creates an Invitation.
@@ -473,17 +399,13 @@ pub fn with_secret(mut inv: Invitation, secret: &str) -> Invitation {
 }
 
 /// Polls `probe` every 200 ms until it gives a value; fails naming `what` after `within`.
-pub async fn eventually<T, Fut>(what: &str, within: Duration, mut probe: impl FnMut() -> Fut) -> T
+pub async fn eventually<T, Fut>(what: &str, within: Duration, probe: impl FnMut() -> Fut) -> T
 where
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    match test_support::poll_until(within, Duration::from_millis(200), probe).await {
+        Some(value) => value,
+        None => panic!("{what}"),
     }
 }
 

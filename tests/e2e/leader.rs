@@ -23,8 +23,7 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
     let mut env = env("leader").await;
     // The single-replica operator of the harness does not take part: stop it.
     env.kill_operator();
-    let lease_ns = std::env::var("E2E_LEASE_NAMESPACE").unwrap_or_else(|_| env.ns.clone());
-    let lease = std::env::var("E2E_LEASE_NAME").unwrap_or_else(|_| "e2e-lease".into());
+    let (lease_ns, lease) = env.lease();
     let flags = [
         "--leader-election",
         "--leader-election-namespace",

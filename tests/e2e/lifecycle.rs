@@ -1,6 +1,6 @@
 //! Create or adopt, observe, recreate, expire, refuse immutable changes.
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 
 use crate::harness::*;
 

@@ -1,8 +1,7 @@
 //! End-to-end: the real operator binary against a real kube-apiserver and the Confluent mock.
-//! See `harness.rs` for how each test gets its own namespace, mock and operator process.
+//! See `harness.rs` for how each test gets its own namespace, mock and operator process (built
+//! with the shared `test-support` crate).
 
-#[path = "../common/crd.rs"]
-mod common_crd;
 mod harness;
 
 mod alerts;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use confluent_invitation_operator::crd::Invitation;
-use confluent_invitation_operator::mock::{self, MockConfig, OtherOrganization};
+use confluent_mock::{MockConfig, OtherOrganization};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -63,7 +63,7 @@ async fn second_team(env: &mut Env, other_org: Option<&str>) -> (String, Api<Nam
             }],
         ),
     };
-    env.mock = mock::start(
+    env.mock = confluent_mock::start(
         "127.0.0.1:0".parse().expect("an address"),
         MockConfig {
             api_keys,

@@ -1,7 +1,7 @@
 //! The pause annotation: no Confluent call while it is set, shown in status and `kubectl get`,
 //! and a deletion made while paused waits for its removal.
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use confluent_invitation_operator::crd::PAUSED_ANNOTATION;
 use kube::api::{DeleteParams, Patch, PatchParams};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use confluent_invitation_operator::confluent::model::InviteStatus;
+use confluent_client::model::InviteStatus;
 use kube::api::DeleteParams;
 
 use crate::harness::*;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use confluent_invitation_operator::crd::Invitation;
-use confluent_invitation_operator::mock::{self, MockConfig};
+use confluent_mock::MockConfig;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
@@ -70,7 +70,7 @@ async fn raw_secret(env: &Env, namespace: &str, name: &str, data: &[(&str, &[u8]
 /// operator on it.
 async fn accept_foreign_credentials(env: &mut Env) {
     env.kill_operator();
-    env.mock = mock::start(
+    env.mock = confluent_mock::start(
         "127.0.0.1:0".parse().expect("an address"),
         MockConfig {
             api_keys: vec![

@@ -1,0 +1,102 @@
+//! The Invitations the benchmark creates, and what a LIST of them shows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+/// Page size of the benchmark's own LISTs of Invitations.
+pub const KUBE_PAGE: u32 = 500;
+
+pub fn invitation(i: u64) -> Invitation {
+    Invitation::new(
+        &name_of(i),
+        InvitationSpec {
+            email: email_of(i),
+            auth_type: None,
+            credentials_secret_ref: None,
+            deletion_policy: DeletionPolicy::Delete,
+            reinvite_on_expiry: false,
+        },
+    )
+}
+
+pub fn name_of(i: u64) -> String {
+    format!("inv-{i:05}")
+}
+
+pub fn email_of(i: u64) -> String {
+    format!("bench-user-{i:05}@example.com")
+}
+
+/// Creates one Invitation, retrying what the API server may refuse under load.
+pub async fn create_one(api: &Api<Invitation>, i: u64) -> Result<(), String> {
+    let inv = invitation(i);
+    let mut attempt = 0u32;
+    loop {
+        match api.create(&PostParams::default(), &inv).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) if attempt < 8 => {
+                attempt += 1;
+                eprintln!("  create {} failed ({e}); retrying", name_of(i));
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(format!("create {}: {e}", name_of(i))),
+        }
+    }
+}
+
+/// What one LIST of the namespace's Invitations showed.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub total: u64,
+    pub ready: u64,
+    /// Not-ready reasons (or phases) and how many.
+    pub other: BTreeMap<String, u64>,
+    /// (name, remote invitation id) of the Ready ones.
+    pub ready_ids: Vec<(String, String)>,
+}
+
+pub fn is_ready(inv: &Invitation) -> bool {
+    inv.status
+        .as_ref()
+        .and_then(|s| s.ready())
+        .is_some_and(|c| c.status == "True")
+}
+
+pub async fn snapshot(api: &Api<Invitation>, keep_ids: bool) -> Result<Snapshot, kube::Error> {
+    let mut snap = Snapshot::default();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(KUBE_PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await?;
+        for inv in &page.items {
+            snap.total += 1;
+            if is_ready(inv) {
+                snap.ready += 1;
+                if keep_ids
+                    && let Some(id) = inv.status.as_ref().and_then(|s| s.invitation_id.clone())
+                {
+                    snap.ready_ids.push((inv.name_any(), id));
+                }
+            } else {
+                let why = inv
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready().map(|c| c.reason.clone()))
+                    .unwrap_or_else(|| "no status yet".into());
+                *snap.other.entry(why).or_default() += 1;
+            }
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(snap);
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The `/iam/v2` handlers: parse the request, run the organization's rule, render the answer.
+//! Authentication, latency, rate limits and faults happen before, in [`super::gate`].
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use jiff::Timestamp;
+
+use super::auth::Caller;
+use super::error::MockError;
+use super::handle::Shared;
+use super::query;
+use super::respond::{self, json};
+use super::state::ListQuery;
+use super::sync::lock;
+use confluent_client::model::CreateInvitation;
+
+/// The API routes (state: the shared mock).
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/iam/v2/invitations", get(list).post(create))
+        .route("/iam/v2/invitations/{id}", get(get_one).delete(delete_one))
+        .route("/iam/v2/users/{id}", get(get_user).delete(delete_user))
+}
+
+/// The base URL the client used (from `Host`), so links are followable from where the client
+/// stands; the server's own base URL when `Host` is missing or odd.
+fn base_url(headers: &HeaderMap, shared: &Shared) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+        })
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_else(|| shared.base_url.clone())
+}
+
+/// A list request's filters, plus their re-encoding for the `first` and `next` links.
+#[derive(Debug, PartialEq)]
+struct ParsedList {
+    query: ListQuery,
+    filters: String,
+}
+
+/// Parses the list query string: known parameters only, each at most once, empty ones ignored.
+fn parse_list(raw: &str) -> Result<ParsedList, MockError> {
+    let pairs = query::parse(raw).ok_or_else(|| {
+        MockError::invalid_query(
+            "query",
+            "The query string is not valid application/x-www-form-urlencoded UTF-8",
+        )
+    })?;
+    let mut q = ListQuery::default();
+    let mut page_size = None::<String>;
+    for (key, value) in pairs {
+        let (name, slot): (&'static str, &mut Option<String>) = match key.as_str() {
+            "email" => ("email", &mut q.email),
+            "status" => ("status", &mut q.status),
+            "user" => ("user", &mut q.user),
+            "creator" => ("creator", &mut q.creator),
+            "page_size" => ("page_size", &mut page_size),
+            "page_token" => ("page_token", &mut q.page_token),
+            _ => {
+                return Err(MockError::invalid_query(
+                    &key,
+                    format!("The 'invitation' resource can't be filtered by '{key}'"),
+                ));
+            }
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if slot.is_some() {
+            return Err(MockError::invalid_query(
+                name,
+                format!("The parameter '{name}' may be given only once"),
+            ));
+        }
+        *slot = Some(value);
+    }
+    if let Some(size) = page_size {
+        let size = size.parse::<u32>().map_err(|_| {
+            MockError::invalid_query(
+                "page_size",
+                format!("The page_size must be an integer between 1 and 100, got '{size}'"),
+            )
+        })?;
+        q.page_size = Some(size);
+    }
+    if q.page_token.as_ref().is_some_and(|t| t.len() > 255) {
+        return Err(MockError::invalid_query(
+            "page_token",
+            "The page_token must be at most 255 characters",
+        ));
+    }
+    let filters = [
+        ("email", &q.email),
+        ("status", &q.status),
+        ("user", &q.user),
+        ("creator", &q.creator),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", query::encode(v))))
+    .collect::<Vec<_>>()
+    .join("&");
+    Ok(ParsedList { query: q, filters })
+}
+
+/// `GET /iam/v2/invitations`.
+async fn list(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let parsed = match parse_list(raw.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (org, org_id) = shared.org_of(&caller);
+    let page = match lock(org).list(&parsed.query, Timestamp::now()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let base = base_url(&headers, &shared);
+    json(
+        StatusCode::OK,
+        &shared.links_in(&base, org_id).list(&page, &parsed.filters),
+    )
+}
+
+/// Parses a create body leniently about extra properties (the request schema is the whole
+/// Invitation, whose read-only fields are ignored) and strictly about `email` and `auth_type`.
+fn parse_create(body: &[u8]) -> Result<CreateInvitation, MockError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        MockError::invalid_body("/", format!("The request body must be a JSON object: {e}"))
+    })?;
+    let Some(obj) = value.as_object() else {
+        return Err(MockError::invalid_body(
+            "/",
+            "The request body must be a JSON object",
+        ));
+    };
+    let email = match obj.get("email") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(MockError::invalid_body(
+                "/email",
+                "The property '/email' must be a string",
+            ));
+        }
+        None => {
+            return Err(MockError::invalid_body(
+                "/email",
+                "The property '/email' is required",
+            ));
+        }
+    };
+    let auth_type = match obj.get("auth_type") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(MockError::invalid_body(
+                "/auth_type",
+                "The property '/auth_type' must be a string",
+            ));
+        }
+    };
+    Ok(CreateInvitation { email, auth_type })
+}
+
+/// `POST /iam/v2/invitations`: 201 with the invitation and a `Location` header.
+async fn create(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = match parse_create(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (org, org_id) = shared.org_of(&caller);
+    let record = match lock(org).create(&req, &caller.user_id, Timestamp::now()) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let base = base_url(&headers, &shared);
+    let links = shared.links_in(&base, org_id);
+    let mut resp = json(StatusCode::CREATED, &links.invitation(&record));
+    if let Ok(location) = HeaderValue::from_str(&links.invitation_url(&record.id)) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// `GET /iam/v2/invitations/{id}`: deactivated invitations included.
+async fn get_one(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (org, org_id) = shared.org_of(&caller);
+    let record = lock(org).get(&id, Timestamp::now());
+    match record {
+        Ok(r) => {
+            let base = base_url(&headers, &shared);
+            json(
+                StatusCode::OK,
+                &shared.links_in(&base, org_id).invitation(&r),
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /iam/v2/invitations/{id}`: 204, 400 when accepted, 404 when unknown or deactivated.
+async fn delete_one(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = lock(shared.org_of(&caller).0).delete(&id, Timestamp::now());
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /iam/v2/users/{id}`.
+async fn get_user(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (org, org_id) = shared.org_of(&caller);
+    let user = lock(org).user(&id);
+    match user {
+        Ok(u) => {
+            let base = base_url(&headers, &shared);
+            json(StatusCode::OK, &shared.links_in(&base, org_id).user(&u))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /iam/v2/users/{id}`: the user goes, their invitations become DEACTIVATED.
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = lock(shared.org_of(&caller).0).delete_user(&id, Timestamp::now());
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Unknown paths: 404 with a Failure body, after authentication like the real gateway.
+pub(crate) async fn not_found() -> Response {
+    respond::failure(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Not Found",
+        "The requested resource was not found",
+        None,
+    )
+}
+
+/// Known paths with the wrong method: 405 with a Failure body.
+pub(crate) async fn method_not_allowed() -> Response {
+    respond::failure(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method Not Allowed",
+        "The method is not allowed on this resource",
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorLocation;
+
+    #[test]
+    fn list_query_parsing() {
+        let p = parse_list("email=Jane%2Btag%40example.com&page_size=5&status=&user=u-1").unwrap();
+        assert_eq!(p.query.email.as_deref(), Some("Jane+tag@example.com"));
+        assert_eq!(p.query.page_size, Some(5));
+        assert_eq!(p.query.status, None);
+        assert_eq!(p.filters, "email=Jane%2Btag%40example.com&user=u-1");
+        assert!(matches!(
+            parse_list("page_size=abc"),
+            Err(MockError::InvalidRequest {
+                at: ErrorLocation::Query(p),
+                ..
+            }) if p == "page_size"
+        ));
+        assert!(parse_list("emial=x").is_err());
+        assert!(parse_list("email=a&email=b").is_err());
+        assert!(parse_list("email=%zz").is_err());
+        assert_eq!(parse_list("").unwrap().query, ListQuery::default());
+    }
+
+    #[test]
+    fn create_body_parsing() {
+        let ok = parse_create(br#"{"email":"a@b.io","auth_type":null,"status":"x"}"#).unwrap();
+        assert_eq!(ok.email, "a@b.io");
+        assert_eq!(ok.auth_type, None);
+        for (body, pointer) in [
+            (&br#"{}"#[..], "/email"),
+            (br#"{"email":1}"#, "/email"),
+            (br#"{"email":"a@b.io","auth_type":2}"#, "/auth_type"),
+            (br#"[]"#, "/"),
+            (b"not json", "/"),
+        ] {
+            match parse_create(body) {
+                Err(MockError::InvalidRequest {
+                    at: ErrorLocation::Body(p),
+                    ..
+                }) => assert_eq!(p, pointer),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

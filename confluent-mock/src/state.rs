@@ -1,0 +1,944 @@
+//! The organization the mock pretends to be: its invitations and users, as pure logic.
+//!
+//! Every operation takes the current time as an argument, so the rules (409 on a live email,
+//! deactivate-then-reinvite, expiry, pagination, user removal) are unit-tested without a clock or
+//! a socket. Rendering into wire types lives in [`super::wire`].
+//!
+//! Modelled undocumented behaviour (the service's reported behaviour is in
+//! `confluent-client/openapi/README.md`):
+//! - Deleting a pending (SENT, STAGED or EXPIRED) invitation does not make it disappear: it becomes
+//!   `INVITE_STATUS_DEACTIVATED` with `metadata.deleted_at` set, and GET keeps answering it.
+//!   Deleting it again answers 404. The email can then be invited again (a new invitation id).
+//! - A SENT invitation whose `expires_at` (creation + 7 days) has passed reads as EXPIRED; an
+//!   expired invitation can be deleted and its email invited again.
+//! - The invitee's user exists from the invitation's creation on (so roles can be bound to it);
+//!   it lives while it is a member or has a SENT/STAGED/EXPIRED/ACCEPTED invitation, so a
+//!   re-invitation after expiry keeps the user id while one after deactivation gets a new one.
+//! - Deleting a user deactivates all their invitations, so the email can be invited again.
+//! - Nothing becomes STAGED on its own: the status exists in the enum only.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::error::MockError;
+use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
+
+/// How long an invitation stays SENT before it reads as EXPIRED (observed on the real service).
+pub const INVITATION_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 7);
+
+/// One invitation as the organization stores it (links are added when rendering).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvitationRecord {
+    /// Creation order; the list sort key and the page cursor.
+    pub seq: u64,
+    /// `i-` + 5 lowercase alphanumerics.
+    pub id: String,
+    /// As given at creation (comparisons ignore case).
+    pub email: String,
+    /// `AUTH_TYPE_SSO` or `AUTH_TYPE_LOCAL` (seeded ones may carry anything).
+    pub auth_type: String,
+    /// The stored status (expiry is applied by [`Org::sweep`] before every read).
+    pub status: InviteStatus,
+    /// When it was created (whole seconds).
+    pub created_at: Timestamp,
+    /// When its status last changed.
+    pub updated_at: Timestamp,
+    /// When it was deactivated.
+    pub deleted_at: Option<Timestamp>,
+    /// When it was accepted.
+    pub accepted_at: Option<Timestamp>,
+    /// When it expires (or expired).
+    pub expires_at: Timestamp,
+    /// The invitee's user id.
+    pub user_id: String,
+    /// The creator's user id.
+    pub creator_id: String,
+}
+
+/// One user of the organization: an invitee (from invitation on) or a member (after accepting).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRecord {
+    /// `u-` + 6 lowercase alphanumerics.
+    pub id: String,
+    /// The email of the invitation that created the user.
+    pub email: String,
+    /// The auth type of that invitation.
+    pub auth_type: String,
+    /// When the user was created (with the first invitation).
+    pub created_at: Timestamp,
+    /// When the user last changed.
+    pub updated_at: Timestamp,
+    /// Whether the user accepted an invitation.
+    pub member: bool,
+}
+
+/// Filters and paging of a list request, already split from the query string.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListQuery {
+    /// Exact match, case-insensitive.
+    pub email: Option<String>,
+    /// Exact match on the status string.
+    pub status: Option<String>,
+    /// Exact match on the invitee's user id.
+    pub user: Option<String>,
+    /// Exact match on the creator's user id.
+    pub creator: Option<String>,
+    /// Honoured only without a page token.
+    pub page_size: Option<u32>,
+    /// An opaque token from a previous page's `next` link.
+    pub page_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The invitations on this page, in creation order.
+    pub items: Vec<InvitationRecord>,
+    /// The token of the next page; `None` on the last page.
+    pub next_token: Option<String>,
+    /// How many invitations match the filters in all.
+    pub total_size: u64,
+    /// The page size in force.
+    pub page_size: u32,
+}
+
+/// The organization: invitations in creation order and users by id.
+#[derive(Debug)]
+pub struct Org {
+    records: BTreeMap<u64, InvitationRecord>,
+    by_id: HashMap<String, u64>,
+    users: BTreeMap<String, UserRecord>,
+    /// Ids are never reused, even across [`Org::reset`] (the API promises as much).
+    issued: HashSet<String>,
+    next_seq: u64,
+    /// The earliest `expires_at` of a SENT invitation, to make [`Org::sweep`] cheap.
+    next_expiry: Option<Timestamp>,
+    rng: fastrand::Rng,
+}
+
+impl Default for Org {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Truncates to whole seconds: the API renders timestamps with seconds precision.
+pub fn whole_seconds(ts: Timestamp) -> Timestamp {
+    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
+}
+
+/// Whether `email` looks like an address: one `@`, a non-empty local part, a dotted domain
+/// without empty labels, no whitespace or control characters, at most 254 bytes.
+pub fn looks_like_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// Validates a create request: the email's shape and the auth type (default SSO).
+pub fn validate_create(req: &CreateInvitation) -> Result<(String, String), MockError> {
+    let email = req.email.trim();
+    if email.is_empty() {
+        return Err(MockError::invalid_body(
+            "/email",
+            "The property '/email' is required and must not be empty",
+        ));
+    }
+    if !looks_like_email(email) {
+        return Err(MockError::invalid_body(
+            "/email",
+            format!("The property '/email' must be a valid email address, got '{email}'"),
+        ));
+    }
+    let auth_type = match req.auth_type.as_deref() {
+        None => AUTH_TYPE_SSO,
+        Some(t @ (AUTH_TYPE_SSO | AUTH_TYPE_LOCAL)) => t,
+        Some(other) => {
+            return Err(MockError::invalid_body(
+                "/auth_type",
+                format!(
+                    "The property '/auth_type' must be one of {AUTH_TYPE_SSO}, {AUTH_TYPE_LOCAL}, got '{other}'"
+                ),
+            ));
+        }
+    };
+    Ok((email.to_owned(), auth_type.to_owned()))
+}
+
+fn is_live(status: &InviteStatus) -> bool {
+    matches!(
+        status,
+        InviteStatus::Sent | InviteStatus::Staged | InviteStatus::Accepted
+    )
+}
+
+fn is_pending(status: &InviteStatus) -> bool {
+    matches!(
+        status,
+        InviteStatus::Sent | InviteStatus::Staged | InviteStatus::Expired
+    )
+}
+
+impl Org {
+    /// An empty organization.
+    pub fn new() -> Self {
+        Self {
+            records: BTreeMap::new(),
+            by_id: HashMap::new(),
+            users: BTreeMap::new(),
+            issued: HashSet::new(),
+            next_seq: 1,
+            next_expiry: None,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// Forgets every invitation and user. Sequence numbers and issued ids keep counting, so
+    /// stale page tokens and ids never alias new objects.
+    pub fn reset(&mut self) {
+        self.records.clear();
+        self.by_id.clear();
+        self.users.clear();
+        self.next_expiry = None;
+    }
+
+    /// Marks SENT invitations whose `expires_at` has passed as EXPIRED. Called before every
+    /// operation, so reads, filters and the 409 rule all see the status a client would.
+    pub fn sweep(&mut self, now: Timestamp) {
+        match self.next_expiry {
+            Some(due) if due <= now => {}
+            _ => return,
+        }
+        let mut next = None::<Timestamp>;
+        for r in self.records.values_mut() {
+            if r.status != InviteStatus::Sent {
+                continue;
+            }
+            if r.expires_at <= now {
+                r.status = InviteStatus::Expired;
+                r.updated_at = r.expires_at;
+            } else {
+                next = Some(next.map_or(r.expires_at, |n| n.min(r.expires_at)));
+            }
+        }
+        self.next_expiry = next;
+    }
+
+    fn fresh_id(&mut self, prefix: &str, len: usize) -> String {
+        loop {
+            let suffix: String = (0..len)
+                .map(|_| {
+                    let n = self.rng.u8(0..36);
+                    char::from_digit(u32::from(n), 36).unwrap_or('0')
+                })
+                .collect();
+            let id = format!("{prefix}{suffix}");
+            if self.issued.insert(id.clone()) {
+                return id;
+            }
+        }
+    }
+
+    fn user_by_email(&self, email: &str) -> Option<&UserRecord> {
+        self.users
+            .values()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+    }
+
+    /// Whether a create for `email` must answer 409: a live invitation or a member exists.
+    fn email_taken(&self, email: &str) -> bool {
+        self.records
+            .values()
+            .any(|r| is_live(&r.status) && r.email.eq_ignore_ascii_case(email))
+            || self
+                .users
+                .values()
+                .any(|u| u.member && u.email.eq_ignore_ascii_case(email))
+    }
+
+    fn insert(
+        &mut self,
+        email: &str,
+        auth_type: &str,
+        creator: &str,
+        now: Timestamp,
+    ) -> InvitationRecord {
+        let now = whole_seconds(now);
+        let user_id = match self.user_by_email(email) {
+            Some(u) => u.id.clone(),
+            None => {
+                let id = self.fresh_id("u-", 6);
+                self.users.insert(
+                    id.clone(),
+                    UserRecord {
+                        id: id.clone(),
+                        email: email.to_owned(),
+                        auth_type: auth_type.to_owned(),
+                        created_at: now,
+                        updated_at: now,
+                        member: false,
+                    },
+                );
+                id
+            }
+        };
+        let id = self.fresh_id("i-", 5);
+        let expires_at = now.checked_add(INVITATION_LIFETIME).unwrap_or(now);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = InvitationRecord {
+            seq,
+            id: id.clone(),
+            email: email.to_owned(),
+            auth_type: auth_type.to_owned(),
+            status: InviteStatus::Sent,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            accepted_at: None,
+            expires_at,
+            user_id,
+            creator_id: creator.to_owned(),
+        };
+        self.next_expiry = Some(self.next_expiry.map_or(expires_at, |n| n.min(expires_at)));
+        self.by_id.insert(id, seq);
+        self.records.insert(seq, record.clone());
+        record
+    }
+
+    /// `POST /iam/v2/invitations`: validates, refuses a live email with 409, else creates a
+    /// SENT invitation (reusing the email's user if one exists).
+    pub fn create(
+        &mut self,
+        req: &CreateInvitation,
+        creator: &str,
+        now: Timestamp,
+    ) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        let (email, auth_type) = validate_create(req)?;
+        if self.email_taken(&email) {
+            return Err(MockError::AlreadyExists { email });
+        }
+        Ok(self.insert(&email, &auth_type, creator, now))
+    }
+
+    /// A test control: an invitation as if created out of band (console, CLI). Not validated;
+    /// if the email already has a live invitation, that one is returned with `false`, as a real
+    /// out-of-band create would have met a 409.
+    pub fn seed(
+        &mut self,
+        email: &str,
+        auth_type: Option<&str>,
+        creator: &str,
+        now: Timestamp,
+    ) -> (InvitationRecord, bool) {
+        self.sweep(now);
+        if let Some(existing) = self
+            .records
+            .values()
+            .find(|r| is_live(&r.status) && r.email.eq_ignore_ascii_case(email))
+        {
+            return (existing.clone(), false);
+        }
+        let auth_type = auth_type.unwrap_or(AUTH_TYPE_SSO);
+        (self.insert(email, auth_type, creator, now), true)
+    }
+
+    fn record_mut(&mut self, id: &str) -> Result<&mut InvitationRecord, MockError> {
+        self.by_id
+            .get(id)
+            .and_then(|seq| self.records.get_mut(seq))
+            .ok_or_else(|| MockError::invitation_not_found(id))
+    }
+
+    /// `GET /iam/v2/invitations/{id}`: any stored invitation, deactivated ones included.
+    pub fn get(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        self.record_mut(id).map(|r| r.clone())
+    }
+
+    /// `GET /iam/v2/invitations`: filters, sorts by creation and pages.
+    pub fn list(&mut self, q: &ListQuery, now: Timestamp) -> Result<Page, MockError> {
+        self.sweep(now);
+        let cursor = match q.page_token.as_deref() {
+            Some(token) => pagination::decode(token).ok_or_else(|| {
+                MockError::invalid_query("page_token",
+                    "The page_token is invalid: pass the next link or page_token of a previous page unchanged",
+                )
+            })?,
+            None => {
+                let page_size = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+                if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+                    return Err(MockError::invalid_query("page_size",
+                        format!("The page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"),
+                    ));
+                }
+                Cursor {
+                    after_seq: 0,
+                    page_size,
+                }
+            }
+        };
+        let matches = |r: &&InvitationRecord| {
+            q.email
+                .as_deref()
+                .is_none_or(|e| r.email.eq_ignore_ascii_case(e))
+                && q.status.as_deref().is_none_or(|s| r.status.as_str() == s)
+                && q.user.as_deref().is_none_or(|u| r.user_id == u)
+                && q.creator.as_deref().is_none_or(|c| r.creator_id == c)
+        };
+        let total_size = self.records.values().filter(matches).count() as u64;
+        let mut rest = self
+            .records
+            .range(cursor.after_seq.saturating_add(1)..)
+            .map(|(_, r)| r)
+            .filter(matches);
+        let size = cursor.page_size as usize;
+        let items: Vec<InvitationRecord> = rest.by_ref().take(size).cloned().collect();
+        let next_token = match (rest.next(), items.last()) {
+            (Some(_), Some(last)) => Some(pagination::encode(Cursor {
+                after_seq: last.seq,
+                page_size: cursor.page_size,
+            })),
+            _ => None,
+        };
+        Ok(Page {
+            items,
+            next_token,
+            total_size,
+            page_size: cursor.page_size,
+        })
+    }
+
+    /// `DELETE /iam/v2/invitations/{id}`: a pending invitation becomes DEACTIVATED (and its
+    /// invitee user goes away unless still needed); ACCEPTED answers 400; DEACTIVATED or
+    /// unknown answers 404.
+    pub fn delete(&mut self, id: &str, now: Timestamp) -> Result<(), MockError> {
+        self.sweep(now);
+        let now = whole_seconds(now);
+        let record = self.record_mut(id)?;
+        match record.status {
+            InviteStatus::Accepted => Err(MockError::AlreadyAccepted { id: id.to_owned() }),
+            ref s if is_pending(s) => {
+                record.status = InviteStatus::Deactivated;
+                record.deleted_at = Some(now);
+                record.updated_at = now;
+                let user = record.user_id.clone();
+                self.collect_user(&user);
+                Ok(())
+            }
+            _ => Err(MockError::invitation_not_found(id)),
+        }
+    }
+
+    /// A test control: the invitee accepts; they become a member.
+    pub fn accept(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        let now = whole_seconds(now);
+        let record = self.record_mut(id)?;
+        if !matches!(record.status, InviteStatus::Sent | InviteStatus::Staged) {
+            return Err(MockError::InvalidState {
+                id: id.to_owned(),
+                status: record.status.to_string(),
+                action: "accept",
+            });
+        }
+        record.status = InviteStatus::Accepted;
+        record.accepted_at = Some(now);
+        record.updated_at = now;
+        let record = record.clone();
+        if let Some(user) = self.users.get_mut(&record.user_id) {
+            user.member = true;
+            user.updated_at = now;
+        }
+        Ok(record)
+    }
+
+    /// A test control: a pending invitation expires now.
+    pub fn expire(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        let now = whole_seconds(now);
+        let record = self.record_mut(id)?;
+        if !matches!(record.status, InviteStatus::Sent | InviteStatus::Staged) {
+            return Err(MockError::InvalidState {
+                id: id.to_owned(),
+                status: record.status.to_string(),
+                action: "expire",
+            });
+        }
+        record.status = InviteStatus::Expired;
+        record.expires_at = now;
+        record.updated_at = now;
+        Ok(record.clone())
+    }
+
+    /// A test control: a pending invitation expires naturally at `at` (read as SENT until then,
+    /// EXPIRED after, as the real service does).
+    pub fn expire_at(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<InvitationRecord, MockError> {
+        self.sweep(now);
+        let at = whole_seconds(at);
+        let record = self.record_mut(id)?;
+        if record.status != InviteStatus::Sent {
+            return Err(MockError::InvalidState {
+                id: id.to_owned(),
+                status: record.status.to_string(),
+                action: "expire",
+            });
+        }
+        record.expires_at = at;
+        let record = record.clone();
+        self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
+        Ok(record)
+    }
+
+    /// A test control: the invitation disappears entirely (GET answers 404), as if removed out
+    /// of band. A member stays a member.
+    pub fn remove(&mut self, id: &str) -> Result<(), MockError> {
+        let seq = self
+            .by_id
+            .remove(id)
+            .ok_or_else(|| MockError::invitation_not_found(id))?;
+        if let Some(r) = self.records.remove(&seq) {
+            self.collect_user(&r.user_id);
+        }
+        Ok(())
+    }
+
+    /// Drops a user who is no member and no longer referenced by a non-deactivated invitation.
+    fn collect_user(&mut self, user_id: &str) {
+        let needed = self.users.get(user_id).is_some_and(|u| u.member)
+            || self
+                .records
+                .values()
+                .any(|r| r.user_id == user_id && r.status != InviteStatus::Deactivated);
+        if !needed {
+            self.users.remove(user_id);
+        }
+    }
+
+    /// `GET /iam/v2/users/{id}`.
+    pub fn user(&self, id: &str) -> Result<UserRecord, MockError> {
+        self.users
+            .get(id)
+            .cloned()
+            .ok_or_else(|| MockError::user_not_found(id))
+    }
+
+    /// `DELETE /iam/v2/users/{id}`: the user is gone and every invitation of theirs becomes
+    /// DEACTIVATED, so the email can be invited again.
+    pub fn delete_user(&mut self, id: &str, now: Timestamp) -> Result<(), MockError> {
+        self.sweep(now);
+        let now = whole_seconds(now);
+        if self.users.remove(id).is_none() {
+            return Err(MockError::user_not_found(id));
+        }
+        for r in self.records.values_mut() {
+            if r.user_id == id && r.status != InviteStatus::Deactivated {
+                r.status = InviteStatus::Deactivated;
+                r.deleted_at = Some(now);
+                r.updated_at = now;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every user, by id.
+    pub fn users(&self) -> Vec<UserRecord> {
+        self.users.values().cloned().collect()
+    }
+
+    /// Every stored invitation in creation order, deactivated and expired ones included.
+    pub fn all(&mut self, now: Timestamp) -> Vec<InvitationRecord> {
+        self.sweep(now);
+        self.records.values().cloned().collect()
+    }
+
+    /// The SENT/STAGED/ACCEPTED invitations of `email` (case-insensitive).
+    pub fn live_for(&mut self, email: &str, now: Timestamp) -> Vec<InvitationRecord> {
+        self.sweep(now);
+        self.records
+            .values()
+            .filter(|r| is_live(&r.status) && r.email.eq_ignore_ascii_case(email))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorLocation;
+
+    const ADMIN: &str = "u-admin1";
+
+    fn t0() -> Timestamp {
+        "2026-03-01T12:00:00.750Z".parse().unwrap()
+    }
+
+    fn req(email: &str) -> CreateInvitation {
+        CreateInvitation {
+            email: email.into(),
+            auth_type: None,
+        }
+    }
+
+    fn create(org: &mut Org, email: &str) -> InvitationRecord {
+        org.create(&req(email), ADMIN, t0()).unwrap()
+    }
+
+    #[test]
+    fn create_fills_every_field() {
+        let mut org = Org::new();
+        let r = create(&mut org, "Jane@Example.com");
+        assert!(r.id.starts_with("i-") && r.id.len() == 7, "{}", r.id);
+        assert!(
+            r.id[2..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        assert!(r.user_id.starts_with("u-"));
+        assert_eq!(r.email, "Jane@Example.com");
+        assert_eq!(r.auth_type, AUTH_TYPE_SSO);
+        assert_eq!(r.status, InviteStatus::Sent);
+        assert_eq!(r.created_at.to_string(), "2026-03-01T12:00:00Z");
+        assert_eq!(r.expires_at.to_string(), "2026-03-08T12:00:00Z");
+        assert_eq!(r.creator_id, ADMIN);
+        assert_eq!(r.accepted_at, None);
+        let user = org.user(&r.user_id).unwrap();
+        assert!(!user.member);
+    }
+
+    #[test]
+    fn validation_points_at_the_field() {
+        let mut org = Org::new();
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "ja ne@example.com",
+        ] {
+            match org.create(&req(bad), ADMIN, t0()) {
+                Err(MockError::InvalidRequest { at, .. }) => {
+                    assert_eq!(at, ErrorLocation::Body("/email".into()), "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let bad_auth = CreateInvitation {
+            email: "a@example.com".into(),
+            auth_type: Some("AUTH_TYPE_PASSKEY".into()),
+        };
+        assert!(matches!(
+            org.create(&bad_auth, ADMIN, t0()),
+            Err(MockError::InvalidRequest {
+                at: ErrorLocation::Body(p),
+                ..
+            }) if p == "/auth_type"
+        ));
+        let local = CreateInvitation {
+            email: "a@example.com".into(),
+            auth_type: Some(AUTH_TYPE_LOCAL.into()),
+        };
+        assert_eq!(
+            org.create(&local, ADMIN, t0()).unwrap().auth_type,
+            AUTH_TYPE_LOCAL
+        );
+    }
+
+    #[test]
+    fn a_live_email_is_refused_case_insensitively() {
+        let mut org = Org::new();
+        let r = create(&mut org, "jane@example.com");
+        let err = org
+            .create(&req("JANE@example.COM"), ADMIN, t0())
+            .unwrap_err();
+        assert!(matches!(err, MockError::AlreadyExists { .. }));
+        assert_eq!(
+            err.to_string(),
+            "This user already exists within the Organization"
+        );
+        // still refused once accepted (a member)
+        org.accept(&r.id, t0()).unwrap();
+        assert!(matches!(
+            org.create(&req("jane@example.com"), ADMIN, t0()),
+            Err(MockError::AlreadyExists { .. })
+        ));
+        // and even when the accepted invitation was removed out of band
+        org.remove(&r.id).unwrap();
+        assert!(matches!(
+            org.create(&req("jane@example.com"), ADMIN, t0()),
+            Err(MockError::AlreadyExists { .. })
+        ));
+    }
+
+    #[test]
+    fn deactivate_then_reinvite() {
+        let mut org = Org::new();
+        let first = create(&mut org, "jane@example.com");
+        org.delete(&first.id, t0()).unwrap();
+        let got = org.get(&first.id, t0()).unwrap();
+        assert_eq!(got.status, InviteStatus::Deactivated);
+        assert!(got.deleted_at.is_some());
+        // deleting again: 404
+        assert!(matches!(
+            org.delete(&first.id, t0()),
+            Err(MockError::NotFound { .. })
+        ));
+        // the invitee went away with the deactivation
+        assert!(org.user(&first.user_id).is_err());
+        let second = create(&mut org, "jane@example.com");
+        assert_ne!(second.id, first.id);
+        assert_ne!(second.user_id, first.user_id);
+        assert_eq!(org.live_for("Jane@example.com", t0()), vec![second]);
+        assert_eq!(org.all(t0()).len(), 2);
+    }
+
+    #[test]
+    fn accepted_cannot_be_deleted() {
+        let mut org = Org::new();
+        let r = create(&mut org, "jane@example.com");
+        let accepted = org.accept(&r.id, t0()).unwrap();
+        assert_eq!(accepted.status, InviteStatus::Accepted);
+        assert!(accepted.accepted_at.is_some());
+        let err = org.delete(&r.id, t0()).unwrap_err();
+        assert_eq!(err.to_string(), "The invitation was already accepted");
+        assert!(org.user(&r.user_id).unwrap().member);
+        assert!(matches!(
+            org.accept(&r.id, t0()),
+            Err(MockError::InvalidState { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_by_time_and_by_control() {
+        let mut org = Org::new();
+        let r = create(&mut org, "jane@example.com");
+        let before = t0()
+            .checked_add(SignedDuration::from_hours(24 * 7 - 1))
+            .unwrap();
+        assert_eq!(org.get(&r.id, before).unwrap().status, InviteStatus::Sent);
+        let after = t0()
+            .checked_add(SignedDuration::from_hours(24 * 7))
+            .unwrap();
+        let got = org.get(&r.id, after).unwrap();
+        assert_eq!(got.status, InviteStatus::Expired);
+        // an expired email can be invited again, keeping its user
+        let again = org.create(&req("jane@example.com"), ADMIN, after).unwrap();
+        assert_eq!(again.user_id, r.user_id);
+        // expired invitations can still be deleted (deactivated); cannot be accepted
+        assert!(matches!(
+            org.accept(&r.id, after),
+            Err(MockError::InvalidState { .. })
+        ));
+        org.delete(&r.id, after).unwrap();
+        assert_eq!(
+            org.get(&r.id, after).unwrap().status,
+            InviteStatus::Deactivated
+        );
+        // the user survives: the new invitation still needs it
+        assert!(org.user(&r.user_id).is_ok());
+
+        let other = create(&mut org, "joe@example.com");
+        let expired = org.expire(&other.id, t0()).unwrap();
+        assert_eq!(expired.status, InviteStatus::Expired);
+        assert_eq!(expired.expires_at, whole_seconds(t0()));
+        assert!(org.live_for("joe@example.com", t0()).is_empty());
+    }
+
+    #[test]
+    fn pagination_follows_tokens_to_the_end() {
+        let mut org = Org::new();
+        for i in 0..25 {
+            create(&mut org, &format!("user{i}@example.com"));
+        }
+        let mut q = ListQuery {
+            page_size: Some(10),
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = org.list(&q, t0()).unwrap();
+            pages += 1;
+            assert_eq!(page.total_size, 25);
+            seen.extend(page.items.iter().map(|r| r.email.clone()));
+            match page.next_token {
+                Some(t) => {
+                    // page_size is ignored once a token is given
+                    q = ListQuery {
+                        page_size: Some(1),
+                        page_token: Some(t),
+                        ..Default::default()
+                    }
+                }
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        let expected: Vec<String> = (0..25).map(|i| format!("user{i}@example.com")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn pagination_defaults_and_bounds() {
+        let mut org = Org::new();
+        for i in 0..10 {
+            create(&mut org, &format!("user{i}@example.com"));
+        }
+        let page = org.list(&ListQuery::default(), t0()).unwrap();
+        assert_eq!(page.items.len(), 10);
+        assert_eq!(page.page_size, 10);
+        assert_eq!(
+            page.next_token, None,
+            "an exactly full last page has no next"
+        );
+        for bad in [0, 101] {
+            let q = ListQuery {
+                page_size: Some(bad),
+                ..Default::default()
+            };
+            assert!(matches!(
+                org.list(&q, t0()),
+                Err(MockError::InvalidRequest {
+                    at: ErrorLocation::Query(p),
+                    ..
+                }) if p == "page_size"
+            ));
+        }
+        let q = ListQuery {
+            page_token: Some("garbage".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            org.list(&q, t0()),
+            Err(MockError::InvalidRequest {
+                at: ErrorLocation::Query(p),
+                ..
+            }) if p == "page_token"
+        ));
+    }
+
+    #[test]
+    fn filters_are_exact() {
+        let mut org = Org::new();
+        let a = create(&mut org, "a@example.com");
+        let b = org.create(&req("b@example.com"), "u-other1", t0()).unwrap();
+        org.accept(&b.id, t0()).unwrap();
+        let by = |q: ListQuery, org: &mut Org| -> Vec<String> {
+            org.list(&q, t0())
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let q = ListQuery {
+            email: Some("A@EXAMPLE.COM".into()),
+            ..Default::default()
+        };
+        assert_eq!(by(q, &mut org), vec![a.id.clone()]);
+        let q = ListQuery {
+            email: Some("example.com".into()),
+            ..Default::default()
+        };
+        assert!(by(q, &mut org).is_empty());
+        let q = ListQuery {
+            status: Some("INVITE_STATUS_ACCEPTED".into()),
+            ..Default::default()
+        };
+        assert_eq!(by(q, &mut org), vec![b.id.clone()]);
+        let q = ListQuery {
+            user: Some(a.user_id.clone()),
+            ..Default::default()
+        };
+        assert_eq!(by(q, &mut org), vec![a.id.clone()]);
+        let q = ListQuery {
+            creator: Some("u-other1".into()),
+            ..Default::default()
+        };
+        assert_eq!(by(q, &mut org), vec![b.id]);
+    }
+
+    #[test]
+    fn deleting_a_user_deactivates_their_invitations() {
+        let mut org = Org::new();
+        let r = create(&mut org, "jane@example.com");
+        org.accept(&r.id, t0()).unwrap();
+        assert_eq!(org.users().len(), 1);
+        org.delete_user(&r.user_id, t0()).unwrap();
+        assert!(org.users().is_empty());
+        assert!(matches!(
+            org.delete_user(&r.user_id, t0()),
+            Err(MockError::NotFound { .. })
+        ));
+        let got = org.get(&r.id, t0()).unwrap();
+        assert_eq!(got.status, InviteStatus::Deactivated);
+        assert!(got.deleted_at.is_some());
+        let again = create(&mut org, "jane@example.com");
+        assert_ne!(again.user_id, r.user_id);
+    }
+
+    #[test]
+    fn seed_and_remove() {
+        let mut org = Org::new();
+        let (seeded, created) = org.seed("x@example.com", Some("AUTH_TYPE_FUTURE"), "u-cons", t0());
+        assert!(created);
+        assert_eq!(seeded.auth_type, "AUTH_TYPE_FUTURE");
+        let (again, created) = org.seed("X@example.com", None, "u-cons", t0());
+        assert!(!created);
+        assert_eq!(again.id, seeded.id);
+        org.remove(&seeded.id).unwrap();
+        assert!(matches!(
+            org.get(&seeded.id, t0()),
+            Err(MockError::NotFound { .. })
+        ));
+        assert!(org.users().is_empty());
+        assert!(org.remove(&seeded.id).is_err());
+    }
+
+    #[test]
+    fn ids_are_unique_and_never_reused_after_reset() {
+        let mut org = Org::new();
+        let mut ids = HashSet::new();
+        for i in 0..500 {
+            let r = create(&mut org, &format!("u{i}@example.com"));
+            assert!(ids.insert(r.id));
+        }
+        org.reset();
+        assert!(org.all(t0()).is_empty());
+        let r = create(&mut org, "u0@example.com");
+        assert!(!ids.contains(&r.id));
+    }
+
+    #[test]
+    fn email_shapes() {
+        assert!(looks_like_email("jane.doe+tag@sub.example.co"));
+        assert!(looks_like_email("x@a-b.io"));
+        assert!(!looks_like_email("a@b@c.io"));
+        assert!(!looks_like_email("a@.io"));
+        assert!(!looks_like_email("a@io."));
+        assert!(!looks_like_email("a\n@b.io"));
+    }
+}
