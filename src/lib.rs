@@ -22,7 +22,6 @@ pub mod credentials;
 pub mod export;
 pub mod http;
 pub mod leader;
-pub mod memory;
 pub mod metrics;
 pub mod operator;
 pub mod ownership;

@@ -1,5 +1,5 @@
 //! Arbitrary status codes, headers' values and bodies through the client's error
-//! classification: `Error::from_status`, `Refusal::from_response` and their `Display`, as the
+//! classification: `Error::from_status`, `ServerRefusal::from_response` and their `Display`, as the
 //! controller turns them into conditions, Events and metrics labels. Never a panic; always a
 //! CamelCase reason, and a message that names the status.
 
@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use confluent_client::error::bounded;
-use confluent_client::{Error, Refusal};
+use confluent_client::{Error, ServerRefusal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let request_id = (flags & 1 == 1).then(|| String::from_utf8_lossy(body).into_owned());
     let retry_after = (flags & 2 == 2).then(|| Duration::from_secs(u64::from(wait)));
 
-    let refusal = Refusal::from_response(status, body, request_id.clone());
+    let refusal = ServerRefusal::from_response(status, body, request_id.clone());
     // what is shown always names the status
     let shown = refusal.to_string();
     assert!(shown.contains(&format!("[HTTP {status}")), "{shown}");

@@ -1,12 +1,10 @@
-//! Arbitrary bytes as a Confluent response body: parsing an `Invitation`, an `InvitationList`, a
+//! Arbitrary bytes as a Confluent response body: parsing a `RemoteInvitation`, an `InvitationList`, a
 //! `User` or a `Failure` either fails with an error or yields a value that serializes and parses
 //! back to itself. Never a panic, whatever the server sends.
 
 #![no_main]
 
-use confluent_client::model::{
-    Failure, Invitation, InvitationList, InviteStatus, User,
-};
+use confluent_client::model::{Failure, InvitationList, InviteStatus, RemoteInvitation, User};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,7 +22,7 @@ where
 }
 
 /// What the controller reads off an invitation.
-fn exercise(inv: &Invitation) {
+fn exercise(inv: &RemoteInvitation) {
     let _ = inv.user_id();
     let _ = inv.resource_name();
     let _ = inv.created_at();
@@ -43,7 +41,7 @@ fn exercise(inv: &Invitation) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(inv) = round_trip::<Invitation>(data) {
+    if let Some(inv) = round_trip::<RemoteInvitation>(data) {
         exercise(&inv);
     }
     if let Some(list) = round_trip::<InvitationList>(data) {

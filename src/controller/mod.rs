@@ -245,8 +245,6 @@ async fn sweep(
             return;
         }
         credentials_in_use::release_unused(&ctx).await;
-        // the refresh churned through a page of every invitation: give the pages back
-        crate::memory::release_free_memory();
     }
 }
 
