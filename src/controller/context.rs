@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 
-use super::report;
+use super::events;
 use crate::crd::Invitation;
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
@@ -64,7 +64,7 @@ pub struct Context {
     pub credentials: CredentialStore,
     pub metrics: Arc<Metrics>,
     /// Publishes Events, with kube's series aggregation and a bounded memory of them.
-    pub events: report::EventSink,
+    pub events: events::EventSink,
     pub settings: Settings,
     /// One remote snapshot per credential (batch observation).
     pub snapshots: Snapshots,
@@ -120,7 +120,7 @@ impl Context {
             instance: reporter_instance,
         };
         Self {
-            events: report::EventSink::new(kube.clone(), reporter, report::EVENT_MEMORY),
+            events: events::EventSink::new(kube.clone(), reporter, events::EVENT_MEMORY),
             kube,
             credentials,
             metrics,

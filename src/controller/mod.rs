@@ -9,6 +9,7 @@ mod context;
 pub mod credentials_in_use;
 mod drive;
 mod error;
+pub mod events;
 mod pause;
 pub mod preview;
 pub mod report;

@@ -6,9 +6,8 @@ use k8s_openapi::api::events::v1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Api, Resource, ResourceExt};
-use parking_lot::Mutex;
 
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
@@ -16,57 +15,6 @@ use crate::crd::{Invitation, InvitationStatus};
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
-
-/// How many Events one Recorder publishes before it is replaced by a fresh one.
-pub const EVENT_MEMORY: usize = 1024;
-
-/// Hands out kube's [`Recorder`], which turns a repeated Event (same object, type and reason)
-/// into a `series` count on the first instead of a new object. Its cache keeps every Event it
-/// published for 6 minutes and is only pruned by the next publish: a burst of new invitations
-/// stayed in it for as long as nothing else happened (BENCHMARKS.md, "Measured once"). So a
-/// Recorder serves `limit` Events, then a fresh one takes over: at most `limit` Events are
-/// remembered, and a repeat after a hand-over starts a new Event instead of extending the old
-/// series.
-pub struct EventSink {
-    kube: kube::Client,
-    reporter: Reporter,
-    limit: usize,
-    /// The Recorder in use and how many Events it has published.
-    current: Mutex<(Recorder, usize)>,
-    /// How many Recorders were replaced.
-    handovers: std::sync::atomic::AtomicUsize,
-}
-
-impl EventSink {
-    /// A sink whose Recorders serve `limit` Events each.
-    pub fn new(kube: kube::Client, reporter: Reporter, limit: usize) -> Self {
-        let recorder = Recorder::new(kube.clone(), reporter.clone());
-        Self {
-            kube,
-            reporter,
-            limit: limit.max(1),
-            current: Mutex::new((recorder, 0)),
-            handovers: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    /// The Recorder for the next Event.
-    pub fn recorder(&self) -> Recorder {
-        let mut current = self.current.lock();
-        if current.1 >= self.limit {
-            *current = (Recorder::new(self.kube.clone(), self.reporter.clone()), 0);
-            self.handovers
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        current.1 += 1;
-        current.0.clone()
-    }
-
-    /// How many times a fresh Recorder took over (the tests read it).
-    pub fn handovers(&self) -> usize {
-        self.handovers.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 /// Writes `next` as the status unless it equals what is stored. Returns whether it wrote.
 pub async fn write_status(
@@ -117,7 +65,7 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
     };
     ctx.metrics.event(reason, warning);
     let reference = obj.object_ref(&());
-    let published = match long_name_event(&ev, &reference, &ctx.events.reporter) {
+    let published = match long_name_event(&ev, &reference, ctx.events.reporter()) {
         // kube's Recorder would name it `<object name>.<hex time>`, too long for the API server
         Some(event) => {
             let ns = reference.namespace.clone().unwrap_or_default();

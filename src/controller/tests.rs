@@ -935,7 +935,7 @@ async fn the_event_recorder_is_replaced_after_its_share_of_events() {
         controller: "test".into(),
         instance: None,
     };
-    let sink = super::report::EventSink::new(kube, reporter, 3);
+    let sink = super::events::EventSink::new(kube, reporter, 3);
     for _ in 0..3 {
         let _ = sink.recorder();
     }
