@@ -25,6 +25,7 @@
 
 mod api;
 mod auth;
+mod clock;
 mod control;
 mod error;
 mod faults;

@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, HashSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::clock::whole_seconds;
 use super::error::MockError;
 use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::state::whole_seconds;
 use confluent_client::role_bindings::{CRN_PREFIX, CreateRoleBinding, decoded_crn};
 
 /// How many `/iam/v2/role-bindings` requests the mock saw, per operation, whatever their

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::clock::whole_seconds;
 use super::error::MockError;
 use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::role_bindings::RoleBindings;
@@ -126,11 +127,6 @@ impl Default for Org {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Truncates to whole seconds: the API renders timestamps with seconds precision.
-pub fn whole_seconds(ts: Timestamp) -> Timestamp {
-    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
 }
 
 /// Whether `email` looks like an address: one `@`, a non-empty local part, a dotted domain

@@ -4,7 +4,8 @@
 
 use jiff::Timestamp;
 
-use super::state::{InvitationRecord, Page, UserRecord, whole_seconds};
+use super::clock::whole_seconds;
+use super::state::{InvitationRecord, Page, UserRecord};
 use confluent_client::model::{
     API_VERSION, InvitationList, ListMeta, ObjectMeta, ObjectReference, RemoteInvitation, User,
 };
