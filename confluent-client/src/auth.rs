@@ -6,11 +6,11 @@
 //! `Authorization` header built from it is marked sensitive so HTTP-level tracing hides it too.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
+use parking_lot::{Mutex, MutexGuard};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -136,9 +136,8 @@ impl TokenFile {
         Ok(token)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(SystemTime, SecretString)>> {
-        // A poisoned cache is still a valid cache: the worst case is one extra file read.
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Option<(SystemTime, SecretString)>> {
+        self.cached.lock()
     }
 }
 

@@ -24,7 +24,7 @@
 //!
 //! The user's `--confluent-rate-limit` / `--confluent-rate-burst` stay as a ceiling.
 
-use std::sync::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -344,9 +344,8 @@ impl Limiter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pacer> {
-        // The state is plain numbers, valid at every step: a poisoned lock is still usable.
-        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Pacer> {
+        self.pacer.lock()
     }
 
     /// Waits until a call may be sent, at most `max_wait`; returns the remaining wait when it
