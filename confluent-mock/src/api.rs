@@ -52,66 +52,23 @@ struct ParsedList {
 
 /// Parses the list query string: known parameters only, each at most once, empty ones ignored.
 fn parse_list(raw: &str) -> Result<ParsedList, MockError> {
-    let pairs = query::parse(raw).ok_or_else(|| {
-        MockError::invalid_query(
-            "query",
-            "The query string is not valid application/x-www-form-urlencoded UTF-8",
-        )
-    })?;
-    let mut q = ListQuery::default();
-    let mut page_size = None::<String>;
-    for (key, value) in pairs {
-        let (name, slot): (&'static str, &mut Option<String>) = match key.as_str() {
-            "email" => ("email", &mut q.email),
-            "status" => ("status", &mut q.status),
-            "user" => ("user", &mut q.user),
-            "creator" => ("creator", &mut q.creator),
-            "page_size" => ("page_size", &mut page_size),
-            "page_token" => ("page_token", &mut q.page_token),
-            _ => {
-                return Err(MockError::invalid_query(
-                    &key,
-                    format!("The 'invitation' resource can't be filtered by '{key}'"),
-                ));
-            }
-        };
-        if value.is_empty() {
-            continue;
-        }
-        if slot.is_some() {
-            return Err(MockError::invalid_query(
-                name,
-                format!("The parameter '{name}' may be given only once"),
-            ));
-        }
-        *slot = Some(value);
-    }
-    if let Some(size) = page_size {
-        let size = size.parse::<u32>().map_err(|_| {
-            MockError::invalid_query(
-                "page_size",
-                format!("The page_size must be an integer between 1 and 100, got '{size}'"),
-            )
-        })?;
-        q.page_size = Some(size);
-    }
-    if q.page_token.as_ref().is_some_and(|t| t.len() > 255) {
-        return Err(MockError::invalid_query(
-            "page_token",
-            "The page_token must be at most 255 characters",
-        ));
-    }
-    let filters = [
-        ("email", &q.email),
-        ("status", &q.status),
-        ("user", &q.user),
-        ("creator", &q.creator),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", query::encode(v))))
-    .collect::<Vec<_>>()
-    .join("&");
-    Ok(ParsedList { query: q, filters })
+    let query::ListParams {
+        filters: [email, status, user, creator],
+        page_size,
+        page_token,
+        encoded_filters,
+    } = query::parse_list(raw, "invitation", ["email", "status", "user", "creator"])?;
+    Ok(ParsedList {
+        query: ListQuery {
+            email,
+            status,
+            user,
+            creator,
+            page_size,
+            page_token,
+        },
+        filters: encoded_filters,
+    })
 }
 
 /// `GET /iam/v2/invitations`.

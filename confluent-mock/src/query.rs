@@ -1,6 +1,90 @@
 //! Query strings: a strict `application/x-www-form-urlencoded` parser (so malformed input is a
 //! 400 the mock chooses, not a framework rejection) and the matching encoder for `next` links.
 
+use super::error::MockError;
+
+/// A list request's parameters, checked the same way for every resource.
+pub struct ListParams<const N: usize> {
+    /// The resource's filters, in the order asked for.
+    pub filters: [Option<String>; N],
+    /// Honoured only without a page token.
+    pub page_size: Option<u32>,
+    /// From a previous page's `next` link.
+    pub page_token: Option<String>,
+    /// The filters given, re-encoded for the `first` and `next` links.
+    pub encoded_filters: String,
+}
+
+/// Parses a list query: the resource's `filters` and the paging parameters only, each at most
+/// once, empty ones ignored; an unknown parameter is refused naming the `resource`.
+pub fn parse_list<const N: usize>(
+    raw: &str,
+    resource: &str,
+    filters: [&'static str; N],
+) -> Result<ListParams<N>, MockError> {
+    let pairs = parse(raw).ok_or_else(|| {
+        MockError::invalid_query(
+            "query",
+            "The query string is not valid application/x-www-form-urlencoded UTF-8",
+        )
+    })?;
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut page_size = None::<String>;
+    let mut page_token = None::<String>;
+    for (key, value) in pairs {
+        let (name, slot): (&'static str, &mut Option<String>) = match key.as_str() {
+            "page_size" => ("page_size", &mut page_size),
+            "page_token" => ("page_token", &mut page_token),
+            k => match filters.iter().position(|f| *f == k) {
+                Some(i) => (filters[i], &mut values[i]),
+                None => {
+                    return Err(MockError::invalid_query(
+                        &key,
+                        format!("The '{resource}' resource can't be filtered by '{key}'"),
+                    ));
+                }
+            },
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if slot.is_some() {
+            return Err(MockError::invalid_query(
+                name,
+                format!("The parameter '{name}' may be given only once"),
+            ));
+        }
+        *slot = Some(value);
+    }
+    let page_size = match page_size {
+        Some(size) => Some(size.parse::<u32>().map_err(|_| {
+            MockError::invalid_query(
+                "page_size",
+                format!("The page_size must be an integer between 1 and 100, got '{size}'"),
+            )
+        })?),
+        None => None,
+    };
+    if page_token.as_ref().is_some_and(|t| t.len() > 255) {
+        return Err(MockError::invalid_query(
+            "page_token",
+            "The page_token must be at most 255 characters",
+        ));
+    }
+    let encoded_filters = filters
+        .iter()
+        .zip(&values)
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(ListParams {
+        filters: values,
+        page_size,
+        page_token,
+        encoded_filters,
+    })
+}
+
 /// Splits and decodes `a=1&b=x%40y` into pairs; `None` on bad percent-escapes or non-UTF-8.
 pub fn parse(query: &str) -> Option<Vec<(String, String)>> {
     query

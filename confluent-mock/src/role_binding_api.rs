@@ -139,63 +139,24 @@ impl IntoResponse for RoleBindingError {
 
 /// Parses the list query: known parameters only, each at most once, empty ones ignored.
 fn parse_list(raw: &str) -> Result<(RoleBindingQuery, String), MockError> {
-    let pairs = query::parse(raw).ok_or_else(|| {
-        MockError::invalid_query(
-            "query",
-            "The query string is not valid application/x-www-form-urlencoded UTF-8",
-        )
-    })?;
-    let mut q = RoleBindingQuery::default();
-    let mut page_size = None::<String>;
-    for (key, value) in pairs {
-        let (name, slot): (&'static str, &mut Option<String>) = match key.as_str() {
-            "crn_pattern" => ("crn_pattern", &mut q.crn_pattern),
-            "principal" => ("principal", &mut q.principal),
-            "role_name" => ("role_name", &mut q.role_name),
-            "page_size" => ("page_size", &mut page_size),
-            "page_token" => ("page_token", &mut q.page_token),
-            _ => {
-                return Err(MockError::invalid_query(
-                    &key,
-                    format!("The 'role-binding' resource can't be filtered by '{key}'"),
-                ));
-            }
-        };
-        if value.is_empty() {
-            continue;
-        }
-        if slot.is_some() {
-            return Err(MockError::invalid_query(
-                name,
-                format!("The parameter '{name}' may be given only once"),
-            ));
-        }
-        *slot = Some(value);
-    }
-    if let Some(size) = page_size {
-        q.page_size = Some(size.parse::<u32>().map_err(|_| {
-            MockError::invalid_query(
-                "page_size",
-                format!("The page_size must be an integer between 1 and 100, got '{size}'"),
-            )
-        })?);
-    }
-    if q.page_token.as_ref().is_some_and(|t| t.len() > 255) {
-        return Err(MockError::invalid_query(
-            "page_token",
-            "The page_token must be at most 255 characters",
-        ));
-    }
-    let filters = [
-        ("crn_pattern", &q.crn_pattern),
-        ("principal", &q.principal),
-        ("role_name", &q.role_name),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", query::encode(v))))
-    .collect::<Vec<_>>()
-    .join("&");
-    Ok((q, filters))
+    let query::ListParams {
+        filters: [crn_pattern, principal, role_name],
+        page_size,
+        page_token,
+        encoded_filters,
+    } = query::parse_list(
+        raw,
+        "role-binding",
+        ["crn_pattern", "principal", "role_name"],
+    )?;
+    let q = RoleBindingQuery {
+        crn_pattern,
+        principal,
+        role_name,
+        page_size,
+        page_token,
+    };
+    Ok((q, encoded_filters))
 }
 
 /// Parses a create body: the three properties are required strings; other (read-only)
