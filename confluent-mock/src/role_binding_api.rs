@@ -17,10 +17,11 @@ use super::api::base_url;
 use super::auth::Caller;
 use super::error::MockError;
 use super::handle::Shared;
+use super::pagination::Page;
 use super::query;
 use super::respond::{self, json};
 use super::role_bindings::{
-    RoleBindingCalls, RoleBindingError, RoleBindingPage, RoleBindingQuery, RoleBindingRecord,
+    RoleBindingCalls, RoleBindingError, RoleBindingQuery, RoleBindingRecord,
 };
 use super::sync::lock;
 use super::wire::{Links, rfc3339};
@@ -85,7 +86,11 @@ pub(crate) fn render(links: &Links<'_>, r: &RoleBindingRecord) -> RemoteRoleBind
 }
 
 /// An `iam.v2.RoleBindingList` page; `first` and `next` repeat the (encoded) filters.
-fn render_list(links: &Links<'_>, page: &RoleBindingPage, filters: &str) -> RemoteRoleBindingList {
+fn render_list(
+    links: &Links<'_>,
+    page: &Page<RoleBindingRecord>,
+    filters: &str,
+) -> RemoteRoleBindingList {
     let url = |paging: &str| format!("{}{COLLECTION}?{filters}&{paging}", links.base);
     let size = format!("page_size={}", page.page_size);
     RemoteRoleBindingList {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::whole_seconds;
 use super::error::MockError;
-use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::pagination::{self, Page};
 use confluent_client::role_bindings::{CRN_PREFIX, CreateRoleBinding, decoded_crn};
 
 /// How many `/iam/v2/role-bindings` requests the mock saw, per operation, whatever their
@@ -169,16 +169,6 @@ pub struct RoleBindingQuery {
     pub page_size: Option<u32>,
     /// From a previous page's `next` link.
     pub page_token: Option<String>,
-}
-
-/// One page of a list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RoleBindingPage {
-    pub items: Vec<RoleBindingRecord>,
-    /// `None` on the last page.
-    pub next_token: Option<String>,
-    pub total_size: u64,
-    pub page_size: u32,
 }
 
 /// The bindings of one organization, in creation order.
@@ -388,7 +378,7 @@ impl RoleBindings {
     }
 
     /// `GET /iam/v2/role-bindings`: `crn_pattern` required, exact filters, pages.
-    pub fn list(&self, q: &RoleBindingQuery) -> Result<RoleBindingPage, RoleBindingError> {
+    pub fn list(&self, q: &RoleBindingQuery) -> Result<Page<RoleBindingRecord>, RoleBindingError> {
         let Some(filter) = q.crn_pattern.as_deref() else {
             return Err(MockError::invalid_query(
                 "crn_pattern",
@@ -397,57 +387,12 @@ impl RoleBindings {
             .into());
         };
         let filter = decoded_crn(filter.trim());
-        let cursor = match q.page_token.as_deref() {
-            Some(token) => pagination::decode(token).ok_or_else(|| {
-                MockError::invalid_query(
-                    "page_token",
-                    "The page_token is invalid: pass the next link or page_token of a previous page unchanged",
-                )
-            })?,
-            None => {
-                let page_size = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-                if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-                    return Err(MockError::invalid_query(
-                        "page_size",
-                        format!("The page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"),
-                    )
-                    .into());
-                }
-                Cursor {
-                    after_seq: 0,
-                    page_size,
-                }
-            }
-        };
-        let matches = |r: &&RoleBindingRecord| {
+        let cursor = pagination::start(q.page_token.as_deref(), q.page_size)?;
+        Ok(pagination::page(&self.records, cursor, |r| {
             filter_matches(&filter, &r.crn_pattern)
                 && q.principal.as_deref().is_none_or(|p| r.principal == p)
                 && q.role_name.as_deref().is_none_or(|n| r.role_name == n)
-        };
-        let total_size = self.records.values().filter(matches).count() as u64;
-        let mut rest = self
-            .records
-            .range(cursor.after_seq.saturating_add(1)..)
-            .map(|(_, r)| r)
-            .filter(matches);
-        let items: Vec<RoleBindingRecord> = rest
-            .by_ref()
-            .take(cursor.page_size as usize)
-            .cloned()
-            .collect();
-        let next_token = match (rest.next(), items.last()) {
-            (Some(_), Some(last)) => Some(pagination::encode(Cursor {
-                after_seq: last.seq,
-                page_size: cursor.page_size,
-            })),
-            _ => None,
-        };
-        Ok(RoleBindingPage {
-            items,
-            next_token,
-            total_size,
-            page_size: cursor.page_size,
-        })
+        }))
     }
 }
 

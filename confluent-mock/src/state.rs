@@ -23,7 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::clock::whole_seconds;
 use super::error::MockError;
-use super::pagination::{self, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::pagination::{self, Page};
 use super::role_bindings::RoleBindings;
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
 use confluent_client::role_bindings::user_principal;
@@ -92,19 +92,6 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
     /// An opaque token from a previous page's `next` link.
     pub page_token: Option<String>,
-}
-
-/// One page of a list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Page {
-    /// The invitations on this page, in creation order.
-    pub items: Vec<InvitationRecord>,
-    /// The token of the next page; `None` on the last page.
-    pub next_token: Option<String>,
-    /// How many invitations match the filters in all.
-    pub total_size: u64,
-    /// The page size in force.
-    pub page_size: u32,
 }
 
 /// The organization: invitations in creation order and users by id.
@@ -375,56 +362,21 @@ impl Org {
     }
 
     /// `GET /iam/v2/invitations`: filters, sorts by creation and pages.
-    pub fn list(&mut self, q: &ListQuery, now: Timestamp) -> Result<Page, MockError> {
+    pub fn list(
+        &mut self,
+        q: &ListQuery,
+        now: Timestamp,
+    ) -> Result<Page<InvitationRecord>, MockError> {
         self.sweep(now);
-        let cursor = match q.page_token.as_deref() {
-            Some(token) => pagination::decode(token).ok_or_else(|| {
-                MockError::invalid_query("page_token",
-                    "The page_token is invalid: pass the next link or page_token of a previous page unchanged",
-                )
-            })?,
-            None => {
-                let page_size = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-                if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-                    return Err(MockError::invalid_query("page_size",
-                        format!("The page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"),
-                    ));
-                }
-                Cursor {
-                    after_seq: 0,
-                    page_size,
-                }
-            }
-        };
-        let matches = |r: &&InvitationRecord| {
+        let cursor = pagination::start(q.page_token.as_deref(), q.page_size)?;
+        Ok(pagination::page(&self.records, cursor, |r| {
             q.email
                 .as_deref()
                 .is_none_or(|e| r.email.eq_ignore_ascii_case(e))
                 && q.status.as_deref().is_none_or(|s| r.status.as_str() == s)
                 && q.user.as_deref().is_none_or(|u| r.user_id == u)
                 && q.creator.as_deref().is_none_or(|c| r.creator_id == c)
-        };
-        let total_size = self.records.values().filter(matches).count() as u64;
-        let mut rest = self
-            .records
-            .range(cursor.after_seq.saturating_add(1)..)
-            .map(|(_, r)| r)
-            .filter(matches);
-        let size = cursor.page_size as usize;
-        let items: Vec<InvitationRecord> = rest.by_ref().take(size).cloned().collect();
-        let next_token = match (rest.next(), items.last()) {
-            (Some(_), Some(last)) => Some(pagination::encode(Cursor {
-                after_seq: last.seq,
-                page_size: cursor.page_size,
-            })),
-            _ => None,
-        };
-        Ok(Page {
-            items,
-            next_token,
-            total_size,
-            page_size: cursor.page_size,
-        })
+        }))
     }
 
     /// `DELETE /iam/v2/invitations/{id}`: a pending invitation becomes DEACTIVATED (and its

@@ -5,7 +5,8 @@
 use jiff::Timestamp;
 
 use super::clock::whole_seconds;
-use super::state::{InvitationRecord, Page, UserRecord};
+use super::pagination::Page;
+use super::state::{InvitationRecord, UserRecord};
 use confluent_client::model::{
     API_VERSION, InvitationList, ListMeta, ObjectMeta, ObjectReference, RemoteInvitation, User,
 };
@@ -103,7 +104,7 @@ impl Links<'_> {
     /// already encoded query string without paging parameters, possibly empty); `next` carries
     /// the page size and the token, and is absent on the last page. `last`/`prev` are not
     /// supported, which the spec allows.
-    pub fn list(&self, page: &Page, filters: &str) -> InvitationList {
+    pub fn list(&self, page: &Page<InvitationRecord>, filters: &str) -> InvitationList {
         let url = |paging: &str| {
             let sep = if filters.is_empty() { "" } else { "&" };
             format!("{}/iam/v2/invitations?{filters}{sep}{paging}", self.base)
