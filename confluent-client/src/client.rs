@@ -229,8 +229,18 @@ impl Client {
         &self,
         filter: &ListFilter,
     ) -> impl Stream<Item = Result<Vec<RemoteInvitation>, Error>> + Send + 'static {
+        self.pages::<InvitationList>(Operation::ListInvitations, self.first_page_url(filter))
+    }
+
+    /// Every page of a list from `first` on, one at a time: `next` links are followed only on
+    /// the API's own origin, and a link that repeats or a list longer than [`MAX_PAGES`] pages is
+    /// refused rather than followed forever.
+    pub(super) fn pages<L: ListPage>(
+        &self,
+        op: Operation,
+        first: Result<Url, Error>,
+    ) -> impl Stream<Item = Result<Vec<L::Item>, Error>> + Send + 'static {
         let client = self.clone();
-        let first = self.first_page_url(filter);
         futures::stream::try_unfold(
             (first.map(Some), Vec::<Url>::new()),
             move |(next, mut seen)| {
@@ -242,7 +252,7 @@ impl Client {
                     };
                     if seen.len() >= MAX_PAGES || seen.contains(&url) {
                         return Err(Error::Decode {
-                            operation: Operation::ListInvitations.as_str(),
+                            operation: op.as_str(),
                             message: format!(
                                 "pagination does not end (page {} repeats or exceeds {MAX_PAGES})",
                                 seen.len() + 1
@@ -250,18 +260,14 @@ impl Client {
                             request_id: None,
                         });
                     }
-                    let reply = client
-                        .idempotent(Operation::ListInvitations, Method::GET, &url)
-                        .await?;
-                    let page: InvitationList = decode(Operation::ListInvitations, &reply)?;
-                    let next = match page.metadata.next.as_deref().filter(|n| !n.is_empty()) {
-                        Some(n) => {
-                            Some(client.same_origin(Operation::ListInvitations, n, &reply)?)
-                        }
+                    let reply = client.idempotent(op, Method::GET, &url).await?;
+                    let (items, next) = decode::<L>(op, &reply)?.into_parts();
+                    let next = match next.as_deref().filter(|n| !n.is_empty()) {
+                        Some(n) => Some(client.same_origin(op, n, &reply)?),
                         None => None,
                     };
                     seen.push(url);
-                    Ok(Some((page.data, (Ok(next), seen))))
+                    Ok(Some((items, (Ok(next), seen))))
                 }
             },
         )
@@ -503,6 +509,19 @@ pub(super) fn path_segment(id: &str) -> Result<&str, Error> {
             "not a valid Confluent id: {:?}",
             bounded(id)
         )))
+    }
+}
+
+/// A page of a list as the API returns it: its items and the link to the next page.
+pub(super) trait ListPage: serde::de::DeserializeOwned {
+    type Item: Send + 'static;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl ListPage for InvitationList {
+    type Item = RemoteInvitation;
+    fn into_parts(self) -> (Vec<RemoteInvitation>, Option<String>) {
+        (self.data, self.metadata.next)
     }
 }
 

@@ -13,7 +13,7 @@ use futures::{Stream, TryStreamExt};
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 
-use super::client::{Client, MAX_PAGES, Operation, PAGE_SIZE, decode, path_segment};
+use super::client::{Client, ListPage, Operation, PAGE_SIZE, decode, path_segment};
 use super::error::Error;
 use super::model::{ListMeta, ObjectMeta};
 
@@ -80,6 +80,13 @@ pub struct RemoteRoleBindingList {
     pub kind: Option<String>,
     pub metadata: ListMeta,
     pub data: Vec<RemoteRoleBinding>,
+}
+
+impl ListPage for RemoteRoleBindingList {
+    type Item = RemoteRoleBinding;
+    fn into_parts(self) -> (Vec<RemoteRoleBinding>, Option<String>) {
+        (self.data, self.metadata.next)
+    }
 }
 
 /// Body of `POST /iam/v2/role-bindings` (all three required).
@@ -193,38 +200,9 @@ impl Client {
         &self,
         filter: &RoleBindingFilter,
     ) -> impl Stream<Item = Result<Vec<RemoteRoleBinding>, Error>> + Send + 'static {
-        let op = Operation::ListRoleBindings;
-        let client = self.clone();
-        let first = self.role_bindings_url(filter);
-        futures::stream::try_unfold(
-            (first.map(Some), Vec::<Url>::new()),
-            move |(next, mut seen)| {
-                let client = client.clone();
-                async move {
-                    let url = match next? {
-                        Some(url) => url,
-                        None => return Ok(None),
-                    };
-                    if seen.len() >= MAX_PAGES || seen.contains(&url) {
-                        return Err(Error::Decode {
-                            operation: op.as_str(),
-                            message: format!(
-                                "pagination does not end (page {} repeats or exceeds {MAX_PAGES})",
-                                seen.len() + 1
-                            ),
-                            request_id: None,
-                        });
-                    }
-                    let reply = client.idempotent(op, Method::GET, &url).await?;
-                    let page: RemoteRoleBindingList = decode(op, &reply)?;
-                    let next = match page.metadata.next.as_deref().filter(|n| !n.is_empty()) {
-                        Some(n) => Some(client.same_origin(op, n, &reply)?),
-                        None => None,
-                    };
-                    seen.push(url);
-                    Ok(Some((page.data, (Ok(next), seen))))
-                }
-            },
+        self.pages::<RemoteRoleBindingList>(
+            Operation::ListRoleBindings,
+            self.role_bindings_url(filter),
         )
     }
 
