@@ -31,6 +31,7 @@ mod error;
 mod faults;
 mod gate;
 mod handle;
+mod ids;
 mod pagination;
 mod query;
 mod ratelimit;

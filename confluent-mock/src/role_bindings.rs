@@ -19,13 +19,14 @@
 //! - Patterns are stored percent-decoded; the list filter is compared decoded too.
 //! - Deleting a user removes their bindings; deleting or expiring an invitation does not.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::clock::whole_seconds;
 use super::error::MockError;
+use super::ids::Ids;
 use super::pagination::{self, Page};
 use confluent_client::role_bindings::{CRN_PREFIX, CreateRoleBinding, decoded_crn};
 
@@ -176,18 +177,16 @@ pub struct RoleBindingQuery {
 pub struct RoleBindings {
     records: BTreeMap<u64, RoleBindingRecord>,
     /// Ids are never reused, even across [`RoleBindings::reset`].
-    issued: HashSet<String>,
+    ids: Ids,
     next_seq: u64,
-    rng: fastrand::Rng,
 }
 
 impl Default for RoleBindings {
     fn default() -> Self {
         Self {
             records: BTreeMap::new(),
-            issued: HashSet::new(),
+            ids: Ids::new(),
             next_seq: 1,
-            rng: fastrand::Rng::new(),
         }
     }
 }
@@ -255,18 +254,6 @@ impl RoleBindings {
         self.records.clear();
     }
 
-    fn fresh_id(&mut self) -> String {
-        loop {
-            let suffix: String = (0..5)
-                .map(|_| char::from_digit(u32::from(self.rng.u8(0..36)), 36).unwrap_or('0'))
-                .collect();
-            let id = format!("rb-{suffix}");
-            if self.issued.insert(id.clone()) {
-                return id;
-            }
-        }
-    }
-
     fn find(&self, principal: &str, role_name: &str, crn: &str) -> Option<&RoleBindingRecord> {
         self.records
             .values()
@@ -284,7 +271,7 @@ impl RoleBindings {
         self.next_seq += 1;
         let record = RoleBindingRecord {
             seq,
-            id: self.fresh_id(),
+            id: self.ids.fresh("rb-", 5),
             principal: principal.to_owned(),
             role_name: role_name.to_owned(),
             crn_pattern: crn.to_owned(),

@@ -17,12 +17,13 @@
 //! - Deleting a user deactivates all their invitations, so the email can be invited again.
 //! - Nothing becomes STAGED on its own: the status exists in the enum only.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::clock::whole_seconds;
 use super::error::MockError;
+use super::ids::Ids;
 use super::pagination::{self, Page};
 use super::role_bindings::RoleBindings;
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, CreateInvitation, InviteStatus};
@@ -101,11 +102,10 @@ pub struct Org {
     by_id: HashMap<String, u64>,
     users: BTreeMap<String, UserRecord>,
     /// Ids are never reused, even across [`Org::reset`] (the API promises as much).
-    issued: HashSet<String>,
+    ids: Ids,
     next_seq: u64,
     /// The earliest `expires_at` of a SENT invitation, to make [`Org::sweep`] cheap.
     next_expiry: Option<Timestamp>,
-    rng: fastrand::Rng,
     /// The organization's role bindings (`super::role_bindings`).
     pub(crate) role_bindings: RoleBindings,
 }
@@ -188,10 +188,9 @@ impl Org {
             records: BTreeMap::new(),
             by_id: HashMap::new(),
             users: BTreeMap::new(),
-            issued: HashSet::new(),
+            ids: Ids::new(),
             next_seq: 1,
             next_expiry: None,
-            rng: fastrand::Rng::new(),
             role_bindings: RoleBindings::default(),
         }
     }
@@ -228,21 +227,6 @@ impl Org {
         self.next_expiry = next;
     }
 
-    fn fresh_id(&mut self, prefix: &str, len: usize) -> String {
-        loop {
-            let suffix: String = (0..len)
-                .map(|_| {
-                    let n = self.rng.u8(0..36);
-                    char::from_digit(u32::from(n), 36).unwrap_or('0')
-                })
-                .collect();
-            let id = format!("{prefix}{suffix}");
-            if self.issued.insert(id.clone()) {
-                return id;
-            }
-        }
-    }
-
     fn user_by_email(&self, email: &str) -> Option<&UserRecord> {
         self.users
             .values()
@@ -271,7 +255,7 @@ impl Org {
         let user_id = match self.user_by_email(email) {
             Some(u) => u.id.clone(),
             None => {
-                let id = self.fresh_id("u-", 6);
+                let id = self.ids.fresh("u-", 6);
                 self.users.insert(
                     id.clone(),
                     UserRecord {
@@ -286,7 +270,7 @@ impl Org {
                 id
             }
         };
-        let id = self.fresh_id("i-", 5);
+        let id = self.ids.fresh("i-", 5);
         let expires_at = now.checked_add(INVITATION_LIFETIME).unwrap_or(now);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -876,7 +860,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_never_reused_after_reset() {
         let mut org = Org::new();
-        let mut ids = HashSet::new();
+        let mut ids = std::collections::HashSet::new();
         for i in 0..500 {
             let r = create(&mut org, &format!("u{i}@example.com"));
             assert!(ids.insert(r.id));
