@@ -97,6 +97,24 @@ pub struct InvitationSpec {
     /// invitation is reported as `Expired` and left alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reinvite_on_expiry: bool,
+
+    /// The access the invitee gets: each item binds `roleName` on `crnPattern` to the invitee
+    /// (`User:<status.userId>`) as soon as the invitation exists, before it is accepted. An item
+    /// added, removed or changed is applied at the next reconcile; a binding removed in
+    /// Confluent Cloud is created again within one resync. Keyed by `roleName` and
+    /// `crnPattern`: the same pair twice is refused. Bindings this resource did not create are
+    /// left alone unless `exclusiveRoleBindings` is true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["roleName".into(), "crnPattern".into()]))]
+    #[schemars(length(max = 50))]
+    pub role_bindings: Vec<RoleBinding>,
+
+    /// When true, `roleBindings` is exactly the invitee's access in the organization: any other
+    /// role binding of this user (added in the console, by another tool, or left from before) is
+    /// deleted within one resync, with an Event naming it. Default false: bindings this
+    /// resource did not create are never touched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive_role_bindings: bool,
 }
 
 // How the invitee authenticates. (A plain comment: a doc comment here would replace the
@@ -245,11 +263,16 @@ pub struct InvitationStatus {
     /// The remote invitation's Confluent resource name (CRN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
+    /// One entry per item of `spec.roleBindings`, in spec order: the absolute CRN pattern, the
+    /// binding's id once it exists, and whether it is Bound, Pending or Refused (with
+    /// Confluent's own explanation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_bindings: Vec<RoleBindingStatus>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` is True while the invitation stands as asked (Sent, Staged or Accepted); its
-    /// reason and message explain anything else.
+    /// `Ready` is True while the invitation stands as asked (Sent, Staged or Accepted) and
+    /// every listed role binding is Bound; its reason and message explain anything else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -366,22 +389,11 @@ mod tests {
         );
     }
 
-    /// The field attributes part 2 puts on `spec.roleBindings`, proven on a throwaway resource:
-    /// a list keyed by both fields (the API server refuses a duplicate pair), bounded.
+    /// `spec.roleBindings` is a list keyed by both fields (the API server refuses a duplicate
+    /// pair), bounded.
     #[test]
-    fn a_list_keyed_by_role_and_pattern_generates_a_map_list() {
-        #[derive(
-            kube::CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq,
-        )]
-        #[kube(group = "probe.example", version = "v1", kind = "Probe")]
-        #[serde(rename_all = "camelCase")]
-        struct ProbeSpec {
-            #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["roleName".into(), "crnPattern".into()]))]
-            #[schemars(length(max = 50))]
-            role_bindings: Vec<RoleBinding>,
-        }
-        let crd = Probe::crd();
+    fn role_bindings_are_a_map_list_keyed_by_role_and_pattern() {
+        let crd = Invitation::crd();
         let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap()).unwrap();
         let list = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["roleBindings"];
         assert_eq!(list["x-kubernetes-list-type"], "map", "{list:#}");

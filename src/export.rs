@@ -145,6 +145,8 @@ pub fn invitations(
             credentials_secret_ref: None,
             deletion_policy: options.deletion_policy,
             reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
         };
         let mut resource = Invitation::new(&name, spec);
         resource.metadata.namespace = Some(options.namespace.clone());

@@ -376,6 +376,8 @@ mod tests {
             credentials_secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
         }
     }
 

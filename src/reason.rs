@@ -27,6 +27,10 @@ pub const EMAIL_CONFLICT: &str = "EmailConflict";
 pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
 /// The operator may not read the credentials' Secret, or the API server failed.
 pub const CREDENTIALS_UNREADABLE: &str = "CredentialsUnreadable";
+/// Confluent refused a listed role binding (also a Warning Event on the change).
+pub const ROLE_BINDING_REFUSED: &str = "RoleBindingRefused";
+/// A listed role binding is not created yet (waiting for the invitee, or a transient failure).
+pub const ROLE_BINDING_PENDING: &str = "RoleBindingPending";
 
 // ---- dry run: Ready reasons and Normal Events ----
 pub const WOULD_CREATE: &str = "WouldCreate";
@@ -35,6 +39,9 @@ pub const WOULD_REINVITE: &str = "WouldReinvite";
 pub const WOULD_ADOPT: &str = "WouldAdopt";
 pub const WOULD_DELETE: &str = "WouldDelete";
 pub const WOULD_DELETE_USER: &str = "WouldDeleteUser";
+/// Events only: a role binding the operator would create or delete.
+pub const WOULD_CREATE_ROLE_BINDING: &str = "WouldCreateRoleBinding";
+pub const WOULD_DELETE_ROLE_BINDING: &str = "WouldDeleteRoleBinding";
 
 // ---- Events ----
 /// A new invitation was sent.
@@ -61,6 +68,15 @@ pub const HANDED_OVER: &str = "HandedOver";
 pub const CLEANUP_FAILED: &str = "CleanupFailed";
 /// Cleanup waits for credentials.
 pub const CLEANUP_BLOCKED: &str = "CleanupBlocked";
+/// A listed role binding was created.
+pub const ROLE_BINDING_CREATED: &str = "RoleBindingCreated";
+/// A listed role binding existed already (made elsewhere, or a create whose answer was lost)
+/// and is now this resource's.
+pub const ROLE_BINDING_ADOPTED: &str = "RoleBindingAdopted";
+/// A binding of this resource was deleted: its item left the spec, or the resource was deleted.
+pub const ROLE_BINDING_DELETED: &str = "RoleBindingDeleted";
+/// `exclusiveRoleBindings`: another binding of the invitee was deleted.
+pub const UNLISTED_ROLE_BINDING_DELETED: &str = "UnlistedRoleBindingDeleted";
 
 #[cfg(test)]
 mod tests {
@@ -77,12 +93,16 @@ mod tests {
         EMAIL_CONFLICT,
         CREDENTIALS_MISSING,
         CREDENTIALS_UNREADABLE,
+        ROLE_BINDING_REFUSED,
+        ROLE_BINDING_PENDING,
         WOULD_CREATE,
         WOULD_RECREATE,
         WOULD_REINVITE,
         WOULD_ADOPT,
         WOULD_DELETE,
         WOULD_DELETE_USER,
+        WOULD_CREATE_ROLE_BINDING,
+        WOULD_DELETE_ROLE_BINDING,
         CREATED,
         ADOPTED,
         RECOVERED,
@@ -95,6 +115,10 @@ mod tests {
         HANDED_OVER,
         CLEANUP_FAILED,
         CLEANUP_BLOCKED,
+        ROLE_BINDING_CREATED,
+        ROLE_BINDING_ADOPTED,
+        ROLE_BINDING_DELETED,
+        UNLISTED_ROLE_BINDING_DELETED,
     ];
 
     #[test]

@@ -20,15 +20,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::crd::{DeletionPolicy, RoleBinding, RoleBindingState, RoleBindingStatus};
 use crate::ownership::organization_of;
+use crate::reason;
 use confluent_client::role_bindings::{
     CRN_PREFIX, CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, decoded_crn, same_crn,
     user_principal,
 };
 
-/// The Ready reason when Confluent refused a listed binding.
-pub const REASON_REFUSED: &str = "RoleBindingRefused";
-/// The Ready reason while a listed binding is not created yet.
-pub const REASON_PENDING: &str = "RoleBindingPending";
 /// The most of a Ready message the binding verdict fills, whatever Confluent says.
 pub const MAX_VERDICT_MESSAGE: usize = 2048;
 
@@ -381,8 +378,8 @@ pub enum Verdict {
     },
 }
 
-/// The Ready verdict of the bindings: a refused one wins (reason [`REASON_REFUSED`], Confluent's
-/// detail naming each refused binding), then a pending one ([`REASON_PENDING`]). It applies
+/// The Ready verdict of the bindings: a refused one wins (reason [`reason::ROLE_BINDING_REFUSED`], Confluent's
+/// detail naming each refused binding), then a pending one ([`reason::ROLE_BINDING_PENDING`]). It applies
 /// only while the invitation's own Ready is True (Sent, Staged, Accepted): the invitation's own
 /// reason (Expired, EmailConflict, ...) comes first, and its phase is never changed by bindings.
 pub fn verdict(entries: &[RoleBindingStatus]) -> Verdict {
@@ -400,7 +397,7 @@ pub fn verdict(entries: &[RoleBindingStatus]) -> Verdict {
         .collect();
     if !refused.is_empty() {
         return Verdict::NotReady {
-            reason: REASON_REFUSED,
+            reason: reason::ROLE_BINDING_REFUSED,
             message: bounded(&format!(
                 "Confluent refused {} role binding(s): {}",
                 refused.len(),
@@ -420,7 +417,7 @@ pub fn verdict(entries: &[RoleBindingStatus]) -> Verdict {
         Verdict::Bound
     } else {
         Verdict::NotReady {
-            reason: REASON_PENDING,
+            reason: reason::ROLE_BINDING_PENDING,
             message: bounded(&format!(
                 "{} role binding(s) not created yet: {}",
                 pending.len(),

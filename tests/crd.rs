@@ -103,6 +103,8 @@ fn invitation(email: &str, auth: Option<AuthType>) -> Invitation {
             credentials_secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
         },
     )
 }

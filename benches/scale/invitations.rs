@@ -19,6 +19,8 @@ pub fn invitation(i: u64) -> Invitation {
             credentials_secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
         },
     )
 }

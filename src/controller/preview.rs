@@ -189,6 +189,8 @@ mod tests {
                 credentials_secret_ref: None,
                 deletion_policy: policy,
                 reinvite_on_expiry: false,
+                role_bindings: Vec::new(),
+                exclusive_role_bindings: false,
             },
         );
         obj.status = Some(InvitationStatus {

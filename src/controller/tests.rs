@@ -195,6 +195,8 @@ fn spec() -> InvitationSpec {
         credentials_secret_ref: None,
         deletion_policy: DeletionPolicy::Delete,
         reinvite_on_expiry: false,
+        role_bindings: Vec::new(),
+        exclusive_role_bindings: false,
     }
 }
 

@@ -129,6 +129,8 @@ impl Planned {
                 credentials_secret_ref: None,
                 deletion_policy: self.policy,
                 reinvite_on_expiry: self.reinvite,
+                role_bindings: Vec::new(),
+                exclusive_role_bindings: false,
             },
         )
     }

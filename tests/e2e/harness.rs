@@ -386,6 +386,8 @@ pub fn invitation(name: &str, email: &str) -> Invitation {
             credentials_secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
         },
     )
 }
