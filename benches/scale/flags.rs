@@ -80,6 +80,13 @@ pub struct Opts {
     /// Leave each run's namespace and Invitations behind (for a throwaway control plane).
     #[arg(long = "no-cleanup")]
     pub no_cleanup: bool,
+    /// Role bindings per Invitation (`spec.roleBindings`), over `--binding-scopes` shared
+    /// environment scopes; 0: none. At most 6 (the environment roles the mock knows).
+    #[arg(long = "role-bindings", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=6))]
+    pub role_bindings: u64,
+    /// How many distinct scopes (environments) the role bindings spread over.
+    #[arg(long = "binding-scopes", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub binding_scopes: u64,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,

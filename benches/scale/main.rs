@@ -13,7 +13,11 @@
 //! intervals, the Confluent calls (and the operator's Kubernetes writes) of the steady state,
 //! while a few invitations are accepted remotely and the time until their status says Accepted
 //! is measured. Then the mock halves its limit and `--after-halving` more Invitations are created
-//! (their time to Ready and the 429s meanwhile). Last, every email must have exactly one live
+//! (their time to Ready and the 429s meanwhile). With `--role-bindings K`, every Invitation also
+//! lists K role bindings over `--binding-scopes` shared environments: all Ready then means every
+//! binding Bound, the steady state's calls are split into invitation lists, role-binding lists
+//! and the rest (section "Steady state with bindings"), and the mock must hold exactly one
+//! binding per listed item at the end. Last, every email must have exactly one live
 //! remote invitation. The operator's RSS and CPU time are sampled from /proc every second
 //! throughout.
 //!

@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confluent_mock::{CallCounts, MockHandle};
+use confluent_mock::{CallCounts, MockHandle, RoleBindingCalls};
 use test_support::lock;
 
-use crate::invitations::email_of;
+use crate::invitations::{Bindings, email_of};
 use crate::machine::command_output;
 
 /// The mock's (and Confluent's) largest page: what the physical bound counts list pages in.
@@ -141,6 +141,94 @@ pub fn loadavg() -> f64 {
 /// that lists the whole organization once and then only creates would need.
 pub fn physical_bound(n: u64, rate: f64) -> Duration {
     Duration::from_secs_f64((n + n.div_ceil(PAGE)) as f64 / rate)
+}
+
+/// The physical bound with role bindings: also the N·K binding creates and one list per scope
+/// in use (its pages once all are bound) at the rate limit.
+pub fn bound_with_bindings(n: u64, rate: f64, bindings: Bindings) -> Duration {
+    let extra = n * bindings.per_invitation + bindings.list_pages(n, PAGE);
+    physical_bound(n, rate) + Duration::from_secs_f64(extra as f64 / rate)
+}
+
+/// The role-binding calls between two readings of the mock's counters.
+pub fn diff_role_bindings(a: &RoleBindingCalls, b: &RoleBindingCalls) -> RoleBindingCalls {
+    RoleBindingCalls {
+        list: b.list - a.list,
+        create: b.create - a.create,
+        get: b.get - a.get,
+        delete: b.delete - a.delete,
+    }
+}
+
+/// What the mock holds of the listed bindings once the run is over.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BindingCheck {
+    /// Listed items (N·K).
+    pub expected: u64,
+    /// Listed items with exactly one binding for the invitee.
+    pub bound_once: u64,
+    /// Listed items with none.
+    pub missing: u64,
+    /// Bindings beyond one per listed item.
+    pub duplicates: u64,
+    /// Every binding in the mock.
+    pub remote_total: u64,
+}
+
+/// Compares every Invitation's listed bindings with the mock's: per (invitee, role,
+/// environment), exactly one binding.
+pub fn check_bindings(remote: &MockHandle, n: u64, bindings: Bindings) -> BindingCheck {
+    let all = remote.role_bindings();
+    let mut held: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for b in &all {
+        let (Some(p), Some(r), Some(c)) = (&b.principal, &b.role_name, &b.crn_pattern) else {
+            continue;
+        };
+        let env = c.rsplit_once("/environment=").map_or("", |(_, e)| e);
+        *held
+            .entry((p.clone(), r.clone(), env.to_owned()))
+            .or_default() += 1;
+    }
+    let users: BTreeMap<String, String> = remote
+        .invitations()
+        .into_iter()
+        .filter(|i| {
+            i.status
+                .as_ref()
+                .is_some_and(confluent_client::model::InviteStatus::is_live)
+        })
+        .filter_map(|i| {
+            let user = i.user_id()?.to_owned();
+            Some((i.email?.to_ascii_lowercase(), user))
+        })
+        .collect();
+    let mut check = BindingCheck {
+        expected: n * bindings.per_invitation,
+        remote_total: all.len() as u64,
+        ..BindingCheck::default()
+    };
+    for i in 0..n {
+        let user = users.get(&email_of(i).to_ascii_lowercase());
+        for j in 0..bindings.per_invitation {
+            let found = user.map_or(0, |u| {
+                held.get(&(
+                    format!("User:{u}"),
+                    Bindings::role(j).to_owned(),
+                    bindings.environment(i, j),
+                ))
+                .copied()
+                .unwrap_or(0)
+            });
+            match found {
+                0 => check.missing += 1,
+                k => {
+                    check.bound_once += 1;
+                    check.duplicates += k - 1;
+                }
+            }
+        }
+    }
+    check
 }
 
 /// The calls between two readings of the mock's counters.

@@ -10,16 +10,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use confluent_invitation_operator::crd::Invitation;
-use confluent_mock::{CallCounts, MockHandle, RateLimit};
+use confluent_mock::{CallCounts, MockHandle, RateLimit, RoleBindingCalls};
 use futures::StreamExt;
 use kube::Api;
 use test_support::lock;
 
 use crate::error::BoxError;
 use crate::flags::{Opts, RunKind};
-use crate::invitations::{create_one, snapshot};
+use crate::invitations::{Bindings, create_one, snapshot};
 use crate::measure::{
-    PAGE, Sampler, check_duplicates, diff, kube_writes, loadavg, physical_bound, read_log,
+    BindingCheck, PAGE, Sampler, bound_with_bindings, check_bindings, check_duplicates, diff,
+    diff_role_bindings, kube_writes, loadavg, read_log,
 };
 use crate::run::{self, World};
 use crate::units::{mib, rate_str, secs};
@@ -47,6 +48,14 @@ pub struct Row {
     pub bound: Duration,
     /// Confluent calls from the first create to all Ready.
     pub converge_calls: CallCounts,
+    /// The role bindings each Invitation lists (none: K = 0).
+    pub bindings: Bindings,
+    /// Of `converge_calls`, those to `/iam/v2/role-bindings`.
+    pub converge_role_binding_calls: RoleBindingCalls,
+    /// Of `steady_calls`, those to `/iam/v2/role-bindings`.
+    pub steady_role_binding_calls: Option<RoleBindingCalls>,
+    /// The listed bindings in the mock once the run is over (None: no bindings listed).
+    pub binding_check: Option<BindingCheck>,
     /// The operator's Kubernetes writes (Invitations, Events) from first create to all Ready.
     pub converge_kube_writes: Option<u64>,
     pub converge_cpu: f64,
@@ -98,7 +107,8 @@ pub struct Halving {
 pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Result<Row, BoxError> {
     let kube = &world.kube;
     let rate = opts.rate_for(n);
-    let bound = physical_bound(n, rate);
+    let bindings = Bindings::of(opts);
+    let bound = bound_with_bindings(n, rate, bindings);
     let load_before = loadavg();
     let converge_timeout = opts
         .converge_timeout
@@ -111,6 +121,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
         rate,
         kind,
         bound,
+        bindings,
         converge_timeout,
         accept_timeout,
         windows: opts.steady_windows,
@@ -133,18 +144,21 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     let pid = op.pid();
     let (sampler, sampler_task) = Sampler::start(pid);
     eprintln!(
-        "  namespace {ns}, mock {}, operator pid {pid} (log {}); bound {} ({} creates + {} list pages at {} req/s), timeout {}",
+        "  namespace {ns}, mock {}, operator pid {pid} (log {}); bound {} ({} creates + {} list pages + {} binding creates + {} binding list pages at {} req/s), timeout {}",
         server.base_url(),
         row.log_path.display(),
         secs(bound),
         n,
         n.div_ceil(PAGE),
+        n * bindings.per_invitation,
+        bindings.list_pages(n, PAGE),
         rate,
         secs(converge_timeout)
     );
 
     // --- convergence
     let calls0 = remote.calls();
+    let rb0 = remote.role_binding_calls();
     let writes0 = kube_writes(kube).await;
     let proc0 = sampler.now(pid);
     let created = AtomicUsize::new(0);
@@ -155,7 +169,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
                 let api = &api;
                 let created = &created;
                 async move {
-                    let r = create_one(api, i).await;
+                    let r = create_one(api, i, bindings).await;
                     if r.is_ok() {
                         created.fetch_add(1, Ordering::Relaxed);
                     }
@@ -208,9 +222,10 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
             if last_progress.elapsed() >= Duration::from_secs(10) {
                 last_progress = Instant::now();
                 let c = remote.calls();
+                let rb = diff_role_bindings(&rb0, &remote.role_binding_calls());
                 let p = sampler.last();
                 eprintln!(
-                    "  t={:>6.1}s created {done}/{n} ready {}/{n} {:?} | confluent calls {} (list {} create {} get {}; 429 {}) | RSS {:.1} MiB, CPU {:.1} s",
+                    "  t={:>6.1}s created {done}/{n} ready {}/{n} {:?} | confluent calls {} (list {} create {} get {}; role bindings: list {} create {}; 429 {}) | RSS {:.1} MiB, CPU {:.1} s",
                     elapsed.as_secs_f64(),
                     snap.ready,
                     snap.other,
@@ -218,6 +233,8 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
                     c.list - calls0.list,
                     c.create - calls0.create,
                     c.get - calls0.get,
+                    rb.list,
+                    rb.create,
                     c.rate_limited - calls0.rate_limited,
                     mib(p.rss_kib),
                     sampler.cpu_secs(proc0, p)
@@ -241,6 +258,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     row.ready_count = snap.ready;
     row.not_ready = snap.other;
     row.converge_calls = diff(&calls0, &remote.calls());
+    row.converge_role_binding_calls = diff_role_bindings(&rb0, &remote.role_binding_calls());
     row.converge_kube_writes = match (writes0, kube_writes(kube).await) {
         // minus the benchmark's own N creates
         (Some(a), Some(b)) => Some(b.saturating_sub(a).saturating_sub(n)),
@@ -275,19 +293,22 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
         fastrand::shuffle(&mut picks);
         picks.truncate(opts.accept_samples);
         let c0 = remote.calls();
+        let rb0 = remote.role_binding_calls();
         let w0 = kube_writes(kube).await;
         let p0 = sampler.now(pid);
         let steady_started = Instant::now();
         let measure = async {
             tokio::time::sleep(window).await;
             let c1 = remote.calls();
+            let rb1 = remote.role_binding_calls();
             let w1 = kube_writes(kube).await;
             let p1 = sampler.now(pid);
-            (c1, w1, p1, Instant::now())
+            (c1, rb1, w1, p1, Instant::now())
         };
         let accepts = time_accepts(&api, &remote, picks, opts.resync, accept_timeout);
-        let ((c1, w1, p1, steady_ended), accepts) = tokio::join!(measure, accepts);
+        let ((c1, rb1, w1, p1, steady_ended), accepts) = tokio::join!(measure, accepts);
         row.steady_calls = Some(diff(&c0, &c1));
+        row.steady_role_binding_calls = Some(diff_role_bindings(&rb0, &rb1));
         row.steady_kube_writes = match (w0, w1) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
@@ -298,10 +319,12 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
                 .max(sampler.max_rss_kib(steady_started, steady_ended)),
         );
         row.accepts = accepts;
+        let per = f64::from(opts.steady_windows.max(1));
         eprintln!(
-            "  steady: {:.1} Confluent calls per resync, RSS {:.1} MiB, accepts {:?}",
-            row.steady_calls.as_ref().map_or(0, |c| c.total) as f64
-                / f64::from(opts.steady_windows.max(1)),
+            "  steady: {:.1} Confluent calls per resync ({:.1} invitation lists, {:.1} role-binding lists), RSS {:.1} MiB, accepts {:?}",
+            row.steady_calls.as_ref().map_or(0, |c| c.total) as f64 / per,
+            row.steady_calls.as_ref().map_or(0, |c| c.list) as f64 / per,
+            row.steady_role_binding_calls.as_ref().map_or(0, |c| c.list) as f64 / per,
             mib(row.steady_rss_kib.unwrap_or(0)),
             row.accepts
         );
@@ -329,6 +352,17 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     row.missing = missing;
     row.duplicates = duplicates;
     row.remote_total = remote_total;
+    if bindings.any() {
+        let check = {
+            let remote = remote.clone();
+            tokio::task::spawn_blocking(move || check_bindings(&remote, total, bindings)).await?
+        };
+        eprintln!(
+            "  role bindings: {} of {} listed items bound exactly once, {} missing, {} duplicates ({} bindings in the mock)",
+            check.bound_once, check.expected, check.missing, check.duplicates, check.remote_total
+        );
+        row.binding_check = Some(check);
+    }
     let (warnings, errors, top) = read_log(&row.log_path);
     row.log_warnings = warnings;
     row.log_errors = errors;
@@ -360,7 +394,8 @@ pub async fn halve_and_add(
         per_second: rate,
         burst,
     }));
-    let timeout = (physical_bound(extra, rate) * 4).max(Duration::from_secs(120));
+    let bindings = Bindings::of(opts);
+    let timeout = (bound_with_bindings(extra, rate, bindings) * 4).max(Duration::from_secs(120));
     eprintln!(
         "  halving: the mock now allows {} req/s (burst {burst}); {extra} more Invitations",
         rate_str(rate)
@@ -368,7 +403,7 @@ pub async fn halve_and_add(
     let c0 = remote.calls();
     let t0 = Instant::now();
     let failures: Vec<String> = futures::stream::iter(n..n + extra)
-        .map(|i| create_one(api, i))
+        .map(|i| create_one(api, i, bindings))
         .buffer_unordered(opts.create_parallelism.max(1))
         .filter_map(|r| async move { r.err() })
         .collect()

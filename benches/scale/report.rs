@@ -1,5 +1,6 @@
-//! The report: BENCHMARKS.md's sections (machine and settings, results, targets, the halving, the
-//! peers, observations, how to read the columns) rendered from the rows of the runs.
+//! The report: BENCHMARKS.md's sections (machine and settings, results, targets, role bindings,
+//! the halving, the peers, observations, how to read the columns) rendered from the rows of the
+//! runs.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use confluent_mock::CallCounts;
 
 use crate::flags::{Opts, RunKind};
 use crate::machine::Machine;
-use crate::measure::{PAGE, physical_bound};
+use crate::measure::{PAGE, bound_with_bindings, physical_bound};
 use crate::peers::PeerRow;
 use crate::phases::Row;
 use crate::units::{count, flag_duration, mib, rate_str, secs};
@@ -127,8 +128,19 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
         out,
         "- load: N Invitations (one email each, default credentials) created {} at a time; \
          readiness polled with paginated LISTs; steady state measured over {} resync \
-         interval(s); {} invitations accepted remotely per size",
-        opts.create_parallelism, opts.steady_windows, opts.accept_samples
+         interval(s); {} invitations accepted remotely per size{}",
+        opts.create_parallelism,
+        opts.steady_windows,
+        opts.accept_samples,
+        if opts.role_bindings > 0 {
+            format!(
+                "; every Invitation lists {} role bindings over {} shared environments \
+                 (`--role-bindings`, `--binding-scopes`)",
+                opts.role_bindings, opts.binding_scopes
+            )
+        } else {
+            String::new()
+        }
     );
     let command = match std::env::var("BENCH_COMMAND") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),
@@ -267,14 +279,20 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
                 false,
             ),
         };
+        let with_bindings = if r.bindings.any() {
+            " + N·K binding creates + the binding list pages"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "| {} | {label} | all Ready within 1.1 × (N creates + ⌈N/100⌉ list pages) / rate | {measured} | {} |",
+            "| {} | {label} | all Ready within 1.1 × (N creates + ⌈N/100⌉ list pages{with_bindings}) / rate | {measured} | {} |",
             count(r.n),
             scoped(r.n == 1000 && issue_settings, met)
         );
-        // steady calls
-        let limit = r.n.div_ceil(100) + 5;
+        // steady calls: with bindings, also the pages of one list per scope in use (issue 15)
+        let binding_pages = r.bindings.list_pages(r.n, PAGE);
+        let limit = r.n.div_ceil(100) + binding_pages + 5;
         let (measured, met) = match per_window(&r.steady_calls, r.windows) {
             Some(w) => (
                 format!(
@@ -285,13 +303,35 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
             ),
             None => ("not measured (never all Ready)".into(), false),
         };
+        let target = if r.bindings.any() {
+            format!(
+                "steady state ≤ ⌈N/100⌉ + {binding_pages} role-binding list pages + 5 = {} Confluent calls per resync",
+                count(limit)
+            )
+        } else {
+            format!(
+                "steady state ≤ ⌈N/100⌉ + 5 = {} Confluent calls per resync",
+                count(limit)
+            )
+        };
         let _ = writeln!(
             out,
-            "| {} | {label} | steady state ≤ ⌈N/100⌉ + 5 = {} Confluent calls per resync | {measured} | {} |",
+            "| {} | {label} | {target} | {measured} | {} |",
             count(r.n),
-            count(limit),
             scoped(true, met)
         );
+        if let Some(b) = &r.binding_check {
+            let _ = writeln!(
+                out,
+                "| {} | {label} | exactly one binding per listed item | {} of {} bound once, {} missing, {} duplicates | {} |",
+                count(r.n),
+                count(b.bound_once),
+                count(b.expected),
+                count(b.missing),
+                count(b.duplicates),
+                scoped(true, b.missing == 0 && b.duplicates == 0)
+            );
+        }
         let _ = writeln!(
             out,
             "| {} | {label} | zero duplicate invitations | {} duplicates, {} emails without a live invitation ({} remote invitations for {} Invitations) | {} |",
@@ -355,6 +395,7 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
         );
     }
 
+    render_bindings(&mut out, rows);
     render_halving(&mut out, rows);
     render_peers(&mut out, opts, rows, peers);
 
@@ -406,6 +447,91 @@ pub fn kind_label(kind: RunKind) -> &'static str {
     }
 }
 
+/// Invitations with role bindings: the time to converge with them, and the steady state's calls
+/// split into invitation lists, role-binding lists and the rest (issue 15's cost bound).
+pub fn render_bindings(out: &mut String, rows: &[Row]) {
+    if rows.iter().all(|r| !r.bindings.any()) {
+        return;
+    }
+    let _ = writeln!(out, "\n## Steady state with bindings\n");
+    let _ = writeln!(
+        out,
+        "Every Invitation lists K role bindings (`spec.roleBindings`, relative environment \
+         patterns) over S shared environments, item j of Invitation i in environment (i + j) \
+         mod S; all Ready means every binding Bound too. The convergence bound is (N creates + \
+         ⌈N/100⌉ list pages + N·K binding creates + the pages of one list per scope) / rate; the \
+         steady bound is issue 15's: ⌈N/100⌉ invitation list pages + the pages of one list per \
+         scope in use (one credential here) + 5. Calls as the mock counts them, the role-binding \
+         ones (`RoleBindingCalls`) included in the totals.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| N | operator rate flags | K bindings over S scopes | all Ready after | bound | ratio to bound | calls to all Ready: invitation list / create, role-binding list / create / other (total) | steady calls per resync: invitation lists / role-binding lists / anything else (total) | steady bound per resync | met? | bindings in the mock: bound once / listed, missing, duplicates |"
+    );
+    let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---|---|---:|---|---|");
+    for r in rows.iter().filter(|r| r.bindings.any()) {
+        let c = &r.converge_calls;
+        let rb = &r.converge_role_binding_calls;
+        let (ready, ratio) = match r.ready_after {
+            Some(t) => (
+                secs(t),
+                format!("{:.2}×", t.as_secs_f64() / r.bound.as_secs_f64()),
+            ),
+            None => (
+                format!(
+                    "**not within {}** ({}/{} Ready)",
+                    secs(r.converge_timeout),
+                    count(r.ready_count),
+                    count(r.n)
+                ),
+                "n/a".into(),
+            ),
+        };
+        let limit = r.n.div_ceil(PAGE) + r.bindings.list_pages(r.n, PAGE) + 5;
+        let (steady, met) = match (&r.steady_calls, &r.steady_role_binding_calls) {
+            (Some(s), Some(b)) => {
+                let k = f64::from(r.windows.max(1));
+                let total = s.total as f64 / k;
+                let invitation_lists = s.list as f64 / k;
+                let binding_lists = b.list as f64 / k;
+                (
+                    format!(
+                        "{invitation_lists:.1} / {binding_lists:.1} / {:.1} ({total:.1})",
+                        total - invitation_lists - binding_lists
+                    ),
+                    yes_no(total <= limit as f64).to_owned(),
+                )
+            }
+            _ => ("not measured".into(), "n/a".into()),
+        };
+        let held = r.binding_check.map_or("not checked".into(), |b| {
+            format!(
+                "{} / {}, {} missing, {} duplicates",
+                count(b.bound_once),
+                count(b.expected),
+                count(b.missing),
+                count(b.duplicates)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} over {} | {ready} | {} | {ratio} | {} / {}, {} / {} / {} ({}) | {steady} | {} | {met} | {held} |",
+            count(r.n),
+            kind_label(r.kind),
+            r.bindings.per_invitation,
+            r.bindings.scopes,
+            secs(r.bound),
+            count(c.list),
+            count(c.create),
+            count(rb.list),
+            count(rb.create),
+            count(rb.get + rb.delete),
+            count(c.total),
+            count(limit)
+        );
+    }
+}
+
 /// The mock halves its limit mid-run: the 429s and the time the next Invitations take.
 pub fn render_halving(out: &mut String, rows: &[Row]) {
     if rows.iter().all(|r| r.halving.is_none()) {
@@ -435,7 +561,7 @@ pub fn render_halving(out: &mut String, rows: &[Row]) {
             count(h.extra),
             h.ready_after
                 .map_or(format!("**not within {}**", secs(h.timeout)), secs),
-            secs(physical_bound(h.extra, h.rate)),
+            secs(bound_with_bindings(h.extra, h.rate, r.bindings)),
             count(h.calls.total),
             count(h.calls.create),
             count(h.calls.list),
@@ -556,7 +682,7 @@ pub fn notes(opts: &Opts, r: &Row) -> Vec<String> {
             ratio(c.list, r.n),
             ratio(c.create, r.n),
             ratio(c.get, r.n),
-            (r.n + r.n.div_ceil(PAGE)) as f64 / r.n as f64
+            r.bound.as_secs_f64() * r.rate / r.n as f64
         ));
     } else {
         notes.push(format!(
