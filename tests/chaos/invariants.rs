@@ -33,6 +33,12 @@ pub struct Snapshot {
     pub pairs: Vec<crate::pairs::Pair>,
     /// The test's namespace (messages name owners as `namespace/name`).
     pub namespace: String,
+    /// The mock's role bindings (read with the invitations).
+    pub bindings: Vec<confluent_client::role_bindings::RemoteRoleBinding>,
+    /// Every binding id each resource's status was ever seen to record, this list included.
+    pub recorded_bindings: BTreeMap<String, BTreeSet<String>>,
+    /// Unlisted bindings added out of band before the mock was read.
+    pub foreign: Vec<crate::bindings::Foreign>,
 }
 
 impl Snapshot {
@@ -41,15 +47,30 @@ impl Snapshot {
     /// completed deletion and removal is known).
     pub async fn take(w: &World) -> Self {
         let created = w.ledger.created();
-        let resources = w
+        let resources: BTreeMap<String, Invitation> = w
             .list()
             .await
             .into_iter()
             .map(|r| (r.name_any(), r))
             .collect();
+        let recorded_bindings = {
+            let mut recorded = crate::world::lock(&w.ledger.recorded_bindings);
+            for (name, r) in &resources {
+                let ids = r
+                    .status
+                    .iter()
+                    .flat_map(|s| s.role_bindings.iter())
+                    .filter_map(|e| e.id.clone());
+                recorded.entry(name.clone()).or_default().extend(ids);
+            }
+            recorded.clone()
+        };
+        // before the mock: each of them is in what the mock shows
+        let foreign = crate::world::lock(&w.ledger.foreign_bindings).clone();
         let mock = w.remote();
         let remote = mock.invitations();
         let users = mock.users();
+        let bindings = mock.role_bindings();
         // planned before their invitations could exist: a superset for the unknown-email check
         let emails = w.ledger.emails();
         Self {
@@ -64,6 +85,9 @@ impl Snapshot {
             forged: w.ledger.forged(),
             pairs: crate::world::lock(&w.ledger.pairs).clone(),
             namespace: w.ns.clone(),
+            bindings,
+            recorded_bindings,
+            foreign,
         }
     }
 
@@ -350,6 +374,7 @@ pub fn check_always(snap: &Snapshot) -> Outcome {
         }
     }
     crate::pairs::check_always(snap, &mut out);
+    crate::bindings::check_always(snap, &mut out);
     out
 }
 
@@ -534,6 +559,7 @@ pub fn check_converged(snap: &Snapshot) -> Outcome {
         }
     }
     crate::pairs::check_converged(snap, &mut out);
+    crate::bindings::check_converged(snap, &mut out);
     out
 }
 

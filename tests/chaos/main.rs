@@ -3,7 +3,8 @@
 //! mock injects 5xx, 429 bursts, dropped connections, creates (and deletes) whose answer is lost,
 //! delays and latency spikes; the operator is SIGKILLed and restarted at random moments; the
 //! kube-apiserver is restarted once; invitees accept, invitations expire or disappear out of band,
-//! resources are deleted. Then faults stop and the operator must converge; then everything is
+//! resources are deleted; role bindings are listed (some exclusive), edited, removed and added
+//! out of band (`bindings.rs`). Then faults stop and the operator must converge; then everything is
 //! deleted, under fire again. Invariants (see `invariants.rs`) are checked every few seconds and
 //! at the end; the run prints its counts and fails on any violation.
 //!
@@ -13,6 +14,7 @@
 //! `CHAOS_INVITATIONS` (default 200), `CHAOS_KILLS` (default 20), `CHAOS_SEED` (printed).
 //! The operator's log: `target/tmp/chaos-logs/<namespace>.log`.
 
+mod bindings;
 mod invariants;
 mod pairs;
 mod tasks;
@@ -116,7 +118,7 @@ async fn chaos_keeps_every_invariant() {
     );
     let started = Instant::now();
     let mut last_report = Instant::now();
-    let converged = loop {
+    let (converged, converged_bindings) = loop {
         let snap = Snapshot::take(&w).await;
         let out = check_converged(&snap);
         out.count(&w);
@@ -132,7 +134,7 @@ async fn chaos_keeps_every_invariant() {
                 started.elapsed().as_secs_f64(),
                 snap.resources.len()
             );
-            break converged_state(&snap);
+            break (converged_state(&snap), bindings::converged(&snap));
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
@@ -160,7 +162,7 @@ async fn chaos_keeps_every_invariant() {
                 out.violations.len()
             );
             w.record(out.violations);
-            break converged_state(&snap);
+            break (converged_state(&snap), bindings::converged(&snap));
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
@@ -212,8 +214,10 @@ async fn chaos_keeps_every_invariant() {
     checker_stop.stop();
     checker.await.expect("checker task");
     let snap = Snapshot::take(&w).await;
-    let out = check_final(&snap, &converged);
+    let mut out = check_final(&snap, &converged);
+    bindings::check_final(&snap, &converged_bindings, &mut out);
     out.count(&w);
+    let gone_users = bindings::of_gone_users(&snap);
     w.record(out.violations);
     // credentials never reach the logs, whatever failed on the way
     let log = std::fs::read_to_string(&w.log_path).unwrap_or_default();
@@ -235,7 +239,7 @@ async fn chaos_keeps_every_invariant() {
     drop(op);
 
     let violations = w.violations();
-    summary(&w, &violations);
+    summary(&w, &violations, gone_users);
     if violations.is_empty() {
         cleanup_namespace(&w).await;
     }
@@ -253,7 +257,7 @@ async fn chaos_keeps_every_invariant() {
     assert_eq!(Stats::get(&w.stats.apiserver_restarts), 1);
 }
 
-fn summary(w: &World, violations: &[(Violation, u64)]) {
+fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
     let planned: Vec<Planned> = lock(&w.ledger.planned).values().cloned().collect();
     let s = &w.stats;
     let g = Stats::get;
@@ -303,6 +307,26 @@ fn summary(w: &World, violations: &[(Violation, u64)]) {
         format!(
             "{} (list {}, get {}, create {}, delete {}, delete user {})",
             calls.total, calls.list, calls.get, calls.create, calls.delete, calls.delete_user
+        ),
+    );
+    let rb = w.remote().role_binding_calls();
+    row(
+        "role bindings",
+        format!(
+            "{} Invitations list some ({} exclusive); {} edits, {} removed and {} unlisted added out of band; \
+             calls: list {}, create {}, delete {}; {} recorded bindings left for users gone",
+            planned
+                .iter()
+                .filter(|p| !p.role_bindings.is_empty())
+                .count(),
+            planned.iter().filter(|p| p.exclusive).count(),
+            g(&s.bindings_edited),
+            g(&s.bindings_removed),
+            g(&s.bindings_foreign),
+            rb.list,
+            rb.create,
+            rb.delete,
+            gone_users
         ),
     );
     let pairs = lock(&w.ledger.pairs).len();

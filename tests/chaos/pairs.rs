@@ -4,13 +4,17 @@
 //! email (`check_always`'s `duplicate-remote`, which covers every email), never a handover that
 //! re-sends (no pair email ever gets a second invitation: the mock never removes or expires
 //! theirs), and once converged exactly one owner per email, the other `EmailConflict` naming it.
+//! Role bindings: the owner lists one item, the rival the same one and another; while the owner
+//! lives, the rival's own item is never bound (an `EmailConflict` loser touches no binding), and
+//! once both are deleted (`Delete`), neither item is left for the user.
 
 use std::time::Duration;
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec};
+use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec, RoleBinding};
 use kube::api::PostParams;
 
+use crate::bindings::{Held, existing_principals, item};
 use crate::invariants::{Outcome, Snapshot};
 use crate::world::{Violation, World, lock};
 
@@ -22,8 +26,18 @@ pub struct Pair {
     pub email: String,
 }
 
+/// The owner's items: the rival lists them too.
+fn owner_items() -> Vec<RoleBinding> {
+    vec![item(0)]
+}
+
+/// The rival's items: the owner's and one of its own, bound only after a handover.
+fn rival_items() -> Vec<RoleBinding> {
+    vec![item(0), item(2)]
+}
+
 impl Pair {
-    fn manifest(name: &str, email: &str) -> Invitation {
+    fn manifest(name: &str, email: &str, role_bindings: Vec<RoleBinding>) -> Invitation {
         Invitation::new(
             name,
             InvitationSpec {
@@ -32,7 +46,7 @@ impl Pair {
                 credentials_secret_ref: None,
                 deletion_policy: DeletionPolicy::Delete,
                 reinvite_on_expiry: false,
-                role_bindings: Vec::new(),
+                role_bindings,
                 exclusive_role_bindings: false,
             },
         )
@@ -44,8 +58,8 @@ impl Pair {
     }
 }
 
-async fn create(w: &World, name: &str, email: &str) {
-    let manifest = Pair::manifest(name, email);
+async fn create(w: &World, name: &str, email: &str, role_bindings: Vec<RoleBinding>) {
+    let manifest = Pair::manifest(name, email, role_bindings);
     let pp = PostParams::default();
     match w
         .kube("create invitation", || w.api.create(&pp, &manifest))
@@ -69,11 +83,11 @@ pub async fn create_pairs(w: &World, n: usize) {
         .collect();
     lock(&w.ledger.pairs).extend(pairs.iter().cloned());
     for p in &pairs {
-        create(w, &p.owner, &p.email).await;
+        create(w, &p.owner, &p.email, owner_items()).await;
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     for p in &pairs {
-        create(w, &p.rival, &p.email.to_ascii_uppercase()).await;
+        create(w, &p.rival, &p.email.to_ascii_uppercase(), rival_items()).await;
     }
 }
 
@@ -104,9 +118,28 @@ fn violation(kind: &str, subject: &str, message: String) -> Violation {
 }
 
 /// At every moment: no pair email ever got a second invitation (a handover that re-sent, or a
-/// rival that created its own).
+/// rival that created its own); while the owner lives, the rival's own item is not bound.
 pub fn check_always(snap: &Snapshot, out: &mut Outcome) {
+    let held = Held::of(&snap.bindings);
+    let own = item(2);
     for p in &snap.pairs {
+        if !p.handed_over(snap) {
+            let bound: Vec<String> = existing_principals(snap, &p.email)
+                .iter()
+                .flat_map(|principal| held.granting(principal, &own))
+                .filter_map(|b| b.id.clone())
+                .collect();
+            out.assert(bound.is_empty(), || {
+                violation(
+                    "pair-loser-bound",
+                    &p.rival,
+                    format!(
+                        "{} lost the email to {} yet its own item {} on {} is bound: {bound:?}",
+                        p.rival, p.owner, own.role_name, own.crn_pattern
+                    ),
+                )
+            });
+        }
         let all = snap.all_for(&p.email);
         out.assert(all.len() <= 1, || {
             violation(
@@ -197,9 +230,28 @@ pub fn check_converged(snap: &Snapshot, out: &mut Outcome) {
     }
 }
 
-/// After everything was deleted: the last claimant's `Delete` policy removed the invitation.
+/// After everything was deleted: the last claimant's `Delete` policy removed the invitation and
+/// every binding either listed.
 pub fn check_final(snap: &Snapshot, out: &mut Outcome) {
+    let held = Held::of(&snap.bindings);
     for p in &snap.pairs {
+        let left: Vec<String> = existing_principals(snap, &p.email)
+            .iter()
+            .flat_map(|principal| {
+                rival_items()
+                    .into_iter()
+                    .flat_map(|i| held.granting(principal, &i).to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|b| b.id.clone())
+            .collect();
+        out.assert(left.is_empty(), || {
+            violation(
+                "pair-binding-left-behind",
+                &p.rival,
+                format!("{} is gone but its bindings {left:?} remain", p.email),
+            )
+        });
         let live = snap.live_count(&p.email);
         out.assert(live == 0, || {
             violation(

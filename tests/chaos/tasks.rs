@@ -1,6 +1,7 @@
 //! The agents of chaos: the fault injector, the killer (operator SIGKILLs and the one API server
 //! restart), the world changing under the operator (invitees accepting, invitations expiring or
-//! removed out of band, resources created late or deleted), and the periodic invariant checker.
+//! removed out of band, resources created late or deleted, role bindings edited, removed or added
+//! out of band: `bindings.rs`), and the periodic invariant checker.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -63,7 +64,8 @@ fn ms(n: u64) -> Duration {
 }
 
 /// Injects random faults with small counts until stopped: 5xx, 429 bursts, dropped connections,
-/// creates (and deletes) whose answer is lost, delays and latency spikes.
+/// creates (and deletes) whose answer is lost (invitations, users and role bindings), delays and
+/// latency spikes.
 pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mock = w.remote();
@@ -96,7 +98,11 @@ pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
             30..=45 => any(rng.u32(1..=2), FaultAction::Drop),
             46..=61 if writes_pending < 3 => Fault {
                 method: Some("POST".into()),
-                path_prefix: "/iam/v2/invitations".into(),
+                path_prefix: if rng.u32(0..3) == 0 {
+                    "/iam/v2/role-bindings".into()
+                } else {
+                    "/iam/v2/invitations".into()
+                },
                 count: 1,
                 action: if rng.bool() {
                     FaultAction::CommitThen500
@@ -106,10 +112,10 @@ pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
             },
             62..=71 if writes_pending < 3 => Fault {
                 method: Some("DELETE".into()),
-                path_prefix: if rng.bool() {
-                    "/iam/v2/invitations/".into()
-                } else {
-                    "/iam/v2/users/".into()
+                path_prefix: match rng.u32(0..3) {
+                    0 => "/iam/v2/invitations/".into(),
+                    1 => "/iam/v2/users/".into(),
+                    _ => "/iam/v2/role-bindings/".into(),
                 },
                 count: 1,
                 action: if rng.bool() {
@@ -226,6 +232,8 @@ async fn restart_apiserver(w: &World, op: &mut Operator) {
             auth: None,
             seeded: None,
             seeded_id: None,
+            role_bindings: Vec::new(),
+            exclusive: false,
         };
         w.create(&probe).await;
         probes.push(probe);
@@ -297,6 +305,12 @@ enum Change {
     Create,
     /// Point a resource's `status.invitationId` at another resource's invitation, then delete it.
     ForgeThenDelete,
+    /// Add an item to a resource's `spec.roleBindings` or remove one.
+    EditBindings,
+    /// Remove a recorded binding out of band.
+    RemoveBinding,
+    /// Add an unlisted binding out of band for a resource's user.
+    AddForeignBinding,
 }
 
 /// Changes the world under the operator, spread over `spread`: invitees accept,
@@ -315,6 +329,9 @@ pub async fn mutate(w: &World, seed: u64, spread: Duration) {
         (Change::RemoveThenDelete, share(4)),
         (Change::Create, share(5)),
         (Change::ForgeThenDelete, share(3)),
+        (Change::EditBindings, share(8)),
+        (Change::RemoveBinding, share(5)),
+        (Change::AddForeignBinding, share(4)),
     ] {
         changes.extend(std::iter::repeat_n(change, count));
     }
@@ -361,6 +378,9 @@ pub async fn mutate(w: &World, seed: u64, spread: Duration) {
                 w.delete(&p.name).await;
                 Stats::add(&w.stats.deleted_mid_run, 1);
             }
+            Change::EditBindings => crate::bindings::edit(w, &mut rng, &candidates).await,
+            Change::RemoveBinding => crate::bindings::remove_out_of_band(w, &mut rng).await,
+            Change::AddForeignBinding => crate::bindings::add_foreign(w, &mut rng).await,
             _ if with_sent.is_empty() => {}
             Change::Accept => {
                 let (_, id) = with_sent[rng.usize(0..with_sent.len())];

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confluent_invitation_operator::crd::{
-    AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec,
+    AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec, RoleBinding,
 };
 use confluent_mock::{MockConfig, MockHandle, MockServer};
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -24,6 +24,8 @@ pub use test_support::lock;
 pub const API_KEY: &str = "chaos-key";
 /// Its secret.
 pub const API_SECRET: &str = "chaos-secret-9b1e-never-log-me";
+/// The mock's organization uuid: the CRNs of role bindings are under it.
+pub const ORG_ID: &str = "7c4ee2a8-5b1f-4c36-9d0a-c4a05ca1ab1e";
 /// The operator's resync interval.
 pub const RESYNC: &str = "3s";
 /// The operator's concurrency.
@@ -90,12 +92,17 @@ pub struct Planned {
     pub seeded: Option<String>,
     /// That invitation's id, once made.
     pub seeded_id: Option<String>,
+    /// `spec.roleBindings` as the test last set it (`bindings.rs` edits it mid-run).
+    pub role_bindings: Vec<RoleBinding>,
+    /// `spec.exclusiveRoleBindings`.
+    pub exclusive: bool,
 }
 
 impl Planned {
     /// A random mix: policies Delete / Orphan / DeleteUser, some re-inviting on expiry, some with
     /// an auth type, and (when `may_seed`) some adopting an invitation made out of band first,
-    /// in other letter case.
+    /// in other letter case; some listing 1–3 role bindings over a few shared scopes, a quarter
+    /// of those exclusive.
     pub fn random(rng: &mut fastrand::Rng, name: String, email: String, may_seed: bool) -> Self {
         let policy = match rng.u32(0..100) {
             0..=39 => DeletionPolicy::Delete,
@@ -109,14 +116,24 @@ impl Planned {
             20..=39 => Some(AuthType::Sso),
             _ => None,
         };
+        let reinvite = rng.u32(0..100) < 30;
+        let role_bindings = if rng.u32(0..100) < 45 {
+            let k = rng.usize(1..=3);
+            crate::bindings::pick(rng, k)
+        } else {
+            Vec::new()
+        };
+        let exclusive = !role_bindings.is_empty() && rng.u32(0..100) < 25;
         Self {
             name,
             seeded: seeded.then(|| email.to_ascii_uppercase()),
             seeded_id: None,
             email,
             policy,
-            reinvite: rng.u32(0..100) < 30,
+            reinvite,
             auth,
+            role_bindings,
+            exclusive,
         }
     }
 
@@ -129,8 +146,8 @@ impl Planned {
                 credentials_secret_ref: None,
                 deletion_policy: self.policy,
                 reinvite_on_expiry: self.reinvite,
-                role_bindings: Vec::new(),
-                exclusive_role_bindings: false,
+                role_bindings: self.role_bindings.clone(),
+                exclusive_role_bindings: self.exclusive,
             },
         )
     }
@@ -154,6 +171,11 @@ pub struct Ledger {
     pub forged: Mutex<BTreeSet<String>>,
     /// Emails claimed by two Invitations (`pairs.rs`), outside `planned`.
     pub pairs: Mutex<Vec<crate::pairs::Pair>>,
+    /// Every role-binding id each resource's status was seen to record, by name (gathered by
+    /// every snapshot).
+    pub recorded_bindings: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// Bindings the test added out of band for a resource's user, never listed by it.
+    pub foreign_bindings: Mutex<Vec<crate::bindings::Foreign>>,
 }
 
 impl Ledger {
@@ -212,6 +234,12 @@ pub struct Stats {
     pub accepted_while_deleting: AtomicU64,
     /// Statuses pointed at another resource's invitation (then deleted).
     pub forged: AtomicU64,
+    /// `spec.roleBindings` edits (an item added or removed).
+    pub bindings_edited: AtomicU64,
+    /// Bindings removed out of band.
+    pub bindings_removed: AtomicU64,
+    /// Unlisted bindings added out of band.
+    pub bindings_foreign: AtomicU64,
     pub kube_retries: AtomicU64,
 }
 
@@ -273,9 +301,16 @@ impl World {
         let ns = test_support::create_namespace(&kube, "chaos")
             .await
             .expect("namespace created");
-        let mock = test_support::start_mock(API_KEY, API_SECRET, MockConfig::default())
-            .await
-            .expect("mock started");
+        let mock = test_support::start_mock(
+            API_KEY,
+            API_SECRET,
+            MockConfig {
+                org_id: ORG_ID.into(),
+                ..MockConfig::default()
+            },
+        )
+        .await
+        .expect("mock started");
         let log_dir =
             logs::log_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), "chaos-logs").expect("log dir");
         let log_path = log_dir.join(format!("{ns}.log"));

@@ -1,0 +1,595 @@
+//! Role bindings under chaos (issue 15): a share of the Invitations list 1–3 bindings over a few
+//! shared scopes the mock accepts (some exclusive), and the world changes them mid-run: items
+//! added to and removed from `spec.roleBindings`, bindings removed out of band, unlisted bindings
+//! added out of band for an invitee. Faults hit `/iam/v2/role-bindings` too (`tasks.rs`), lost
+//! creates and deletes included.
+//!
+//! Invariants:
+//! - always: never two bindings of one (principal, role, CRN) in the mock; a status entry's id,
+//!   while the mock has it, is a binding of that entry's role and CRN (ids are never reused; the
+//!   principal is checked once converged: an invitation removed out of band leaves a status
+//!   naming its former user's bindings for a while); a resource gone after its deletion with `Delete` or `DeleteUser` left no
+//!   binding it recorded or listed for a user that still exists; one deleted before the operator
+//!   took it on got none;
+//! - converged: every live Invitation standing (SENT/STAGED/ACCEPTED) has each listed item
+//!   `Bound` in status, in spec order, with the id of the one binding the mock holds for it; an
+//!   exclusive one's user holds nothing else; an unlisted binding added out of band for a
+//!   non-exclusive one is still there;
+//! - final: `Orphan` kept the bindings it had at convergence; unlisted bindings of non-exclusive
+//!   resources were never touched.
+//!
+//! Bindings of a user who no longer exists (the mock drops an invitee's user with its last
+//! invitation, not the user's bindings) grant nothing: they are counted in the summary, not
+//! reported as violations.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use confluent_client::model::InviteStatus;
+use confluent_client::role_bindings::{
+    CreateRoleBinding, RemoteRoleBinding, decoded_crn, same_crn, user_principal,
+};
+use confluent_invitation_operator::crd::{DeletionPolicy, RoleBinding, RoleBindingState};
+use confluent_invitation_operator::role_bindings::resolve;
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+
+use crate::invariants::{Outcome, Snapshot};
+use crate::world::{ORG_ID, Planned, Stats, Violation, World, lock};
+
+/// What the chaos Invitations list, relative to the organization: role/scope pairs the mock
+/// accepts, over four shared scopes (two environments, a cluster, a topic).
+pub const POOL: [(&str, &str); 6] = [
+    ("EnvironmentAdmin", "environment=env-chaos0"),
+    ("DataSteward", "environment=env-chaos0"),
+    ("MetricsViewer", "environment=env-chaos1"),
+    (
+        "CloudClusterAdmin",
+        "environment=env-chaos1/cloud-cluster=lkc-chaos1",
+    ),
+    (
+        "DeveloperRead",
+        "environment=env-chaos0/cloud-cluster=lkc-chaos0/kafka=lkc-chaos0/topic=orders",
+    ),
+    (
+        "DeveloperWrite",
+        "environment=env-chaos0/cloud-cluster=lkc-chaos0/kafka=lkc-chaos0/topic=orders",
+    ),
+];
+
+/// The binding the test adds out of band: a pair no Invitation ever lists.
+const FOREIGN: (&str, &str) = ("FlinkDeveloper", "environment=env-chaos2");
+
+/// Item `i` of [`POOL`].
+pub fn item(i: usize) -> RoleBinding {
+    let (role, crn) = POOL[i % POOL.len()];
+    RoleBinding {
+        role_name: role.into(),
+        crn_pattern: crn.into(),
+    }
+}
+
+/// `k` distinct items of the pool, in random order.
+pub fn pick(rng: &mut fastrand::Rng, k: usize) -> Vec<RoleBinding> {
+    let mut all: Vec<usize> = (0..POOL.len()).collect();
+    rng.shuffle(&mut all);
+    all.into_iter().take(k).map(item).collect()
+}
+
+/// The absolute CRN of a listed pattern in the mock's organization.
+pub fn absolute(crn_pattern: &str) -> String {
+    resolve(crn_pattern, Some(ORG_ID)).unwrap_or_else(|_| crn_pattern.to_owned())
+}
+
+/// An unlisted binding the test added out of band for a resource's user.
+#[derive(Clone, Debug)]
+pub struct Foreign {
+    pub name: String,
+    pub id: String,
+    pub principal: String,
+    /// Whether the resource is exclusive (then the binding must go).
+    pub exclusive: bool,
+}
+
+/// (principal, role, decoded CRN).
+type Key = (String, String, String);
+
+fn key_of(principal: &str, role: &str, crn: &str) -> Key {
+    (
+        principal.to_owned(),
+        role.to_owned(),
+        decoded_crn(crn).into_owned(),
+    )
+}
+
+/// The mock's bindings, indexed.
+pub struct Held<'a> {
+    by_id: HashMap<&'a str, &'a RemoteRoleBinding>,
+    by_key: HashMap<Key, Vec<&'a RemoteRoleBinding>>,
+    by_principal: HashMap<&'a str, Vec<&'a RemoteRoleBinding>>,
+}
+
+impl<'a> Held<'a> {
+    pub fn of(bindings: &'a [RemoteRoleBinding]) -> Self {
+        let mut held = Self {
+            by_id: HashMap::new(),
+            by_key: HashMap::new(),
+            by_principal: HashMap::new(),
+        };
+        for b in bindings {
+            if let Some(id) = b.id.as_deref() {
+                held.by_id.insert(id, b);
+            }
+            let (Some(p), Some(r), Some(c)) = (
+                b.principal.as_deref(),
+                b.role_name.as_deref(),
+                b.crn_pattern.as_deref(),
+            ) else {
+                continue;
+            };
+            held.by_key.entry(key_of(p, r, c)).or_default().push(b);
+            held.by_principal.entry(p).or_default().push(b);
+        }
+        held
+    }
+
+    /// The bindings granting `item` (relative or absolute) to `principal`.
+    pub fn granting(&self, principal: &str, item: &RoleBinding) -> &[&'a RemoteRoleBinding] {
+        self.by_key
+            .get(&key_of(
+                principal,
+                &item.role_name,
+                &absolute(&item.crn_pattern),
+            ))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+fn describe(b: &RemoteRoleBinding) -> String {
+    format!(
+        "{} {} {} on {}",
+        b.id.as_deref().unwrap_or("?"),
+        b.principal.as_deref().unwrap_or("?"),
+        b.role_name.as_deref().unwrap_or("?"),
+        b.crn_pattern.as_deref().unwrap_or("?")
+    )
+}
+
+/// Every user id any invitation of `email` ever had (existing or not).
+pub fn users_ever(snap: &Snapshot, email: &str) -> Vec<String> {
+    let mut users: Vec<String> = snap
+        .all_for(email)
+        .iter()
+        .filter_map(|r| r.user_id().map(str::to_owned))
+        .collect();
+    users.sort();
+    users.dedup();
+    users
+}
+
+/// The principals of `email`'s users that still exist.
+pub fn existing_principals(snap: &Snapshot, email: &str) -> Vec<String> {
+    let existing: HashSet<&str> = snap.users.iter().filter_map(|u| u.id.as_deref()).collect();
+    users_ever(snap, email)
+        .into_iter()
+        .filter(|u| existing.contains(u.as_str()))
+        .map(|u| user_principal(&u))
+        .collect()
+}
+
+/// See the module's comment, "always".
+pub fn check_always(snap: &Snapshot, out: &mut Outcome) {
+    let held = Held::of(&snap.bindings);
+    for ((principal, role, crn), found) in &held.by_key {
+        out.assert(found.len() <= 1, || {
+            Violation::new(
+                &format!("duplicate-binding:{principal}:{role}:{crn}"),
+                None,
+                format!(
+                    "{} bindings of {role} on {crn} for {principal}: {}",
+                    found.len(),
+                    found
+                        .iter()
+                        .map(|b| describe(b))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )
+        });
+    }
+    for (name, r) in &snap.resources {
+        if snap.forged.contains(name) {
+            continue;
+        }
+        let Some(status) = r.status.as_ref() else {
+            continue;
+        };
+        let subject = snap.created.get(name);
+        for e in &status.role_bindings {
+            let Some(b) = e.id.as_deref().and_then(|id| held.by_id.get(id)) else {
+                continue; // not (yet, or any more) in the mock: checked once converged
+            };
+            out.assert(
+                b.role_name.as_deref() == Some(e.role_name.as_str())
+                    && b.crn_pattern
+                        .as_deref()
+                        .is_some_and(|c| same_crn(c, &e.crn_pattern)),
+                || Violation {
+                    key: format!("status-binding-foreign:{name}"),
+                    subject: subject.map(|p| p.name.clone()).or(Some(name.clone())),
+                    message: format!(
+                        "{name}: status entry {} on {} names {}, another role or scope",
+                        e.role_name,
+                        e.crn_pattern,
+                        describe(b)
+                    ),
+                },
+            );
+        }
+    }
+    for (name, p) in &snap.created {
+        if snap.resources.contains_key(name)
+            || !snap.deleted.contains(name)
+            || snap.forged.contains(name)
+        {
+            continue;
+        }
+        let unowned = snap.unowned.contains(name);
+        if !unowned && p.policy == DeletionPolicy::Orphan {
+            continue;
+        }
+        let recorded = snap.recorded_bindings.get(name);
+        let mut left: Vec<String> = Vec::new();
+        for principal in existing_principals(snap, &p.email) {
+            for b in held
+                .by_principal
+                .get(principal.as_str())
+                .into_iter()
+                .flatten()
+            {
+                let was_recorded =
+                    b.id.as_deref()
+                        .is_some_and(|id| recorded.is_some_and(|r| r.contains(id)));
+                let listed = p.role_bindings.iter().any(|item| {
+                    b.role_name.as_deref() == Some(item.role_name.as_str())
+                        && b.crn_pattern
+                            .as_deref()
+                            .is_some_and(|c| same_crn(c, &absolute(&item.crn_pattern)))
+                });
+                if was_recorded || listed {
+                    left.push(format!(
+                        "{}{}",
+                        describe(b),
+                        if was_recorded {
+                            " (recorded in its status)"
+                        } else {
+                            " (listed, never seen in its status)"
+                        }
+                    ));
+                }
+            }
+        }
+        let kind = if unowned {
+            "bound-for-unowned"
+        } else {
+            "binding-left-behind"
+        };
+        out.assert(left.is_empty(), || {
+            Violation::new(
+                kind,
+                Some(p),
+                format!(
+                    "{name} ({:?}{}) is gone but its bindings remain: {}",
+                    p.policy,
+                    if unowned {
+                        ", deleted before the operator took it on"
+                    } else {
+                        ""
+                    },
+                    left.join("; ")
+                ),
+            )
+        });
+    }
+}
+
+/// See the module's comment, "converged".
+pub fn check_converged(snap: &Snapshot, out: &mut Outcome) {
+    let held = Held::of(&snap.bindings);
+    let remote: HashMap<&str, &confluent_client::model::RemoteInvitation> = snap
+        .remote
+        .iter()
+        .filter_map(|r| Some((r.id.as_deref()?, r)))
+        .collect();
+    for (name, p) in &snap.created {
+        if snap.deleted.contains(name) {
+            continue;
+        }
+        let Some(r) = snap.resources.get(name) else {
+            continue;
+        };
+        let Some(status) = r.status.as_ref() else {
+            continue; // invariants.rs reports it
+        };
+        let standing = status
+            .invitation_id
+            .as_deref()
+            .and_then(|id| remote.get(id))
+            .and_then(|i| i.status.as_ref())
+            .is_some_and(InviteStatus::is_live);
+        let Some(user) = status.user_id.as_deref().filter(|_| standing) else {
+            continue;
+        };
+        let principal = user_principal(user);
+        let v = |kind: &str, what: String| {
+            Violation::new(
+                kind,
+                Some(p),
+                format!(
+                    "{name} ({}, exclusive {}): {what}; status.roleBindings {}",
+                    p.email,
+                    p.exclusive,
+                    serde_json::to_string(&status.role_bindings).unwrap_or_default()
+                ),
+            )
+        };
+        let entries_match = status.role_bindings.len() == p.role_bindings.len()
+            && status
+                .role_bindings
+                .iter()
+                .zip(&p.role_bindings)
+                .all(|(e, item)| {
+                    e.role_name == item.role_name
+                        && same_crn(&e.crn_pattern, &absolute(&item.crn_pattern))
+                        && e.state == RoleBindingState::Bound
+                        && e.id.is_some()
+                });
+        out.assert(entries_match, || {
+            v(
+                "binding-status",
+                format!(
+                    "spec lists {:?}; every item should be Bound, in spec order",
+                    p.role_bindings
+                        .iter()
+                        .map(|i| format!("{} on {}", i.role_name, i.crn_pattern))
+                        .collect::<Vec<_>>()
+                ),
+            )
+        });
+        for item in &p.role_bindings {
+            let found = held.granting(&principal, item);
+            let recorded = status
+                .role_bindings
+                .iter()
+                .find(|e| {
+                    e.role_name == item.role_name
+                        && same_crn(&e.crn_pattern, &absolute(&item.crn_pattern))
+                })
+                .and_then(|e| e.id.as_deref());
+            out.assert(
+                found.len() == 1 && found[0].id.as_deref() == recorded && recorded.is_some(),
+                || {
+                    v(
+                        "binding-not-exactly-one",
+                        format!(
+                            "{} on {}: the mock holds [{}], status names {recorded:?}",
+                            item.role_name,
+                            item.crn_pattern,
+                            found
+                                .iter()
+                                .map(|b| describe(b))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    )
+                },
+            );
+        }
+        if p.exclusive {
+            let all = held
+                .by_principal
+                .get(principal.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let unlisted: Vec<String> = all
+                .iter()
+                .filter(|b| {
+                    !p.role_bindings.iter().any(|item| {
+                        b.role_name.as_deref() == Some(item.role_name.as_str())
+                            && b.crn_pattern
+                                .as_deref()
+                                .is_some_and(|c| same_crn(c, &absolute(&item.crn_pattern)))
+                    })
+                })
+                .map(|b| describe(b))
+                .collect();
+            out.assert(unlisted.is_empty(), || {
+                v(
+                    "exclusive-extra",
+                    format!("the user holds unlisted bindings: {}", unlisted.join("; ")),
+                )
+            });
+        }
+    }
+    foreign_untouched(snap, &held, out);
+}
+
+/// Unlisted bindings added out of band for a non-exclusive resource's user are never touched
+/// (while the user exists).
+fn foreign_untouched(snap: &Snapshot, held: &Held<'_>, out: &mut Outcome) {
+    let existing: HashSet<String> = snap
+        .users
+        .iter()
+        .filter_map(|u| u.id.as_deref().map(user_principal))
+        .collect();
+    for f in &snap.foreign {
+        if f.exclusive || !existing.contains(&f.principal) {
+            continue;
+        }
+        out.assert(held.by_id.contains_key(f.id.as_str()), || Violation {
+            key: format!("foreign-binding-touched:{}", f.name),
+            subject: Some(f.name.clone()),
+            message: format!(
+                "{} (not exclusive): the unlisted binding {} of {} added out of band is gone",
+                f.name, f.id, f.principal
+            ),
+        });
+    }
+}
+
+/// The binding ids each live resource recorded as Bound once converged.
+pub type Converged = BTreeMap<String, Vec<String>>;
+
+pub fn converged(snap: &Snapshot) -> Converged {
+    snap.resources
+        .iter()
+        .filter_map(|(name, r)| {
+            let ids: Vec<String> = r
+                .status
+                .as_ref()?
+                .role_bindings
+                .iter()
+                .filter(|e| e.state == RoleBindingState::Bound)
+                .filter_map(|e| e.id.clone())
+                .collect();
+            (!ids.is_empty()).then(|| (name.clone(), ids))
+        })
+        .collect()
+}
+
+/// See the module's comment, "final".
+pub fn check_final(snap: &Snapshot, converged: &Converged, out: &mut Outcome) {
+    let held = Held::of(&snap.bindings);
+    for (name, ids) in converged {
+        let Some(p) = snap.created.get(name) else {
+            continue;
+        };
+        if p.policy != DeletionPolicy::Orphan {
+            continue;
+        }
+        let gone: Vec<&String> = ids
+            .iter()
+            .filter(|id| !held.by_id.contains_key(id.as_str()))
+            .collect();
+        out.assert(gone.is_empty(), || {
+            Violation::new(
+                "orphan-binding-touched",
+                Some(p),
+                format!("{name} (Orphan): its bindings {gone:?} are gone"),
+            )
+        });
+    }
+    foreign_untouched(snap, &held, out);
+}
+
+/// Bindings the resources recorded that remain for users who no longer exist (for the summary).
+pub fn of_gone_users(snap: &Snapshot) -> usize {
+    let existing: HashSet<String> = snap
+        .users
+        .iter()
+        .filter_map(|u| u.id.as_deref().map(user_principal))
+        .collect();
+    let recorded: HashSet<&str> = snap
+        .recorded_bindings
+        .values()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    snap.bindings
+        .iter()
+        .filter(|b| b.id.as_deref().is_some_and(|id| recorded.contains(id)))
+        .filter(|b| b.principal.as_ref().is_some_and(|p| !existing.contains(p)))
+        .count()
+}
+
+/// The live resources and their status, for the tasks below.
+async fn standing(w: &World) -> Vec<confluent_invitation_operator::crd::Invitation> {
+    w.list()
+        .await
+        .into_iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// Adds an item to a resource's `spec.roleBindings`, or removes one; records the spec as it
+/// then stands (a patch whose answer was lost may still have gone through).
+pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned]) {
+    let p = &candidates[rng.usize(0..candidates.len())];
+    let mut items = p.role_bindings.clone();
+    if !items.is_empty() && (items.len() >= 3 || rng.bool()) {
+        items.remove(rng.usize(0..items.len()));
+    } else {
+        let absent: Vec<RoleBinding> = (0..POOL.len())
+            .map(item)
+            .filter(|i| !items.contains(i))
+            .collect();
+        if let Some(add) = absent.get(rng.usize(0..absent.len().max(1))) {
+            items.push(add.clone());
+        }
+    }
+    let patch = serde_json::json!({"spec": {"roleBindings": items}});
+    let pp = PatchParams::default();
+    let merge = Patch::Merge(&patch);
+    let _ = w
+        .kube("edit role bindings", || w.api.patch(&p.name, &pp, &merge))
+        .await;
+    if let Ok(Some(now)) = w.kube("read edited", || w.api.get_opt(&p.name)).await
+        && let Some(planned) = lock(&w.ledger.planned).get_mut(&p.name)
+    {
+        planned.role_bindings = now.spec.role_bindings.clone();
+    }
+    Stats::add(&w.stats.bindings_edited, 1);
+}
+
+/// Removes one recorded binding of a live resource out of band.
+pub async fn remove_out_of_band(w: &World, rng: &mut fastrand::Rng) {
+    let bound: Vec<String> = standing(w)
+        .await
+        .iter()
+        .filter_map(|r| r.status.as_ref())
+        .flat_map(|s| s.role_bindings.iter())
+        .filter(|e| e.state == RoleBindingState::Bound)
+        .filter_map(|e| e.id.clone())
+        .collect();
+    if bound.is_empty() {
+        return;
+    }
+    let id = &bound[rng.usize(0..bound.len())];
+    if w.remote().remove_role_binding(id).is_ok() {
+        Stats::add(&w.stats.bindings_removed, 1);
+    }
+}
+
+/// Adds an unlisted binding out of band for a live resource's user: an exclusive resource must
+/// delete it, any other must leave it alone.
+pub async fn add_foreign(w: &World, rng: &mut fastrand::Rng) {
+    let planned = lock(&w.ledger.planned).clone();
+    let users: Vec<(String, String, bool)> = standing(w)
+        .await
+        .iter()
+        .filter_map(|r| {
+            let user = r.status.as_ref()?.user_id.clone()?;
+            let p = planned.get(&r.name_any())?;
+            Some((r.name_any(), user, p.exclusive))
+        })
+        .collect();
+    if users.is_empty() {
+        return;
+    }
+    let (name, user, exclusive) = &users[rng.usize(0..users.len())];
+    let principal = user_principal(user);
+    let seeded = w.remote().seed_role_binding(&CreateRoleBinding {
+        principal: principal.clone(),
+        role_name: FOREIGN.0.into(),
+        crn_pattern: absolute(FOREIGN.1),
+    });
+    if let Some(id) = seeded.id {
+        lock(&w.ledger.foreign_bindings).push(Foreign {
+            name: name.clone(),
+            id,
+            principal,
+            exclusive: *exclusive,
+        });
+        Stats::add(&w.stats.bindings_foreign, 1);
+    }
+}
