@@ -254,7 +254,7 @@ impl Run<'_> {
                     "Role binding {id} ({} on {}) already grants what spec.roleBindings lists; it is this Invitation's now",
                     entry.role_name, entry.crn_pattern
                 );
-                report::event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
+                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
             }
             Step::Create { index, request } => {
                 let created = match self.client.create_role_binding(&request).await {
@@ -282,7 +282,7 @@ impl Run<'_> {
                             "Granted {} on {} to {} (role binding {id})",
                             request.role_name, request.crn_pattern, request.principal
                         );
-                        report::event(ctx, obj, false, why, &note).await;
+                        report::distinct_event(ctx, obj, false, why, &note).await;
                     }
                     Err(e)
                         if e.is_transient()
@@ -318,7 +318,7 @@ impl Run<'_> {
                             ),
                         ),
                     };
-                    report::event(ctx, obj, false, why, &note).await;
+                    report::distinct_event(ctx, obj, false, why, &note).await;
                 }
                 Err(e) => {
                     tracing::warn!(binding = %id, error = %e, "role binding not deleted; trying again");
@@ -359,7 +359,7 @@ impl Run<'_> {
             ),
         };
         ctx.metrics.dry_run(action);
-        report::event(ctx, obj, false, action, &note).await;
+        report::distinct_event(ctx, obj, false, action, &note).await;
     }
 }
 
@@ -407,7 +407,7 @@ pub(super) async fn clean_up(
                     "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
                     obj.spec.deletion_policy
                 );
-                report::event(ctx, obj, false, reason::ROLE_BINDING_DELETED, &note).await;
+                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_DELETED, &note).await;
             }
             Err(e) => return Err(e.into()),
         }
