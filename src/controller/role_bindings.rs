@@ -15,7 +15,7 @@ use crate::reason;
 use crate::role_bindings::{self as decide, Created, DeleteCause, Demand, Observed, Step, Wanted};
 use crate::status::Phase;
 use confluent_client::model::RemoteInvitation;
-use confluent_client::role_bindings::{CRN_PREFIX, RoleBindingFilter};
+use confluent_client::role_bindings::{CRN_PREFIX, RoleBindingFilter, user_principal};
 
 /// Past this many distinct scopes per credential, one organization-wide list replaces the
 /// lists per scope (it costs its pages once, whatever the scopes).
@@ -126,8 +126,13 @@ pub(super) async fn apply(
     let wanted = decide::wanted(items, organization, user_id);
     let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
     let filters = lists_for(client.key(), organization, &wanted, exclusive);
-    let seen = match ctx.role_binding_lists.look(client, &filters, afresh).await {
-        Ok(seen) => seen.bindings,
+    let principal = user_principal(user_id);
+    let seen = match ctx
+        .role_binding_lists
+        .look(client, &filters, &principal, afresh)
+        .await
+    {
+        Ok(seen) => seen,
         Err(e) if e.is_transient() => {
             return Some(Applied {
                 entries: pending_after(&wanted, recorded, &e),
@@ -483,7 +488,7 @@ pub(super) async fn sweep(
             continue;
         };
         for filter in filters {
-            if let Err(e) = ctx.role_binding_lists.refresh(&client, filter, false).await {
+            if let Err(e) = ctx.role_binding_lists.refresh(&client, filter).await {
                 tracing::warn!(credential = %client.identity(), error = %e, "role-binding list failed; bindings are compared again next resync");
                 failed.push(*credential);
                 break;
@@ -522,7 +527,12 @@ async fn drifted(
     let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
     let filters = lists_for(used.client, organization, wanted, exclusive);
     // the lists were just refreshed: this reads them without a call
-    let Ok(seen) = ctx.role_binding_lists.look(&client, &filters, false).await else {
+    let principal = user_principal(user_id);
+    let Ok(seen) = ctx
+        .role_binding_lists
+        .look(&client, &filters, &principal, false)
+        .await
+    else {
         return false;
     };
     let recorded = recorded(obj);
@@ -530,7 +540,7 @@ async fn drifted(
         user_id,
         wanted,
         Observed {
-            bindings: &seen.bindings,
+            bindings: &seen,
             organization_wide: organization_wide(&filters, organization),
         },
         recorded,
