@@ -72,6 +72,12 @@ pub struct ExportArgs {
     /// accepted).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub status: Vec<crate::export::StatusFilter>,
+
+    /// Leave role bindings out of the manifests (for organizations that manage access
+    /// elsewhere). Without it, each invitee's role bindings become `spec.roleBindings`, read
+    /// with one organization-wide list.
+    #[arg(long)]
+    pub no_role_bindings: bool,
 }
 
 /// `--deletion-policy` of `export`, in the CLI's spelling.
@@ -243,6 +249,7 @@ mod tests {
         assert_eq!(args.deletion_policy, ExportDeletionPolicy::Orphan);
         assert!(args.status.is_empty());
         assert_eq!(args.namespace, "default");
+        assert!(!args.no_role_bindings, "bindings are exported by default");
         let Some(Command::Export(args)) = Cli::try_parse_from([
             "op",
             "export",
@@ -252,6 +259,7 @@ mod tests {
             "delete-user",
             "--status",
             "sent,expired",
+            "--no-role-bindings",
         ])
         .unwrap()
         .command
@@ -259,6 +267,7 @@ mod tests {
             panic!("export parses");
         };
         assert_eq!(args.namespace, "people");
+        assert!(args.no_role_bindings);
         assert_eq!(
             crate::crd::DeletionPolicy::from(args.deletion_policy),
             crate::crd::DeletionPolicy::DeleteUser

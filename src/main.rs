@@ -1,5 +1,6 @@
 //! `confluent-invitation-operator`: `run` (the default) runs the controller; `crd` prints the
-//! CustomResourceDefinition; `export` prints the organization's invitations as manifests.
+//! CustomResourceDefinition; `export` prints the organization's invitations, with their
+//! invitees' role bindings, as manifests.
 
 use std::process::ExitCode;
 
@@ -55,7 +56,8 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// `export`: lists every invitation (all pages, progress on stderr) and prints the manifests.
+/// `export`: lists every invitation and, unless `--no-role-bindings`, every role binding of the
+/// organization (all pages, progress on stderr), and prints the manifests.
 fn export_organization(args: &ExportArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,17 +109,42 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
             "warning: expired and deactivated invitations cannot be adopted: applying their manifests sends new invitations"
         );
     }
+    // One organization-wide list for every invitee, never one per user: the cost is the
+    // organization's bindings divided by the page size, whatever the number of invitees.
+    let mut bindings = Vec::new();
+    if let Some(filter) = export::role_binding_filter(&remote).filter(|_| !args.no_role_bindings) {
+        let mut pages = std::pin::pin!(client.role_binding_pages(&filter));
+        let mut page_count = 0u32;
+        while let Some(page) = pages.try_next().await.map_err(|e| {
+            format!("listing role bindings: {e} (--no-role-bindings exports without them)")
+        })? {
+            page_count += 1;
+            bindings.extend(page);
+            eprintln!(
+                "listed {} role bindings ({page_count} pages)",
+                bindings.len()
+            );
+        }
+    }
     let options = export::Options {
         namespace: args.namespace.clone(),
         deletion_policy: args.deletion_policy.into(),
         statuses: args.status.clone(),
     };
-    let resources = export::invitations(&remote, &options).map_err(|e| e.to_string())?;
+    let exported = export::invitations(&remote, &bindings, &options).map_err(|e| e.to_string())?;
+    for left_out in &exported.left_out {
+        eprintln!("warning: {left_out}");
+    }
+    let listed: usize = exported
+        .resources
+        .iter()
+        .map(|r| r.spec.role_bindings.len())
+        .sum();
     eprintln!(
-        "exported {} Invitation manifests (of {} invitations listed) into namespace {}",
-        resources.len(),
+        "exported {} Invitation manifests (of {} invitations listed) with {listed} role bindings into namespace {}",
+        exported.resources.len(),
         remote.len(),
         args.namespace
     );
-    export::render(&resources).map_err(|e| e.to_string())
+    export::render(&exported.resources).map_err(|e| e.to_string())
 }

@@ -4,9 +4,11 @@
 --
 -- Healthy:     Ready=True for the current generation (the invitation was Sent, or Accepted).
 -- Progressing: not reconciled yet, a spec change not observed yet, Ready=Unknown, the remote
---              invitation is still Pending/Staged, or the resource is being deleted.
+--              invitation is still Pending/Staged, a listed role binding is not created yet
+--              (RoleBindingPending), or the resource is being deleted.
 -- Degraded:    Ready=False for the current generation (Expired, CredentialsInvalid,
---              ImmutableFieldChanged, ...), with the condition's reason and message.
+--              ImmutableFieldChanged, RoleBindingRefused, ...), with the condition's reason and
+--              message. A reason this script does not know is Degraded too: it needs a look.
 local hs = {}
 
 -- Reasons the operator may give a Ready=False condition while it is still working towards Ready
@@ -16,6 +18,10 @@ local progressingReasons = {
   Staged = true,
   Reconciling = true,
   Progressing = true,
+  -- The invitation stands and a listed role binding waits for the invitee's user id or for a
+  -- transient failure to pass (retried with backoff). A refused binding (RoleBindingRefused)
+  -- waits for a spec change, so it stays Degraded.
+  RoleBindingPending = true,
 }
 
 -- Phases in which the remote invitation exists but is not sent yet.

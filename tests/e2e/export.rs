@@ -1,9 +1,12 @@
 //! `export`: the real binary lists the mock's organization and prints manifests; applying them
-//! to the real API server adopts every invitation without sending one.
+//! to the real API server adopts every invitation without sending one, and every role binding of
+//! the invitees (exported as `spec.roleBindings`) without creating one.
 
 use std::collections::HashSet;
 
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation};
+use confluent_client::role_bindings::CreateRoleBinding;
+use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, RoleBindingState};
+use confluent_invitation_operator::ownership::organization_of;
 use kube::api::{ListParams, PostParams};
 
 use crate::harness::*;
@@ -51,9 +54,114 @@ async fn an_exported_organization_applies_as_adoptions_without_a_single_create()
     remote.accept(&accepted).unwrap();
     remote.expire(seeded[1].id.as_deref().unwrap()).unwrap();
 
+    // Role bindings made out of band (console, Terraform) for the accepted member, a pending
+    // invitee, the expired one (not exported by default), and a group (never exported).
+    let org = organization_of(seeded[0].resource_name().unwrap())
+        .unwrap()
+        .to_owned();
+    let crn = |rest: &str| format!("crn://confluent.cloud/organization={org}{rest}");
+    let user = |i: usize| format!("User:{}", seeded[i].user_id().unwrap());
+    let topic = "/environment=env-abc/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders";
+    let seed = |principal: String, role: &str, crn_pattern: String| {
+        remote
+            .seed_role_binding(&CreateRoleBinding {
+                principal,
+                role_name: role.into(),
+                crn_pattern,
+            })
+            .id
+            .unwrap()
+    };
+    let bound = [
+        (0, "EnvironmentAdmin", crn("/environment=env-abc")),
+        (0, "DeveloperRead", crn(topic)),
+        (0, "DeveloperRead", crn(&format!("{topic}-*"))),
+        (2, "MetricsViewer", crn("")),
+        (
+            2,
+            "CloudClusterAdmin",
+            crn("/environment=env-abc/cloud-cluster=lkc-1"),
+        ),
+    ]
+    .map(|(i, role, crn_pattern)| {
+        (
+            i,
+            role,
+            crn_pattern.clone(),
+            seed(user(i), role, crn_pattern),
+        )
+    });
+    seed(user(1), "EnvironmentAdmin", crn("/environment=env-abc"));
+    seed(
+        "Group:group-1".into(),
+        "EnvironmentAdmin",
+        crn("/environment=env-abc"),
+    );
+    let lists_before = remote.role_binding_calls().list;
+
     let (yaml, progress) = export(&env, &[]).await;
     assert!(progress.contains("(2 pages)"), "{progress}");
+    assert!(
+        progress.contains("listed 7 role bindings (1 pages)"),
+        "{progress}"
+    );
+    assert_eq!(
+        remote.role_binding_calls().list - lists_before,
+        1,
+        "one organization-wide list, not one per invitee"
+    );
     let manifests = parse(&yaml);
+    let items_of = |email: &str| -> Vec<(String, String)> {
+        manifests
+            .iter()
+            .find(|m| m.spec.email == email)
+            .unwrap()
+            .spec
+            .role_bindings
+            .iter()
+            .map(|b| (b.role_name.clone(), b.crn_pattern.clone()))
+            .collect()
+    };
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        items_of("person.0@example.com"),
+        owned(&[
+            ("EnvironmentAdmin", "environment=env-abc"),
+            ("DeveloperRead", &topic[1..]),
+            ("DeveloperRead", &format!("{}-*", &topic[1..])),
+        ]),
+        "relative to the organization, widest scope first"
+    );
+    assert_eq!(
+        items_of("person.2@example.com"),
+        owned(&[
+            ("MetricsViewer", &format!("organization={org}")),
+            (
+                "CloudClusterAdmin",
+                "environment=env-abc/cloud-cluster=lkc-1"
+            ),
+        ])
+    );
+    assert_eq!(
+        manifests
+            .iter()
+            .filter(|m| !m.spec.role_bindings.is_empty())
+            .count(),
+        2,
+        "only invitees with bindings list any"
+    );
+    assert!(manifests.iter().all(|m| !m.spec.exclusive_role_bindings));
+    let lists_before = remote.role_binding_calls().list;
+    let (bare, _) = export(&env, &["--no-role-bindings"]).await;
+    assert_eq!(remote.role_binding_calls().list, lists_before, "no list");
+    let bare = parse(&bare);
+    assert_eq!(bare.len(), manifests.len());
+    assert!(bare.iter().all(|m| m.spec.role_bindings.is_empty()));
     assert_eq!(manifests.len(), PEOPLE - 1, "the expired one is left out");
     let names: HashSet<_> = manifests
         .iter()
@@ -72,6 +180,11 @@ async fn an_exported_organization_applies_as_adoptions_without_a_single_create()
     let expired = parse(&expired);
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].spec.email, "person.1@example.com");
+    assert_eq!(
+        expired[0].spec.role_bindings.len(),
+        1,
+        "an exported invitee's bindings, whatever the status"
+    );
 
     for m in &manifests {
         env.api
@@ -90,12 +203,62 @@ async fn an_exported_organization_applies_as_adoptions_without_a_single_create()
     })
     .await;
     assert_eq!(env.remote().calls().create, 0, "not one invitation re-sent");
-    let first = &manifests
-        .iter()
-        .find(|m| m.spec.email == "person.0@example.com")
-        .unwrap();
-    let name = first.metadata.name.as_deref().unwrap();
-    let adopted = env.wait_phase(name, "Accepted", "True").await;
+    assert_eq!(
+        env.remote().role_binding_calls().create,
+        0,
+        "not one role binding created: each was adopted"
+    );
+    let name_of = |email: &str| {
+        manifests
+            .iter()
+            .find(|m| m.spec.email == email)
+            .and_then(|m| m.metadata.name.clone())
+            .unwrap()
+    };
+    let name = name_of("person.0@example.com");
+    let adopted = env.wait_phase(&name, "Accepted", "True").await;
     assert_eq!(id_of(&adopted), accepted);
-    env.wait_event(name, "Adopted").await;
+    env.wait_event(&name, "Adopted").await;
+    env.wait_event(&name, "RoleBindingAdopted").await;
+    for person in [0, 2] {
+        let name = name_of(&format!("person.{person}@example.com"));
+        let inv = env
+            .wait_reason(&name, if person == 0 { "Accepted" } else { "Sent" })
+            .await;
+        let status = inv.status.unwrap();
+        let got: Vec<_> = status
+            .role_bindings
+            .iter()
+            .map(|e| {
+                (
+                    e.role_name.as_str(),
+                    e.crn_pattern.as_str(),
+                    e.id.as_deref(),
+                    e.state,
+                )
+            })
+            .collect();
+        let want: Vec<_> = bound
+            .iter()
+            .filter(|(i, ..)| *i == person)
+            .map(|(_, role, crn_pattern, id)| {
+                (
+                    *role,
+                    crn_pattern.as_str(),
+                    Some(id.as_str()),
+                    RoleBindingState::Bound,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got, want,
+            "{name}: the seeded bindings, Bound, in spec order"
+        );
+    }
+    assert_eq!(
+        env.remote().role_bindings().len(),
+        7,
+        "nothing created, nothing deleted"
+    );
+    assert_eq!(env.remote().role_binding_calls().create, 0);
 }

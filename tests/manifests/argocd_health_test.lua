@@ -201,6 +201,62 @@ local cases = {
     message = "Invitation is not ready",
   },
   {
+    name = "sent, role bindings not created yet (RoleBindingPending)",
+    obj = invitation(1, {
+      phase = "Sent", observedGeneration = 1,
+      roleBindings = {
+        { roleName = "EnvironmentAdmin", crnPattern = "crn://confluent.cloud/organization=o/environment=env-abc", state = "Pending" },
+      },
+      conditions = { ready("False", "RoleBindingPending",
+        "1 role binding(s) not created yet: EnvironmentAdmin on crn://confluent.cloud/organization=o/environment=env-abc", 1) },
+    }),
+    status = "Progressing",
+    message = "RoleBindingPending: 1 role binding(s) not created yet",
+  },
+  {
+    name = "accepted, a role binding pending is still Progressing",
+    obj = invitation(3, {
+      phase = "Accepted", observedGeneration = 3,
+      conditions = { ready("False", "RoleBindingPending", "1 role binding(s) not created yet", 3) },
+    }),
+    status = "Progressing",
+    message = "RoleBindingPending",
+  },
+  {
+    name = "sent, a role binding refused (RoleBindingRefused) is Degraded",
+    obj = invitation(2, {
+      phase = "Sent", observedGeneration = 2,
+      roleBindings = {
+        { roleName = "DeveloperRead", crnPattern = "crn://confluent.cloud/organization=o/environment=env-abc/cloud-cluster=lkc-1", state = "Refused", message = "cannot be bound at the cluster scope" },
+      },
+      conditions = { ready("False", "RoleBindingRefused",
+        "Confluent refused 1 role binding(s): DeveloperRead on crn://confluent.cloud/organization=o/environment=env-abc/cloud-cluster=lkc-1: cannot be bound at the cluster scope", 2) },
+    }),
+    status = "Degraded",
+    message = "RoleBindingRefused: Confluent refused 1 role binding(s): DeveloperRead on",
+  },
+  {
+    name = "every role binding bound, Ready True, is Healthy",
+    obj = invitation(2, {
+      phase = "Sent", observedGeneration = 2,
+      roleBindings = {
+        { roleName = "EnvironmentAdmin", crnPattern = "crn://confluent.cloud/organization=o/environment=env-abc", id = "rb-1", state = "Bound" },
+      },
+      conditions = { ready("True", "Sent", "invitation i-abc12 sent to jane@example.com", 2) },
+    }),
+    status = "Healthy",
+    message = "Sent",
+  },
+  {
+    name = "a Ready=False reason this script does not know is Degraded, with its message",
+    obj = invitation(1, {
+      phase = "Sent", observedGeneration = 1,
+      conditions = { ready("False", "SomeFutureReason", "something to look at", 1) },
+    }),
+    status = "Degraded",
+    message = "SomeFutureReason: something to look at",
+  },
+  {
     name = "being deleted (finalizer cleanup)",
     obj = invitation(2, {
       phase = "Sent", observedGeneration = 2,
