@@ -538,12 +538,23 @@ pub fn render_halving(out: &mut String, rows: &[Row]) {
         return;
     }
     let _ = writeln!(out, "\n## The server halves its limit\n");
+    let with_bindings = rows.iter().any(|r| r.bindings.any());
     let _ = writeln!(
         out,
         "After the steady state, the mock halves its rate limit and burst (as a shared \
          organization budget or a change on Confluent's side would), then more Invitations are \
          created. Calls are counted from the halving until all are Ready; the bound is \
-         (extra creates + ⌈extra/100⌉) / the new rate.\n"
+         (extra creates + ⌈extra/100⌉{}) / the new rate.{}\n",
+        if with_bindings {
+            " + extra·K binding creates + the binding list pages"
+        } else {
+            ""
+        },
+        if with_bindings {
+            " With role bindings, the calls' total counts the role-binding calls too."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
