@@ -96,34 +96,24 @@ pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
             // n stalls the whole operator for about n seconds
             24..=29 => any(rng.u32(2..=5), FaultAction::Status { status: 429 }),
             30..=45 => any(rng.u32(1..=2), FaultAction::Drop),
-            46..=61 if writes_pending < 3 => Fault {
-                method: Some("POST".into()),
-                path_prefix: if rng.u32(0..3) == 0 {
-                    "/iam/v2/role-bindings".into()
+            46..=61 if writes_pending < 3 => {
+                // and, as often again as not, a role-binding create whose answer is lost
+                if rng.bool() {
+                    inject(w, lost(&mut rng, "POST", "/iam/v2/role-bindings"));
+                }
+                lost(&mut rng, "POST", "/iam/v2/invitations")
+            }
+            62..=71 if writes_pending < 3 => {
+                if rng.bool() {
+                    inject(w, lost(&mut rng, "DELETE", "/iam/v2/role-bindings/"));
+                }
+                let path = if rng.bool() {
+                    "/iam/v2/invitations/"
                 } else {
-                    "/iam/v2/invitations".into()
-                },
-                count: 1,
-                action: if rng.bool() {
-                    FaultAction::CommitThen500
-                } else {
-                    FaultAction::CommitThenDrop
-                },
-            },
-            62..=71 if writes_pending < 3 => Fault {
-                method: Some("DELETE".into()),
-                path_prefix: match rng.u32(0..3) {
-                    0 => "/iam/v2/invitations/".into(),
-                    1 => "/iam/v2/users/".into(),
-                    _ => "/iam/v2/role-bindings/".into(),
-                },
-                count: 1,
-                action: if rng.bool() {
-                    FaultAction::CommitThen500
-                } else {
-                    FaultAction::CommitThenDrop
-                },
-            },
+                    "/iam/v2/users/"
+                };
+                lost(&mut rng, "DELETE", path)
+            }
             72..=87 => any(
                 rng.u32(1..=3),
                 FaultAction::Delay {
@@ -139,11 +129,31 @@ pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
             }
             _ => continue,
         };
-        Stats::add(&w.stats.fault_injections, 1);
-        Stats::add(&w.stats.faults_queued, u64::from(fault.count));
-        mock.inject(fault);
+        inject(w, fault);
     }
     mock.set_latency(BASE_LATENCY);
+}
+
+/// One write to `path_prefix` that goes through and whose answer is lost (a 500 or a dropped
+/// connection).
+fn lost(rng: &mut fastrand::Rng, method: &str, path_prefix: &str) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        path_prefix: path_prefix.into(),
+        count: 1,
+        action: if rng.bool() {
+            FaultAction::CommitThen500
+        } else {
+            FaultAction::CommitThenDrop
+        },
+    }
+}
+
+/// Queues a fault in the mock and counts it.
+fn inject(w: &World, fault: Fault) {
+    Stats::add(&w.stats.fault_injections, 1);
+    Stats::add(&w.stats.faults_queued, u64::from(fault.count));
+    w.remote().inject(fault);
 }
 
 /// SIGKILLs and restarts the operator `kills` times at random moments (some while it is still
