@@ -159,6 +159,7 @@ pub(super) async fn apply(
         },
         recorded,
         exclusive,
+        &ctx.settings.allowed_roles,
         retry_refused,
     );
     let mut run = Run {
@@ -545,6 +546,7 @@ async fn drifted(
         },
         recorded,
         exclusive,
+        &ctx.settings.allowed_roles,
         false,
     );
     !plan.steps.is_empty() || plan.entries != recorded
