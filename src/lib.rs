@@ -6,8 +6,8 @@
 //!   Cloud; knows nothing of Kubernetes.
 //! - [`crd`]: the `Invitation` resource and its generated CRD.
 //! - [`planner`] and [`status`]: pure decisions, no IO.
-//! - [`role_bindings`]: the pure decisions about `spec.roleBindings` (the controller does not act
-//!   on them yet).
+//! - [`role_bindings`]: the pure decisions about `spec.roleBindings`, acted on by the
+//!   controller's `role_bindings` stage.
 //! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
 //! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
 //!

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{InvitationStatus, READY};
 use crate::reason;
+use crate::role_bindings::{self, Verdict};
 use confluent_client::model::{InviteStatus, RemoteInvitation};
 
 /// What this reconcile ended with, as far as status is concerned.
@@ -98,7 +99,15 @@ pub fn next_status(
     let (ready, reason, message) = match outcome {
         Outcome::Remote(inv) => {
             apply_remote(&mut next, inv);
-            ready_from_remote(inv)
+            let (ready, reason, message) = ready_from_remote(inv);
+            // a standing invitation is Ready only with every listed binding in place; the
+            // invitation's own reasons (Expired, ...) come first
+            match role_bindings::verdict(&next.role_bindings) {
+                Verdict::NotReady { reason, message } if ready == "True" => {
+                    ("False", reason.to_owned(), message)
+                }
+                _ => (ready, reason, message),
+            }
         }
         Outcome::Failed { reason, message } => {
             if next.phase.is_none() {

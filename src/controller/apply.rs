@@ -10,6 +10,7 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
+use super::role_bindings::{self, Applied};
 use super::{claims, preview, report};
 use crate::crd::Invitation;
 use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
@@ -95,7 +96,8 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             {
                 ctx.learn_organization(&client.identity(), org);
             }
-            succeeded(ctx, &obj, &inv, event).await
+            let bindings = role_bindings::apply(ctx, &obj, &client, &inv, fresh_lookup).await;
+            succeeded(ctx, &obj, &inv, event, bindings).await
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
         Ok(Ended::Held(would)) => preview::report(&obj, ctx, &would).await,
@@ -228,12 +230,24 @@ async fn succeeded(
     obj: &Invitation,
     inv: &RemoteInvitation,
     event: Option<(&'static str, String)>,
+    bindings: Option<Applied>,
 ) -> Result<Action, Error> {
     let now = jiff::Timestamp::now();
     let prev = obj.status.as_ref();
-    let next = status::next_status(prev, &Outcome::Remote(inv), obj.metadata.generation, now);
+    // the bindings' entries first, so Ready weighs them with the invitation
+    let mut base = prev.cloned();
+    let mut retry = None;
+    if let Some(applied) = bindings {
+        base.get_or_insert_with(Default::default).role_bindings = applied.entries;
+        retry = applied.retry;
+    }
+    let next = status::next_status(
+        base.as_ref(),
+        &Outcome::Remote(inv),
+        obj.metadata.generation,
+        now,
+    );
     report::write_status(ctx, obj, &next).await?;
-    ctx.forget_failures(obj);
     if let Some((reason, note)) = event {
         report::event(ctx, obj, false, reason, &note).await;
     } else if prev.and_then(|p| p.phase.as_deref()) != next.phase.as_deref()
@@ -242,6 +256,25 @@ async fn succeeded(
         let warning = ready.status == "False";
         report::event(ctx, obj, warning, &ready.reason, &ready.message).await;
     }
+    if report::ready_changed(prev, &next)
+        && let Some(ready) = next
+            .ready()
+            .filter(|c| c.reason == reason::ROLE_BINDING_REFUSED)
+    {
+        report::event(ctx, obj, true, &ready.reason, &ready.message).await;
+    }
+    if let Some(e) = retry {
+        // a binding waits for a transient failure to pass: back off, and list afresh next time
+        tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; backing off");
+        ctx.metrics.error(e.reason());
+        let attempt = ctx.count_failure(obj);
+        return Ok(Action::requeue(
+            ctx.settings
+                .transient_backoff()
+                .delay(attempt, e.retry_after()),
+        ));
+    }
+    ctx.forget_failures(obj);
     // The sweeper compares every resource with each fresh snapshot: no timer per resource,
     // except for an invitation that expires before the next resync.
     Ok(status::next_check(&next, now, ctx.settings.resync)

@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
-use super::{claims, report};
+use super::{claims, report, role_bindings};
 use crate::crd::{DeletionPolicy, Invitation};
 use crate::planner::{self, Cleanup, Remote, Step};
 use crate::reason;
@@ -59,6 +59,10 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         && let Some(scope) = known_scope.clone()
         && let Some(next) = claims::hand_over(ctx, obj, scope).await
     {
+        if has_recorded_bindings(obj) {
+            let client = client_of(ctx, obj).await?;
+            hand_over_bindings(ctx, obj, &client, &next).await?;
+        }
         return handed_over(ctx, obj, &next).await;
     }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -69,19 +73,17 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let ns = obj.namespace().ok_or(Error::Unnamed)?;
-    let secret = obj
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    let client = ctx.credentials.client_for(&ctx.kube, &ns, secret).await?;
+    let client = client_of(ctx, obj).await?;
     if contested && known_scope.is_none() {
         let scope = claims::scope_with(ctx, obj, &client).await;
         if let Some(next) = claims::hand_over(ctx, obj, scope).await {
+            hand_over_bindings(ctx, obj, &client, &next).await?;
             return handed_over(ctx, obj, &next).await;
         }
     }
+    // the bindings first: once a pending invitation is deleted, its user may be gone and its
+    // bindings no longer reachable by id
+    role_bindings::clean_up(ctx, obj, &client, None).await?;
     let first = planner::plan_cleanup(resource, &Remote::default());
     let reads = Reads {
         ctx,
@@ -98,6 +100,41 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         client: &client,
     };
     drive::drive(&mut stage, &reads, first).await
+}
+
+/// The client of the credentials `obj` names (or the operator's own).
+async fn client_of(ctx: &Context, obj: &Invitation) -> Result<confluent_client::Client, Error> {
+    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let secret = obj
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    Ok(ctx.credentials.client_for(&ctx.kube, &ns, secret).await?)
+}
+
+fn has_recorded_bindings(obj: &Invitation) -> bool {
+    obj.status
+        .as_ref()
+        .is_some_and(|s| !s.role_bindings.is_empty())
+}
+
+/// The invitation stays for `next`: the bindings this resource recorded go per its policy,
+/// except those `next` lists too (its user is the same, and it keeps them).
+async fn hand_over_bindings(
+    ctx: &Context,
+    obj: &Invitation,
+    client: &confluent_client::Client,
+    next: &str,
+) -> Result<(), Error> {
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(());
+    }
+    // (not in the watch cache: keep every binding, the successor may list them)
+    let Some(successor) = role_bindings::named(ctx, next) else {
+        return Ok(());
+    };
+    role_bindings::clean_up(ctx, obj, client, Some(&successor)).await
 }
 
 /// The Cleanup stage of one deleted Invitation.

@@ -17,6 +17,7 @@ use crate::crd::Invitation;
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshots;
+use crate::snapshot::role_bindings::RoleBindingLists;
 use confluent_client::retry::Backoff;
 
 /// The field manager of our status writes and the Events' reporting controller.
@@ -68,6 +69,8 @@ pub struct Context {
     pub settings: Settings,
     /// One remote snapshot per credential (batch observation).
     pub snapshots: Snapshots,
+    /// The role-binding lists of each credential (batch observation of bindings).
+    pub role_binding_lists: RoleBindingLists,
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
     /// deletion, so it never outgrows the set of failing objects.
     failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
@@ -125,6 +128,7 @@ impl Context {
             credentials,
             metrics,
             snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
+            role_binding_lists: RoleBindingLists::new(crate::snapshot::max_age(settings.resync)),
             settings,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
@@ -194,6 +198,16 @@ impl Context {
 
     pub(crate) fn cleaned_up(&self) -> MutexGuard<'_, HashSet<ObjectRef<Invitation>>> {
         self.cleaned_up.lock()
+    }
+
+    /// The credential an object was last reconciled with.
+    pub(crate) fn owner(&self, obj: &Invitation) -> Option<CredentialUse> {
+        self.owners().get(&key(obj)).cloned()
+    }
+
+    /// The organization a credential acts in, once learnt.
+    pub(crate) fn organization_of(&self, identity: &str) -> Option<String> {
+        self.organizations().get(identity).cloned()
     }
 
     /// The credential identity an object was last reconciled with.

@@ -13,6 +13,7 @@ pub mod events;
 mod pause;
 pub mod preview;
 pub mod report;
+mod role_bindings;
 #[cfg(test)]
 mod tests;
 
@@ -245,6 +246,7 @@ async fn sweep(
         if closed {
             return;
         }
+        role_bindings::sweep(&ctx, &store, |object| wake.unbounded_send(object).is_ok()).await;
         credentials_in_use::release_unused(&ctx).await;
     }
 }

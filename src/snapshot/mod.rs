@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use confluent_client::{ListFilter, ServerRefusal, model::RemoteInvitation};
 
 mod packed;
+pub mod role_bindings;
 use packed::Packed;
 
 /// How old a snapshot a reconcile may read, for a resync interval: one and a half intervals, so
@@ -237,6 +238,11 @@ impl Snapshots {
                 })
             })
             .clone()
+    }
+
+    /// The client of a credential in use, by key.
+    pub fn client(&self, key: u64) -> Option<confluent_client::Client> {
+        self.entries().get(&key).map(|e| e.client.clone())
     }
 
     /// Makes sure the sweeper refreshes `client`'s snapshot from now on.

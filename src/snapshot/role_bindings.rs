@@ -1,0 +1,289 @@
+//! Batch observation of role bindings: per credential, the lists of bindings one resync needs
+//! (one per distinct scope in use, or one organization-wide list), kept and shared by every
+//! Invitation of that credential. A reconcile reads the lists that cover its scopes; only a list
+//! missing or older than the maximum age is listed again, once, whoever asks. The controller's
+//! sweeper lists them again once per resync and compares each Invitation with them.
+//!
+//! Bindings this operator creates or deletes are recorded in every list that covers them at
+//! once, so the next reconcile does not find a stale list and act twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::role_bindings::covers;
+use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter, decoded_crn};
+
+/// One list's last answer.
+#[derive(Debug)]
+struct Listed {
+    taken_at: Instant,
+    bindings: Vec<RemoteRoleBinding>,
+}
+
+/// One list: its last answer, and the lock that makes concurrent askers wait for one call.
+#[derive(Debug, Default)]
+struct List {
+    listed: Mutex<Option<Listed>>,
+    flight: tokio::sync::Mutex<()>,
+}
+
+/// The lists of every credential in use, by client key and filter. Bounded by the credentials
+/// in use times the scopes their Invitations list: the sweeper drops what is no longer asked for
+/// ([`RoleBindingLists::retain`]).
+pub struct RoleBindingLists {
+    max_age: Duration,
+    lists: Mutex<HashMap<(u64, RoleBindingFilter), Arc<List>>>,
+}
+
+/// What a look at the lists gives.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Every binding the lists returned (any principal), each once.
+    pub bindings: Vec<RemoteRoleBinding>,
+}
+
+/// Keeps of a binding what the decisions read: no metadata, no self links (a fleet's lists are
+/// held all the time).
+fn lean(b: RemoteRoleBinding) -> RemoteRoleBinding {
+    RemoteRoleBinding {
+        id: b.id,
+        principal: b.principal,
+        role_name: b.role_name,
+        crn_pattern: b.crn_pattern.map(|c| decoded_crn(&c).into_owned()),
+        ..RemoteRoleBinding::default()
+    }
+}
+
+/// Whether a list made with `wider` returns everything a list with `filter` returns.
+fn contains(wider: &RoleBindingFilter, filter: &RoleBindingFilter) -> bool {
+    if wider == filter {
+        return true;
+    }
+    if wider.principal.is_some() || wider.role_name.is_some() {
+        return false;
+    }
+    let Some(base) = wider.crn_pattern.strip_suffix("/*") else {
+        return false;
+    };
+    let asked = filter.crn_pattern.trim_end_matches("/*");
+    asked == base || asked.strip_prefix(base).is_some_and(|r| r.starts_with('/'))
+}
+
+impl RoleBindingLists {
+    /// Lists considered fresh for `max_age` ([`super::max_age`] of the resync interval).
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            lists: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn list(&self, client: u64, filter: &RoleBindingFilter) -> Arc<List> {
+        self.lists
+            .lock()
+            .entry((client, filter.clone()))
+            .or_default()
+            .clone()
+    }
+
+    /// A fresh list of `client` that contains `filter`'s answer, if one is held.
+    fn fresh_covering(
+        &self,
+        client: u64,
+        filter: &RoleBindingFilter,
+    ) -> Option<Vec<RemoteRoleBinding>> {
+        let lists: Vec<(RoleBindingFilter, Arc<List>)> = self
+            .lists
+            .lock()
+            .iter()
+            .filter(|((key, wider), _)| *key == client && contains(wider, filter))
+            .map(|((_, wider), list)| (wider.clone(), list.clone()))
+            .collect();
+        lists.into_iter().find_map(|(wider, list)| {
+            let listed = list.listed.lock();
+            let listed = listed.as_ref()?;
+            (listed.taken_at.elapsed() < self.max_age).then(|| {
+                listed
+                    .bindings
+                    .iter()
+                    .filter(|b| wider == *filter || covers(filter, b))
+                    .cloned()
+                    .collect()
+            })
+        })
+    }
+
+    /// The bindings `filters` return, from held lists no older than the maximum age where they
+    /// can answer, listing the others (each once, however many reconciles ask at the same
+    /// time). `afresh` lists every one of them again (after a failure, a create's answer may
+    /// have been lost after the lists were taken).
+    pub async fn look(
+        &self,
+        client: &confluent_client::Client,
+        filters: &[RoleBindingFilter],
+        afresh: bool,
+    ) -> Result<Seen, confluent_client::Error> {
+        let mut seen = Seen::default();
+        for filter in filters {
+            let bindings = match self.fresh_covering(client.key(), filter) {
+                Some(held) if !afresh => held,
+                _ => self.refresh(client, filter, !afresh).await?,
+            };
+            for b in bindings {
+                if !seen.bindings.iter().any(|s| s.id == b.id) {
+                    seen.bindings.push(b);
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Lists `filter` again and keeps the answer. With `reuse`, an answer another caller got
+    /// while this one waited for the list's lock is taken instead.
+    pub async fn refresh(
+        &self,
+        client: &confluent_client::Client,
+        filter: &RoleBindingFilter,
+        reuse: bool,
+    ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
+        let list = self.list(client.key(), filter);
+        let waited_from = Instant::now();
+        let _flight = list.flight.lock().await;
+        if reuse
+            && let Some(held) = list.listed.lock().as_ref()
+            && held.taken_at >= waited_from
+        {
+            return Ok(held.bindings.clone());
+        }
+        let taken_at = Instant::now();
+        let bindings: Vec<RemoteRoleBinding> = client
+            .list_role_bindings(filter)
+            .await?
+            .into_iter()
+            .map(lean)
+            .collect();
+        *list.listed.lock() = Some(Listed {
+            taken_at,
+            bindings: bindings.clone(),
+        });
+        Ok(bindings)
+    }
+
+    /// Records a binding this operator created (or found) in every held list of `client` that
+    /// returns it.
+    pub fn record(&self, client: u64, binding: &RemoteRoleBinding) {
+        for ((key, filter), list) in self.lists.lock().iter() {
+            if *key != client || !covers(filter, binding) {
+                continue;
+            }
+            if let Some(listed) = list.listed.lock().as_mut()
+                && !listed.bindings.iter().any(|b| b.id == binding.id)
+            {
+                listed.bindings.push(lean(binding.clone()));
+            }
+        }
+    }
+
+    /// Forgets a binding this operator deleted (or found gone) in every held list of `client`.
+    pub fn forget(&self, client: u64, id: &str) {
+        for ((key, _), list) in self.lists.lock().iter() {
+            if *key != client {
+                continue;
+            }
+            if let Some(listed) = list.listed.lock().as_mut() {
+                listed.bindings.retain(|b| b.id.as_deref() != Some(id));
+            }
+        }
+    }
+
+    /// Drops the lists `keep` rejects (a credential no longer used, a scope no longer listed).
+    pub fn retain(&self, keep: impl Fn(u64, &RoleBindingFilter) -> bool) {
+        self.lists
+            .lock()
+            .retain(|(client, filter), _| keep(*client, filter));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "crn://confluent.cloud/organization=o";
+
+    fn binding(id: &str, crn: &str) -> RemoteRoleBinding {
+        RemoteRoleBinding {
+            id: Some(id.into()),
+            principal: Some("User:u-1".into()),
+            role_name: Some("EnvironmentAdmin".into()),
+            crn_pattern: Some(crn.into()),
+            ..RemoteRoleBinding::default()
+        }
+    }
+
+    fn held(
+        lists: &RoleBindingLists,
+        filter: &RoleBindingFilter,
+        bindings: Vec<RemoteRoleBinding>,
+    ) {
+        *lists.list(1, filter).listed.lock() = Some(Listed {
+            taken_at: Instant::now(),
+            bindings,
+        });
+    }
+
+    #[test]
+    fn an_organization_wide_list_answers_for_every_scope_beneath() {
+        let org = RoleBindingFilter::nested(ORG);
+        let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
+        assert!(contains(&org, &env));
+        assert!(contains(
+            &org,
+            &RoleBindingFilter::nested(&format!("{ORG}/environment=e1"))
+        ));
+        assert!(!contains(&env, &org));
+        assert!(!contains(
+            &RoleBindingFilter::nested("crn://confluent.cloud/organization=o2"),
+            &RoleBindingFilter::scope(format!("{ORG}/environment=e1"))
+        ));
+        let lists = RoleBindingLists::new(Duration::from_secs(60));
+        held(
+            &lists,
+            &org,
+            vec![
+                binding("rb-1", &format!("{ORG}/environment=e1")),
+                binding("rb-2", &format!("{ORG}/environment=e2")),
+            ],
+        );
+        let got = lists.fresh_covering(1, &env).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id.as_deref(), Some("rb-1"));
+        // another credential's lists answer nothing
+        assert!(lists.fresh_covering(2, &env).is_none());
+    }
+
+    #[test]
+    fn own_creates_and_deletes_show_in_held_lists_at_once() {
+        let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
+        let lists = RoleBindingLists::new(Duration::from_secs(60));
+        held(&lists, &env, Vec::new());
+        lists.record(1, &binding("rb-3", &format!("{ORG}/environment=e1")));
+        // not this list's scope: not recorded in it
+        lists.record(1, &binding("rb-4", &format!("{ORG}/environment=e2")));
+        let got = lists.fresh_covering(1, &env).unwrap();
+        assert_eq!(got.len(), 1);
+        lists.forget(1, "rb-3");
+        assert!(lists.fresh_covering(1, &env).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_stale_list_answers_nothing() {
+        let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
+        let lists = RoleBindingLists::new(Duration::ZERO);
+        held(&lists, &env, Vec::new());
+        assert!(lists.fresh_covering(1, &env).is_none());
+    }
+}
