@@ -347,6 +347,14 @@ async fn a_binding_added_out_of_band_is_left_alone_unless_exclusive() {
     })
     .await;
     assert_eq!(remote_ids(&env, &user), listed);
+    let named_later = eventually("an Event names the later binding", WAIT, || async {
+        env.events("ann")
+            .await
+            .into_iter()
+            .find(|e| e.1 == reason::UNLISTED_ROLE_BINDING_DELETED && e.2.contains(&later_id))
+    })
+    .await;
+    assert!(named_later.2.contains("MetricsViewer"), "{named_later:?}");
     let inv = env
         .wait_for("ann", "Ready with both listed Bound", |i| {
             all_bound(i, 2) && ready_of(i).is_some_and(|r| r.0 == "True")
