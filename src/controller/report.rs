@@ -12,21 +12,9 @@ use kube::{Api, Resource, ResourceExt};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
 use crate::crd::{Invitation, InvitationStatus};
-use crate::reason;
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
-
-/// Reasons whose Events each name one role binding. kube's Recorder aggregates Events by
-/// reason, not note, into a series that keeps the first note: the second binding created (or
-/// deleted) in a while would only bump a count under the first one's name. These are published
-/// once per change of a binding, so each gets an Event of its own.
-const PER_BINDING: [&str; 4] = [
-    reason::ROLE_BINDING_CREATED,
-    reason::ROLE_BINDING_ADOPTED,
-    reason::ROLE_BINDING_DELETED,
-    reason::UNLISTED_ROLE_BINDING_DELETED,
-];
 
 /// Writes `next` as the status unless it equals what is stored. Returns whether it wrote.
 pub async fn write_status(
@@ -77,10 +65,8 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
     };
     ctx.metrics.event(reason, warning);
     let reference = obj.object_ref(&());
-    let aggregate = !PER_BINDING.contains(&reason);
-    let published = match long_name_event(&ev, &reference, ctx.events.reporter(), aggregate) {
-        // kube's Recorder would name it `<object name>.<hex time>`, too long for the API server,
-        // or would fold it into another binding's Event
+    let published = match long_name_event(&ev, &reference, ctx.events.reporter()) {
+        // kube's Recorder would name it `<object name>.<hex time>`, too long for the API server
         Some(event) => {
             let ns = reference.namespace.clone().unwrap_or_default();
             let api: Api<v1::Event> = Api::namespaced(ctx.kube.clone(), &ns);
@@ -100,16 +86,14 @@ const MAX_RECORDER_NAME: usize = 253 - 17;
 /// The Event for an object whose name is too long for kube's Recorder to derive a valid Event
 /// name from (None when it is not): the same fields the Recorder writes, named
 /// [`event_name`]. Such Events are not aggregated into series: there are few of them, one per
-/// transition. With `aggregate` false, the Event is built this way whatever the name's length
-/// (see [`PER_BINDING`]).
+/// transition.
 fn long_name_event(
     ev: &Event,
     reference: &ObjectReference,
     reporter: &Reporter,
-    aggregate: bool,
 ) -> Option<v1::Event> {
     let object = reference.name.as_deref()?;
-    if aggregate && object.len() <= MAX_RECORDER_NAME {
+    if object.len() <= MAX_RECORDER_NAME {
         return None;
     }
     let now = jiff::Timestamp::now();
