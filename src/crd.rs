@@ -209,6 +209,17 @@ pub enum RoleBindingState {
     Pending,
 }
 
+impl RoleBindingState {
+    /// The spelling in status (and in the `role_bindings` metric's `state` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bound => "Bound",
+            Self::Refused => "Refused",
+            Self::Pending => "Pending",
+        }
+    }
+}
+
 /// What the operator last observed of one listed role binding.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]

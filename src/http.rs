@@ -75,17 +75,24 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
         let now = jiff::Timestamp::now();
         let mut oldest_deletion = 0;
+        let mut bindings = std::collections::BTreeMap::<&'static str, i64>::new();
         for inv in store.state() {
             if let Some(deleted) = &inv.metadata.deletion_timestamp {
                 oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());
             }
             let phase = crate::status::Phase::shown(inv.status.as_ref());
             *counts.entry(phase.as_str().to_owned()).or_default() += 1;
+            for entry in inv.status.iter().flat_map(|s| &s.role_bindings) {
+                *bindings.entry(entry.state.as_str()).or_default() += 1;
+            }
         }
         state
             .metrics
             .set_phases(counts.iter().map(|(p, n)| (p.as_str(), *n)));
         state.metrics.set_oldest_deletion(oldest_deletion);
+        state
+            .metrics
+            .set_role_binding_states(bindings.iter().map(|(s, n)| (*s, *n)));
     }
     match state.metrics.encode() {
         Ok(body) => (

@@ -40,6 +40,11 @@ struct PhaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     reason: String,
     #[prometheus(flatten)]
@@ -61,6 +66,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<OperationLabels, Histogram>,
     invitations: Family<PhaseLabels, Gauge>,
+    role_bindings: Family<StateLabels, Gauge>,
     events: Family<EventLabels, Counter>,
     leader: Gauge,
     dry_run: Family<ActionLabels, Counter>,
@@ -124,6 +130,12 @@ impl Metrics {
             "Invitation resources by status.phase, as last reconciled",
             invitations.clone(),
         );
+        let role_bindings = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "role_bindings",
+            "Role bindings listed in Invitations' spec.roleBindings, by status state (Bound, Pending, Refused), as last reconciled",
+            role_bindings.clone(),
+        );
         let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "events",
@@ -159,6 +171,7 @@ impl Metrics {
             requests,
             request_duration,
             invitations,
+            role_bindings,
             events,
         }
     }
@@ -225,6 +238,18 @@ impl Metrics {
         }
     }
 
+    /// Replaces the per-state gauge of role bindings with fresh counts.
+    pub fn set_role_binding_states<'a>(&self, states: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.role_bindings.clear();
+        for (state, n) in states {
+            self.role_bindings
+                .get_or_create(&StateLabels {
+                    state: state.to_owned(),
+                })
+                .set(n);
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -272,6 +297,7 @@ mod tests {
         );
         m.on_response(Operation::GetInvitation, None, Duration::from_millis(40));
         m.set_phases([("Sent", 2), ("Accepted", 1)]);
+        m.set_role_binding_states([("Bound", 4), ("Refused", 1)]);
         let text = m.encode().unwrap();
         for want in [
             "confluent_invitation_operator_reconciles_total{result=\"ok\"} 1",
@@ -279,6 +305,7 @@ mod tests {
             "confluent_invitation_operator_confluent_requests_total{operation=\"create_invitation\",code=\"201\"} 1",
             "confluent_invitation_operator_confluent_requests_total{operation=\"get_invitation\",code=\"none\"} 1",
             "confluent_invitation_operator_invitations{phase=\"Sent\"} 2",
+            "confluent_invitation_operator_role_bindings{state=\"Refused\"} 1",
             "confluent_invitation_operator_events_total{reason=\"Created\",type=\"Normal\"} 1",
             "confluent_invitation_operator_reconcile_duration_seconds_count 1",
             "confluent_invitation_operator_confluent_request_duration_seconds_bucket",

@@ -98,6 +98,36 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
             ),
         ),
     };
+    // the recorded role bindings the policy removes first (the same decision as the cleanup's)
+    let recorded = status
+        .map(|s| s.role_bindings.as_slice())
+        .unwrap_or_default();
+    let loser = status
+        .and_then(|s| s.ready())
+        .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT);
+    let bindings: Vec<String> = crate::role_bindings::plan_cleanup(
+        obj.spec.deletion_policy,
+        accepted,
+        loser,
+        recorded,
+        None,
+    )
+    .into_iter()
+    .filter_map(|step| match step {
+        crate::role_bindings::Step::Delete { id, describes, .. } => {
+            Some(format!("{id} ({describes})"))
+        }
+        _ => None,
+    })
+    .collect();
+    let message = if bindings.is_empty() {
+        message
+    } else {
+        format!(
+            "would delete role binding(s) {}, then: {message}",
+            bindings.join(", ")
+        )
+    };
     Some(Would {
         reason,
         message: format!(
@@ -221,5 +251,31 @@ mod tests {
         assert_eq!(reason(DeletionPolicy::Orphan, "Sent"), None);
         let w = would_clean_up(&deleting(DeletionPolicy::Delete, "Sent")).unwrap();
         assert!(w.message.contains("i-1"), "{}", w.message);
+        // recorded role bindings are named, except where the policy keeps them or the user's
+        // deletion takes them
+        let bound = |p, phase| {
+            let mut obj = deleting(p, phase);
+            if let Some(s) = obj.status.as_mut() {
+                s.role_bindings = vec![crate::crd::RoleBindingStatus {
+                    role_name: "EnvironmentAdmin".into(),
+                    crn_pattern: "crn://confluent.cloud/organization=o/environment=e".into(),
+                    id: Some("rb-7".into()),
+                    state: crate::crd::RoleBindingState::Bound,
+                    message: None,
+                }];
+            }
+            would_clean_up(&obj).map(|w| w.message)
+        };
+        for (policy, phase) in [
+            (DeletionPolicy::Delete, "Sent"),
+            (DeletionPolicy::Delete, "Accepted"),
+            (DeletionPolicy::DeleteUser, "Sent"),
+        ] {
+            let m = bound(policy, phase).unwrap();
+            assert!(m.contains("would delete role binding(s) rb-7"), "{m}");
+        }
+        let m = bound(DeletionPolicy::DeleteUser, "Accepted").unwrap();
+        assert!(!m.contains("rb-7"), "{m}");
+        assert_eq!(bound(DeletionPolicy::Orphan, "Sent"), None);
     }
 }

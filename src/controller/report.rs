@@ -42,8 +42,33 @@ pub async fn write_status(
 }
 
 /// Publishes an Event about `obj`. A failure to publish is logged, never fatal: Events explain,
-/// they do not decide.
+/// they do not decide. A repeat of the same reason extends the first Event's series (kube's
+/// Recorder), keeping the first note.
 pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str, note: &str) {
+    publish(ctx, obj, warning, reason, note, false).await;
+}
+
+/// Publishes an Event that is never folded into an earlier one's series: for notes that name
+/// what they are about (one role binding each), which a series would hide behind the first
+/// note. Each stands for a remote change, so they come no oftener than changes do.
+pub async fn distinct_event(
+    ctx: &Context,
+    obj: &Invitation,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
+    publish(ctx, obj, warning, reason, note, true).await;
+}
+
+async fn publish(
+    ctx: &Context,
+    obj: &Invitation,
+    warning: bool,
+    reason: &str,
+    note: &str,
+    distinct: bool,
+) {
     let mut note = note.to_owned();
     if note.len() > MAX_NOTE {
         let mut cut = MAX_NOTE;
@@ -65,8 +90,9 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
     };
     ctx.metrics.event(reason, warning);
     let reference = obj.object_ref(&());
-    let published = match long_name_event(&ev, &reference, ctx.events.reporter()) {
-        // kube's Recorder would name it `<object name>.<hex time>`, too long for the API server
+    let published = match own_event(&ev, &reference, ctx.events.reporter(), distinct) {
+        // kube's Recorder would name it `<object name>.<hex time>`, too long for the API
+        // server, or would fold it into a series
         Some(event) => {
             let ns = reference.namespace.clone().unwrap_or_default();
             let api: Api<v1::Event> = Api::namespaced(ctx.kube.clone(), &ns);
@@ -83,17 +109,18 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
 /// 16 hex digits of the time to the object name, and names are at most 253 characters.
 const MAX_RECORDER_NAME: usize = 253 - 17;
 
-/// The Event for an object whose name is too long for kube's Recorder to derive a valid Event
-/// name from (None when it is not): the same fields the Recorder writes, named
-/// [`event_name`]. Such Events are not aggregated into series: there are few of them, one per
-/// transition.
-fn long_name_event(
+/// The Event this module writes itself (None: kube's Recorder writes it): a `distinct` one, or
+/// one for an object whose name is too long for the Recorder to derive a valid Event name from.
+/// The same fields the Recorder writes, named [`event_name`]. Such Events are not aggregated
+/// into series: there are few of them, one per transition.
+fn own_event(
     ev: &Event,
     reference: &ObjectReference,
     reporter: &Reporter,
+    distinct: bool,
 ) -> Option<v1::Event> {
     let object = reference.name.as_deref()?;
-    if object.len() <= MAX_RECORDER_NAME {
+    if object.len() <= MAX_RECORDER_NAME && !distinct {
         return None;
     }
     let now = jiff::Timestamp::now();

@@ -15,7 +15,7 @@ use crate::reason;
 use crate::role_bindings::{self as decide, Created, DeleteCause, Demand, Observed, Step, Wanted};
 use crate::status::Phase;
 use confluent_client::model::RemoteInvitation;
-use confluent_client::role_bindings::{CRN_PREFIX, RoleBindingFilter};
+use confluent_client::role_bindings::{CRN_PREFIX, RoleBindingFilter, user_principal};
 
 /// Past this many distinct scopes per credential, one organization-wide list replaces the
 /// lists per scope (it costs its pages once, whatever the scopes).
@@ -126,8 +126,13 @@ pub(super) async fn apply(
     let wanted = decide::wanted(items, organization, user_id);
     let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
     let filters = lists_for(client.key(), organization, &wanted, exclusive);
-    let seen = match ctx.role_binding_lists.look(client, &filters, afresh).await {
-        Ok(seen) => seen.bindings,
+    let principal = user_principal(user_id);
+    let seen = match ctx
+        .role_binding_lists
+        .look(client, &filters, &principal, afresh)
+        .await
+    {
+        Ok(seen) => seen,
         Err(e) if e.is_transient() => {
             return Some(Applied {
                 entries: pending_after(&wanted, recorded, &e),
@@ -254,7 +259,7 @@ impl Run<'_> {
                     "Role binding {id} ({} on {}) already grants what spec.roleBindings lists; it is this Invitation's now",
                     entry.role_name, entry.crn_pattern
                 );
-                report::event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
+                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
             }
             Step::Create { index, request } => {
                 let created = match self.client.create_role_binding(&request).await {
@@ -282,7 +287,7 @@ impl Run<'_> {
                             "Granted {} on {} to {} (role binding {id})",
                             request.role_name, request.crn_pattern, request.principal
                         );
-                        report::event(ctx, obj, false, why, &note).await;
+                        report::distinct_event(ctx, obj, false, why, &note).await;
                     }
                     Err(e)
                         if e.is_transient()
@@ -318,7 +323,7 @@ impl Run<'_> {
                             ),
                         ),
                     };
-                    report::event(ctx, obj, false, why, &note).await;
+                    report::distinct_event(ctx, obj, false, why, &note).await;
                 }
                 Err(e) => {
                     tracing::warn!(binding = %id, error = %e, "role binding not deleted; trying again");
@@ -359,7 +364,7 @@ impl Run<'_> {
             ),
         };
         ctx.metrics.dry_run(action);
-        report::event(ctx, obj, false, action, &note).await;
+        report::distinct_event(ctx, obj, false, action, &note).await;
     }
 }
 
@@ -407,7 +412,7 @@ pub(super) async fn clean_up(
                     "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
                     obj.spec.deletion_policy
                 );
-                report::event(ctx, obj, false, reason::ROLE_BINDING_DELETED, &note).await;
+                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_DELETED, &note).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -483,7 +488,7 @@ pub(super) async fn sweep(
             continue;
         };
         for filter in filters {
-            if let Err(e) = ctx.role_binding_lists.refresh(&client, filter, false).await {
+            if let Err(e) = ctx.role_binding_lists.refresh(&client, filter).await {
                 tracing::warn!(credential = %client.identity(), error = %e, "role-binding list failed; bindings are compared again next resync");
                 failed.push(*credential);
                 break;
@@ -522,7 +527,12 @@ async fn drifted(
     let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
     let filters = lists_for(used.client, organization, wanted, exclusive);
     // the lists were just refreshed: this reads them without a call
-    let Ok(seen) = ctx.role_binding_lists.look(&client, &filters, false).await else {
+    let principal = user_principal(user_id);
+    let Ok(seen) = ctx
+        .role_binding_lists
+        .look(&client, &filters, &principal, false)
+        .await
+    else {
         return false;
     };
     let recorded = recorded(obj);
@@ -530,7 +540,7 @@ async fn drifted(
         user_id,
         wanted,
         Observed {
-            bindings: &seen.bindings,
+            bindings: &seen,
             organization_wide: organization_wide(&filters, organization),
         },
         recorded,

@@ -1225,3 +1225,267 @@ async fn a_paused_invitation_is_held_without_any_confluent_call() {
     })
     .await;
 }
+
+// ---- role bindings ----
+
+const ENV_CRN_REL: &str = "environment=env-abc";
+const TOPIC_CRN_REL: &str = "environment=env-abc/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders";
+
+fn with_bindings(mut inv: Invitation) -> Invitation {
+    inv.spec.role_bindings = vec![
+        crate::crd::RoleBinding {
+            role_name: "EnvironmentAdmin".into(),
+            crn_pattern: ENV_CRN_REL.into(),
+        },
+        crate::crd::RoleBinding {
+            role_name: "DeveloperRead".into(),
+            crn_pattern: TOPIC_CRN_REL.into(),
+        },
+    ];
+    inv
+}
+
+/// The next Event request, checked as a Normal `reason` Event; answered; returns its note.
+async fn normal_event(h: &mut Harness, reason: &str) -> String {
+    let seen = h
+        .api
+        .expect(Method::POST, &events_path(), Some(JSON), reason)
+        .await;
+    let note = event_note(&seen, "Normal", reason);
+    seen.created_event();
+    note
+}
+
+/// 14. An invitation with two bindings over two scopes: the invitation, then one list per
+/// scope and one create per binding, both Bound in the one status write, Ready True.
+#[tokio::test]
+async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_status() {
+    within(async {
+        let mut h = harness().await;
+        let obj = with_bindings(invitation(true));
+        let task = h.reconcile(&obj);
+
+        let first = normal_event(&mut h, "RoleBindingCreated").await;
+        let second = normal_event(&mut h, "RoleBindingCreated").await;
+        assert!(
+            first.contains("EnvironmentAdmin on crn://confluent.cloud/organization="),
+            "{first}"
+        );
+        assert!(
+            second.contains("DeveloperRead") && second.contains("topic=orders"),
+            "{second}"
+        );
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        let user = written.user_id.clone().expect("a user id");
+        let remote = h.confluent.role_bindings();
+        assert_eq!(remote.len(), 2, "{remote:?}");
+        assert_eq!(written.role_bindings.len(), 2);
+        for (entry, role) in written
+            .role_bindings
+            .iter()
+            .zip(["EnvironmentAdmin", "DeveloperRead"])
+        {
+            assert_eq!(entry.role_name, role);
+            assert_eq!(entry.state, crate::crd::RoleBindingState::Bound);
+            assert!(
+                entry
+                    .crn_pattern
+                    .starts_with("crn://confluent.cloud/organization=")
+            );
+            let id = entry.id.as_deref().expect("an id");
+            let b = remote
+                .iter()
+                .find(|b| b.id.as_deref() == Some(id))
+                .expect("in the mock");
+            assert_eq!(
+                b.principal.as_deref(),
+                Some(format!("User:{user}").as_str())
+            );
+            assert_eq!(b.role_name.as_deref(), Some(role));
+        }
+        let (st, reason, _) = ready(&written);
+        assert_eq!((st.as_str(), reason.as_str()), ("True", "Sent"));
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+        normal_event(&mut h, "Created").await;
+
+        let action = h.api.finish(task).await.expect("reconcile succeeds");
+        assert_eq!(action, Action::await_change());
+        let calls = h.confluent.role_binding_calls();
+        assert_eq!(
+            (calls.list, calls.create),
+            (2, 2),
+            "one list per scope: {calls:?}"
+        );
+    })
+    .await;
+}
+
+/// 15. A create whose answer is lost: Pending and a quick retry; the retry lists afresh and
+/// adopts the binding the lost create made: one binding, never two.
+#[tokio::test]
+async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut obj = invitation(true);
+        obj.spec.role_bindings = vec![crate::crd::RoleBinding {
+            role_name: "EnvironmentAdmin".into(),
+            crn_pattern: ENV_CRN_REL.into(),
+        }];
+        obj.status = Some(observed(&remote));
+        h.confluent.inject(Fault {
+            method: Some("POST".into()),
+            path_prefix: "/iam/v2/role-bindings".into(),
+            count: 1,
+            action: FaultAction::CommitThenDrop,
+        });
+        let task = h.reconcile(&obj);
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        assert_eq!(written.role_bindings.len(), 1);
+        assert_eq!(
+            written.role_bindings[0].state,
+            crate::crd::RoleBindingState::Pending
+        );
+        let (st, reason, _) = ready(&written);
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", "RoleBindingPending")
+        );
+        assert_eq!(
+            written.phase.as_deref(),
+            Some("Sent"),
+            "the invitation's phase stands"
+        );
+        let mut after = obj.clone();
+        after.status = Some(written);
+        seen.ok(&stored(&after));
+        let action = h.api.finish(task).await.expect("reconcile returns");
+        assert_ne!(action, Action::await_change(), "a quick retry is scheduled");
+        assert_eq!(
+            h.confluent.role_bindings().len(),
+            1,
+            "the lost create committed"
+        );
+
+        // the retry: a fresh list finds it, adopts it, no second create
+        let task = h.reconcile(&after);
+        let note = normal_event(&mut h, "RoleBindingAdopted").await;
+        let id = h.confluent.role_bindings()[0].id.clone().expect("an id");
+        assert!(note.contains(&id), "{note}");
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &status_path(),
+                Some(APPLY_PATCH),
+                "the status patch",
+            )
+            .await;
+        let written = applied_status(&seen);
+        assert_eq!(written.role_bindings[0].id.as_deref(), Some(id.as_str()));
+        assert_eq!(
+            written.role_bindings[0].state,
+            crate::crd::RoleBindingState::Bound
+        );
+        assert_eq!(ready(&written).0, "True");
+        seen.ok(&stored(&after));
+        h.api.finish(task).await.expect("reconcile succeeds");
+        let calls = h.confluent.role_binding_calls();
+        assert_eq!(calls.create, 1, "never a second create: {calls:?}");
+        assert_eq!(h.confluent.role_bindings().len(), 1);
+    })
+    .await;
+}
+
+/// 16. Deletion with `Delete`: the recorded bindings go first, then the pending invitation.
+#[tokio::test]
+async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let user = remote.user_id().expect("a user").to_owned();
+        let org = remote
+            .resource_name()
+            .and_then(crate::ownership::organization_of)
+            .expect("an organization")
+            .to_owned();
+        let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
+        let binding =
+            h.confluent
+                .seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
+                    principal: format!("User:{user}"),
+                    role_name: "EnvironmentAdmin".into(),
+                    crn_pattern: crn.clone(),
+                });
+        let id = binding.id.clone().expect("an id");
+        let mut obj = deleting(invitation(true));
+        let mut status = observed(&remote);
+        status.role_bindings = vec![crate::crd::RoleBindingStatus {
+            role_name: "EnvironmentAdmin".into(),
+            crn_pattern: crn,
+            id: Some(id.clone()),
+            state: crate::crd::RoleBindingState::Bound,
+            message: None,
+        }];
+        obj.status = Some(status);
+        let task = h.reconcile(&obj);
+
+        let note = normal_event(&mut h, "RoleBindingDeleted").await;
+        assert!(note.contains(&id), "{note}");
+        assert!(
+            h.confluent.role_bindings().is_empty(),
+            "the binding went first"
+        );
+        assert_eq!(
+            h.confluent.invitations()[0].status,
+            Some(InviteStatus::Sent),
+            "the invitation is still there"
+        );
+        normal_event(&mut h, "Deleted").await;
+        let seen = h
+            .api
+            .expect(
+                Method::PATCH,
+                &format!("{INVITATION_PATH}?"),
+                Some(JSON_PATCH),
+                "the finalizer removal",
+            )
+            .await;
+        assert_finalizer_removal(&seen);
+        let mut released = obj.clone();
+        released.metadata.finalizers = None;
+        seen.ok(&stored(&released));
+        h.api.finish(task).await.expect("cleanup succeeds");
+        assert_eq!(
+            h.confluent.invitations()[0].status,
+            Some(InviteStatus::Deactivated)
+        );
+        let calls = h.confluent.role_binding_calls();
+        assert_eq!(
+            (calls.list, calls.delete),
+            (0, 1),
+            "deleted by id, no list: {calls:?}"
+        );
+    })
+    .await;
+}

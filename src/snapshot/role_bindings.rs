@@ -17,11 +17,45 @@ use tokio::time::Instant;
 use crate::role_bindings::covers;
 use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter, decoded_crn};
 
-/// One list's last answer.
+/// One list's last answer, by principal: each Invitation reads its invitee's share only, so a
+/// scope every Invitation binds at costs each reconcile a look-up, not a scan of the fleet.
 #[derive(Debug)]
 struct Listed {
     taken_at: Instant,
-    bindings: Vec<RemoteRoleBinding>,
+    by_principal: HashMap<Box<str>, Vec<RemoteRoleBinding>>,
+}
+
+impl Listed {
+    fn new(taken_at: Instant, bindings: Vec<RemoteRoleBinding>) -> Self {
+        let mut by_principal: HashMap<Box<str>, Vec<RemoteRoleBinding>> = HashMap::new();
+        for b in bindings {
+            let principal: Box<str> = b.principal.as_deref().unwrap_or_default().into();
+            by_principal.entry(principal).or_default().push(lean(b));
+        }
+        Self {
+            taken_at,
+            by_principal,
+        }
+    }
+
+    /// `principal`'s bindings that a list with `filter` returns (`whole`: this list is that
+    /// list).
+    fn share(
+        &self,
+        principal: &str,
+        filter: &RoleBindingFilter,
+        whole: bool,
+    ) -> Vec<RemoteRoleBinding> {
+        self.by_principal
+            .get(principal)
+            .map(|held| {
+                held.iter()
+                    .filter(|b| whole || covers(filter, b))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// One list: its last answer, and the lock that makes concurrent askers wait for one call.
@@ -37,13 +71,6 @@ struct List {
 pub struct RoleBindingLists {
     max_age: Duration,
     lists: Mutex<HashMap<(u64, RoleBindingFilter), Arc<List>>>,
-}
-
-/// What a look at the lists gives.
-#[derive(Debug, Default)]
-pub struct Seen {
-    /// Every binding the lists returned (any principal), each once.
-    pub bindings: Vec<RemoteRoleBinding>,
 }
 
 /// Keeps of a binding what the decisions read: no metadata, no self links (a fleet's lists are
@@ -90,11 +117,13 @@ impl RoleBindingLists {
             .clone()
     }
 
-    /// A fresh list of `client` that contains `filter`'s answer, if one is held.
+    /// `principal`'s share of a fresh list of `client` that contains `filter`'s answer, if one
+    /// is held.
     fn fresh_covering(
         &self,
         client: u64,
         filter: &RoleBindingFilter,
+        principal: &str,
     ) -> Option<Vec<RemoteRoleBinding>> {
         let lists: Vec<(RoleBindingFilter, Arc<List>)> = self
             .lists
@@ -106,71 +135,77 @@ impl RoleBindingLists {
         lists.into_iter().find_map(|(wider, list)| {
             let listed = list.listed.lock();
             let listed = listed.as_ref()?;
-            (listed.taken_at.elapsed() < self.max_age).then(|| {
-                listed
-                    .bindings
-                    .iter()
-                    .filter(|b| wider == *filter || covers(filter, b))
-                    .cloned()
-                    .collect()
-            })
+            (listed.taken_at.elapsed() < self.max_age)
+                .then(|| listed.share(principal, filter, wider == *filter))
         })
     }
 
-    /// The bindings `filters` return, from held lists no older than the maximum age where they
-    /// can answer, listing the others (each once, however many reconciles ask at the same
-    /// time). `afresh` lists every one of them again (after a failure, a create's answer may
-    /// have been lost after the lists were taken).
+    /// The bindings of `principal` that `filters` return, each once: from held lists no older
+    /// than the maximum age where they can answer, listing the others (each once, however many
+    /// reconciles ask at the same time). `afresh` lists every one of them again (after a
+    /// failure, a create's answer may have been lost after the lists were taken).
     pub async fn look(
         &self,
         client: &confluent_client::Client,
         filters: &[RoleBindingFilter],
+        principal: &str,
         afresh: bool,
-    ) -> Result<Seen, confluent_client::Error> {
-        let mut seen = Seen::default();
+    ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
+        let mut seen: Vec<RemoteRoleBinding> = Vec::new();
         for filter in filters {
-            let bindings = match self.fresh_covering(client.key(), filter) {
+            let bindings = match self.fresh_covering(client.key(), filter, principal) {
                 Some(held) if !afresh => held,
-                _ => self.refresh(client, filter, !afresh).await?,
+                _ => {
+                    let list = self.listed_again(client, filter, !afresh).await?;
+                    list.listed
+                        .lock()
+                        .as_ref()
+                        .map(|l| l.share(principal, filter, true))
+                        .unwrap_or_default()
+                }
             };
             for b in bindings {
-                if !seen.bindings.iter().any(|s| s.id == b.id) {
-                    seen.bindings.push(b);
+                if !seen.iter().any(|s| s.id == b.id) {
+                    seen.push(b);
                 }
             }
         }
         Ok(seen)
     }
 
-    /// Lists `filter` again and keeps the answer. With `reuse`, an answer another caller got
-    /// while this one waited for the list's lock is taken instead.
+    /// Lists `filter` again and keeps the answer (the sweeper, once per resync).
     pub async fn refresh(
         &self,
         client: &confluent_client::Client,
         filter: &RoleBindingFilter,
+    ) -> Result<(), confluent_client::Error> {
+        self.listed_again(client, filter, false).await.map(drop)
+    }
+
+    /// Lists `filter` again and keeps the answer. With `reuse`, an answer another caller got
+    /// while this one waited for the list's lock is taken instead.
+    async fn listed_again(
+        &self,
+        client: &confluent_client::Client,
+        filter: &RoleBindingFilter,
         reuse: bool,
-    ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
+    ) -> Result<Arc<List>, confluent_client::Error> {
         let list = self.list(client.key(), filter);
         let waited_from = Instant::now();
-        let _flight = list.flight.lock().await;
-        if reuse
-            && let Some(held) = list.listed.lock().as_ref()
-            && held.taken_at >= waited_from
-        {
-            return Ok(held.bindings.clone());
+        let flight = list.flight.lock().await;
+        let reused = reuse
+            && list
+                .listed
+                .lock()
+                .as_ref()
+                .is_some_and(|held| held.taken_at >= waited_from);
+        if !reused {
+            let taken_at = Instant::now();
+            let bindings = client.list_role_bindings(filter).await?;
+            *list.listed.lock() = Some(Listed::new(taken_at, bindings));
         }
-        let taken_at = Instant::now();
-        let bindings: Vec<RemoteRoleBinding> = client
-            .list_role_bindings(filter)
-            .await?
-            .into_iter()
-            .map(lean)
-            .collect();
-        *list.listed.lock() = Some(Listed {
-            taken_at,
-            bindings: bindings.clone(),
-        });
-        Ok(bindings)
+        drop(flight);
+        Ok(list)
     }
 
     /// Records a binding this operator created (or found) in every held list of `client` that
@@ -180,10 +215,12 @@ impl RoleBindingLists {
             if *key != client || !covers(filter, binding) {
                 continue;
             }
-            if let Some(listed) = list.listed.lock().as_mut()
-                && !listed.bindings.iter().any(|b| b.id == binding.id)
-            {
-                listed.bindings.push(lean(binding.clone()));
+            if let Some(listed) = list.listed.lock().as_mut() {
+                let principal: Box<str> = binding.principal.as_deref().unwrap_or_default().into();
+                let held = listed.by_principal.entry(principal).or_default();
+                if !held.iter().any(|b| b.id == binding.id) {
+                    held.push(lean(binding.clone()));
+                }
             }
         }
     }
@@ -195,7 +232,9 @@ impl RoleBindingLists {
                 continue;
             }
             if let Some(listed) = list.listed.lock().as_mut() {
-                listed.bindings.retain(|b| b.id.as_deref() != Some(id));
+                for held in listed.by_principal.values_mut() {
+                    held.retain(|b| b.id.as_deref() != Some(id));
+                }
             }
         }
     }
@@ -229,10 +268,7 @@ mod tests {
         filter: &RoleBindingFilter,
         bindings: Vec<RemoteRoleBinding>,
     ) {
-        *lists.list(1, filter).listed.lock() = Some(Listed {
-            taken_at: Instant::now(),
-            bindings,
-        });
+        *lists.list(1, filter).listed.lock() = Some(Listed::new(Instant::now(), bindings));
     }
 
     #[test]
@@ -258,11 +294,11 @@ mod tests {
                 binding("rb-2", &format!("{ORG}/environment=e2")),
             ],
         );
-        let got = lists.fresh_covering(1, &env).unwrap();
+        let got = lists.fresh_covering(1, &env, "User:u-1").unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].id.as_deref(), Some("rb-1"));
         // another credential's lists answer nothing
-        assert!(lists.fresh_covering(2, &env).is_none());
+        assert!(lists.fresh_covering(2, &env, "User:u-1").is_none());
     }
 
     #[test]
@@ -273,10 +309,15 @@ mod tests {
         lists.record(1, &binding("rb-3", &format!("{ORG}/environment=e1")));
         // not this list's scope: not recorded in it
         lists.record(1, &binding("rb-4", &format!("{ORG}/environment=e2")));
-        let got = lists.fresh_covering(1, &env).unwrap();
+        let got = lists.fresh_covering(1, &env, "User:u-1").unwrap();
         assert_eq!(got.len(), 1);
         lists.forget(1, "rb-3");
-        assert!(lists.fresh_covering(1, &env).unwrap().is_empty());
+        assert!(
+            lists
+                .fresh_covering(1, &env, "User:u-1")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -284,6 +325,6 @@ mod tests {
         let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
         let lists = RoleBindingLists::new(Duration::ZERO);
         held(&lists, &env, Vec::new());
-        assert!(lists.fresh_covering(1, &env).is_none());
+        assert!(lists.fresh_covering(1, &env, "User:u-1").is_none());
     }
 }
