@@ -857,3 +857,147 @@ async fn observation_is_batched_per_scope_not_per_invitation() {
         "the steady state reads nothing per Invitation and changes nothing"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_binding_confluent_keeps_failing_is_pending_until_it_answers() {
+    let env = env("rb-pending").await;
+    let items = two_items(&env);
+    // each reconcile sends one create and stops at its 503: several reconciles in a row fail
+    const FAILURES: u32 = 6;
+    env.remote().inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/iam/v2/role-bindings".into(),
+        count: FAILURES,
+        action: FaultAction::Status { status: 503 },
+    });
+    env.create(&listing(invitation("pat", "pat@example.com"), &items))
+        .await;
+    let inv = env.wait_reason("pat", reason::ROLE_BINDING_PENDING).await;
+    assert_eq!(ready_of(&inv).map(|r| r.0), Some("False".into()));
+    assert_eq!(
+        phase_of(&inv),
+        Some("Sent"),
+        "the phase is the invitation's"
+    );
+    let entries = bindings_of(&inv);
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.state == RoleBindingState::Pending && e.id.is_none() && e.message.is_some()),
+        "{entries:#?}"
+    );
+    assert!(
+        entries.iter().all(|e| e.state != RoleBindingState::Refused),
+        "a 503 is no refusal: {entries:#?}"
+    );
+    assert_eq!(env.live("pat@example.com").len(), 1);
+
+    let inv = env
+        .wait_for("pat", "Ready once Confluent answers", |i| {
+            all_bound(i, 2) && ready_of(i).is_some_and(|r| r.0 == "True")
+        })
+        .await;
+    assert!(env.remote().pending_faults().is_empty());
+    let user = user_of(&inv);
+    assert_eq!(
+        granted(&env, &user),
+        pairs(&[
+            ("EnvironmentAdmin", &env.crn(ENV)),
+            ("DeveloperRead", &topic(&env))
+        ])
+    );
+    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    assert_eq!(
+        env.remote().role_binding_calls().create,
+        u64::from(FAILURES) + 2,
+        "one create per failure, then one per item"
+    );
+}
+
+/// A preview needs the invitee's user id, so the Invitation is reconciled for real first; the
+/// preview then covers a spec change.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_dry_run_reports_the_bindings_it_would_create_and_delete_and_writes_none() {
+    let mut env = env("rb-dry-run").await;
+    let env_crn = env.crn(ENV);
+    let inv = create_bound(
+        &env,
+        invitation("dry", "dry@example.com"),
+        &[("EnvironmentAdmin".into(), env_crn.clone())],
+    )
+    .await;
+    let user = user_of(&inv);
+    let admin_id = status_id(&inv, "EnvironmentAdmin", &env_crn);
+    let unlisted = env.remote().seed_role_binding(&CreateRoleBinding {
+        principal: user_principal(&user),
+        role_name: "DataSteward".into(),
+        crn_pattern: env_crn.clone(),
+    });
+    let unlisted_id = unlisted.id.clone().expect("an id");
+
+    env.kill_operator();
+    let preview = env.spawn_operator(&["--dry-run"]);
+    env.operator = Some(preview);
+    env.wait_ready().await;
+    let before = env.remote().role_binding_calls();
+    env.patch_spec(
+        "dry",
+        serde_json::json!({
+            "roleBindings": [
+                {"roleName": "EnvironmentAdmin", "crnPattern": env_crn},
+                {"roleName": "DeveloperRead", "crnPattern": TOPIC},
+            ],
+            "exclusiveRoleBindings": true,
+        }),
+    )
+    .await;
+    let (kind, note) = env
+        .wait_event("dry", reason::WOULD_CREATE_ROLE_BINDING)
+        .await;
+    assert_eq!(kind, "Normal");
+    assert!(
+        note.contains("DeveloperRead") && note.contains(&topic(&env)),
+        "{note}"
+    );
+    let (_, note) = env
+        .wait_event("dry", reason::WOULD_DELETE_ROLE_BINDING)
+        .await;
+    assert!(note.contains(&unlisted_id), "{note}");
+    assert!(
+        !env.events("dry")
+            .await
+            .iter()
+            .any(|e| e.1.starts_with("WouldDelete") && e.2.contains(&admin_id)),
+        "the listed binding is kept"
+    );
+    tokio::time::sleep(RESYNC * 3).await;
+    let after = env.remote().role_binding_calls();
+    assert_eq!(
+        (after.create, after.delete),
+        (before.create, before.delete),
+        "the preview wrote nothing"
+    );
+    assert_eq!(
+        remote_ids(&env, &user),
+        BTreeSet::from([admin_id.clone(), unlisted_id.clone()])
+    );
+
+    // the same object, reconciled for real
+    env.kill_operator();
+    env.start_operator();
+    env.wait_ready().await;
+    let inv = env
+        .wait_for("dry", "Ready with both Bound", |i| {
+            all_bound(i, 2) && ready_of(i).is_some_and(|r| r.0 == "True")
+        })
+        .await;
+    eventually("the unlisted binding deleted", DRIFT, || async {
+        (!remote_ids(&env, &user).contains(&unlisted_id)).then_some(())
+    })
+    .await;
+    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    assert!(status_ids(&inv).contains(&admin_id));
+}
