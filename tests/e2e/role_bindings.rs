@@ -1001,3 +1001,71 @@ async fn a_dry_run_reports_the_bindings_it_would_create_and_delete_and_writes_no
     assert_eq!(remote_ids(&env, &user), status_ids(&inv));
     assert!(status_ids(&inv).contains(&admin_id));
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn roles_outside_allowed_roles_are_refused_unsent_and_kept_from_exclusive() {
+    let env = env_with(
+        "rb-allowed-roles",
+        Options {
+            extra_args: vec!["--allowed-roles".into(), "EnvironmentAdmin".into()],
+            ..Options::default()
+        },
+    )
+    .await;
+    // a member who is an organization admin, and an Invitation for them that would both grant
+    // a role the platform team did not allow and strip every other binding
+    env.create(&listing(
+        invitation("boss", "boss@example.com"),
+        &two_items(&env),
+    ))
+    .await;
+    let inv = env
+        .wait_for("boss", "RoleBindingRefused", |i| {
+            ready_of(i).is_some_and(|r| r.1 == reason::ROLE_BINDING_REFUSED)
+                && bindings_of(i).len() == 2
+                && bindings_of(i)[0].state == RoleBindingState::Bound
+        })
+        .await;
+    let entries = bindings_of(&inv);
+    assert_eq!(entries[1].state, RoleBindingState::Refused);
+    let why = entries[1].message.clone().unwrap_or_default();
+    assert!(why.contains("--allowed-roles: EnvironmentAdmin"), "{why}");
+    let user = user_of(&inv);
+    let roles: Vec<String> = env
+        .bindings_of_user(&user)
+        .iter()
+        .filter_map(|b| b.role_name.clone())
+        .collect();
+    assert_eq!(roles, ["EnvironmentAdmin"], "DeveloperRead was never sent");
+    assert_eq!(env.remote().role_binding_calls().create, 1);
+    let (kind, note) = env.wait_event("boss", reason::ROLE_BINDING_REFUSED).await;
+    assert_eq!(kind, "Warning");
+    assert!(note.contains("DeveloperRead"), "{note}");
+
+    // exclusive: an unlisted OrganizationAdmin binding is out of reach, an unlisted binding of
+    // an allowed role goes
+    let admin = env.remote().seed_role_binding(&CreateRoleBinding {
+        principal: user_principal(&user),
+        role_name: "OrganizationAdmin".into(),
+        crn_pattern: env.crn(""),
+    });
+    let stray = env.remote().seed_role_binding(&CreateRoleBinding {
+        principal: user_principal(&user),
+        role_name: "EnvironmentAdmin".into(),
+        crn_pattern: env.crn("/environment=env-other"),
+    });
+    env.patch_spec("boss", serde_json::json!({"exclusiveRoleBindings": true}))
+        .await;
+    let stray_id = stray.id.clone().expect("an id");
+    eventually("the allowed-role stray deleted", DRIFT, || async {
+        (!remote_ids(&env, &user).contains(&stray_id)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(RESYNC * 3).await;
+    let admin_id = admin.id.clone().expect("an id");
+    assert!(
+        remote_ids(&env, &user).contains(&admin_id),
+        "exclusiveRoleBindings deleted a role outside --allowed-roles"
+    );
+}
