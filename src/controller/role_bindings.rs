@@ -502,7 +502,8 @@ pub(super) async fn sweep(
             .any(|((c, _), filters)| *c == credential && filters.contains(filter))
     });
     for (obj, used, organization, user_id, wanted) in watched {
-        if failed.contains(&used.client) {
+        // no organization known yet: nothing was listed for it, and its own reconcile lists
+        if organization.is_none() || failed.contains(&used.client) {
             continue;
         }
         if drifted(ctx, &obj, &used, organization.as_deref(), &user_id, &wanted).await
