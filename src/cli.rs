@@ -157,6 +157,12 @@ pub struct RunArgs {
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
     pub allowed_email_domains: Vec<String>,
 
+    /// Comma-separated Confluent roles that Invitations may grant in spec.roleBindings, and the
+    /// only roles exclusiveRoleBindings may delete (default: any). For clusters where the people
+    /// who write Invitations must not grant themselves OrganizationAdmin.
+    #[arg(long, env = "ALLOWED_ROLES", value_delimiter = ',')]
+    pub allowed_roles: Vec<String>,
+
     /// Preview mode: list, read and plan as usual, but never create, adopt or delete in
     /// Confluent Cloud; report what would be done (logs, `Would*` Events, Ready reason, metric).
     #[arg(long, env = "DRY_RUN")]
@@ -228,11 +234,17 @@ mod tests {
             "30s",
             "--allowed-email-domains",
             "a.com,b.org",
+            "--allowed-roles",
+            "DeveloperRead,EnvironmentAdmin",
         ])
         .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.run.resync_interval, Duration::from_secs(30));
         assert_eq!(cli.run.allowed_email_domains, vec!["a.com", "b.org"]);
+        assert_eq!(
+            cli.run.allowed_roles,
+            vec!["DeveloperRead", "EnvironmentAdmin"]
+        );
         assert!(matches!(
             Cli::try_parse_from(["op", "crd"]).unwrap().command,
             Some(Command::Crd)

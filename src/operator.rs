@@ -155,6 +155,12 @@ fn controller_settings(args: &RunArgs) -> Settings {
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty())
             .collect(),
+        allowed_roles: args
+            .allowed_roles
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect(),
         dry_run: args.dry_run,
     }
 }

@@ -238,6 +238,9 @@ fn describe(role: Option<&str>, crn: Option<&str>) -> String {
 /// Plans the bindings of a live resource whose invitee is `user_id`.
 ///
 /// `recorded`: `status.roleBindings` as stored. `exclusive`: `spec.exclusiveRoleBindings`.
+/// `allowed_roles`: the roles the operator may grant and, with `exclusive`, delete
+/// (`--allowed-roles`; empty: any). A listed item of another role is refused without a call,
+/// and an unlisted binding of another role is left alone even with `exclusive`.
 /// `retry_refused`: whether to try again an item Confluent refused before (when the spec
 /// changed, i.e. `metadata.generation` differs from `status.observedGeneration`); otherwise a
 /// refused item stays refused without a call per resync.
@@ -247,6 +250,7 @@ pub fn plan(
     observed: Observed<'_>,
     recorded: &[RoleBindingStatus],
     exclusive: bool,
+    allowed_roles: &[String],
     retry_refused: bool,
 ) -> Plan {
     let mut entries = Vec::with_capacity(wanted.len());
@@ -259,6 +263,15 @@ pub fn plan(
                 continue;
             }
         };
+        if !role_allowed(allowed_roles, &request.role_name) {
+            let why = format!(
+                "role {} is not among the roles this operator may grant (--allowed-roles: {}); nothing was sent",
+                request.role_name,
+                allowed_roles.join(", ")
+            );
+            entries.push(w.entry(RoleBindingState::Refused, None, Some(why)));
+            continue;
+        }
         let before = recorded.iter().find(|r| {
             r.role_name == request.role_name && same_crn(&r.crn_pattern, &request.crn_pattern)
         });
@@ -316,6 +329,10 @@ pub fn plan(
         for b in observed.bindings {
             let Some(id) = b.id.as_deref() else { continue };
             if b.principal.as_deref() != Some(principal.as_str())
+                || !b
+                    .role_name
+                    .as_deref()
+                    .is_some_and(|role| role_allowed(allowed_roles, role))
                 || wanted.iter().any(|w| w.matches(b))
                 || !deleting.insert(id.to_owned())
             {
@@ -329,6 +346,11 @@ pub fn plan(
         }
     }
     Plan { entries, steps }
+}
+
+/// Whether `--allowed-roles` (empty: any) lets the operator manage bindings of `role`.
+pub fn role_allowed(allowed_roles: &[String], role: &str) -> bool {
+    allowed_roles.is_empty() || allowed_roles.iter().any(|r| r == role)
 }
 
 /// How a create ended, for [`settle`].
@@ -719,7 +741,7 @@ mod tests {
     #[test]
     fn create_what_is_missing_adopt_what_exists() {
         // nothing exists: create both, entries Pending in spec order
-        let p = plan(USER, &two(), scoped(&[]), &[], false, false);
+        let p = plan(USER, &two(), scoped(&[]), &[], false, &[], false);
         assert_eq!(
             p.entries.iter().map(|e| e.state).collect::<Vec<_>>(),
             [RoleBindingState::Pending; 2]
@@ -740,7 +762,7 @@ mod tests {
             ENV,
             RoleBindingState::Bound,
         )];
-        let p = plan(USER, &two(), scoped(&seen), &rec, false, false);
+        let p = plan(USER, &two(), scoped(&seen), &rec, false, &[], false);
         assert_eq!(
             p.steps,
             vec![Step::Adopt {
@@ -766,10 +788,10 @@ mod tests {
                 RoleBindingState::Bound,
             ),
         ];
-        let p = plan(USER, &two(), scoped(&seen), &rec, false, false);
+        let p = plan(USER, &two(), scoped(&seen), &rec, false, &[], false);
         assert!(p.steps.is_empty());
         // removed out of band: created again, within the resync that sees it gone
-        let p = plan(USER, &two(), scoped(&seen[..1]), &rec, false, false);
+        let p = plan(USER, &two(), scoped(&seen[..1]), &rec, false, &[], false);
         assert_eq!(
             p.steps,
             vec![Step::Create {
@@ -784,11 +806,19 @@ mod tests {
             "EnvironmentAdmin",
             &abs(ENV).replace("crn://", "crn%3A//"),
         )];
-        let p = plan(USER, &two()[..1], scoped(&escaped), &rec[..1], false, false);
+        let p = plan(
+            USER,
+            &two()[..1],
+            scoped(&escaped),
+            &rec[..1],
+            false,
+            &[],
+            false,
+        );
         assert!(p.steps.is_empty());
         // someone else's identical binding is not the user's
         let other = [remote("rb-9", "User:u-joe", "EnvironmentAdmin", &abs(ENV))];
-        let p = plan(USER, &two()[..1], scoped(&other), &[], false, false);
+        let p = plan(USER, &two()[..1], scoped(&other), &[], false, &[], false);
         assert!(matches!(&p.steps[..], [Step::Create { .. }]));
     }
 
@@ -814,7 +844,7 @@ mod tests {
             ),
         ];
         // the topic item removed: its binding goes, by id; the unrecorded one stays
-        let p = plan(USER, &two()[..1], scoped(&seen), &rec, false, false);
+        let p = plan(USER, &two()[..1], scoped(&seen), &rec, false, &[], false);
         assert_eq!(
             p.steps,
             vec![Step::Delete {
@@ -824,7 +854,15 @@ mod tests {
             }]
         );
         // even when no list covers its scope any more
-        let p = plan(USER, &two()[..1], scoped(&seen[..1]), &rec, false, false);
+        let p = plan(
+            USER,
+            &two()[..1],
+            scoped(&seen[..1]),
+            &rec,
+            false,
+            &[],
+            false,
+        );
         assert!(matches!(&p.steps[..], [Step::Delete { id, .. }] if id == "rb-2"));
         // a changed item (no update in the API): delete the old, create the new
         let changed = wanted(
@@ -835,12 +873,12 @@ mod tests {
             Some(ORG),
             USER,
         );
-        let p = plan(USER, &changed, scoped(&seen), &rec, false, false);
+        let p = plan(USER, &changed, scoped(&seen), &rec, false, &[], false);
         assert!(
             matches!(&p.steps[..], [Step::Create { index: 1, .. }, Step::Delete { id, cause: DeleteCause::RemovedFromSpec, .. }] if id == "rb-2")
         );
         // every item removed: every recorded binding goes, nothing else
-        let p = plan(USER, &[], scoped(&seen), &rec, false, false);
+        let p = plan(USER, &[], scoped(&seen), &rec, false, &[], false);
         assert_eq!(p.steps.len(), 2);
         assert!(p.entries.is_empty());
         // a recorded entry without id (never created) deletes nothing
@@ -851,7 +889,7 @@ mod tests {
             RoleBindingState::Pending,
         )];
         assert!(
-            plan(USER, &[], scoped(&[]), &pending, false, false)
+            plan(USER, &[], scoped(&[]), &pending, false, &[], false)
                 .steps
                 .is_empty()
         );
@@ -872,7 +910,7 @@ mod tests {
             RoleBindingState::Bound,
         )];
         let w = &two()[..1];
-        let p = plan(USER, w, org_wide(&seen), &rec, true, false);
+        let p = plan(USER, w, org_wide(&seen), &rec, true, &[], false);
         let deleted: Vec<(&str, DeleteCause)> = p
             .steps
             .iter()
@@ -890,12 +928,12 @@ mod tests {
         );
         // without the flag, or from lists per scope, none of them is touched
         assert!(
-            plan(USER, w, org_wide(&seen), &rec, false, false)
+            plan(USER, w, org_wide(&seen), &rec, false, &[], false)
                 .steps
                 .is_empty()
         );
         assert!(
-            plan(USER, w, scoped(&seen), &rec, true, false)
+            plan(USER, w, scoped(&seen), &rec, true, &[], false)
                 .steps
                 .is_empty()
         );
@@ -909,7 +947,7 @@ mod tests {
             ),
             recorded(Some("rb-3"), "DataSteward", ENV, RoleBindingState::Bound),
         ];
-        let p = plan(USER, w, org_wide(&seen), &rec2, true, false);
+        let p = plan(USER, w, org_wide(&seen), &rec2, true, &[], false);
         let ids: Vec<&str> = p
             .steps
             .iter()
@@ -920,18 +958,63 @@ mod tests {
             .collect();
         assert_eq!(ids, ["rb-3", "rb-4"]);
         // an exclusive resource that lists nothing clears the user's bindings
-        let p = plan(USER, &[], org_wide(&seen), &[], true, false);
+        let p = plan(USER, &[], org_wide(&seen), &[], true, &[], false);
         assert_eq!(p.steps.len(), 3, "{:?}", p.steps);
         assert!(
-            plan(USER, &[], scoped(&seen), &[], true, false)
+            plan(USER, &[], scoped(&seen), &[], true, &[], false)
                 .steps
                 .is_empty()
         );
         assert!(
-            plan(USER, &[], org_wide(&seen), &[], false, false)
+            plan(USER, &[], org_wide(&seen), &[], false, &[], false)
                 .steps
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn roles_outside_allowed_roles_are_refused_unsent_and_never_deleted() {
+        let allowed = ["EnvironmentAdmin".to_owned()];
+        // DeveloperRead is not allowed: refused with the reason, no create, even when it exists
+        let seen = [mine("rb-9", "DeveloperRead", TOPIC)];
+        let p = plan(USER, &two(), scoped(&seen), &[], false, &allowed, false);
+        assert!(
+            matches!(&p.steps[..], [Step::Create { index: 0, .. }]),
+            "{:?}",
+            p.steps
+        );
+        assert_eq!(p.entries[1].state, RoleBindingState::Refused);
+        let why = p.entries[1].message.as_deref().unwrap_or_default();
+        assert!(why.contains("--allowed-roles: EnvironmentAdmin"), "{why}");
+        // exclusive deletes only unlisted bindings of allowed roles
+        let seen = [
+            mine("rb-1", "EnvironmentAdmin", ENV),
+            mine("rb-2", "EnvironmentAdmin", "/environment=env-other"),
+            mine("rb-3", "OrganizationAdmin", ""),
+        ];
+        let p = plan(
+            USER,
+            &two()[..1],
+            org_wide(&seen),
+            &[],
+            true,
+            &allowed,
+            false,
+        );
+        let deleted: Vec<&str> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Delete { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            deleted,
+            ["rb-2"],
+            "OrganizationAdmin is not the operator's to delete"
+        );
+        assert!(role_allowed(&[], "OrganizationAdmin"), "no list: any role");
     }
 
     #[test]
@@ -945,6 +1028,7 @@ mod tests {
             scoped(&[]),
             std::slice::from_ref(&refused),
             false,
+            &[],
             false,
         );
         assert!(
@@ -959,16 +1043,17 @@ mod tests {
             scoped(&[]),
             std::slice::from_ref(&refused),
             false,
+            &[],
             true,
         );
         assert!(matches!(&p.steps[..], [Step::Create { .. }]));
         // a pending one is retried every time
         let pending = recorded(None, "DeveloperRead", TOPIC, RoleBindingState::Pending);
-        let p = plan(USER, w, scoped(&[]), &[pending], false, false);
+        let p = plan(USER, w, scoped(&[]), &[pending], false, &[], false);
         assert!(matches!(&p.steps[..], [Step::Create { .. }]));
         // a pattern that cannot resolve is refused without any call
         let bad = wanted(&[item("DeveloperRead", "environment=e")], None, USER);
-        let p = plan(USER, &bad, scoped(&[]), &[], false, true);
+        let p = plan(USER, &bad, scoped(&[]), &[], false, &[], true);
         assert!(p.steps.is_empty());
         assert_eq!(p.entries[0].state, RoleBindingState::Refused);
         assert_eq!(
@@ -979,7 +1064,7 @@ mod tests {
 
     #[test]
     fn settling_a_create() {
-        let p = plan(USER, &two(), scoped(&[]), &[], false, false);
+        let p = plan(USER, &two(), scoped(&[]), &[], false, &[], false);
         let e = &p.entries[0];
         let bound = settle(e, Created::Bound("rb-7".into()));
         assert_eq!(

@@ -100,6 +100,7 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
             },
             &[],
             false,
+            &[],
             false,
         );
         for step in plan.steps {
@@ -155,7 +156,7 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
             bindings: &mine,
             organization_wide: false,
         };
-        let plan = role_bindings::plan(user, w, observed, &[], false, false);
+        let plan = role_bindings::plan(user, w, observed, &[], false, &[], false);
         assert!(
             plan.entries
                 .iter()
@@ -172,7 +173,7 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
             role_bindings::Verdict::Bound
         );
         // with their ids recorded, the next resync plans nothing
-        let again = role_bindings::plan(user, w, observed, &plan.entries, false, false);
+        let again = role_bindings::plan(user, w, observed, &plan.entries, false, &[], false);
         assert!(again.steps.is_empty());
     }
     assert_eq!(
@@ -200,6 +201,7 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
         },
         &[],
         false,
+        &[],
         false,
     );
     let Step::Create { index, request } = &plan.steps[0] else {

@@ -36,6 +36,8 @@ pub struct Settings {
     pub label_selector: Option<String>,
     /// Email domains that may be invited (empty: all).
     pub allowed_email_domains: Vec<String>,
+    /// Roles the operator may grant, and delete under `exclusiveRoleBindings` (empty: all).
+    pub allowed_roles: Vec<String>,
     /// Preview mode: read and plan, never write to Confluent (see [`super::preview`]).
     pub dry_run: bool,
 }

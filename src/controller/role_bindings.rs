@@ -159,6 +159,7 @@ pub(super) async fn apply(
         },
         recorded,
         exclusive,
+        &ctx.settings.allowed_roles,
         retry_refused,
     );
     let mut run = Run {
@@ -501,7 +502,8 @@ pub(super) async fn sweep(
             .any(|((c, _), filters)| *c == credential && filters.contains(filter))
     });
     for (obj, used, organization, user_id, wanted) in watched {
-        if failed.contains(&used.client) {
+        // no organization known yet: nothing was listed for it, and its own reconcile lists
+        if organization.is_none() || failed.contains(&used.client) {
             continue;
         }
         if drifted(ctx, &obj, &used, organization.as_deref(), &user_id, &wanted).await
@@ -545,6 +547,7 @@ async fn drifted(
         },
         recorded,
         exclusive,
+        &ctx.settings.allowed_roles,
         false,
     );
     !plan.steps.is_empty() || plan.entries != recorded

@@ -281,6 +281,7 @@ async fn harness() -> Harness {
         namespace: None,
         label_selector: None,
         allowed_email_domains: vec![],
+        allowed_roles: vec![],
         dry_run: false,
     };
     let ctx = Context::new(kube, credentials, Arc::new(Metrics::new()), settings, None);

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use confluent_client::model::RemoteInvitation;
+use confluent_client::role_bindings::{CRN_PREFIX, RemoteRoleBinding, user_principal};
 use confluent_invitation_operator::crd::{
-    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
+    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, RoleBinding, RoleBindingState,
+    RoleBindingStatus, SecretRef,
 };
 use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Secret;
@@ -61,6 +63,8 @@ pub struct Env {
     pub ns: String,
     pub api: Api<Invitation>,
     pub mock: MockServer,
+    /// The mock's organization id (its CRNs' `organization=` part).
+    pub org_id: String,
     pub operator: Option<Operator>,
     control_plane: ControlPlane,
     options: Options,
@@ -87,7 +91,9 @@ pub async fn env_with(name: &str, options: Options) -> Env {
     let ns = test_support::create_namespace(&kube, &format!("e2e-{name}"))
         .await
         .expect("namespace created");
-    let mock = test_support::start_mock(API_KEY, API_SECRET, MockConfig::default())
+    let config = MockConfig::default();
+    let org_id = config.org_id.clone();
+    let mock = test_support::start_mock(API_KEY, API_SECRET, config)
         .await
         .expect("mock started");
     let log_dir =
@@ -103,6 +109,7 @@ pub async fn env_with(name: &str, options: Options) -> Env {
         kube,
         ns,
         mock,
+        org_id,
         operator: None,
         control_plane,
         options,
@@ -268,7 +275,18 @@ impl Env {
         what: &str,
         pred: impl Fn(&Invitation) -> bool,
     ) -> Invitation {
-        let deadline = Instant::now() + WAIT;
+        self.wait_for_within(name, what, WAIT, pred).await
+    }
+
+    /// [`Self::wait_for`] with a deadline of its own: for promises of "within N resyncs".
+    pub async fn wait_for_within(
+        &self,
+        name: &str,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Invitation) -> bool,
+    ) -> Invitation {
+        let deadline = Instant::now() + within;
         let mut last = None;
         loop {
             if let Some(inv) = self.api.get_opt(name).await.expect("Invitation readable") {
@@ -367,6 +385,22 @@ impl Env {
         self.remote().live_invitations_for(email)
     }
 
+    /// The absolute CRN `crn://confluent.cloud/organization=<the mock's>` followed by `rest`
+    /// (`/environment=env-abc`, or empty for the organization itself).
+    pub fn crn(&self, rest: &str) -> String {
+        format!("{CRN_PREFIX}organization={}{rest}", self.org_id)
+    }
+
+    /// The mock's role bindings of `User:<user_id>`, in creation order.
+    pub fn bindings_of_user(&self, user_id: &str) -> Vec<RemoteRoleBinding> {
+        let principal = user_principal(user_id);
+        self.remote()
+            .role_bindings()
+            .into_iter()
+            .filter(|b| b.principal.as_deref() == Some(principal.as_str()))
+            .collect()
+    }
+
     /// The remote invitation with this id.
     pub fn remote_by_id(&self, id: &str) -> Option<RemoteInvitation> {
         self.remote()
@@ -409,6 +443,45 @@ where
         Some(value) => value,
         None => panic!("{what}"),
     }
+}
+
+/// The same listing role bindings, given as (roleName, crnPattern).
+pub fn with_role_bindings(mut inv: Invitation, items: &[(&str, &str)]) -> Invitation {
+    inv.spec.role_bindings = items
+        .iter()
+        .map(|(role, crn)| RoleBinding {
+            role_name: (*role).into(),
+            crn_pattern: (*crn).into(),
+        })
+        .collect();
+    inv
+}
+
+/// `status.roleBindings`.
+pub fn bindings_of(i: &Invitation) -> Vec<RoleBindingStatus> {
+    i.status
+        .as_ref()
+        .map(|s| s.role_bindings.clone())
+        .unwrap_or_default()
+}
+
+/// Whether `status.roleBindings` has `n` entries, every one Bound with an id, and describes
+/// the current generation.
+pub fn all_bound(i: &Invitation, n: usize) -> bool {
+    let entries = bindings_of(i);
+    entries.len() == n
+        && entries
+            .iter()
+            .all(|e| e.state == RoleBindingState::Bound && e.id.is_some())
+        && i.status.as_ref().and_then(|s| s.observed_generation) == i.metadata.generation
+}
+
+/// `status.userId`.
+pub fn user_of(i: &Invitation) -> String {
+    i.status
+        .as_ref()
+        .and_then(|s| s.user_id.clone())
+        .expect("status.userId")
 }
 
 /// `status.phase`.

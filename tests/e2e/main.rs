@@ -22,6 +22,7 @@ mod ownership;
 mod pause;
 mod ratelimit;
 mod restart;
+mod role_bindings;
 mod sharding;
 mod tenancy;
 mod validation;

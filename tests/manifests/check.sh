@@ -98,6 +98,7 @@ skip() { echo "SKIP $1"; }
     --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true
     --set rbac.aggregateToDefaultRoles=true --set labelSelector=shard=a
     --set 'allowedEmailDomains={example.com,example.org}' --set requireCredentialsRef=true
+    --set 'allowedRoles={DeveloperRead,EnvironmentAdmin}'
     --set-json 'extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]'
     --set grafanaDashboard.enabled=true --set prometheusRule.enabled=true --set dryRun=true)
   MODE_apikey=(--set credentials.existingSecret=ccloud-credentials)
@@ -122,7 +123,8 @@ schema_rejects() {
   local bad
   for bad in "--set foo=1" "--set image.registry=x" "--set replicas=2" "--set resyncInterval=5x" \
     "--set logFormat=xml" "--set credentials.type=password" "--set concurrency=0" \
-    "--set watchNamespace=Not_A_Namespace" "--set allowedEmailDomains={@bad}"; do
+    "--set watchNamespace=Not_A_Namespace" "--set allowedEmailDomains={@bad}" \
+    "--set allowedRoles={1Admin}"; do
     # shellcheck disable=SC2086 # word splitting of $bad is the point
     if helm template "$RELEASE" "$CHART" $bad >/dev/null 2>&1; then echo "accepted: $bad"; return 1; fi
   done
