@@ -199,6 +199,9 @@ pub enum DeleteCause {
     Exclusive,
     /// The resource is being deleted with a policy that removes its bindings.
     Cleanup,
+    /// A binding of the invitee's previous user: the invitation was sent again (recreated,
+    /// re-invited), the invitee is a new user, and the old one's grants must not linger.
+    PreviousUser,
 }
 
 /// One remote step.
@@ -351,6 +354,38 @@ pub fn plan(
 /// Whether `--allowed-roles` (empty: any) lets the operator manage bindings of `role`.
 pub fn role_allowed(allowed_roles: &[String], role: &str) -> bool {
     allowed_roles.is_empty() || allowed_roles.iter().any(|r| r == role)
+}
+
+/// The recorded bindings that are `user_id`'s, and the deletes of those that are not: when
+/// status recorded them for another user (`recorded_user`: the invitation was sent again,
+/// recreated or re-invited, and the invitee is a new user), they are the previous user's, whose
+/// grants must not linger, and none of them is the new user's.
+pub fn of_current_user<'a>(
+    recorded: &'a [RoleBindingStatus],
+    recorded_user: Option<&str>,
+    user_id: &str,
+) -> (&'a [RoleBindingStatus], Vec<Step>) {
+    match recorded_user {
+        Some(previous) if previous != user_id => {
+            let mut seen = BTreeSet::new();
+            let deletes = recorded
+                .iter()
+                .filter_map(|r| {
+                    let id = r.id.clone()?;
+                    seen.insert(id.clone()).then(|| Step::Delete {
+                        id,
+                        describes: format!(
+                            "{} of the previous user {previous}",
+                            describe(Some(&r.role_name), Some(&r.crn_pattern))
+                        ),
+                        cause: DeleteCause::PreviousUser,
+                    })
+                })
+                .collect();
+            (&[], deletes)
+        }
+        _ => (recorded, Vec::new()),
+    }
 }
 
 /// How a create ended, for [`settle`].
@@ -969,6 +1004,46 @@ mod tests {
             plan(USER, &[], org_wide(&seen), &[], false, &[], false)
                 .steps
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_new_user_gets_new_bindings_and_the_previous_users_go() {
+        let rec = [
+            recorded(
+                Some("rb-1"),
+                "EnvironmentAdmin",
+                ENV,
+                RoleBindingState::Bound,
+            ),
+            recorded(None, "DeveloperRead", TOPIC, RoleBindingState::Pending),
+        ];
+        // the same user: everything recorded is theirs
+        let (mine, deletes) = of_current_user(&rec, Some(USER), USER);
+        assert_eq!(mine.len(), 2);
+        assert!(deletes.is_empty());
+        assert_eq!(of_current_user(&rec, None, USER).0.len(), 2);
+        // the invitation was sent again: a new user, whose plan starts from nothing recorded
+        let (mine, deletes) = of_current_user(&rec, Some("u-old"), USER);
+        assert!(mine.is_empty());
+        let [
+            Step::Delete {
+                id,
+                describes,
+                cause,
+            },
+        ] = &deletes[..]
+        else {
+            panic!("{deletes:?}")
+        };
+        assert_eq!((id.as_str(), *cause), ("rb-1", DeleteCause::PreviousUser));
+        assert!(describes.contains("previous user u-old"), "{describes}");
+        let p = plan(USER, &two(), scoped(&[]), mine, false, &[], false);
+        assert_eq!(
+            p.steps.len(),
+            2,
+            "both created for the new user: {:?}",
+            p.steps
         );
     }
 

@@ -264,7 +264,7 @@ async fn succeeded(
         report::event(ctx, obj, true, &ready.reason, &ready.message).await;
     }
     if let Some(e) = retry {
-        // a binding waits for a transient failure to pass: back off, and list afresh next time
+        // a binding waits for a transient failure to pass: back off
         tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; backing off");
         ctx.metrics.error(e.reason());
         let attempt = ctx.count_failure(obj);

@@ -15,7 +15,9 @@ use crate::reason;
 use crate::role_bindings::{self as decide, Created, DeleteCause, Demand, Observed, Step, Wanted};
 use crate::status::Phase;
 use confluent_client::model::RemoteInvitation;
-use confluent_client::role_bindings::{CRN_PREFIX, RoleBindingFilter, user_principal};
+use confluent_client::role_bindings::{
+    CRN_PREFIX, CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, user_principal,
+};
 
 /// Past this many distinct scopes per credential, one organization-wide list replaces the
 /// lists per scope (it costs its pages once, whatever the scopes).
@@ -26,7 +28,7 @@ pub(super) struct Applied {
     /// `status.roleBindings`.
     pub(super) entries: Vec<RoleBindingStatus>,
     /// A transient failure (429, 5xx, network, a delete that did not go through): try again
-    /// with backoff, listing afresh.
+    /// with backoff.
     pub(super) retry: Option<confluent_client::Error>,
 }
 
@@ -91,13 +93,16 @@ fn organization_wide(filters: &[RoleBindingFilter], organization: Option<&str>) 
 }
 
 /// The bindings step of Apply, once the remote invitation stands as `inv`. `None` when the
-/// object lists, excludes and records no binding: nothing is read for it.
+/// object lists, excludes and records no binding: nothing is read for it. `recovering`: the
+/// object's last reconcile failed, maybe a create whose answer was lost after the held lists
+/// were taken: each create is preceded by an exact look-up of its binding (one small call, not
+/// a new list of the whole scope), since a duplicate's `409` is declared but not proven.
 pub(super) async fn apply(
     ctx: &Context,
     obj: &Invitation,
     client: &confluent_client::Client,
     inv: &RemoteInvitation,
-    afresh: bool,
+    recovering: bool,
 ) -> Option<Applied> {
     if !concerned(obj) {
         return None;
@@ -129,7 +134,7 @@ pub(super) async fn apply(
     let principal = user_principal(user_id);
     let seen = match ctx
         .role_binding_lists
-        .look(client, &filters, &principal, afresh)
+        .look(client, &filters, &principal)
         .await
     {
         Ok(seen) => seen,
@@ -150,6 +155,8 @@ pub(super) async fn apply(
     };
     let retry_refused =
         obj.metadata.generation != obj.status.as_ref().and_then(|s| s.observed_generation);
+    let recorded_user = obj.status.as_ref().and_then(|s| s.user_id.as_deref());
+    let (own, previous_users) = decide::of_current_user(recorded, recorded_user, user_id);
     let plan = decide::plan(
         user_id,
         &wanted,
@@ -157,7 +164,7 @@ pub(super) async fn apply(
             bindings: &seen,
             organization_wide: organization_wide(&filters, organization),
         },
-        recorded,
+        own,
         exclusive,
         &ctx.settings.allowed_roles,
         retry_refused,
@@ -168,8 +175,9 @@ pub(super) async fn apply(
         client,
         entries: plan.entries,
         retry: None,
+        recovering,
     };
-    for step in plan.steps {
+    for step in plan.steps.into_iter().chain(previous_users) {
         if run.retry.is_some() {
             break; // a 429 or an outage: the rest waits for the backoff
         }
@@ -243,6 +251,8 @@ struct Run<'a> {
     client: &'a confluent_client::Client,
     entries: Vec<RoleBindingStatus>,
     retry: Option<confluent_client::Error>,
+    /// Look each binding up before creating it (see [`apply`]).
+    recovering: bool,
 }
 
 impl Run<'_> {
@@ -263,18 +273,18 @@ impl Run<'_> {
                 report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
             }
             Step::Create { index, request } => {
-                let created = match self.client.create_role_binding(&request).await {
-                    Ok(b) => Ok((b, reason::ROLE_BINDING_CREATED)),
-                    // ours from a create whose answer was lost, or someone else's: list it
-                    // (exactly this binding) and take it
-                    Err(confluent_client::Error::AlreadyExists(r)) => {
-                        match self.client.find_role_binding(&request).await {
-                            Ok(Some(b)) => Ok((b, reason::ROLE_BINDING_ADOPTED)),
-                            Ok(None) => Err(confluent_client::Error::AlreadyExists(r)),
-                            Err(e) => Err(e),
-                        }
-                    }
+                let found = if self.recovering {
+                    self.client
+                        .find_role_binding(&request)
+                        .await
+                        .map(|b| b.map(|b| (b, reason::ROLE_BINDING_ADOPTED)))
+                } else {
+                    Ok(None)
+                };
+                let created = match found {
+                    Ok(Some(adopted)) => Ok(adopted),
                     Err(e) => Err(e),
+                    Ok(None) => self.create(&request).await,
                 };
                 let Some(entry) = self.entries.get_mut(index) else {
                     return;
@@ -317,6 +327,12 @@ impl Run<'_> {
                                 "Deleted role binding {id} ({describes}) of the invitee: not in spec.roleBindings, and exclusiveRoleBindings is true"
                             ),
                         ),
+                        DeleteCause::PreviousUser => (
+                            reason::ROLE_BINDING_DELETED,
+                            format!(
+                                "Deleted role binding {id} ({describes}): the invitation was sent again and the invitee is a new user"
+                            ),
+                        ),
                         DeleteCause::RemovedFromSpec | DeleteCause::Cleanup => (
                             reason::ROLE_BINDING_DELETED,
                             format!(
@@ -339,6 +355,24 @@ impl Run<'_> {
                     self.retry = Some(e);
                 }
             },
+        }
+    }
+
+    /// Creates a binding. A `409`: ours from a create whose answer was lost, or someone
+    /// else's: looked up exactly and taken.
+    async fn create(
+        &self,
+        request: &CreateRoleBinding,
+    ) -> Result<(RemoteRoleBinding, &'static str), confluent_client::Error> {
+        match self.client.create_role_binding(request).await {
+            Ok(b) => Ok((b, reason::ROLE_BINDING_CREATED)),
+            Err(confluent_client::Error::AlreadyExists(r)) => {
+                match self.client.find_role_binding(request).await? {
+                    Some(b) => Ok((b, reason::ROLE_BINDING_ADOPTED)),
+                    None => Err(confluent_client::Error::AlreadyExists(r)),
+                }
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -532,7 +566,7 @@ async fn drifted(
     let principal = user_principal(user_id);
     let Ok(seen) = ctx
         .role_binding_lists
-        .look(&client, &filters, &principal, false)
+        .look(&client, &filters, &principal)
         .await
     else {
         return false;

@@ -1332,8 +1332,8 @@ async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_statu
     .await;
 }
 
-/// 15. A create whose answer is lost: Pending and a quick retry; the retry lists afresh and
-/// adopts the binding the lost create made: one binding, never two.
+/// 15. A create whose answer is lost: Pending and a quick retry; the retry looks the binding up
+/// before creating and adopts the one the lost create made: one binding, never two.
 #[tokio::test]
 async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
     within(async {
@@ -1411,9 +1411,19 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
         assert_eq!(ready(&written).0, "True");
         seen.ok(&stored(&after));
         h.api.finish(task).await.expect("reconcile succeeds");
+        // the held list predates the lost create: the retry looks the binding up exactly (one
+        // small list, not the whole scope again) before any create, and adopts it
         let calls = h.confluent.role_binding_calls();
-        assert_eq!(calls.create, 1, "never a second create: {calls:?}");
-        assert_eq!(h.confluent.role_bindings().len(), 1);
+        assert_eq!(
+            (calls.create, calls.list),
+            (1, 2),
+            "scope list, create (lost), exact look-up: {calls:?}"
+        );
+        assert_eq!(
+            h.confluent.role_bindings().len(),
+            1,
+            "never a second binding"
+        );
     })
     .await;
 }

@@ -142,21 +142,21 @@ impl RoleBindingLists {
 
     /// The bindings of `principal` that `filters` return, each once: from held lists no older
     /// than the maximum age where they can answer, listing the others (each once, however many
-    /// reconciles ask at the same time). `afresh` lists every one of them again (after a
-    /// failure, a create's answer may have been lost after the lists were taken).
+    /// reconciles ask at the same time). Never a list of its own for a held fresh one, also
+    /// after a failure: a create whose answer was lost is found by the create's `409` and one
+    /// exact look-up, which costs less than listing every page of its scope again.
     pub async fn look(
         &self,
         client: &confluent_client::Client,
         filters: &[RoleBindingFilter],
         principal: &str,
-        afresh: bool,
     ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
         let mut seen: Vec<RemoteRoleBinding> = Vec::new();
         for filter in filters {
             let bindings = match self.fresh_covering(client.key(), filter, principal) {
-                Some(held) if !afresh => held,
-                _ => {
-                    let list = self.listed_again(client, filter, !afresh).await?;
+                Some(held) => held,
+                None => {
+                    let list = self.listed_again(client, filter, true).await?;
                     list.listed
                         .lock()
                         .as_ref()
