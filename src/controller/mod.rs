@@ -203,8 +203,13 @@ async fn sweep(
         }
         follow_secrets(&ctx, &store).await;
         let mut closed = false;
+        // credentials whose list failed: their role bindings are not listed this resync either
+        let mut unlisted = Vec::new();
         ctx.snapshots
             .refresh_all(|client, identity, result| {
+                if result.is_err() {
+                    unlisted.push(client);
+                }
                 let snapshot = match result {
                     Ok(s) => s,
                     // The credential itself was refused: definitive, and every resource using
@@ -246,7 +251,10 @@ async fn sweep(
         if closed {
             return;
         }
-        role_bindings::sweep(&ctx, &store, |object| wake.unbounded_send(object).is_ok()).await;
+        role_bindings::sweep(&ctx, &store, &unlisted, |object| {
+            wake.unbounded_send(object).is_ok()
+        })
+        .await;
         credentials_in_use::release_unused(&ctx).await;
     }
 }

@@ -466,10 +466,12 @@ pub(super) fn named(ctx: &Context, key: &str) -> Option<std::sync::Arc<Invitatio
 /// Once per resync, after the invitation snapshots: lists again, per credential, the scopes
 /// every concerned Invitation needs (each list once), and wakes the Invitations whose bindings
 /// differ from what their status records (removed or added out of band, a pending create, a
-/// binding to delete). Never a call per Invitation.
+/// binding to delete). Never a call per Invitation. Credentials whose invitation list just
+/// failed (`unlisted`: 429, an outage) are left alone until it succeeds, as their invitations are.
 pub(super) async fn sweep(
     ctx: &Context,
     store: &Store<Invitation>,
+    unlisted: &[u64],
     mut wake: impl FnMut(ObjectRef<Invitation>) -> bool,
 ) {
     // the objects to compare, with their credential, organization and wanted set
@@ -517,8 +519,11 @@ pub(super) async fn sweep(
         watched.push((obj, used, organization, user_id, wanted));
     }
     let lists = decide::observation_lists(&demands, MAX_SCOPE_LISTS);
-    let mut failed: Vec<u64> = Vec::new();
+    let mut failed: Vec<u64> = unlisted.to_vec();
     for ((credential, _), filters) in &lists {
+        if failed.contains(credential) {
+            continue;
+        }
         let Some(client) = ctx.snapshots.client(*credential) else {
             continue;
         };
