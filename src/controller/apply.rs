@@ -264,15 +264,17 @@ async fn succeeded(
         report::event(ctx, obj, true, &ready.reason, &ready.message).await;
     }
     if let Some(e) = retry {
-        // a binding waits for a transient failure to pass: back off
-        tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; backing off");
+        // A binding waits for a transient failure (429, 5xx, no answer) to pass: tried again at
+        // the next resync, not on the quick backoff of invitations. The invitation stands; a
+        // herd of binding retries would spend the credential's budget when it is tightest. The
+        // failure is counted, so the retry looks the binding up before creating it.
+        tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; trying again at the next resync");
         ctx.metrics.error(e.reason());
-        let attempt = ctx.count_failure(obj);
-        return Ok(Action::requeue(
-            ctx.settings
-                .transient_backoff()
-                .delay(attempt, e.retry_after()),
-        ));
+        ctx.count_failure(obj);
+        let wait = e
+            .retry_after()
+            .map_or(ctx.settings.resync, |w| w.max(ctx.settings.resync));
+        return Ok(Action::requeue(wait));
     }
     ctx.forget_failures(obj);
     // The sweeper compares every resource with each fresh snapshot: no timer per resource,

@@ -130,7 +130,7 @@ impl Context {
             credentials,
             metrics,
             snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
-            role_binding_lists: RoleBindingLists::new(crate::snapshot::max_age(settings.resync)),
+            role_binding_lists: RoleBindingLists::default(),
             settings,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),

@@ -205,6 +205,7 @@ async fn sweep(
         let mut closed = false;
         // credentials whose list failed: their role bindings are not listed this resync either
         let mut unlisted = Vec::new();
+        let listing = Instant::now();
         ctx.snapshots
             .refresh_all(|client, identity, result| {
                 if result.is_err() {
@@ -251,10 +252,21 @@ async fn sweep(
         if closed {
             return;
         }
-        role_bindings::sweep(&ctx, &store, &unlisted, |object| {
-            wake.unbounded_send(object).is_ok()
-        })
-        .await;
+        // The invitation lists took more than half the interval: the credential's budget is
+        // tight (429s, a slow server), and what users asked for (new Invitations, changes) goes
+        // first. Bindings are compared at the next resync with room; their own reconciles
+        // still list what they need.
+        if listing.elapsed() < ctx.settings.resync / 2 {
+            role_bindings::sweep(&ctx, &store, &unlisted, |object| {
+                wake.unbounded_send(object).is_ok()
+            })
+            .await;
+        } else {
+            tracing::info!(
+                listing = ?listing.elapsed(),
+                "invitation lists took over half the resync interval; role bindings are compared at a later resync"
+            );
+        }
         credentials_in_use::release_unused(&ctx).await;
     }
 }

@@ -1,15 +1,18 @@
 //! Batch observation of role bindings: per credential, the lists of bindings one resync needs
 //! (one per distinct scope in use, or one organization-wide list), kept and shared by every
-//! Invitation of that credential. A reconcile reads the lists that cover its scopes; only a list
-//! missing or older than the maximum age is listed again, once, whoever asks. The controller's
-//! sweeper lists them again once per resync and compares each Invitation with them.
+//! Invitation of that credential. The controller's sweeper lists them again once per resync
+//! (unless the credential's budget is tight) and compares each Invitation with them. A reconcile
+//! reads the held lists that cover its scopes, whatever their age, and lists only a scope that
+//! nothing held covers (once, whoever asks): a reconcile never spends the credential's budget on
+//! what the sweeper keeps. A list older than a resync is safe to act on: a binding it misses is
+//! met by the create's `409` (or, after a failure, by an exact look-up first), and one it still
+//! shows after an out-of-band delete is recreated at the next sweep.
 //!
 //! Bindings this operator creates or deletes are recorded in every list that covers them at
 //! once, so the next reconcile does not find a stale list and act twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -68,8 +71,8 @@ struct List {
 /// The lists of every credential in use, by client key and filter. Bounded by the credentials
 /// in use times the scopes their Invitations list: the sweeper drops what is no longer asked for
 /// ([`RoleBindingLists::retain`]).
+#[derive(Default)]
 pub struct RoleBindingLists {
-    max_age: Duration,
     lists: Mutex<HashMap<(u64, RoleBindingFilter), Arc<List>>>,
 }
 
@@ -101,14 +104,6 @@ fn contains(wider: &RoleBindingFilter, filter: &RoleBindingFilter) -> bool {
 }
 
 impl RoleBindingLists {
-    /// Lists considered fresh for `max_age` ([`super::max_age`] of the resync interval).
-    pub fn new(max_age: Duration) -> Self {
-        Self {
-            max_age,
-            lists: Mutex::new(HashMap::new()),
-        }
-    }
-
     fn list(&self, client: u64, filter: &RoleBindingFilter) -> Arc<List> {
         self.lists
             .lock()
@@ -117,9 +112,9 @@ impl RoleBindingLists {
             .clone()
     }
 
-    /// `principal`'s share of a fresh list of `client` that contains `filter`'s answer, if one
-    /// is held.
-    fn fresh_covering(
+    /// `principal`'s share of the youngest held list of `client` that contains `filter`'s
+    /// answer, if one is held.
+    fn held_covering(
         &self,
         client: u64,
         filter: &RoleBindingFilter,
@@ -132,19 +127,25 @@ impl RoleBindingLists {
             .filter(|((key, wider), _)| *key == client && contains(wider, filter))
             .map(|((_, wider), list)| (wider.clone(), list.clone()))
             .collect();
-        lists.into_iter().find_map(|(wider, list)| {
-            let listed = list.listed.lock();
-            let listed = listed.as_ref()?;
-            (listed.taken_at.elapsed() < self.max_age)
-                .then(|| listed.share(principal, filter, wider == *filter))
-        })
+        lists
+            .into_iter()
+            .filter_map(|(wider, list)| {
+                let listed = list.listed.lock();
+                let listed = listed.as_ref()?;
+                Some((
+                    listed.taken_at,
+                    listed.share(principal, filter, wider == *filter),
+                ))
+            })
+            .max_by_key(|(taken_at, _)| *taken_at)
+            .map(|(_, share)| share)
     }
 
-    /// The bindings of `principal` that `filters` return, each once: from held lists no older
-    /// than the maximum age where they can answer, listing the others (each once, however many
-    /// reconciles ask at the same time). Never a list of its own for a held fresh one, also
-    /// after a failure: a create whose answer was lost is found by the create's `409` and one
-    /// exact look-up, which costs less than listing every page of its scope again.
+    /// The bindings of `principal` that `filters` return, each once: from the held lists that
+    /// can answer, listing the others (each once, however many reconciles ask at the same time).
+    /// Never a list again for a held one, also after a failure: a create whose answer may have
+    /// been lost is looked up exactly first (see the controller), which costs less than listing
+    /// every page of its scope again.
     pub async fn look(
         &self,
         client: &confluent_client::Client,
@@ -153,7 +154,7 @@ impl RoleBindingLists {
     ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
         let mut seen: Vec<RemoteRoleBinding> = Vec::new();
         for filter in filters {
-            let bindings = match self.fresh_covering(client.key(), filter, principal) {
+            let bindings = match self.held_covering(client.key(), filter, principal) {
                 Some(held) => held,
                 None => {
                     let list = self.listed_again(client, filter, true).await?;
@@ -285,7 +286,7 @@ mod tests {
             &RoleBindingFilter::nested("crn://confluent.cloud/organization=o2"),
             &RoleBindingFilter::scope(format!("{ORG}/environment=e1"))
         ));
-        let lists = RoleBindingLists::new(Duration::from_secs(60));
+        let lists = RoleBindingLists::default();
         held(
             &lists,
             &org,
@@ -294,37 +295,42 @@ mod tests {
                 binding("rb-2", &format!("{ORG}/environment=e2")),
             ],
         );
-        let got = lists.fresh_covering(1, &env, "User:u-1").unwrap();
+        let got = lists.held_covering(1, &env, "User:u-1").unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].id.as_deref(), Some("rb-1"));
         // another credential's lists answer nothing
-        assert!(lists.fresh_covering(2, &env, "User:u-1").is_none());
+        assert!(lists.held_covering(2, &env, "User:u-1").is_none());
     }
 
     #[test]
     fn own_creates_and_deletes_show_in_held_lists_at_once() {
         let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
-        let lists = RoleBindingLists::new(Duration::from_secs(60));
+        let lists = RoleBindingLists::default();
         held(&lists, &env, Vec::new());
         lists.record(1, &binding("rb-3", &format!("{ORG}/environment=e1")));
         // not this list's scope: not recorded in it
         lists.record(1, &binding("rb-4", &format!("{ORG}/environment=e2")));
-        let got = lists.fresh_covering(1, &env, "User:u-1").unwrap();
+        let got = lists.held_covering(1, &env, "User:u-1").unwrap();
         assert_eq!(got.len(), 1);
         lists.forget(1, "rb-3");
-        assert!(
-            lists
-                .fresh_covering(1, &env, "User:u-1")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(lists.held_covering(1, &env, "User:u-1").unwrap().is_empty());
     }
 
     #[test]
-    fn a_stale_list_answers_nothing() {
+    fn the_youngest_covering_list_answers() {
+        let org = RoleBindingFilter::nested(ORG);
         let env = RoleBindingFilter::scope(format!("{ORG}/environment=e1"));
-        let lists = RoleBindingLists::new(Duration::ZERO);
+        let lists = RoleBindingLists::default();
         held(&lists, &env, Vec::new());
-        assert!(lists.fresh_covering(1, &env, "User:u-1").is_none());
+        // listed later: the organization-wide list, which shows a binding the scope's list
+        // predates
+        held(
+            &lists,
+            &org,
+            vec![binding("rb-5", &format!("{ORG}/environment=e1"))],
+        );
+        let got = lists.held_covering(1, &env, "User:u-1").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id.as_deref(), Some("rb-5"));
     }
 }
