@@ -293,6 +293,7 @@ impl Run<'_> {
                     Ok((b, why)) => {
                         ctx.role_binding_lists.record(self.client.key(), &b);
                         let id = b.id.clone().unwrap_or_default();
+                        tracing::info!(binding = %id, role = %request.role_name, crn = %request.crn_pattern, principal = %request.principal, reason = why, "role binding in place");
                         *entry = decide::settle(entry, Created::Bound(id.clone()));
                         let note = format!(
                             "Granted {} on {} to {} (role binding {id})",
@@ -320,6 +321,7 @@ impl Run<'_> {
             } => match self.client.delete_role_binding(&id).await {
                 Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     ctx.role_binding_lists.forget(self.client.key(), &id);
+                    tracing::info!(binding = %id, what = %describes, ?cause, "role binding deleted");
                     let (why, note) = match cause {
                         DeleteCause::Exclusive => (
                             reason::UNLISTED_ROLE_BINDING_DELETED,
@@ -443,6 +445,7 @@ pub(super) async fn clean_up(
         match client.delete_role_binding(&id).await {
             Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                 ctx.role_binding_lists.forget(client.key(), &id);
+                tracing::info!(binding = %id, what = %describes, policy = ?obj.spec.deletion_policy, "role binding deleted with the Invitation");
                 let note = format!(
                     "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
                     obj.spec.deletion_policy
