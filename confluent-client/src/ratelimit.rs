@@ -348,18 +348,23 @@ impl Limiter {
         self.pacer.lock()
     }
 
-    /// Waits until a call may be sent, at most `max_wait`; returns the remaining wait when it
-    /// would be longer (the caller then gives up and requeues instead of holding a worker).
+    /// Waits until a call may be sent, at most `max_wait` in all; returns the wait still ahead
+    /// when that is longer (the caller then gives up and requeues instead of holding a worker).
+    /// In all: the pacer reserves nothing for a waiter, so when several wake for one token the
+    /// others wait again, and without a deadline a caller could hold its worker for as long as
+    /// others keep winning (a reconcile blocked for a minute, new Invitations starved).
     pub async fn acquire(&self, max_wait: Duration) -> Result<Permit<'_>, Duration> {
+        let deadline = Instant::now() + max_wait;
         loop {
-            let wait = self.lock().reserve(Instant::now());
+            let now = Instant::now();
+            let wait = self.lock().reserve(now);
             if wait.is_zero() {
                 return Ok(Permit {
                     limiter: self,
                     observed: false,
                 });
             }
-            if wait > max_wait {
+            if now + wait > deadline {
                 return Err(wait);
             }
             tokio::time::sleep(wait).await;
@@ -785,6 +790,37 @@ mod tests {
         );
         tokio::time::advance(Duration::from_secs(29)).await;
         assert!(l.acquire(Duration::from_secs(5)).await.is_ok());
+    }
+
+    /// Eight callers wake for each token one at a time: the losers wait again, but none holds
+    /// on for longer than its own `max_wait` in all.
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_never_waits_longer_than_its_max_wait_in_all() {
+        let l = std::sync::Arc::new(Limiter::new(Some(Budget {
+            per_second: 1.0,
+            burst: 1,
+        })));
+        let max_wait = Duration::from_secs(2);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let granted = l
+                    .acquire(max_wait)
+                    .await
+                    .map(|p| p.observe(Observation::Lost));
+                (started.elapsed(), granted.is_ok())
+            }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            let (waited, ok) = t.await.expect("task");
+            assert!(waited <= max_wait, "held on for {waited:?}");
+            granted += usize::from(ok);
+        }
+        // one token at once, then one a second for two seconds: the others are handed back
+        assert!((1..=4).contains(&granted), "{granted} granted");
     }
 
     #[tokio::test(start_paused = true)]
