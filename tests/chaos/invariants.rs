@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub recorded_bindings: BTreeMap<String, BTreeSet<String>>,
     /// Unlisted bindings added out of band before the mock was read.
     pub foreign: Vec<crate::bindings::Foreign>,
+    /// Binding ids the test removed out of band before the mock was read.
+    pub removed_bindings: BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -88,6 +90,7 @@ impl Snapshot {
             bindings,
             recorded_bindings,
             foreign,
+            removed_bindings: crate::world::lock(&w.ledger.removed_bindings).clone(),
         }
     }
 
