@@ -10,6 +10,7 @@ use crate::crd::{
     AuthType, DeletionPolicy, Invitation, InvitationSpec, MAX_CRN_PATTERN_LENGTH, RoleBinding,
 };
 use crate::ownership::organization_of;
+use crate::role_bindings::organization_crn;
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
 use confluent_client::role_bindings::{
     CRN_PREFIX, RemoteRoleBinding, RoleBindingFilter, decoded_crn, user_principal,
@@ -137,9 +138,7 @@ pub enum LeftOutReason {
 /// listed): there is nothing to list bindings for.
 pub fn role_binding_filter(remote: &[RemoteInvitation]) -> Option<RoleBindingFilter> {
     let org = organization(remote)?;
-    Some(RoleBindingFilter::nested(&format!(
-        "{CRN_PREFIX}organization={org}"
-    )))
+    Some(RoleBindingFilter::nested(&organization_crn(org)))
 }
 
 /// The organization of the listed invitations (one credential acts on one organization).
@@ -156,7 +155,7 @@ fn organization(remote: &[RemoteInvitation]) -> Option<&str> {
 fn relative_pattern(crn: &str, org: Option<&str>) -> String {
     let decoded = decoded_crn(crn);
     if let Some(org) = org {
-        let own = format!("{CRN_PREFIX}organization={org}");
+        let own = organization_crn(org);
         if decoded == own {
             return format!("organization={org}");
         }

@@ -83,7 +83,7 @@ pub fn resolve(crn_pattern: &str, organization: Option<&str>) -> Result<String, 
                 crn_pattern: given.to_owned(),
             });
         };
-        format!("{CRN_PREFIX}organization={org}/{decoded}")
+        format!("{}/{decoded}", organization_crn(org))
     };
     let path = &absolute[CRN_PREFIX.len()..];
     if path.split('/').any(|segment| {
@@ -123,7 +123,7 @@ impl Wanted {
     }
 
     /// The status entry of this item in `state`.
-    fn entry(
+    pub fn entry(
         &self,
         state: RoleBindingState,
         id: Option<String>,
@@ -140,6 +140,19 @@ impl Wanted {
             message,
         }
     }
+}
+
+/// The absolute CRN pattern of a wanted set's items that can become bindings.
+pub fn crn_patterns(wanted: &[Wanted]) -> Vec<String> {
+    wanted
+        .iter()
+        .filter_map(|w| w.binding.as_ref().ok().map(|b| b.crn_pattern.clone()))
+        .collect()
+}
+
+/// The absolute CRN of an organization: `crn://confluent.cloud/organization=<org>`.
+pub fn organization_crn(organization: &str) -> String {
+    format!("{CRN_PREFIX}organization={organization}")
 }
 
 /// The desired set: each listed item as a binding of `User:<user_id>`, in spec order.
@@ -580,9 +593,7 @@ pub fn observation_lists(
         .filter(|(_, (set, exclusive))| *exclusive || !set.is_empty())
         .map(|((credential, org), (set, exclusive))| {
             let lists = if exclusive || set.len() > max_scope_lists {
-                vec![RoleBindingFilter::nested(&format!(
-                    "{CRN_PREFIX}organization={org}"
-                ))]
+                vec![RoleBindingFilter::nested(&organization_crn(&org))]
             } else {
                 set.into_iter().map(RoleBindingFilter::scope).collect()
             };

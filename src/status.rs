@@ -65,6 +65,11 @@ impl Phase {
             .unwrap_or_else(|| Self::Other(shown.to_owned()))
     }
 
+    /// Whether the invitation stands as asked (pending or accepted): what role bindings wait for.
+    pub fn stands(&self) -> bool {
+        matches!(self, Self::Sent | Self::Staged | Self::Accepted)
+    }
+
     const KNOWN: [Self; 6] = [
         Self::Pending,
         Self::Sent,

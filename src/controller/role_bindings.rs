@@ -12,11 +12,13 @@ use super::report;
 use crate::crd::{Invitation, RoleBindingState, RoleBindingStatus};
 use crate::ownership::organization_of;
 use crate::reason;
-use crate::role_bindings::{self as decide, Created, DeleteCause, Demand, Observed, Step, Wanted};
+use crate::role_bindings::{
+    self as decide, Created, DeleteCause, Demand, Observed, Plan, Step, Wanted,
+};
 use crate::status::Phase;
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::{
-    CRN_PREFIX, CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, user_principal,
+    CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, user_principal,
 };
 
 /// Past this many distinct scopes per credential, one organization-wide list replaces the
@@ -28,7 +30,7 @@ pub(super) struct Applied {
     /// `status.roleBindings`.
     pub(super) entries: Vec<RoleBindingStatus>,
     /// A transient failure (429, 5xx, network, a delete that did not go through): try again
-    /// with backoff.
+    /// at the next resync.
     pub(super) retry: Option<confluent_client::Error>,
 }
 
@@ -49,11 +51,6 @@ fn recorded(obj: &Invitation) -> &[RoleBindingStatus] {
         .unwrap_or_default()
 }
 
-/// The absolute CRN of an organization.
-fn organization_crn(org: &str) -> String {
-    format!("{CRN_PREFIX}organization={org}")
-}
-
 /// The lists that show an object's bindings: one per scope its items bind at, or the
 /// organization-wide one (exclusive, or too many scopes). Empty when nothing needs a list.
 fn lists_for(
@@ -62,10 +59,7 @@ fn lists_for(
     wanted: &[Wanted],
     exclusive: bool,
 ) -> Vec<RoleBindingFilter> {
-    let crn_patterns: Vec<String> = wanted
-        .iter()
-        .filter_map(|w| w.binding.as_ref().ok().map(|b| b.crn_pattern.clone()))
-        .collect();
+    let crn_patterns = decide::crn_patterns(wanted);
     let Some(org) = organization else {
         // no organization known: the absolute patterns' own scopes, and no exclusive sweep
         return crn_patterns
@@ -88,7 +82,7 @@ fn lists_for(
 /// Whether `filters` is the organization-wide list, which alone shows every binding of a user.
 fn organization_wide(filters: &[RoleBindingFilter], organization: Option<&str>) -> bool {
     organization.is_some_and(|org| {
-        filters == [RoleBindingFilter::nested(&organization_crn(org))].as_slice()
+        filters == [RoleBindingFilter::nested(&decide::organization_crn(org))].as_slice()
     })
 }
 
@@ -108,17 +102,13 @@ pub(super) async fn apply(
         return None;
     }
     let recorded = recorded(obj);
-    let kept = || Applied {
-        entries: recorded.to_vec(),
-        retry: None,
-    };
     // Bindings are for a standing invitation (pending or accepted): an expired or deactivated
     // one keeps what status says until it stands again.
-    if !matches!(
-        Phase::of(inv.status.as_ref()),
-        Phase::Sent | Phase::Staged | Phase::Accepted
-    ) {
-        return Some(kept());
+    if !Phase::of(inv.status.as_ref()).stands() {
+        return Some(Applied {
+            entries: recorded.to_vec(),
+            retry: None,
+        });
     }
     let organization = inv.resource_name().and_then(organization_of);
     let items = &obj.spec.role_bindings;
@@ -129,15 +119,17 @@ pub(super) async fn apply(
         });
     };
     let wanted = decide::wanted(items, organization, user_id);
-    let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
-    let filters = lists_for(client.key(), organization, &wanted, exclusive);
-    let principal = user_principal(user_id);
-    let seen = match ctx
-        .role_binding_lists
-        .look(client, &filters, &principal)
-        .await
-    {
-        Ok(seen) => seen,
+    let retry_refused =
+        obj.metadata.generation != obj.status.as_ref().and_then(|s| s.observed_generation);
+    let recorded_user = obj.status.as_ref().and_then(|s| s.user_id.as_deref());
+    let (own, previous_users) = decide::of_current_user(recorded, recorded_user, user_id);
+    let invitee = Invitee {
+        organization,
+        user_id,
+        wanted: &wanted,
+    };
+    let plan = match invitee.plan(ctx, client, obj, own, retry_refused).await {
+        Ok(plan) => plan,
         Err(e) if e.is_transient() => {
             return Some(Applied {
                 entries: pending_after(&wanted, recorded, &e),
@@ -153,22 +145,6 @@ pub(super) async fn apply(
             });
         }
     };
-    let retry_refused =
-        obj.metadata.generation != obj.status.as_ref().and_then(|s| s.observed_generation);
-    let recorded_user = obj.status.as_ref().and_then(|s| s.user_id.as_deref());
-    let (own, previous_users) = decide::of_current_user(recorded, recorded_user, user_id);
-    let plan = decide::plan(
-        user_id,
-        &wanted,
-        Observed {
-            bindings: &seen,
-            organization_wide: organization_wide(&filters, organization),
-        },
-        own,
-        exclusive,
-        &ctx.settings.allowed_roles,
-        retry_refused,
-    );
     let mut run = Run {
         ctx,
         obj,
@@ -179,7 +155,7 @@ pub(super) async fn apply(
     };
     for step in plan.steps.into_iter().chain(previous_users) {
         if run.retry.is_some() {
-            break; // a 429 or an outage: the rest waits for the backoff
+            break; // a 429 or an outage: the rest waits for the next resync
         }
         run.step(step, recorded).await;
     }
@@ -187,6 +163,46 @@ pub(super) async fn apply(
         entries: run.entries,
         retry: run.retry,
     })
+}
+
+/// An object's invitee and wanted set, to plan from the credential's held lists: what Apply and
+/// the sweep's comparison share.
+struct Invitee<'a> {
+    organization: Option<&'a str>,
+    user_id: &'a str,
+    wanted: &'a [Wanted],
+}
+
+impl Invitee<'_> {
+    /// The plan from the lists that show the invitee's bindings (held ones are read without a
+    /// call), against `recorded`.
+    async fn plan(
+        &self,
+        ctx: &Context,
+        client: &confluent_client::Client,
+        obj: &Invitation,
+        recorded: &[RoleBindingStatus],
+        retry_refused: bool,
+    ) -> Result<Plan, confluent_client::Error> {
+        let exclusive = obj.spec.exclusive_role_bindings && self.organization.is_some();
+        let filters = lists_for(client.key(), self.organization, self.wanted, exclusive);
+        let bindings = ctx
+            .role_binding_lists
+            .look(client, &filters, &user_principal(self.user_id))
+            .await?;
+        Ok(decide::plan(
+            self.user_id,
+            self.wanted,
+            Observed {
+                bindings: &bindings,
+                organization_wide: organization_wide(&filters, self.organization),
+            },
+            recorded,
+            exclusive,
+            &ctx.settings.allowed_roles,
+            retry_refused,
+        ))
+    }
 }
 
 /// Every wanted item `Pending` with the failure's words (its binding as recorded, if any).
@@ -198,24 +214,22 @@ fn pending_after(
     let mut entries: Vec<RoleBindingStatus> = wanted
         .iter()
         .map(|w| {
-            let crn_pattern = match &w.binding {
-                Ok(b) => b.crn_pattern.clone(),
-                Err(_) => w.item.crn_pattern.clone(),
-            };
-            let before = recorded.iter().find(|r| {
-                r.role_name == w.item.role_name
-                    && confluent_client::role_bindings::same_crn(&r.crn_pattern, &crn_pattern)
-            });
-            match before {
-                Some(r) => r.clone(),
-                None => RoleBindingStatus {
-                    role_name: w.item.role_name.clone(),
-                    crn_pattern,
-                    id: None,
-                    state: RoleBindingState::Pending,
-                    message: Some(format!("not listed yet: {}", e.detail())),
-                },
-            }
+            let pending = w.entry(
+                RoleBindingState::Pending,
+                None,
+                Some(format!("not listed yet: {}", e.detail())),
+            );
+            recorded
+                .iter()
+                .find(|r| {
+                    r.role_name == pending.role_name
+                        && confluent_client::role_bindings::same_crn(
+                            &r.crn_pattern,
+                            &pending.crn_pattern,
+                        )
+                })
+                .cloned()
+                .unwrap_or(pending)
         })
         .collect();
     // recorded bindings no longer wanted stay recorded until they are deleted
@@ -231,15 +245,12 @@ fn pending_after(
 fn refused_by(wanted: &[Wanted], e: &confluent_client::Error) -> Vec<RoleBindingStatus> {
     wanted
         .iter()
-        .map(|w| RoleBindingStatus {
-            role_name: w.item.role_name.clone(),
-            crn_pattern: match &w.binding {
-                Ok(b) => b.crn_pattern.clone(),
-                Err(_) => w.item.crn_pattern.clone(),
-            },
-            id: None,
-            state: RoleBindingState::Refused,
-            message: Some(format!("listing role bindings was refused: {}", e.detail())),
+        .map(|w| {
+            w.entry(
+                RoleBindingState::Refused,
+                None,
+                Some(format!("listing role bindings was refused: {}", e.detail())),
+            )
         })
         .collect()
 }
@@ -318,9 +329,8 @@ impl Run<'_> {
                 id,
                 describes,
                 cause,
-            } => match self.client.delete_role_binding(&id).await {
-                Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
-                    ctx.role_binding_lists.forget(self.client.key(), &id);
+            } => match delete(ctx, self.client, &id).await {
+                Ok(()) => {
                     tracing::info!(binding = %id, what = %describes, ?cause, "role binding deleted");
                     let (why, note) = match cause {
                         DeleteCause::Exclusive => (
@@ -405,6 +415,22 @@ impl Run<'_> {
     }
 }
 
+/// Deletes a binding (gone already counts as done: a 404, or the 403 of a missing binding) and
+/// forgets it in the held lists.
+async fn delete(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    id: &str,
+) -> Result<(), confluent_client::Error> {
+    match client.delete_role_binding(id).await {
+        Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
+            ctx.role_binding_lists.forget(client.key(), id);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Cleanup: deletes the bindings the deletion policy removes, before the invitation goes.
 /// `successor`: the Invitation that takes the email over, whose listed bindings stay.
 pub(super) async fn clean_up(
@@ -442,9 +468,8 @@ pub(super) async fn clean_up(
         let Step::Delete { id, describes, .. } = step else {
             continue;
         };
-        match client.delete_role_binding(&id).await {
-            Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
-                ctx.role_binding_lists.forget(client.key(), &id);
+        match delete(ctx, client, &id).await {
+            Ok(()) => {
                 tracing::info!(binding = %id, what = %describes, policy = ?obj.spec.deletion_policy, "role binding deleted with the Invitation");
                 let note = format!(
                     "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
@@ -490,10 +515,7 @@ pub(super) async fn sweep(
         let standing = status
             .ready()
             .is_some_and(|c| c.reason != reason::EMAIL_CONFLICT)
-            && matches!(
-                Phase::shown(Some(status)),
-                Phase::Sent | Phase::Staged | Phase::Accepted
-            );
+            && Phase::shown(Some(status)).stands();
         let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&obj)) else {
             continue;
         };
@@ -512,10 +534,7 @@ pub(super) async fn sweep(
             demands.push(Demand {
                 credential: used.client,
                 organization: org.clone(),
-                crn_patterns: wanted
-                    .iter()
-                    .filter_map(|w| w.binding.as_ref().ok().map(|b| b.crn_pattern.clone()))
-                    .collect(),
+                crn_patterns: decide::crn_patterns(&wanted),
                 exclusive: obj.spec.exclusive_role_bindings,
             });
         }
@@ -568,30 +587,16 @@ async fn drifted(
     let Some(client) = ctx.snapshots.client(used.client) else {
         return false;
     };
-    let exclusive = obj.spec.exclusive_role_bindings && organization.is_some();
-    let filters = lists_for(used.client, organization, wanted, exclusive);
-    // the lists were just refreshed: this reads them without a call
-    let principal = user_principal(user_id);
-    let Ok(seen) = ctx
-        .role_binding_lists
-        .look(&client, &filters, &principal)
-        .await
-    else {
-        return false;
-    };
-    let recorded = recorded(obj);
-    let plan = decide::plan(
+    let invitee = Invitee {
+        organization,
         user_id,
         wanted,
-        Observed {
-            bindings: &seen,
-            organization_wide: organization_wide(&filters, organization),
-        },
-        recorded,
-        exclusive,
-        &ctx.settings.allowed_roles,
-        false,
-    );
+    };
+    // the lists were just refreshed: this reads them without a call
+    let recorded = recorded(obj);
+    let Ok(plan) = invitee.plan(ctx, &client, obj, recorded, false).await else {
+        return false;
+    };
     !plan.steps.is_empty() || plan.entries != recorded
 }
 
