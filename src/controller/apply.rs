@@ -42,12 +42,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     if let Step::Do(Apply::Refuse(r)) = first {
         return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
     }
-    let secret = obj
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    let client = match ctx.credentials.client_for(&ctx.kube, &ns, secret).await {
+    let client = match ctx.client_of(&obj, &ns).await {
         Ok(c) => c,
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,

@@ -44,12 +44,7 @@ async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Scope {
     let Some(ns) = obj.namespace() else {
         return Scope::Unknown;
     };
-    let secret = obj
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    match ctx.credentials.client_for(&ctx.kube, &ns, secret).await {
+    match ctx.client_of(obj, &ns).await {
         Ok(client) => scope_with(ctx, obj, &client).await,
         Err(_) => Scope::Unknown,
     }

@@ -46,6 +46,7 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Erro
 }
 
 async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
+    let namespace = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
         status: obj.status.as_ref(),
@@ -60,7 +61,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         && let Some(next) = claims::hand_over(ctx, obj, scope).await
     {
         if has_recorded_bindings(obj) {
-            let client = client_of(ctx, obj).await?;
+            let client = ctx.client_of(obj, &namespace).await?;
             hand_over_bindings(ctx, obj, &client, &next).await?;
         }
         return handed_over(ctx, obj, &next).await;
@@ -73,7 +74,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let client = client_of(ctx, obj).await?;
+    let client = ctx.client_of(obj, &namespace).await?;
     if contested && known_scope.is_none() {
         let scope = claims::scope_with(ctx, obj, &client).await;
         if let Some(next) = claims::hand_over(ctx, obj, scope).await {
@@ -100,17 +101,6 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         client: &client,
     };
     drive::drive(&mut stage, &reads, first).await
-}
-
-/// The client of the credentials `obj` names (or the operator's own).
-async fn client_of(ctx: &Context, obj: &Invitation) -> Result<confluent_client::Client, Error> {
-    let ns = obj.namespace().ok_or(Error::Unnamed)?;
-    let secret = obj
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    Ok(ctx.credentials.client_for(&ctx.kube, &ns, secret).await?)
 }
 
 fn has_recorded_bindings(obj: &Invitation) -> bool {

@@ -212,6 +212,23 @@ impl Context {
         self.organizations().get(identity).cloned()
     }
 
+    /// The Confluent client of the credentials `obj` names in its namespace `namespace`
+    /// (`spec.credentialsSecretRef`), or of the operator's own.
+    pub(crate) async fn client_of(
+        &self,
+        obj: &Invitation,
+        namespace: &str,
+    ) -> Result<confluent_client::Client, crate::credentials::Error> {
+        let secret = obj
+            .spec
+            .credentials_secret_ref
+            .as_ref()
+            .map(|r| r.name.as_str());
+        self.credentials
+            .client_for(&self.kube, namespace, secret)
+            .await
+    }
+
     /// The credential identity an object was last reconciled with.
     pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<Arc<str>> {
         self.owners().get(&key(obj)).map(|c| c.identity.clone())
