@@ -602,6 +602,15 @@ pub fn observation_lists(
         .collect()
 }
 
+/// Whether a list's `crn_pattern` filter matches the scope `crn` (both decoded): the scope
+/// exactly, or with a trailing `/*` that scope and every scope beneath it.
+pub fn in_scope(pattern: &str, crn: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        Some(base) => crn == base || crn.strip_prefix(base).is_some_and(|r| r.starts_with('/')),
+        None => crn == pattern,
+    }
+}
+
 /// Whether a list with `filter` returns `binding` (the API's matching: the scope exactly, or with
 /// a trailing `/*` that scope and beneath; `principal` and `role_name` exact). A binding a list
 /// covers but did not return does not exist.
@@ -609,13 +618,7 @@ pub fn covers(filter: &RoleBindingFilter, binding: &RemoteRoleBinding) -> bool {
     let Some(crn) = binding.crn_pattern.as_deref() else {
         return false;
     };
-    let crn = decoded_crn(crn);
-    let pattern = decoded_crn(&filter.crn_pattern);
-    let scope_ok = match pattern.strip_suffix("/*") {
-        Some(base) => crn == base || crn.strip_prefix(base).is_some_and(|r| r.starts_with('/')),
-        None => crn == pattern,
-    };
-    scope_ok
+    in_scope(&decoded_crn(&filter.crn_pattern), &decoded_crn(crn))
         && filter
             .principal
             .as_deref()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::role_bindings::covers;
+use crate::role_bindings::{covers, in_scope};
 use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter, decoded_crn};
 
 /// One list's last answer, by principal: each Invitation reads its invitee's share only, so a
@@ -93,14 +93,14 @@ fn contains(wider: &RoleBindingFilter, filter: &RoleBindingFilter) -> bool {
     if wider == filter {
         return true;
     }
-    if wider.principal.is_some() || wider.role_name.is_some() {
-        return false;
-    }
-    let Some(base) = wider.crn_pattern.strip_suffix("/*") else {
-        return false;
-    };
-    let asked = filter.crn_pattern.trim_end_matches("/*");
-    asked == base || asked.strip_prefix(base).is_some_and(|r| r.starts_with('/'))
+    // only an unfiltered nested list holds more than its own answer
+    wider.principal.is_none()
+        && wider.role_name.is_none()
+        && wider.crn_pattern.ends_with("/*")
+        && in_scope(
+            &wider.crn_pattern,
+            filter.crn_pattern.trim_end_matches("/*"),
+        )
 }
 
 impl RoleBindingLists {
