@@ -18,6 +18,11 @@
 //!   resynchronizes the bucket before the burst is spent.
 //! - **429s alone** (no headers): AIMD. A 429 halves the pace (at most once a second, since the
 //!   calls already in flight answer 429 together); each second without one adds a call per second.
+//!   Never below one call per `Retry-After` of the last 429: whatever the server counts (a token
+//!   bucket's next token, a fixed window's reset), it grants at least one call per such wait, so
+//!   a slower pace cannot be what it asks for. Without this floor, 429s that do not follow our
+//!   pace (another tool spending the organization's budget) pinned the pace at its minimum: the
+//!   slower it went, the larger the share of its few calls that met them.
 //! - **latency**: when answers take far longer than the fastest seen, the server is struggling:
 //!   the pace shrinks in proportion, down to half.
 //! - `Retry-After` (or the relative reset of a 429) pauses every caller of the credential.
@@ -94,6 +99,8 @@ pub struct Pacer {
     window: Option<Duration>,
     /// The pace learnt from 429s alone (None: no 429 yet).
     aimd: Option<f64>,
+    /// One call per the last 429's wait: the least the server grants (see the module's doc).
+    throttled_floor: f64,
     aimd_changed_at: Instant,
     aimd_decreased_at: Option<Instant>,
     latency_floor: Option<f64>,
@@ -117,6 +124,7 @@ impl Pacer {
             limit: None,
             window: None,
             aimd: None,
+            throttled_floor: MIN_RATE,
             aimd_changed_at: now,
             aimd_decreased_at: None,
             latency_floor: None,
@@ -136,10 +144,12 @@ impl Pacer {
 
     /// The pace in force, in calls per second (None: unknown and unbounded).
     pub fn rate(&self) -> Option<f64> {
-        let learnt = self
-            .header_rate()
-            .or(self.aimd)
-            .map(|r| r * self.latency_factor());
+        let learnt = match self.header_rate() {
+            Some(r) => Some(r * self.latency_factor()),
+            None => self
+                .aimd
+                .map(|r| (r * self.latency_factor()).max(self.throttled_floor)),
+        };
         match (learnt, self.ceiling) {
             (Some(r), Some(c)) => Some(r.min(c.per_second.max(0.001))),
             (Some(r), None) => Some(r),
@@ -250,12 +260,11 @@ impl Pacer {
                 retry_after,
             } => {
                 self.learn_window(now, window);
+                let asked = retry_after.or(window.reset);
                 if self.header_rate().is_none() {
-                    self.decrease(now);
+                    self.decrease(now, asked);
                 }
-                let wait = retry_after
-                    .or(window.reset)
-                    .unwrap_or(Duration::from_secs(1));
+                let wait = asked.unwrap_or(Duration::from_secs(1));
                 self.pause(now, wait);
             }
         }
@@ -306,7 +315,11 @@ impl Pacer {
         }
     }
 
-    fn decrease(&mut self, now: Instant) {
+    /// A 429 that asked to wait `asked` (None: it did not say).
+    fn decrease(&mut self, now: Instant, asked: Option<Duration>) {
+        self.throttled_floor = asked.map_or(MIN_RATE, |wait| {
+            (1.0 / wait.as_secs_f64().max(f64::EPSILON)).max(MIN_RATE)
+        });
         if self
             .aimd_decreased_at
             .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_QUIET)
@@ -324,7 +337,7 @@ impl Pacer {
             }
         };
         let used = self.ceiling.map_or(used, |c| used.min(c.per_second));
-        self.aimd = Some((used / 2.0).max(MIN_RATE));
+        self.aimd = Some((used / 2.0).max(self.throttled_floor));
         self.aimd_changed_at = now;
         self.aimd_decreased_at = Some(now);
     }
@@ -834,5 +847,145 @@ mod tests {
         assert_eq!(l.lock().in_flight, 1);
         drop(kept);
         assert_eq!(l.lock().in_flight, 0);
+    }
+
+    /// A server whose faults come at their own pace, not ours (another tool spending the same
+    /// budget, an incident): up to 12 faults queued at once, one added every 0.3–1.2 s, each
+    /// hitting the next 1–5 calls as a 5xx, a 429 (`Retry-After: 1`), a dropped connection or a
+    /// 1–3 s delay. The slower the pacer goes, the larger the share of its calls that fail.
+    struct Flaky {
+        rng: fastrand::Rng,
+        queue: std::collections::VecDeque<(u8, u32)>,
+        next_fault: Instant,
+    }
+
+    impl Flaky {
+        fn new(seed: u64, at: Instant) -> Self {
+            Self {
+                rng: fastrand::Rng::with_seed(seed),
+                queue: std::collections::VecDeque::new(),
+                next_fault: at,
+            }
+        }
+
+        /// The answer to a call sent at `now`, and when it arrives.
+        fn call(&mut self, now: Instant) -> (Observation, Instant) {
+            while self.next_fault <= now {
+                if self.queue.len() < 12 {
+                    let kind = self.rng.u8(0..4);
+                    let hits = if kind == 1 {
+                        self.rng.u32(2..=5)
+                    } else {
+                        self.rng.u32(1..=3)
+                    };
+                    self.queue.push_back((kind, hits));
+                }
+                self.next_fault += Duration::from_millis(self.rng.u64(300..1200));
+            }
+            let fast = Duration::from_millis(50);
+            let Some((kind, hits)) = self.queue.front_mut() else {
+                return (ok(Window::default()), now + fast);
+            };
+            let kind = *kind;
+            *hits -= 1;
+            if *hits == 0 {
+                self.queue.pop_front();
+            }
+            match kind {
+                0 => (ok(Window::default()), now + fast),
+                1 => (
+                    Observation::Throttled {
+                        window: Window::default(),
+                        retry_after: Some(Duration::from_secs(1)),
+                    },
+                    now + fast,
+                ),
+                2 => (Observation::Lost, now + fast),
+                _ => {
+                    let latency = Duration::from_millis(self.rng.u64(1000..3000));
+                    (
+                        Observation::Answered {
+                            window: Window::default(),
+                            latency,
+                        },
+                        now + latency,
+                    )
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn throttling_at_its_own_pace_does_not_pin_the_pace_to_the_floor() {
+        for seed in 0..10 {
+            let t = Instant::now();
+            let mut p = Pacer::new(None, t);
+            let mut s = Flaky::new(seed, t);
+            let mut now = t;
+            let end = t + secs(120.0);
+            let mut in_flight: Vec<(Instant, Observation)> = Vec::new();
+            let mut calls = 0u32;
+            let mut per_10s = vec![0u32; 12];
+            while now < end {
+                in_flight.sort_by_key(|(at, _)| *at);
+                while in_flight.first().is_some_and(|(at, _)| *at <= now) {
+                    let (at, o) = in_flight.remove(0);
+                    p.observe(at, o);
+                }
+                let wait = if in_flight.len() < 16 {
+                    p.reserve(now)
+                } else {
+                    secs(1.0)
+                };
+                if wait.is_zero() {
+                    calls += 1;
+                    per_10s[((now - t).as_secs() / 10) as usize] += 1;
+                    let (o, at) = s.call(now);
+                    in_flight.push((at, o));
+                    continue;
+                }
+                let next = in_flight
+                    .first()
+                    .map(|(at, _)| *at)
+                    .unwrap_or(now + wait)
+                    .min(now + wait);
+                now = next.max(now + Duration::from_micros(100));
+            }
+            // at least one call per Retry-After (1 s) and per pause: one every 2 s at worst
+            // (before the floor, 1 call in 10 s for 90 s on end)
+            assert!(
+                per_10s.iter().all(|n| *n >= 5),
+                "seed {seed}: {calls} calls; per 10 s {per_10s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_429_never_paces_slower_than_one_call_per_its_retry_after() {
+        let t = Instant::now();
+        let mut p = Pacer::new(None, t);
+        let throttled = |wait: u64| Observation::Throttled {
+            window: Window::default(),
+            retry_after: Some(Duration::from_secs(wait)),
+        };
+        for i in 0..10 {
+            let now = t + secs(f64::from(i) * 3.0);
+            p.reserve(now);
+            p.observe(now, throttled(2));
+        }
+        assert_eq!(p.rate(), Some(0.5));
+        // 429s that say nothing: halved down to the pacer's own floor
+        for i in 0..3 {
+            let now = t + secs(40.0 + f64::from(i) * 3.0);
+            p.reserve(now);
+            p.observe(
+                now,
+                Observation::Throttled {
+                    window: Window::default(),
+                    retry_after: None,
+                },
+            );
+        }
+        assert_eq!(p.rate(), Some(MIN_RATE));
     }
 }
