@@ -106,7 +106,10 @@ pub(super) async fn drive<S: Stage>(
 
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
 /// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
-/// a single GET, which the credential's rate limiter paces like every call.
+/// a single GET, which the credential's rate limiter paces like every call. Not when the list was
+/// refused for the credential's rate limit: a GET per object would spend the budget that just ran
+/// out, one call per Invitation instead of one list (after a restart, every Invitation at once,
+/// ahead of new ones); the status stays as last observed and the reconcile waits that long.
 async fn observe(
     ctx: &Context,
     client: &confluent_client::Client,
@@ -118,6 +121,7 @@ async fn observe(
         }
         // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
         Ok(_) => get(client, id).await,
+        Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
         Err(e) if e.is_transient() => {
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             get(client, id).await

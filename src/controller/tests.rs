@@ -556,6 +556,43 @@ async fn an_unchanged_invitation_is_read_and_nothing_is_written() {
     .await;
 }
 
+/// 3b. The credential's rate limit refuses the snapshot list: an unchanged invitation is not
+/// read by id instead (a GET per object would spend the budget that just ran out); the reconcile
+/// backs off, writing nothing. A list that failed otherwise (a 5xx)
+/// is answered by one GET, since the list alone may be what is broken.
+#[tokio::test]
+async fn a_rate_limited_snapshot_is_not_replaced_by_a_get_per_invitation() {
+    within(async {
+        for (status, gets) in [(429, 0), (503, 1)] {
+            let mut h = harness().await;
+            let remote = h.confluent.seed_invitation(EMAIL, None);
+            h.confluent.inject(Fault {
+                method: Some("GET".into()),
+                path_prefix: "/iam/v2/invitations?".into(),
+                count: 4,
+                action: FaultAction::Status { status },
+            });
+            let mut obj = invitation(true);
+            obj.status = Some(observed(&remote));
+            let task = h.reconcile(&obj);
+            // no Kubernetes request: status stays as last observed
+            let action = h.api.finish(task).await.expect("reconcile returns");
+            let calls = h.confluent.calls();
+            assert_eq!(
+                (calls.list, calls.get),
+                (4, gets),
+                "{status}: the list and its retries, then {gets} GET: {calls:?}"
+            );
+            if status == 429 {
+                assert_ne!(action, Action::await_change(), "backs off");
+            } else {
+                assert_eq!(action, Action::await_change(), "read by id, unchanged");
+            }
+        }
+    })
+    .await;
+}
+
 /// 4. The email changed under an existing invitation: refused without asking Confluent.
 #[tokio::test]
 async fn a_changed_email_is_refused_with_a_warning_and_no_confluent_call() {

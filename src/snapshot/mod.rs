@@ -170,6 +170,15 @@ impl Snapshot {
 }
 
 /// One credential's snapshot and the client that refreshes it.
+/// A refresh that failed, as those who waited for it are told.
+#[derive(Clone, Copy, Debug)]
+struct Failure {
+    at: Instant,
+    /// Until when the credential's budget is spent, if the list was refused for that (a 429,
+    /// or the limiter's own wait): the waiters' reads would spend the same budget.
+    rate_limited_until: Option<Instant>,
+}
+
 struct Entry {
     client: confluent_client::Client,
     /// Read and written in place under the lock, never handed out: a reader keeps only what it
@@ -177,8 +186,8 @@ struct Entry {
     current: RwLock<Snapshot>,
     /// Single flight: concurrent reconciles needing a refresh wait for one list, not N.
     refreshing: tokio::sync::Mutex<()>,
-    /// When the last refresh failed: those who waited for it back off instead of listing again.
-    failed_at: Mutex<Option<Instant>>,
+    /// How the last refresh failed: those who waited for it back off instead of listing again.
+    failed: Mutex<Option<Failure>>,
     /// Confluent's refusal of the credential itself (401, or a 403 blaming the key), from the
     /// last refresh: definitive, so reads answer it instead of a snapshot that can no longer be
     /// refreshed. Cleared by the next refresh that succeeds.
@@ -233,7 +242,7 @@ impl Snapshots {
                     client: client.clone(),
                     current: RwLock::new(Snapshot::default()),
                     refreshing: tokio::sync::Mutex::new(()),
-                    failed_at: Mutex::new(None),
+                    failed: Mutex::new(None),
                     refused: Mutex::new(None),
                 })
             })
@@ -280,14 +289,20 @@ impl Snapshots {
         if let Some(refused) = entry.refusal() {
             return Err(refused); // the flight we waited for was refused
         }
-        let failed_at = *entry.failed_at.lock();
-        if failed_at.is_some_and(|at| at >= waited_from) {
+        let failed = *entry.failed.lock();
+        if let Some(failed) = failed.filter(|f| f.at >= waited_from) {
             // the flight we waited for failed (429, 5xx, network): repeating it now, once per
             // waiting reconcile, would only make it worse
-            return Err(confluent_client::Error::Network {
-                operation: "list_invitations",
-                message: "the snapshot refresh this reconcile waited for failed; backing off"
-                    .into(),
+            return Err(match failed.rate_limited_until {
+                Some(until) => confluent_client::Error::RateLimited {
+                    retry_after: until.saturating_duration_since(Instant::now()),
+                    request_id: None,
+                },
+                None => confluent_client::Error::Network {
+                    operation: "list_invitations",
+                    message: "the snapshot refresh this reconcile waited for failed; backing off"
+                        .into(),
+                },
             });
         }
         refresh(&entry).await?;
@@ -335,7 +350,17 @@ async fn refresh(entry: &Entry) -> Result<(), confluent_client::Error> {
             Ok(Some(page)) => entry.write().apply_page(page, asked, &mut seen),
             Ok(None) => break,
             Err(e) => {
-                *entry.failed_at.lock() = Some(Instant::now());
+                let at = Instant::now();
+                let rate_limited_until = match &e {
+                    confluent_client::Error::RateLimited { retry_after, .. } => {
+                        Some(at + *retry_after)
+                    }
+                    _ => None,
+                };
+                *entry.failed.lock() = Some(Failure {
+                    at,
+                    rate_limited_until,
+                });
                 if let confluent_client::Error::Unauthenticated(r) = &e {
                     *entry.refused.lock() = Some(r.clone());
                 }
@@ -524,6 +549,41 @@ mod tests {
         assert_eq!(
             six, one_flight,
             "six readers waiting for one failing list: one flight, not six"
+        );
+    }
+
+    /// Those who waited for a list the rate limit refused are told so, with the wait: they back
+    /// off that long, and never read one invitation each instead (`drive::observe`).
+    #[tokio::test]
+    async fn the_waiters_of_a_rate_limited_list_are_told_it_was_rate_limited() {
+        let (server, client) = mock().await;
+        server.state().seed_invitation("a@x.io", None);
+        server.state().set_latency(Duration::from_millis(100));
+        server.state().inject(confluent_mock::Fault {
+            method: Some("GET".into()),
+            path_prefix: "/iam/v2/invitations".into(),
+            count: 1000,
+            action: confluent_mock::FaultAction::Status { status: 429 },
+        });
+        let snapshots = Arc::new(Snapshots::new(Duration::ZERO));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (snapshots, client) = (snapshots.clone(), client.clone());
+                tokio::spawn(async move { snapshots.fresh(&client, |s| s.len()).await })
+            })
+            .collect();
+        for r in readers {
+            let e = r.await.unwrap().expect_err("rate limited");
+            assert!(
+                matches!(e, confluent_client::Error::RateLimited { .. }),
+                "{e:?}"
+            );
+        }
+        // one flight: the first attempt and the client's retries, nothing per waiter
+        assert!(
+            server.state().calls().list <= 4,
+            "{:?}",
+            server.state().calls()
         );
     }
 
