@@ -298,8 +298,8 @@ async fn restart_apiserver(w: &World, op: &mut Operator) {
                  did not reconcile it within {} s",
                 p.name,
                 op.incarnation,
-                PROBE_WITHIN.as_secs(),
-                if survived { "running" } else { "exited" }
+                if survived { "running" } else { "exited" },
+                PROBE_WITHIN.as_secs()
             ),
         )]);
     }
