@@ -237,6 +237,11 @@ pub struct RoleBindingStatus {
     /// Confluent's own explanation of a refusal, or what a pending binding waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Whose binding this is when it is not the invitee's (`status.userId`): a previous
+    /// invitee's (`User:u-…`; the invitation was sent again to a new user), recorded until its
+    /// deletion succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 /// What the operator last observed of the remote invitation.
@@ -386,6 +391,7 @@ mod tests {
             id: Some("rb-1".into()),
             state: RoleBindingState::Refused,
             message: Some("no".into()),
+            principal: None,
         };
         let v = serde_json::to_value(&entry).unwrap();
         assert_eq!(

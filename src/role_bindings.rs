@@ -138,6 +138,7 @@ impl Wanted {
             id,
             state,
             message,
+            principal: None,
         }
     }
 }
@@ -188,6 +189,7 @@ pub fn waiting_for_user(
             id: None,
             state: RoleBindingState::Pending,
             message: Some("waiting for the invitee's user id".to_owned()),
+            principal: None,
         })
         .collect()
 }
@@ -369,36 +371,49 @@ pub fn role_allowed(allowed_roles: &[String], role: &str) -> bool {
     allowed_roles.is_empty() || allowed_roles.iter().any(|r| r == role)
 }
 
+/// Whose a recorded binding is: its own `principal` (a previous invitee's, kept until deleted),
+/// else the user status recorded (`recorded_user`).
+pub fn holder(r: &RoleBindingStatus, recorded_user: Option<&str>) -> Option<String> {
+    r.principal
+        .clone()
+        .or_else(|| recorded_user.map(user_principal))
+}
+
 /// The recorded bindings that are `user_id`'s, and the deletes of those that are not: when
 /// status recorded them for another user (`recorded_user`: the invitation was sent again,
-/// recreated or re-invited, and the invitee is a new user), they are the previous user's, whose
-/// grants must not linger, and none of them is the new user's.
-pub fn of_current_user<'a>(
-    recorded: &'a [RoleBindingStatus],
+/// recreated or re-invited, and the invitee is a new user), or an entry names another
+/// principal (a previous user's binding whose delete failed before), they are a previous
+/// user's, whose grants must not linger, and none of them is the new user's.
+pub fn of_current_user(
+    recorded: &[RoleBindingStatus],
     recorded_user: Option<&str>,
     user_id: &str,
-) -> (&'a [RoleBindingStatus], Vec<Step>) {
-    match recorded_user {
-        Some(previous) if previous != user_id => {
-            let mut seen = BTreeSet::new();
-            let deletes = recorded
-                .iter()
-                .filter_map(|r| {
-                    let id = r.id.clone()?;
-                    seen.insert(id.clone()).then(|| Step::Delete {
+) -> (Vec<RoleBindingStatus>, Vec<Step>) {
+    let current = user_principal(user_id);
+    let mut seen = BTreeSet::new();
+    let mut own = Vec::new();
+    let mut deletes = Vec::new();
+    for r in recorded {
+        match holder(r, recorded_user) {
+            Some(previous) if previous != current => {
+                if let Some(id) = r.id.clone()
+                    && seen.insert(id.clone())
+                {
+                    deletes.push(Step::Delete {
                         id,
                         describes: format!(
-                            "{} of the previous user {previous}",
-                            describe(Some(&r.role_name), Some(&r.crn_pattern))
+                            "{} of the previous user {}",
+                            describe(Some(&r.role_name), Some(&r.crn_pattern)),
+                            previous.strip_prefix("User:").unwrap_or(&previous)
                         ),
                         cause: DeleteCause::PreviousUser,
-                    })
-                })
-                .collect();
-            (&[], deletes)
+                    });
+                }
+            }
+            _ => own.push(r.clone()),
         }
-        _ => (recorded, Vec::new()),
     }
+    (own, deletes)
 }
 
 /// How a create ended, for [`settle`].
@@ -533,19 +548,23 @@ pub fn plan_cleanup(
         DeletionPolicy::DeleteUser => !accepted || successor.is_some(),
         DeletionPolicy::Delete => true,
     };
+    // a previous invitee's binding (recorded with its principal) is no one's to keep: neither
+    // the user's deletion nor a successor covers it
+    let removes_previous = !email_conflict_loser && policy != DeletionPolicy::Orphan;
     let successor = successor.unwrap_or_default();
-    if !removes {
-        return Vec::new();
-    }
     let mut seen = BTreeSet::new();
     recorded
         .iter()
         .filter(|r| {
-            !successor.iter().any(|w| {
-                w.binding.as_ref().is_ok_and(|b| {
-                    b.role_name == r.role_name && same_crn(&b.crn_pattern, &r.crn_pattern)
+            if r.principal.is_some() {
+                return removes_previous;
+            }
+            removes
+                && !successor.iter().any(|w| {
+                    w.binding.as_ref().is_ok_and(|b| {
+                        b.role_name == r.role_name && same_crn(&b.crn_pattern, &r.crn_pattern)
+                    })
                 })
-            })
         })
         .filter_map(|r| {
             let id = r.id.clone()?;
@@ -684,6 +703,7 @@ mod tests {
             id: id.map(str::to_owned),
             state,
             message: None,
+            principal: None,
         }
     }
 
@@ -1052,7 +1072,7 @@ mod tests {
         };
         assert_eq!((id.as_str(), *cause), ("rb-1", DeleteCause::PreviousUser));
         assert!(describes.contains("previous user u-old"), "{describes}");
-        let p = plan(USER, &two(), scoped(&[]), mine, false, &[], false);
+        let p = plan(USER, &two(), scoped(&[]), &mine, false, &[], false);
         assert_eq!(
             p.steps.len(),
             2,
@@ -1296,6 +1316,89 @@ mod tests {
         assert!(
             plan_cleanup(DeletionPolicy::Delete, true, true, &rec, Some(&successor)).is_empty()
         );
+        // a previous user's binding whose delete failed: neither the current user's deletion
+        // nor a successor covers it; only Orphan and the loser leave it
+        let mut previous = recorded(
+            Some("rb-9"),
+            "EnvironmentAdmin",
+            ENV,
+            RoleBindingState::Bound,
+        );
+        previous.principal = Some("User:u-old".into());
+        let with_previous = [rec[0].clone(), previous];
+        for (policy, accepted, loser, successor, want) in [
+            (DeletionPolicy::DeleteUser, true, false, None, vec!["rb-9"]),
+            (
+                DeletionPolicy::Delete,
+                true,
+                false,
+                Some(&successor[..]),
+                vec!["rb-9"],
+            ),
+            (
+                DeletionPolicy::Delete,
+                false,
+                false,
+                None,
+                vec!["rb-1", "rb-9"],
+            ),
+            (DeletionPolicy::Orphan, true, false, None, vec![]),
+            (DeletionPolicy::Delete, false, true, None, vec![]),
+        ] {
+            assert_eq!(
+                ids(plan_cleanup(
+                    policy,
+                    accepted,
+                    loser,
+                    &with_previous,
+                    successor
+                )),
+                want,
+                "{policy:?} accepted={accepted} loser={loser}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_previous_users_binding_kept_with_its_principal_is_deleted_not_adopted() {
+        let mut previous = recorded(
+            Some("rb-9"),
+            "EnvironmentAdmin",
+            ENV,
+            RoleBindingState::Bound,
+        );
+        previous.principal = Some("User:u-old".into());
+        let mine_now = recorded(
+            Some("rb-1"),
+            "EnvironmentAdmin",
+            ENV,
+            RoleBindingState::Bound,
+        );
+        // status.userId is the current user already: the entry's principal says whose it is
+        let (own, deletes) = of_current_user(&[mine_now.clone(), previous], Some(USER), USER);
+        assert_eq!(own, [mine_now]);
+        let [
+            Step::Delete {
+                id,
+                describes,
+                cause: DeleteCause::PreviousUser,
+            },
+        ] = &deletes[..]
+        else {
+            panic!("{deletes:?}")
+        };
+        assert_eq!(id, "rb-9");
+        assert!(describes.contains("previous user u-old"), "{describes}");
+        // an entry naming the current user is the current user's
+        let mut named = recorded(
+            Some("rb-1"),
+            "EnvironmentAdmin",
+            ENV,
+            RoleBindingState::Bound,
+        );
+        named.principal = Some(format!("User:{USER}"));
+        let (own, deletes) = of_current_user(std::slice::from_ref(&named), Some("u-old"), USER);
+        assert_eq!((own.len(), deletes.len()), (1, 0));
     }
 
     #[test]

@@ -262,6 +262,7 @@ mod tests {
                     id: Some("rb-7".into()),
                     state: crate::crd::RoleBindingState::Bound,
                     message: None,
+                    principal: None,
                 }];
             }
             would_clean_up(&obj).map(|w| w.message)

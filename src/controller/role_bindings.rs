@@ -128,7 +128,7 @@ pub(super) async fn apply(
         user_id,
         wanted: &wanted,
     };
-    let plan = match invitee.plan(ctx, client, obj, own, retry_refused).await {
+    let plan = match invitee.plan(ctx, client, obj, &own, retry_refused).await {
         Ok(plan) => plan,
         Err(e) if e.is_transient() => {
             return Some(Applied {
@@ -362,6 +362,13 @@ impl Run<'_> {
                     {
                         let mut kept = r.clone();
                         kept.message = Some(format!("to be deleted: {}", e.detail()));
+                        if cause == DeleteCause::PreviousUser {
+                            // status.userId names the new user from now on: the entry says whose
+                            // it is, or the next reconcile would take it for the new user's
+                            let recorded_user =
+                                obj.status.as_ref().and_then(|s| s.user_id.as_deref());
+                            kept.principal = decide::holder(r, recorded_user);
+                        }
                         self.entries.push(kept);
                     }
                     self.retry = Some(e);
@@ -663,6 +670,7 @@ mod tests {
             id: Some("rb-9".into()),
             state: RoleBindingState::Bound,
             message: None,
+            principal: None,
         };
         let e = confluent_client::Error::Network {
             operation: "list_role_bindings",

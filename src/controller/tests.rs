@@ -1494,6 +1494,7 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
             id: Some(id.clone()),
             state: crate::crd::RoleBindingState::Bound,
             message: None,
+            principal: None,
         }];
         obj.status = Some(status);
         let task = h.reconcile(&obj);
@@ -1533,6 +1534,156 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
             (calls.list, calls.delete),
             (0, 1),
             "deleted by id, no list: {calls:?}"
+        );
+    })
+    .await;
+}
+
+/// Plays a permissive API server for one reconcile: answers every status patch and Event
+/// until it returns; the status written last and the Events' (reason, note).
+async fn answer_all(
+    h: &mut Harness,
+    obj: &Invitation,
+    task: JoinHandle<Result<Action, Error>>,
+) -> (Option<InvitationStatus>, Vec<(String, String)>) {
+    let mut written = None;
+    let mut events = Vec::new();
+    let mut task = task;
+    loop {
+        tokio::select! {
+            biased;
+            request = h.api.0.next_request() => {
+                let (request, reply) = request.expect("the client stays");
+                let (method, uri) = (request.method().clone(), request.uri().to_string());
+                let bytes = request.into_body().collect_bytes().await.expect("body");
+                let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+                let seen = Seen { method, uri, content_type: None, body, reply };
+                if seen.uri.starts_with(&status_path()) {
+                    let status = applied_status(&seen);
+                    let mut after = obj.clone();
+                    after.status = Some(status.clone());
+                    written = Some(status);
+                    seen.ok(&stored(&after));
+                } else if seen.uri.starts_with(&events_path()) {
+                    events.push((
+                        seen.body["reason"].as_str().unwrap_or_default().to_owned(),
+                        seen.body["note"].as_str().unwrap_or_default().to_owned(),
+                    ));
+                    seen.created_event();
+                } else {
+                    panic!("unexpected request {} {}", seen.method, seen.uri);
+                }
+            }
+            result = &mut task => {
+                result.expect("the reconcile panicked").expect("the reconcile returns");
+                return (written, events);
+            }
+        }
+    }
+}
+
+/// 17. The invitation was sent again and its invitee is a new user: the previous user's binding
+/// is deleted. When that delete fails, the entry stays recorded with the previous user's
+/// principal (status.userId names the new one by then), and the next reconcile deletes it: it
+/// is never taken for the new user's and forgotten, which would leave the previous user's
+/// access in place.
+#[tokio::test]
+async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let previous = h.confluent.seed_invitation("previous@example.com", None);
+        let previous_user = previous.user_id().expect("a user").to_owned();
+        let org = remote
+            .resource_name()
+            .and_then(crate::ownership::organization_of)
+            .expect("an organization")
+            .to_owned();
+        let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
+        let old =
+            h.confluent
+                .seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
+                    principal: format!("User:{previous_user}"),
+                    role_name: "EnvironmentAdmin".into(),
+                    crn_pattern: crn.clone(),
+                });
+        let old_id = old.id.clone().expect("an id");
+        let mut obj = invitation(true);
+        obj.spec.role_bindings = vec![crate::crd::RoleBinding {
+            role_name: "EnvironmentAdmin".into(),
+            crn_pattern: ENV_CRN_REL.into(),
+        }];
+        let mut status = observed(&remote);
+        status.user_id = Some(previous_user.clone());
+        status.role_bindings = vec![crate::crd::RoleBindingStatus {
+            role_name: "EnvironmentAdmin".into(),
+            crn_pattern: crn.clone(),
+            id: Some(old_id.clone()),
+            state: crate::crd::RoleBindingState::Bound,
+            message: None,
+            principal: None,
+        }];
+        obj.status = Some(status);
+        h.confluent.inject(Fault {
+            method: Some("DELETE".into()),
+            path_prefix: "/iam/v2/role-bindings/".into(),
+            count: 4,
+            action: FaultAction::Status { status: 503 },
+        });
+
+        let task = h.reconcile(&obj);
+        let (written, _) = answer_all(&mut h, &obj, task).await;
+        let written = written.expect("a status write");
+        let user = remote.user_id().expect("a user");
+        assert_eq!(written.user_id.as_deref(), Some(user));
+        let kept = written
+            .role_bindings
+            .iter()
+            .find(|r| r.id.as_deref() == Some(old_id.as_str()))
+            .unwrap_or_else(|| panic!("the previous user's binding stays recorded: {written:?}"));
+        assert_eq!(
+            kept.principal.as_deref(),
+            Some(format!("User:{previous_user}").as_str())
+        );
+        assert!(
+            h.confluent
+                .role_bindings()
+                .iter()
+                .any(|b| b.id.as_deref() == Some(old_id.as_str())),
+            "its delete failed"
+        );
+        assert!(
+            written.role_bindings.iter().any(|r| r.principal.is_none()
+                && r.state == crate::crd::RoleBindingState::Bound
+                && r.id.as_deref() != Some(old_id.as_str())),
+            "the new user's binding is created meanwhile: {written:?}"
+        );
+
+        obj.status = Some(written);
+        let task = h.reconcile(&obj);
+        let (written, events) = answer_all(&mut h, &obj, task).await;
+        assert!(
+            !h.confluent
+                .role_bindings()
+                .iter()
+                .any(|b| b.id.as_deref() == Some(old_id.as_str())),
+            "deleted by the next reconcile"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|(reason, note)| reason == "RoleBindingDeleted"
+                    && note.contains(&old_id)
+                    && note.contains(&previous_user)),
+            "{events:?}"
+        );
+        let written = written.expect("a status write");
+        assert!(
+            written
+                .role_bindings
+                .iter()
+                .all(|r| r.principal.is_none() && r.id.as_deref() != Some(old_id.as_str())),
+            "{written:?}"
         );
     })
     .await;
