@@ -74,23 +74,40 @@ fn export_organization(args: &ExportArgs) -> ExitCode {
             print!("{yaml}");
             ExitCode::SUCCESS
         }
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
+/// What stops `export` before it prints anything.
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error(
+        "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file"
+    )]
+    NoCredentials,
+    #[error(transparent)]
+    Credentials(#[from] operator::Error),
+    /// The endpoint or the HTTP client could not be set up.
+    #[error(transparent)]
+    Client(confluent_client::Error),
+    #[error("listing invitations: {0}")]
+    ListInvitations(confluent_client::Error),
+    #[error("listing role bindings: {0} (--no-role-bindings exports without them)")]
+    ListRoleBindings(confluent_client::Error),
+    #[error(transparent)]
+    Export(#[from] export::Error),
+}
+
+async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
     use futures::TryStreamExt;
-    let credentials = operator::credentials_from_env(args.access_token_file.as_deref())
-        .map_err(|e| e.to_string())?
-        .ok_or(
-        "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file",
-    )?;
-    let settings = ClientSettings::new(&args.confluent_endpoint).map_err(|e| e.to_string())?;
+    let credentials = operator::credentials_from_env(args.access_token_file.as_deref())?
+        .ok_or(ExportError::NoCredentials)?;
+    let settings = ClientSettings::new(&args.confluent_endpoint).map_err(ExportError::Client)?;
     let http_client =
-        confluent_client::http_client(args.request_timeout).map_err(|e| e.to_string())?;
+        confluent_client::http_client(args.request_timeout).map_err(ExportError::Client)?;
     let client = confluent_client::Client::new(http_client, settings, credentials, None);
     let mut remote = Vec::new();
     let mut pages = std::pin::pin!(client.list_pages(&confluent_client::ListFilter::default()));
@@ -98,7 +115,7 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
     while let Some(page) = pages
         .try_next()
         .await
-        .map_err(|e| format!("listing invitations: {e}"))?
+        .map_err(ExportError::ListInvitations)?
     {
         page_count += 1;
         remote.extend(page);
@@ -115,9 +132,11 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
     if let Some(filter) = export::role_binding_filter(&remote).filter(|_| !args.no_role_bindings) {
         let mut pages = std::pin::pin!(client.role_binding_pages(&filter));
         let mut page_count = 0u32;
-        while let Some(page) = pages.try_next().await.map_err(|e| {
-            format!("listing role bindings: {e} (--no-role-bindings exports without them)")
-        })? {
+        while let Some(page) = pages
+            .try_next()
+            .await
+            .map_err(ExportError::ListRoleBindings)?
+        {
             page_count += 1;
             bindings.extend(page);
             eprintln!(
@@ -131,7 +150,7 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
         deletion_policy: args.deletion_policy.into(),
         statuses: args.status.clone(),
     };
-    let exported = export::invitations(&remote, &bindings, &options).map_err(|e| e.to_string())?;
+    let exported = export::invitations(&remote, &bindings, &options)?;
     for left_out in &exported.left_out {
         eprintln!("warning: {left_out}");
     }
@@ -146,5 +165,5 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, String> {
         remote.len(),
         args.namespace
     );
-    export::render(&exported.resources).map_err(|e| e.to_string())
+    Ok(export::render(&exported.resources)?)
 }

@@ -262,3 +262,58 @@ async fn an_exported_organization_applies_as_adoptions_without_a_single_create()
     );
     assert_eq!(env.remote().role_binding_calls().create, 0);
 }
+
+/// What stops an export is named, and nothing is printed on stdout: no credentials; a role
+/// binding list the key may not read (with the way out, `--no-role-bindings`, which then works).
+/// Needs no control plane: the binary and the mock only.
+#[tokio::test]
+async fn an_export_that_cannot_list_says_what_failed_and_prints_no_manifest() {
+    let mock = test_support::start_mock(API_KEY, API_SECRET, confluent_mock::MockConfig::default())
+        .await
+        .expect("mock starts");
+    mock.state().seed_invitation("someone@example.com", None);
+    let run = |with_key: bool, extra: &'static [&'static str]| {
+        let mut cmd =
+            std::process::Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
+        cmd.arg("export")
+            .args(extra)
+            .env_clear()
+            .env("CONFLUENT_CLOUD_ENDPOINT", mock.base_url());
+        if with_key {
+            cmd.env("CONFLUENT_CLOUD_API_KEY", API_KEY)
+                .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
+        }
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .expect("export joined")
+                .expect("export ran");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (ok, stdout, stderr) = run(false, &[]).await;
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("error: no credentials"), "{stderr}");
+
+    mock.state().inject(confluent_mock::Fault {
+        method: Some("GET".into()),
+        path_prefix: "/iam/v2/role-bindings".into(),
+        count: 1,
+        action: confluent_mock::FaultAction::Status { status: 403 },
+    });
+    let (ok, stdout, stderr) = run(true, &[]).await;
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("error: listing role bindings:")
+            && stderr.contains("HTTP 403")
+            && stderr.contains("--no-role-bindings exports without them"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run(true, &["--no-role-bindings"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("someone@example.com"), "{stdout}");
+}
