@@ -67,11 +67,7 @@ impl Reads<'_> {
                     // (were the snapshot ever to miss an invitation, the create meets a 409,
                     // which looks up afresh)
                     Source::Snapshot => {
-                        let email = self.email;
-                        self.ctx
-                            .snapshots
-                            .fresh(self.client, |s| s.for_email(email))
-                            .await?
+                        look_up_in_snapshot(self.ctx, self.client, self.email).await?
                     }
                     Source::Confluent => look_up(self.client, self.email).await?,
                 });
@@ -125,6 +121,26 @@ async fn observe(
         Err(e) if e.is_transient() => {
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             get(client, id).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The invitations for an email from the credential's snapshot, or, when it cannot be
+/// refreshed, from one filtered list: a new Invitation needs one call then, not the whole
+/// organization's pages to come through (a long list is the likeliest to meet a failure). Not
+/// when the list was refused for the rate limit, for the reason [`observe`] gives.
+async fn look_up_in_snapshot(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    email: &str,
+) -> Result<Vec<RemoteInvitation>, Error> {
+    match ctx.snapshots.fresh(client, |s| s.for_email(email)).await {
+        Ok(found) => Ok(found),
+        Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
+        Err(e) if e.is_transient() => {
+            tracing::debug!(error = %e, "no fresh snapshot; looking the email up");
+            look_up(client, email).await
         }
         Err(e) => Err(e.into()),
     }

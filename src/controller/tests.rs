@@ -593,6 +593,38 @@ async fn a_rate_limited_snapshot_is_not_replaced_by_a_get_per_invitation() {
     .await;
 }
 
+/// 3c. A new Invitation whose credential's snapshot cannot be listed (a 5xx on every attempt):
+/// one look-up by email stands in for the whole organization's pages, and the invitation is
+/// created; under a 429 it waits for the list like everyone (3b).
+#[tokio::test]
+async fn a_new_invitation_looks_its_email_up_when_the_snapshot_cannot_be_listed() {
+    within(async {
+        for (status, created) in [(503, 1), (429, 0)] {
+            let mut h = harness().await;
+            h.confluent.inject(Fault {
+                method: Some("GET".into()),
+                path_prefix: "/iam/v2/invitations?".into(),
+                count: 4,
+                action: FaultAction::Status { status },
+            });
+            let obj = invitation(true);
+            let task = h.reconcile(&obj);
+            let (written, _) = answer_all(&mut h, &obj, task).await;
+            let calls = h.confluent.calls();
+            assert_eq!(
+                (calls.list, calls.create),
+                (4 + created, created),
+                "{status}: the list's attempts, then {created} look-up and create: {calls:?}"
+            );
+            if created == 1 {
+                let written = written.expect("a status write");
+                assert!(written.invitation_id.is_some(), "{written:?}");
+            }
+        }
+    })
+    .await;
+}
+
 /// 4. The email changed under an existing invitation: refused without asking Confluent.
 #[tokio::test]
 async fn a_changed_email_is_refused_with_a_warning_and_no_confluent_call() {
