@@ -67,7 +67,11 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
         ctx,
         client: &client,
         email: &obj.spec.email,
-        gets: Source::Snapshot,
+        gets: if changed(&obj) {
+            Source::Snapshot
+        } else {
+            Source::SnapshotOnly
+        },
         look_ups: if fresh_lookup {
             Source::Confluent
         } else {
@@ -276,6 +280,11 @@ async fn succeeded(
     // except for an invitation that expires before the next resync.
     Ok(status::next_check(&next, now, ctx.settings.resync)
         .map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Whether the spec changed since status was last written for it (or status was never written).
+fn changed(obj: &Invitation) -> bool {
+    obj.status.as_ref().and_then(|s| s.observed_generation) != obj.metadata.generation
 }
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,

@@ -37,8 +37,14 @@ pub(super) trait Stage {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Source {
     /// The credential's snapshot where it holds the answer (the Apply stage of a healthy
-    /// object): no call per object.
+    /// object): no call per object. When the snapshot cannot be refreshed, a call of its own
+    /// (a resource whose spec changed, a new one), except under a 429.
     Snapshot,
+    /// The snapshot only: when it cannot be refreshed, the reconcile waits for it, its status
+    /// as last observed. For a resource reconciled again unchanged (after a restart or a watch
+    /// re-list, every resource at once): a call each would be N calls on an outage, ahead of
+    /// the resources that changed.
+    SnapshotOnly,
     /// A call of its own: cleanup, and a look-up after a failure (maybe a create whose
     /// response was lost, which the snapshot may predate).
     Confluent,
@@ -58,7 +64,8 @@ impl Reads<'_> {
         match read {
             Read::Get(id) => {
                 remote.by_id = Some(match self.gets {
-                    Source::Snapshot => observe(self.ctx, self.client, &id).await?,
+                    Source::Snapshot => observe(self.ctx, self.client, &id, true).await?,
+                    Source::SnapshotOnly => observe(self.ctx, self.client, &id, false).await?,
                     Source::Confluent => get(self.client, &id).await?,
                 });
             }
@@ -66,7 +73,7 @@ impl Reads<'_> {
                 remote.by_email = Some(match self.look_ups {
                     // (were the snapshot ever to miss an invitation, the create meets a 409,
                     // which looks up afresh)
-                    Source::Snapshot => {
+                    Source::Snapshot | Source::SnapshotOnly => {
                         look_up_in_snapshot(self.ctx, self.client, self.email).await?
                     }
                     Source::Confluent => look_up(self.client, self.email).await?,
@@ -106,10 +113,12 @@ pub(super) async fn drive<S: Stage>(
 /// refused for the credential's rate limit: a GET per object would spend the budget that just ran
 /// out, one call per Invitation instead of one list (after a restart, every Invitation at once,
 /// ahead of new ones); the status stays as last observed and the reconcile waits that long.
+/// Nor without `by_id_when_unlisted` ([`Source::SnapshotOnly`]).
 async fn observe(
     ctx: &Context,
     client: &confluent_client::Client,
     id: &str,
+    by_id_when_unlisted: bool,
 ) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
@@ -118,7 +127,7 @@ async fn observe(
         // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
         Ok(_) => get(client, id).await,
         Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
-        Err(e) if e.is_transient() => {
+        Err(e) if e.is_transient() && by_id_when_unlisted => {
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             get(client, id).await
         }
