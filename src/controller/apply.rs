@@ -3,6 +3,7 @@
 //! in status; only Kubernetes failures escape to the error policy.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
@@ -16,7 +17,12 @@ use crate::crd::Invitation;
 use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::reason;
 use crate::status::{self, Outcome};
+use confluent_client::retry::Backoff;
 use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
+
+/// The least an unchanged resource waits before looking again while its credential is being
+/// listed.
+const AWAITING_LIST_MIN: Duration = Duration::from_secs(4);
 
 /// How a drive through the planner ended.
 enum Ended {
@@ -100,6 +106,22 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
         Ok(Ended::Held(would)) => preview::report(&obj, ctx, &would).await,
+        Err(Error::AwaitingList) => {
+            // The list in flight (or the sweeper's next) reports what changed remotely, if
+            // anything, and a look again costs nothing once it is in: soon at first, then
+            // the longer the lists keep failing (half the time they have, up to half a resync),
+            // so that on a long outage N resources do not wake every few seconds. Jittered:
+            // those reconciled at once come back spread out.
+            let step = (ctx.snapshots.overdue(&client) / 2).clamp(
+                AWAITING_LIST_MIN,
+                (ctx.settings.resync / 2).max(AWAITING_LIST_MIN),
+            );
+            let spread = Backoff {
+                base: step,
+                cap: step,
+            };
+            Ok(Action::requeue(spread.delay(0, None)))
+        }
         Err(Error::Confluent(e)) if e.is_transient() => transient(ctx, &obj, &e).await,
         Err(Error::Confluent(e)) => failed(ctx, &obj, e.reason(), e.detail()).await,
         Err(e) => Err(e),

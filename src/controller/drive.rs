@@ -40,10 +40,11 @@ pub(super) enum Source {
     /// object): no call per object. When the snapshot cannot be refreshed, a call of its own
     /// (a resource whose spec changed, a new one), except under a 429.
     Snapshot,
-    /// The snapshot only: when it cannot be refreshed, the reconcile waits for it, its status
-    /// as last observed. For a resource reconciled again unchanged (after a restart or a watch
-    /// re-list, every resource at once): a call each would be N calls on an outage, ahead of
-    /// the resources that changed.
+    /// The snapshot only: when it is being listed the reconcile does not wait
+    /// ([`Error::AwaitingList`]), and when it cannot be refreshed nothing stands in for it, the
+    /// status staying as last observed. For a resource reconciled again unchanged (after a
+    /// restart or a watch re-list, every resource at once): a worker held, or a call made, by
+    /// each would put the resources that changed, or are new, behind all of them.
     SnapshotOnly,
     /// A call of its own: cleanup, and a look-up after a failure (maybe a create whose
     /// response was lost, which the snapshot may predate).
@@ -64,8 +65,8 @@ impl Reads<'_> {
         match read {
             Read::Get(id) => {
                 remote.by_id = Some(match self.gets {
-                    Source::Snapshot => observe(self.ctx, self.client, &id, true).await?,
-                    Source::SnapshotOnly => observe(self.ctx, self.client, &id, false).await?,
+                    Source::Snapshot => observe(self.ctx, self.client, &id).await?,
+                    Source::SnapshotOnly => observe_unchanged(self.ctx, self.client, &id).await?,
                     Source::Confluent => get(self.client, &id).await?,
                 });
             }
@@ -113,25 +114,51 @@ pub(super) async fn drive<S: Stage>(
 /// refused for the credential's rate limit: a GET per object would spend the budget that just ran
 /// out, one call per Invitation instead of one list (after a restart, every Invitation at once,
 /// ahead of new ones); the status stays as last observed and the reconcile waits that long.
-/// Nor without `by_id_when_unlisted` ([`Source::SnapshotOnly`]).
 async fn observe(
     ctx: &Context,
     client: &confluent_client::Client,
     id: &str,
-    by_id_when_unlisted: bool,
 ) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
-        Ok(Some(inv)) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
-            Ok(ById::Found(inv))
-        }
-        // A snapshot taken before expiresAt still says SENT: the wake-up at expiry asks again.
-        Ok(_) => get(client, id).await,
+        Ok(found) => from_snapshot(client, id, found).await,
         Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
-        Err(e) if e.is_transient() && by_id_when_unlisted => {
+        Err(e) if e.is_transient() => {
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             get(client, id).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// [`Source::SnapshotOnly`]: the invitation with this id from a fresh snapshot, or nothing yet.
+async fn observe_unchanged(
+    ctx: &Context,
+    client: &confluent_client::Client,
+    id: &str,
+) -> Result<ById, Error> {
+    match ctx
+        .snapshots
+        .fresh_unless_listing(client, |s| s.get(id))
+        .await?
+    {
+        Some(found) => from_snapshot(client, id, found).await,
+        None => Err(Error::AwaitingList),
+    }
+}
+
+/// What a fresh snapshot says of `id`, or a GET when it cannot say: it does not hold the id
+/// (created since, or removed out of band), or it predates the invitation's expiry (a snapshot
+/// taken before expiresAt still says SENT: the wake-up at expiry asks again).
+async fn from_snapshot(
+    client: &confluent_client::Client,
+    id: &str,
+    found: Option<RemoteInvitation>,
+) -> Result<ById, Error> {
+    match found {
+        Some(inv) if !status::pending_past_expiry(&inv, jiff::Timestamp::now()) => {
+            Ok(ById::Found(inv))
+        }
+        _ => get(client, id).await,
     }
 }
 

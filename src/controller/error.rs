@@ -23,6 +23,11 @@ pub enum Error {
     /// The planner asked for more steps than any of its paths takes: a bug, not input.
     #[error("internal: the planner did not settle during {0}")]
     Unsettled(&'static str),
+    /// An unchanged resource's credential is being listed (or its list failed moments ago): it
+    /// waits for that list instead of holding a worker ([`crate::snapshot::Snapshots::fresh_unless_listing`]).
+    /// Not a failure: Apply requeues it quietly.
+    #[error("waiting for the credential's invitation list")]
+    AwaitingList,
 }
 
 impl Error {
@@ -39,6 +44,7 @@ impl Error {
             },
             Self::Unnamed => "Unnamed",
             Self::Unsettled(_) => "InternalError",
+            Self::AwaitingList => "AwaitingList",
         }
     }
 

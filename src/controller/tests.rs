@@ -601,6 +601,45 @@ async fn a_failed_snapshot_is_replaced_by_a_get_only_for_a_changed_invitation_an
     .await;
 }
 
+/// 3d. While the credential's list is in flight (slow: another resource's reconcile started
+/// it), an unchanged invitation does not wait for it, holding a worker: it returns at once,
+/// without a call or a write, and looks again shortly. (After a restart every resource is
+/// reconciled at once: waiting, they took every worker for the length of each list, and a new
+/// Invitation queued behind all of them.)
+#[tokio::test]
+async fn an_unchanged_invitation_does_not_wait_for_a_list_in_flight() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        h.confluent.set_latency(Duration::from_secs(3));
+        let mut changed = invitation(true);
+        changed.status = Some(observed(&remote));
+        changed.metadata.generation = Some(GENERATION + 1);
+        let listing = h.reconcile(&changed);
+        // the changed one's list is on its way
+        while h.confluent.calls().list == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut unchanged = invitation(true);
+        unchanged.status = Some(observed(&remote));
+        let task = h.reconcile(&unchanged);
+        let action = h.api.finish(task).await.expect("returns");
+        assert!(
+            !listing.is_finished(),
+            "returned while the list was in flight"
+        );
+        assert_ne!(action, Action::await_change(), "looks again shortly");
+        assert_eq!(h.confluent.calls().total, 1, "no call of its own");
+        // the changed one goes on and observes its change
+        let (written, _) = answer_all(&mut h, &changed, listing).await;
+        assert_eq!(
+            written.expect("a status write").observed_generation,
+            Some(GENERATION + 1)
+        );
+    })
+    .await;
+}
+
 /// 3c. A new Invitation whose credential's snapshot cannot be listed (a 5xx on every attempt):
 /// one look-up by email stands in for the whole organization's pages, and the invitation is
 /// created; under a 429 it waits for the list like everyone (3b).

@@ -170,6 +170,10 @@ impl Snapshot {
 }
 
 /// One credential's snapshot and the client that refreshes it.
+/// How soon after a failed list a reader that can do without ([`Snapshots::fresh_unless_listing`])
+/// lists again: one after the other, the resources reconciled at once would each start one.
+const LIST_AGAIN_AFTER: Duration = Duration::from_secs(2);
+
 /// A refresh that failed, as those who waited for it are told.
 #[derive(Clone, Copy, Debug)]
 struct Failure {
@@ -307,6 +311,51 @@ impl Snapshots {
         }
         refresh(&entry).await?;
         Ok(look(&entry.read()))
+    }
+
+    /// Like [`Snapshots::fresh`], for a reader that can do without: an unchanged resource,
+    /// reconciled again (after a restart or a watch re-list, every resource at once), whose
+    /// remote changes the sweeper's next refresh reports anyway. When the snapshot is not fresh
+    /// and a list is already in flight, or the last one failed moments ago, `Ok(None)` at once:
+    /// waiting for it would hold a worker per resource for the length of a list (on an outage,
+    /// many seconds), and resources that changed, or are new, would queue behind them all.
+    /// Otherwise it lists, as [`Snapshots::fresh`] does.
+    pub async fn fresh_unless_listing<R>(
+        &self,
+        client: &confluent_client::Client,
+        look: impl FnOnce(&Snapshot) -> R,
+    ) -> Result<Option<R>, confluent_client::Error> {
+        let entry = self.entry(client);
+        if let Some(refused) = entry.refusal() {
+            return Err(refused);
+        }
+        let is_fresh = |s: &Snapshot| s.taken_at.is_some_and(|t| t.elapsed() < self.max_age);
+        if is_fresh(&entry.read()) {
+            return Ok(Some(look(&entry.read())));
+        }
+        let Ok(_flight) = entry.refreshing.try_lock() else {
+            return Ok(None);
+        };
+        if is_fresh(&entry.read()) {
+            return Ok(Some(look(&entry.read())));
+        }
+        let failed = *entry.failed.lock();
+        let now = Instant::now();
+        if failed.is_some_and(|f| {
+            now.saturating_duration_since(f.at) < LIST_AGAIN_AFTER
+                || f.rate_limited_until.is_some_and(|until| until > now)
+        }) {
+            return Ok(None);
+        }
+        refresh(&entry).await?;
+        Ok(Some(look(&entry.read())))
+    }
+
+    /// How long past its maximum age `client`'s snapshot is (zero while fresh, or never taken).
+    pub fn overdue(&self, client: &confluent_client::Client) -> Duration {
+        let entry = self.entry(client);
+        let taken_at = entry.read().taken_at;
+        taken_at.map_or(Duration::ZERO, |t| t.elapsed().saturating_sub(self.max_age))
     }
 
     /// Lists again for every credential in use, whatever the age, and runs `look` on each new
@@ -585,6 +634,45 @@ mod tests {
             "{:?}",
             server.state().calls()
         );
+    }
+
+    /// A reader that can do without lists when nobody else is, but never right after a list
+    /// failed: the resources reconciled at once would each start one, back to back.
+    #[tokio::test]
+    async fn a_reader_that_can_do_without_does_not_list_again_right_after_a_failure() {
+        let (server, client) = mock().await;
+        server.state().seed_invitation("a@x.io", None);
+        let snapshots = Snapshots::new(Duration::ZERO);
+        server.state().inject(confluent_mock::Fault {
+            method: Some("GET".into()),
+            path_prefix: "/iam/v2/invitations".into(),
+            count: 4,
+            action: confluent_mock::FaultAction::Status { status: 503 },
+        });
+        assert!(
+            snapshots
+                .fresh_unless_listing(&client, |s| s.len())
+                .await
+                .is_err()
+        );
+        let listed = server.state().calls().list;
+        assert_eq!(listed, 4, "the first one lists (and retries)");
+        for _ in 0..5 {
+            assert_eq!(
+                snapshots
+                    .fresh_unless_listing(&client, |s| s.len())
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        assert_eq!(
+            server.state().calls().list,
+            listed,
+            "none lists again at once"
+        );
+        // one that needs the answer still lists
+        assert_eq!(snapshots.fresh(&client, |s| s.len()).await.unwrap(), 1);
     }
 
     #[tokio::test]
