@@ -55,11 +55,21 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     };
     ctx.remember_owner(&obj, &client);
     super::credentials_in_use::hold(ctx, &obj).await;
-    // One owner per email per organization: the others touch nothing in Confluent.
-    if claims::contested(ctx, &obj)
-        && let Some(owner) =
-            claims::owner_other_than(ctx, &obj, claims::scope_with(ctx, &obj, &client).await).await
-    {
+    // One owner per email per organization: the others touch nothing in Confluent, and nobody
+    // acts while that cannot be told (a list needed to learn an organization failed).
+    let owner = if claims::contested(ctx, &obj) {
+        let owner = match claims::scope_with(ctx, &obj, &client).await {
+            Ok(scope) => claims::owner_other_than(ctx, &obj, scope).await,
+            Err(e) => Err(e),
+        };
+        match owner {
+            Ok(owner) => owner,
+            Err(e) => return transient(ctx, &obj, &e).await,
+        }
+    } else {
+        None
+    };
+    if let Some(owner) = owner {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email

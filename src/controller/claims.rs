@@ -36,17 +36,17 @@ fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
 /// The scope of another object, resolving its credentials when this process has not reconciled
 /// it yet (after a restart): a Secret read, and at most one list of its credential's snapshot.
 /// Unknown when its credentials cannot be had: such an object cannot act in Confluent either.
-async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Scope {
+async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Result<Scope, confluent_client::Error> {
     let known = scope_of(ctx, obj);
     if known != Scope::Unknown {
-        return known;
+        return Ok(known);
     }
     let Some(ns) = obj.namespace() else {
-        return Scope::Unknown;
+        return Ok(Scope::Unknown);
     };
     match ctx.client_of(obj, &ns).await {
         Ok(client) => scope_with(ctx, obj, &client).await,
-        Err(_) => Scope::Unknown,
+        Err(_) => Ok(Scope::Unknown),
     }
 }
 
@@ -64,28 +64,33 @@ fn claim(obj: &Invitation, scope: Scope) -> Claim {
 /// The scope of the object being reconciled with `client`: its status's organization, else its
 /// credential's. The credential's organization is learnt from its snapshot (the list every
 /// reconcile reads anyway) when no CRN was seen yet; an organization without any invitation
-/// shows none, and the credential's identity stands for it meanwhile.
+/// shows none, and the credential's identity stands for it meanwhile. A list that failed
+/// transiently is an error, not that fallback: two Invitations of one organization with
+/// different credentials would each take the other for another organization's and both act on
+/// the email (the younger one binding its roles to the older one's invitee).
 pub(super) async fn scope_with(
     ctx: &Context,
     obj: &Invitation,
     client: &confluent_client::Client,
-) -> Scope {
+) -> Result<Scope, confluent_client::Error> {
     if let Some(org) = status_organization(obj) {
-        return Scope::Organization(org);
+        return Ok(Scope::Organization(org));
     }
     let identity = client.identity();
     if let Scope::Organization(org) = ctx.scope_of_identity(&identity) {
-        return Scope::Organization(org);
+        return Ok(Scope::Organization(org));
     }
     match ctx.snapshots.fresh(client, |s| s.organization()).await {
         Ok(Some(org)) => {
             ctx.learn_organization(&identity, &org);
-            Scope::Organization(org)
+            Ok(Scope::Organization(org))
         }
-        Ok(None) => Scope::Credential(identity),
+        Ok(None) => Ok(Scope::Credential(identity)),
+        Err(e) if e.is_transient() => Err(e),
+        // a refused credential acts nowhere: its identity is all there is
         Err(e) => {
             tracing::debug!(error = %e, "no snapshot to learn the organization from");
-            Scope::Credential(identity)
+            Ok(Scope::Credential(identity))
         }
     }
 }
@@ -116,9 +121,9 @@ pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
 
 /// Every other watched object claiming the same email, with its scope. Usually none: the scan
 /// of the cache compares emails only, and scopes are resolved for the few that match.
-async fn rivals(ctx: &Context, obj: &Invitation) -> Vec<Claim> {
+async fn rivals(ctx: &Context, obj: &Invitation) -> Result<Vec<Claim>, confluent_client::Error> {
     let Some(store) = ctx.store.get() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let me = (obj.namespace(), obj.name_any());
     let matching: Vec<_> = store
@@ -129,33 +134,40 @@ async fn rivals(ctx: &Context, obj: &Invitation) -> Vec<Claim> {
         .collect();
     let mut claims = Vec::with_capacity(matching.len());
     for o in matching {
-        let scope = scope_resolved(ctx, &o).await;
+        let scope = scope_resolved(ctx, &o).await?;
         claims.push(claim(&o, scope));
     }
-    claims
+    Ok(claims)
 }
 
-/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`.
+/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`; an
+/// error when a claimant's organization cannot be learnt now (a list failed).
 pub(super) async fn owner_other_than(
     ctx: &Context,
     obj: &Invitation,
     scope: Scope,
-) -> Option<String> {
+) -> Result<Option<String>, confluent_client::Error> {
     let me = claim(obj, scope);
-    ownership::owner_other_than(&me, &rivals(ctx, obj).await).map(Claim::key)
+    Ok(ownership::owner_other_than(&me, &rivals(ctx, obj).await?).map(Claim::key))
 }
 
 /// The live object that takes `obj`'s email over when `obj` goes (woken, so it adopts the
 /// remote invitation now rather than at the next resync), if any.
-pub(super) async fn hand_over(ctx: &Context, obj: &Invitation, scope: Scope) -> Option<String> {
+pub(super) async fn hand_over(
+    ctx: &Context,
+    obj: &Invitation,
+    scope: Scope,
+) -> Result<Option<String>, confluent_client::Error> {
     let me = claim(obj, scope);
-    let rivals = rivals(ctx, obj).await;
-    let next = ownership::successor(&me, &rivals)?;
+    let rivals = rivals(ctx, obj).await?;
+    let Some(next) = ownership::successor(&me, &rivals) else {
+        return Ok(None);
+    };
     let object = ObjectRef::new(&next.name).within(&next.namespace);
     if let Some(wake) = ctx.wake.get()
         && wake.unbounded_send(object).is_err()
     {
         tracing::debug!("controller gone; the successor is woken by its next resync");
     }
-    Some(next.key())
+    Ok(Some(next.key()))
 }

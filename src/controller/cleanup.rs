@@ -58,7 +58,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     let known_scope = claims::known_scope(ctx, obj);
     if contested
         && let Some(scope) = known_scope.clone()
-        && let Some(next) = claims::hand_over(ctx, obj, scope).await
+        && let Some(next) = claims::hand_over(ctx, obj, scope).await?
     {
         if has_recorded_bindings(obj) {
             let client = ctx.client_of(obj, &namespace).await?;
@@ -76,8 +76,8 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     }
     let client = ctx.client_of(obj, &namespace).await?;
     if contested && known_scope.is_none() {
-        let scope = claims::scope_with(ctx, obj, &client).await;
-        if let Some(next) = claims::hand_over(ctx, obj, scope).await {
+        let scope = claims::scope_with(ctx, obj, &client).await?;
+        if let Some(next) = claims::hand_over(ctx, obj, scope).await? {
             hand_over_bindings(ctx, obj, &client, &next).await?;
             return handed_over(ctx, obj, &next).await;
         }

@@ -1196,6 +1196,43 @@ async fn a_younger_claimant_reports_email_conflict_and_sends_nothing() {
     .await;
 }
 
+/// 11b. The same, while this Invitation's organization cannot be learnt (its credential's list
+/// fails): it acts on nothing and backs off, rather than taking its credential for another
+/// organization than the owner's and adopting the owner's invitation.
+#[tokio::test]
+async fn a_claimant_whose_organization_cannot_be_learnt_acts_on_nothing() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let mut owner = rival("team-0", "first", "2025-12-31T00:00:00Z");
+        owner.status = Some(observed(&remote));
+        let obj = invitation(true);
+        cache(&h, &[owner, obj.clone()]);
+        h.confluent.inject(Fault {
+            method: Some("GET".into()),
+            path_prefix: "/iam/v2/invitations?".into(),
+            count: 4,
+            action: FaultAction::Status { status: 503 },
+        });
+        let task = h.reconcile(&obj);
+        let (written, events) = answer_all(&mut h, &obj, task).await;
+        if let Some(written) = &written {
+            assert_eq!(written.invitation_id, None, "nothing adopted: {written:?}");
+        }
+        assert!(
+            events.iter().all(|(reason, _)| reason != "Adopted"),
+            "{events:?}"
+        );
+        let calls = h.confluent.calls();
+        assert_eq!(
+            (calls.list, calls.total),
+            (4, 4),
+            "the failed list only: {calls:?}"
+        );
+    })
+    .await;
+}
+
 /// 12. The owner is deleted while a younger Invitation claims the email: the invitation stays
 /// (policy Delete notwithstanding), a HandedOver Event names the successor, the finalizer goes.
 #[tokio::test]
