@@ -33,20 +33,24 @@ fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
     }
 }
 
-/// The scope of another object, resolving its credentials when this process has not reconciled
-/// it yet (after a restart): a Secret read, and at most one list of its credential's snapshot.
-/// Unknown when its credentials cannot be had: such an object cannot act in Confluent either.
+/// The scope of another object, resolving its credentials when this process does not know its
+/// organization yet (after a restart): a Secret read, and at most one list of its credential's
+/// snapshot. A credential's identity alone is not enough when an organization can be learnt:
+/// an owner whose status shows its organization would take a rival with the same credential,
+/// known only by that identity, for another organization's, and delete the invitation the rival
+/// was to take over. What is known stands when its credentials cannot be had (unknown: such an
+/// object cannot act in Confluent either).
 async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Result<Scope, confluent_client::Error> {
     let known = scope_of(ctx, obj);
-    if known != Scope::Unknown {
+    if matches!(known, Scope::Organization(_)) {
         return Ok(known);
     }
     let Some(ns) = obj.namespace() else {
-        return Ok(Scope::Unknown);
+        return Ok(known);
     };
     match ctx.client_of(obj, &ns).await {
         Ok(client) => scope_with(ctx, obj, &client).await,
-        Err(_) => Ok(Scope::Unknown),
+        Err(_) => Ok(known),
     }
 }
 

@@ -1237,12 +1237,25 @@ async fn a_claimant_whose_organization_cannot_be_learnt_acts_on_nothing() {
 /// (policy Delete notwithstanding), a HandedOver Event names the successor, the finalizer goes.
 #[tokio::test]
 async fn the_owners_deletion_hands_the_invitation_over_and_deletes_nothing() {
+    // and when this process knows the successor's credential but not yet its organization
+    // (reconciled once since a restart, its list still to come), it is not taken for another
+    // organization's: the invitation stays for it all the same
+    for successor_credential_known in [false, true] {
+        hands_over(successor_credential_known).await;
+    }
+}
+
+async fn hands_over(successor_credential_known: bool) {
     within(async {
         let mut h = harness().await;
         let remote = h.confluent.seed_invitation(EMAIL, None);
         let mut obj = deleting(invitation(true));
         obj.status = Some(observed(&remote));
         let next = rival("team-b", "second", "2026-01-05T00:00:00Z");
+        if successor_credential_known {
+            let client = h.ctx.client_of(&next, "team-b").await.expect("credentials");
+            h.ctx.remember_owner(&next, &client);
+        }
         cache(&h, &[obj.clone(), next]);
         let task = h.reconcile(&obj);
 
