@@ -313,6 +313,11 @@ impl Invitation {
             .and_then(|a| a.get(PAUSED_ANNOTATION))
             .is_some_and(|v| v == "true")
     }
+
+    /// Whether the spec changed since status was last written for it (or status never was).
+    pub fn spec_changed(&self) -> bool {
+        self.status.as_ref().and_then(|s| s.observed_generation) != self.metadata.generation
+    }
 }
 
 /// The CRD as YAML, exactly as `confluent-invitation-operator crd` prints it and `crds/` holds it.

@@ -57,17 +57,9 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     super::credentials_in_use::hold(ctx, &obj).await;
     // One owner per email per organization: the others touch nothing in Confluent, and nobody
     // acts while that cannot be told (a list needed to learn an organization failed).
-    let owner = if claims::contested(ctx, &obj) {
-        let owner = match claims::scope_with(ctx, &obj, &client).await {
-            Ok(scope) => claims::owner_other_than(ctx, &obj, scope).await,
-            Err(e) => Err(e),
-        };
-        match owner {
-            Ok(owner) => owner,
-            Err(e) => return transient(ctx, &obj, &e).await,
-        }
-    } else {
-        None
+    let owner = match claims::owner_other_than(ctx, &obj, &client).await {
+        Ok(owner) => owner,
+        Err(e) => return transient(ctx, &obj, &e).await,
     };
     if let Some(owner) = owner {
         let message = format!(
@@ -83,7 +75,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
         ctx,
         client: &client,
         email: &obj.spec.email,
-        gets: if changed(&obj) {
+        gets: if obj.spec_changed() {
             Source::Snapshot
         } else {
             Source::SnapshotOnly
@@ -312,11 +304,6 @@ async fn succeeded(
     // except for an invitation that expires before the next resync.
     Ok(status::next_check(&next, now, ctx.settings.resync)
         .map_or_else(Action::await_change, Action::requeue))
-}
-
-/// Whether the spec changed since status was last written for it (or status was never written).
-fn changed(obj: &Invitation) -> bool {
-    obj.status.as_ref().and_then(|s| s.observed_generation) != obj.metadata.generation
 }
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,

@@ -144,14 +144,18 @@ async fn rivals(ctx: &Context, obj: &Invitation) -> Result<Vec<Claim>, confluent
     Ok(claims)
 }
 
-/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`; an
-/// error when a claimant's organization cannot be learnt now (a list failed).
+/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`
+/// (reconciled with `client`); an error when a claimant's organization cannot be learnt now (a
+/// list failed). Uncontested, the usual case, costs a scan of the cache only.
 pub(super) async fn owner_other_than(
     ctx: &Context,
     obj: &Invitation,
-    scope: Scope,
+    client: &confluent_client::Client,
 ) -> Result<Option<String>, confluent_client::Error> {
-    let me = claim(obj, scope);
+    if !contested(ctx, obj) {
+        return Ok(None);
+    }
+    let me = claim(obj, scope_with(ctx, obj, client).await?);
     Ok(ownership::owner_other_than(&me, &rivals(ctx, obj).await?).map(Claim::key))
 }
 

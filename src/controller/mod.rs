@@ -319,8 +319,7 @@ fn shows_refused_credentials(obj: &Invitation) -> bool {
 
 /// Whether an object has not been brought to its current generation, or is being deleted.
 fn needs_attention(obj: &Invitation) -> bool {
-    obj.metadata.deletion_timestamp.is_some()
-        || obj.status.as_ref().and_then(|s| s.observed_generation) != obj.metadata.generation
+    obj.metadata.deletion_timestamp.is_some() || obj.spec_changed()
 }
 
 /// Whether the snapshot says something the object's status does not: a changed invitation, or

@@ -119,8 +119,7 @@ pub(super) async fn apply(
         });
     };
     let wanted = decide::wanted(items, organization, user_id);
-    let retry_refused =
-        obj.metadata.generation != obj.status.as_ref().and_then(|s| s.observed_generation);
+    let retry_refused = obj.spec_changed();
     let recorded_user = obj.status.as_ref().and_then(|s| s.user_id.as_deref());
     let (own, previous_users) = decide::of_current_user(recorded, recorded_user, user_id);
     let invitee = Invitee {
