@@ -110,10 +110,8 @@ pub(super) async fn drive<S: Stage>(
 
 /// The invitation with this id from the credential's snapshot, or, when the snapshot does not
 /// hold it (created since, or removed out of band) or cannot be refreshed (the list failed), from
-/// a single GET, which the credential's rate limiter paces like every call. Not when the list was
-/// refused for the credential's rate limit: a GET per object would spend the budget that just ran
-/// out, one call per Invitation instead of one list (after a restart, every Invitation at once,
-/// ahead of new ones); the status stays as last observed and the reconcile waits that long.
+/// a single GET, which the credential's rate limiter paces like every call, when
+/// [`call_may_stand_in`]; else the status stays as last observed and the reconcile waits.
 async fn observe(
     ctx: &Context,
     client: &confluent_client::Client,
@@ -121,12 +119,22 @@ async fn observe(
 ) -> Result<ById, Error> {
     match ctx.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(found) => from_snapshot(client, id, found).await,
-        Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
-        Err(e) if e.is_transient() => {
+        Err(e) => {
+            let e = call_may_stand_in(e)?;
             tracing::debug!(error = %e, "no fresh snapshot; reading the invitation by id");
             get(client, id).await
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// The snapshot's failure back when one call of the reconcile's own may stand in for it: a
+/// 5xx or no answer (the list alone may be what is broken); not a 429 (the call would spend the
+/// budget that just ran out, one call per resource instead of one list), nor a refusal.
+fn call_may_stand_in(e: confluent_client::Error) -> Result<confluent_client::Error, Error> {
+    match e {
+        confluent_client::Error::RateLimited { .. } => Err(e.into()),
+        e if e.is_transient() => Ok(e),
+        e => Err(e.into()),
     }
 }
 
@@ -164,8 +172,8 @@ async fn from_snapshot(
 
 /// The invitations for an email from the credential's snapshot, or, when it cannot be
 /// refreshed, from one filtered list: a new Invitation needs one call then, not the whole
-/// organization's pages to come through (a long list is the likeliest to meet a failure). Not
-/// when the list was refused for the rate limit, for the reason [`observe`] gives.
+/// organization's pages to come through (a long list is the likeliest to meet a failure), when
+/// [`call_may_stand_in`].
 async fn look_up_in_snapshot(
     ctx: &Context,
     client: &confluent_client::Client,
@@ -173,12 +181,11 @@ async fn look_up_in_snapshot(
 ) -> Result<Vec<RemoteInvitation>, Error> {
     match ctx.snapshots.fresh(client, |s| s.for_email(email)).await {
         Ok(found) => Ok(found),
-        Err(e @ confluent_client::Error::RateLimited { .. }) => Err(e.into()),
-        Err(e) if e.is_transient() => {
+        Err(e) => {
+            let e = call_may_stand_in(e)?;
             tracing::debug!(error = %e, "no fresh snapshot; looking the email up");
             look_up(client, email).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
