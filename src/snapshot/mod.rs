@@ -169,7 +169,6 @@ impl Snapshot {
     }
 }
 
-/// One credential's snapshot and the client that refreshes it.
 /// How soon after a failed list a reader that can do without ([`Snapshots::fresh_unless_listing`])
 /// lists again: one after the other, the resources reconciled at once would each start one.
 const LIST_AGAIN_AFTER: Duration = Duration::from_secs(2);
@@ -183,6 +182,7 @@ struct Failure {
     rate_limited_until: Option<Instant>,
 }
 
+/// One credential's snapshot and the client that refreshes it.
 struct Entry {
     client: confluent_client::Client,
     /// Read and written in place under the lock, never handed out: a reader keeps only what it
@@ -269,6 +269,14 @@ impl Snapshots {
         self.entries().retain(|key, _| in_use(*key));
     }
 
+    /// Whether `entry`'s snapshot is younger than the maximum age.
+    fn is_fresh(&self, entry: &Entry) -> bool {
+        entry
+            .read()
+            .taken_at
+            .is_some_and(|t| t.elapsed() < self.max_age)
+    }
+
     /// Answers `look` from a snapshot of `client`'s credential no older than the maximum age,
     /// listing first when needed. `look` runs under the snapshot's read lock: keep it short.
     pub async fn fresh<R>(
@@ -281,13 +289,12 @@ impl Snapshots {
             // the credential was refused: no snapshot of it, fresh or not, is the truth now
             return Err(refused);
         }
-        let is_fresh = |s: &Snapshot| s.taken_at.is_some_and(|t| t.elapsed() < self.max_age);
-        if is_fresh(&entry.read()) {
+        if self.is_fresh(&entry) {
             return Ok(look(&entry.read()));
         }
         let waited_from = Instant::now();
         let _flight = entry.refreshing.lock().await;
-        if is_fresh(&entry.read()) {
+        if self.is_fresh(&entry) {
             return Ok(look(&entry.read())); // refreshed by the flight we waited for
         }
         if let Some(refused) = entry.refusal() {
@@ -329,14 +336,13 @@ impl Snapshots {
         if let Some(refused) = entry.refusal() {
             return Err(refused);
         }
-        let is_fresh = |s: &Snapshot| s.taken_at.is_some_and(|t| t.elapsed() < self.max_age);
-        if is_fresh(&entry.read()) {
+        if self.is_fresh(&entry) {
             return Ok(Some(look(&entry.read())));
         }
         let Ok(_flight) = entry.refreshing.try_lock() else {
             return Ok(None);
         };
-        if is_fresh(&entry.read()) {
+        if self.is_fresh(&entry) {
             return Ok(Some(look(&entry.read())));
         }
         let failed = *entry.failed.lock();
