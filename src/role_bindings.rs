@@ -707,6 +707,14 @@ mod tests {
         }
     }
 
+    /// A Bound EnvironmentAdmin binding kept for the previous user `u-old` (its delete failed).
+    fn previous_users(id: &str) -> RoleBindingStatus {
+        RoleBindingStatus {
+            principal: Some("User:u-old".into()),
+            ..recorded(Some(id), "EnvironmentAdmin", ENV, RoleBindingState::Bound)
+        }
+    }
+
     fn scoped(bindings: &[RemoteRoleBinding]) -> Observed<'_> {
         Observed {
             bindings,
@@ -1318,13 +1326,7 @@ mod tests {
         );
         // a previous user's binding whose delete failed: neither the current user's deletion
         // nor a successor covers it; only Orphan and the loser leave it
-        let mut previous = recorded(
-            Some("rb-9"),
-            "EnvironmentAdmin",
-            ENV,
-            RoleBindingState::Bound,
-        );
-        previous.principal = Some("User:u-old".into());
+        let previous = previous_users("rb-9");
         let with_previous = [rec[0].clone(), previous];
         for (policy, accepted, loser, successor, want) in [
             (DeletionPolicy::DeleteUser, true, false, None, vec!["rb-9"]),
@@ -1361,13 +1363,7 @@ mod tests {
 
     #[test]
     fn a_previous_users_binding_kept_with_its_principal_is_deleted_not_adopted() {
-        let mut previous = recorded(
-            Some("rb-9"),
-            "EnvironmentAdmin",
-            ENV,
-            RoleBindingState::Bound,
-        );
-        previous.principal = Some("User:u-old".into());
+        let previous = previous_users("rb-9");
         let mine_now = recorded(
             Some("rb-1"),
             "EnvironmentAdmin",

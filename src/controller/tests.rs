@@ -1412,6 +1412,35 @@ fn with_bindings(mut inv: Invitation) -> Invitation {
     inv
 }
 
+/// An EnvironmentAdmin binding of `user` on `ENV_CRN_REL` in `remote`'s organization, seeded in
+/// the mock: its status entry, Bound.
+fn seeded_environment_admin(
+    h: &Harness,
+    remote: &RemoteInvitation,
+    user: &str,
+) -> crate::crd::RoleBindingStatus {
+    let org = remote
+        .resource_name()
+        .and_then(crate::ownership::organization_of)
+        .expect("an organization");
+    let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
+    let binding =
+        h.confluent
+            .seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
+                principal: format!("User:{user}"),
+                role_name: "EnvironmentAdmin".into(),
+                crn_pattern: crn.clone(),
+            });
+    crate::crd::RoleBindingStatus {
+        role_name: "EnvironmentAdmin".into(),
+        crn_pattern: crn,
+        id: binding.id,
+        state: crate::crd::RoleBindingState::Bound,
+        message: None,
+        principal: None,
+    }
+}
+
 /// The next Event request, checked as a Normal `reason` Event; answered; returns its note.
 async fn normal_event(h: &mut Harness, reason: &str) -> String {
     let seen = h
@@ -1601,30 +1630,11 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
         let mut h = harness().await;
         let remote = h.confluent.seed_invitation(EMAIL, None);
         let user = remote.user_id().expect("a user").to_owned();
-        let org = remote
-            .resource_name()
-            .and_then(crate::ownership::organization_of)
-            .expect("an organization")
-            .to_owned();
-        let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
-        let binding =
-            h.confluent
-                .seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
-                    principal: format!("User:{user}"),
-                    role_name: "EnvironmentAdmin".into(),
-                    crn_pattern: crn.clone(),
-                });
-        let id = binding.id.clone().expect("an id");
+        let entry = seeded_environment_admin(&h, &remote, &user);
+        let id = entry.id.clone().expect("an id");
         let mut obj = deleting(invitation(true));
         let mut status = observed(&remote);
-        status.role_bindings = vec![crate::crd::RoleBindingStatus {
-            role_name: "EnvironmentAdmin".into(),
-            crn_pattern: crn,
-            id: Some(id.clone()),
-            state: crate::crd::RoleBindingState::Bound,
-            message: None,
-            principal: None,
-        }];
+        status.role_bindings = vec![entry];
         obj.status = Some(status);
         let task = h.reconcile(&obj);
 
@@ -1723,19 +1733,7 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
         let remote = h.confluent.seed_invitation(EMAIL, None);
         let previous = h.confluent.seed_invitation("previous@example.com", None);
         let previous_user = previous.user_id().expect("a user").to_owned();
-        let org = remote
-            .resource_name()
-            .and_then(crate::ownership::organization_of)
-            .expect("an organization")
-            .to_owned();
-        let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
-        let old =
-            h.confluent
-                .seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
-                    principal: format!("User:{previous_user}"),
-                    role_name: "EnvironmentAdmin".into(),
-                    crn_pattern: crn.clone(),
-                });
+        let old = seeded_environment_admin(&h, &remote, &previous_user);
         let old_id = old.id.clone().expect("an id");
         let mut obj = invitation(true);
         obj.spec.role_bindings = vec![crate::crd::RoleBinding {
@@ -1744,14 +1742,7 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
         }];
         let mut status = observed(&remote);
         status.user_id = Some(previous_user.clone());
-        status.role_bindings = vec![crate::crd::RoleBindingStatus {
-            role_name: "EnvironmentAdmin".into(),
-            crn_pattern: crn.clone(),
-            id: Some(old_id.clone()),
-            state: crate::crd::RoleBindingState::Bound,
-            message: None,
-            principal: None,
-        }];
+        status.role_bindings = vec![old];
         obj.status = Some(status);
         h.confluent.inject(Fault {
             method: Some("DELETE".into()),

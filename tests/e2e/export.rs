@@ -16,14 +16,25 @@ const PEOPLE: usize = 103;
 
 /// Runs `export` against the env's mock; returns (stdout, stderr).
 async fn export(env: &Env, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["--namespace", env.ns.as_str()];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = run_export(&env.mock.base_url(), true, &args).await;
+    assert!(ok, "export failed: {stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `export` against the mock at `endpoint`, with the test's API key or no credentials at
+/// all; returns (success, stdout, stderr).
+async fn run_export(endpoint: &str, with_key: bool, args: &[&str]) -> (bool, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
     cmd.arg("export")
-        .args(["--namespace", &env.ns])
-        .args(extra)
+        .args(args)
         .env_clear()
-        .env("CONFLUENT_CLOUD_ENDPOINT", env.mock.base_url())
-        .env("CONFLUENT_CLOUD_API_KEY", API_KEY)
-        .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
+        .env("CONFLUENT_CLOUD_ENDPOINT", endpoint);
+    if with_key {
+        cmd.env("CONFLUENT_CLOUD_API_KEY", API_KEY)
+            .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
+    }
     // the mock serves from this test's runtime: wait for the process off it
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
@@ -31,8 +42,7 @@ async fn export(env: &Env, extra: &[&str]) -> (String, String) {
         .expect("export ran");
     let stdout = String::from_utf8(out.stdout).expect("UTF-8 manifests");
     let stderr = String::from_utf8(out.stderr).expect("UTF-8 progress");
-    assert!(out.status.success(), "export failed: {stderr}");
-    (stdout, stderr)
+    (out.status.success(), stdout, stderr)
 }
 
 fn parse(yaml: &str) -> Vec<Invitation> {
@@ -272,30 +282,8 @@ async fn an_export_that_cannot_list_says_what_failed_and_prints_no_manifest() {
         .await
         .expect("mock starts");
     mock.state().seed_invitation("someone@example.com", None);
-    let run = |with_key: bool, extra: &'static [&'static str]| {
-        let mut cmd =
-            std::process::Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
-        cmd.arg("export")
-            .args(extra)
-            .env_clear()
-            .env("CONFLUENT_CLOUD_ENDPOINT", mock.base_url());
-        if with_key {
-            cmd.env("CONFLUENT_CLOUD_API_KEY", API_KEY)
-                .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
-        }
-        async move {
-            let out = tokio::task::spawn_blocking(move || cmd.output())
-                .await
-                .expect("export joined")
-                .expect("export ran");
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        }
-    };
-    let (ok, stdout, stderr) = run(false, &[]).await;
+    let endpoint = mock.base_url();
+    let (ok, stdout, stderr) = run_export(&endpoint, false, &[]).await;
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("error: no credentials"), "{stderr}");
 
@@ -305,7 +293,7 @@ async fn an_export_that_cannot_list_says_what_failed_and_prints_no_manifest() {
         count: 1,
         action: confluent_mock::FaultAction::Status { status: 403 },
     });
-    let (ok, stdout, stderr) = run(true, &[]).await;
+    let (ok, stdout, stderr) = run_export(&endpoint, true, &[]).await;
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains("error: listing role bindings:")
@@ -313,7 +301,7 @@ async fn an_export_that_cannot_list_says_what_failed_and_prints_no_manifest() {
             && stderr.contains("--no-role-bindings exports without them"),
         "{stderr}"
     );
-    let (ok, stdout, stderr) = run(true, &["--no-role-bindings"]).await;
+    let (ok, stdout, stderr) = run_export(&endpoint, true, &["--no-role-bindings"]).await;
     assert!(ok, "{stderr}");
     assert!(stdout.contains("someone@example.com"), "{stdout}");
 }
