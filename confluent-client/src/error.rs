@@ -112,8 +112,9 @@ pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
 /// (429/5xx/network). Credentials never reach these values: only the server's words do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// 404, or a 403 on a read by id that does not blame the API key (the Terraform provider's
-    /// reading: "not found or not allowed to know").
+    /// 404; on an invitation read by id also a 403 that does not blame the API key (the
+    /// Terraform provider's reading: "not found or not allowed to know"); on a role binding
+    /// read or delete the 403 with `error_code 40301` only.
     #[error("not found: {0}")]
     NotFound(ServerRefusal),
     /// 409: the email already has a pending invitation or is a member.

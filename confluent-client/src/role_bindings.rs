@@ -252,18 +252,17 @@ impl Client {
         decode(op, &reply)
     }
 
-    /// Reads one role binding. A 404, or a 403 that does not blame the API key (the real
-    /// service's answer for a missing binding), is [`Error::NotFound`].
+    /// Reads one role binding. A 404, or the 403 with `error_code 40301` (the real service's
+    /// answer for a missing binding), is [`Error::NotFound`]. Any other 403 stays
+    /// [`Error::Forbidden`]: a caller that forgets a binding it reads as gone must not forget
+    /// one it merely may not see.
     pub async fn get_role_binding(&self, id: &str) -> Result<RemoteRoleBinding, Error> {
         let op = Operation::GetRoleBinding;
         let url = self.url(&format!("/iam/v2/role-bindings/{}", path_segment(id)?))?;
         let reply = self
             .idempotent(op, Method::GET, &url)
             .await
-            .map_err(|e| match e {
-                Error::Forbidden(r) => Error::NotFound(r),
-                other => other,
-            })?;
+            .map_err(missing_binding_is_not_found)?;
         decode(op, &reply)
     }
 

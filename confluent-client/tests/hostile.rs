@@ -1345,6 +1345,17 @@ async fn role_bindings_answering_badly() {
             requests(&s, 2)?;
             Ok("NotFound, not retried".into())
         }),
+        case("a 403 without the missing binding's code is no proof it is gone", async {
+            let body = r#"{"errors": [{"status": "403", "code": "forbidden", "detail": "Not allowed to read role bindings at this scope"}]}"#;
+            let s = Raw::canned(json(403, body)).await;
+            let c = client(&s.base(), 4);
+            let got = c.get_role_binding("rb-1").await;
+            ensure!(matches!(got, Err(Error::Forbidden(_))), "GET: {got:?}");
+            let deleted = c.delete_role_binding("rb-1").await;
+            ensure!(matches!(deleted, Err(Error::Forbidden(_))), "DELETE: {deleted:?}");
+            requests(&s, 2)?;
+            Ok("Forbidden on GET and DELETE, not NotFound".into())
+        }),
         case("a 403 naming the API key is the credential's refusal", async {
             let body = r#"{"errors": [{"status": "403", "code": "user_unauthorized", "detail": "Invalid API Key"}]}"#;
             let s = Raw::canned(json(403, body)).await;
