@@ -37,6 +37,10 @@ pub enum Error {
     /// The Lease could not be joined.
     #[error(transparent)]
     Election(#[from] leader::Error),
+    /// `--allowed-roles` was given but names no role (`","`, `" "`): refused rather than read
+    /// as "any role".
+    #[error("--allowed-roles names no role; omit the flag to allow any role")]
+    NoAllowedRoles,
     /// The election ended (its task failed) before this replica ever led.
     #[error("leader election ended before this replica led")]
     ElectionEnded,
@@ -121,7 +125,7 @@ async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Erro
         args.require_credentials_ref,
     );
     let kube = kube::Client::try_default().await?;
-    let settings = controller_settings(args);
+    let settings = controller_settings(args)?;
     if args.dry_run {
         tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
     }
@@ -142,9 +146,19 @@ async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Erro
     ))
 }
 
-/// The controller's settings from the flags (empty values mean "not set").
-fn controller_settings(args: &RunArgs) -> Settings {
-    Settings {
+/// The controller's settings from the flags (empty values mean "not set", except for
+/// `--allowed-roles`, where a list of blanks is an error: a ceiling must never read as "any").
+fn controller_settings(args: &RunArgs) -> Result<Settings, Error> {
+    let allowed_roles: Vec<String> = args
+        .allowed_roles
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if !args.allowed_roles.is_empty() && allowed_roles.is_empty() {
+        return Err(Error::NoAllowedRoles);
+    }
+    Ok(Settings {
         resync: args.resync_interval,
         concurrency: args.concurrency,
         namespace: args.watch_namespace.clone().filter(|n| !n.is_empty()),
@@ -155,14 +169,9 @@ fn controller_settings(args: &RunArgs) -> Settings {
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty())
             .collect(),
-        allowed_roles: args
-            .allowed_roles
-            .iter()
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty())
-            .collect(),
+        allowed_roles: (!allowed_roles.is_empty()).then_some(allowed_roles),
         dry_run: args.dry_run,
-    }
+    })
 }
 
 /// What `/readyz` and `/metrics` read, shared with whoever flips readiness.
