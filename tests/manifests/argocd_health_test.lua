@@ -236,6 +236,19 @@ local cases = {
     message = "RoleBindingRefused: Confluent refused 1 role binding(s): DeveloperRead on",
   },
   {
+    name = "a binding left to delete (RoleBindingRevocationPending) is Degraded",
+    obj = invitation(2, {
+      phase = "Sent", observedGeneration = 2,
+      roleBindings = {
+        { roleName = "EnvironmentAdmin", crnPattern = "crn://confluent.cloud/organization=o/environment=env-abc", id = "rb-9", state = "Deleting", principal = "User:u-old" },
+      },
+      conditions = { ready("False", "RoleBindingRevocationPending",
+        "1 role binding(s) must be deleted and may still grant access: EnvironmentAdmin on crn://confluent.cloud/organization=o/environment=env-abc (rb-9) of User:u-old", 2) },
+    }),
+    status = "Degraded",
+    message = "RoleBindingRevocationPending: 1 role binding(s) must be deleted and may still grant access",
+  },
+  {
     name = "every role binding bound, Ready True, is Healthy",
     obj = invitation(2, {
       phase = "Sent", observedGeneration = 2,
