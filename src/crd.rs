@@ -196,35 +196,60 @@ pub struct RoleBinding {
     pub crn_pattern: String,
 }
 
-/// Where one listed role binding stands.
+/// Where one binding of the ledger stands.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 pub enum RoleBindingState {
     /// The binding exists in Confluent Cloud (created by this resource, or taken over). The
     /// grant may take a minute or two more to take effect.
     Bound,
-    /// Confluent refused the binding (a role the scope does not take, an unknown resource, a
-    /// scope the credentials may not grant); `message` says why.
+    /// Refused: by Confluent (a role the scope does not take, an unknown resource, a scope the
+    /// credentials may not grant), or by the operator's rules before anything was sent;
+    /// `message` says why. Tried again with backoff, and after the operator restarts.
     Refused,
     /// Not created yet: waiting for the invitee's user id, or for a transient failure to pass.
     Pending,
+    /// A create was sent and its answer not confirmed yet (lost, or not recorded): the binding
+    /// is looked up before anything else is done for it.
+    Creating,
+    /// The binding must go (its item left the spec, it is a previous invitee's, or
+    /// `exclusiveRoleBindings` found it) and may still be live: Ready is False
+    /// (`RoleBindingRevocationPending`) until Confluent confirms it deleted.
+    Deleting,
+    /// The binding exists but its role is no longer allowed (`--allowed-roles`): kept, with its
+    /// id, until the Invitation is deleted.
+    Disallowed,
 }
 
 impl RoleBindingState {
+    /// Every state, in the order the metrics list them.
+    pub const ALL: [Self; 6] = [
+        Self::Bound,
+        Self::Refused,
+        Self::Pending,
+        Self::Creating,
+        Self::Deleting,
+        Self::Disallowed,
+    ];
+
     /// The spelling in status (and in the `role_bindings` metric's `state` label).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Bound => "Bound",
             Self::Refused => "Refused",
             Self::Pending => "Pending",
+            Self::Creating => "Creating",
+            Self::Deleting => "Deleting",
+            Self::Disallowed => "Disallowed",
         }
     }
 }
 
-/// What the operator last observed of one listed role binding.
+/// One binding this Invitation is responsible for: one it lists (desired), holds, or must still
+/// remove.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleBindingStatus {
-    /// The role, as listed in spec.
+    /// The role.
     pub role_name: String,
     /// The absolute CRN pattern (a relative one resolved with the invitation's organization;
     /// as listed when it cannot be).
@@ -232,14 +257,13 @@ pub struct RoleBindingStatus {
     /// The binding's id in Confluent Cloud (`rb-…`), once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Bound, Refused or Pending.
+    /// Bound, Pending, Refused, Creating, Deleting or Disallowed.
     pub state: RoleBindingState,
-    /// Confluent's own explanation of a refusal, or what a pending binding waits for.
+    /// Confluent's own explanation of a refusal, or what the entry waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Whose binding this is when it is not the invitee's (`status.userId`): a previous
-    /// invitee's (`User:u-…`; the invitation was sent again to a new user), recorded until its
-    /// deletion succeeds.
+    /// Whose binding this is (`User:u-…`): the invitee's, or a previous invitee's (the
+    /// invitation was sent again to a new user) until its deletion is confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
 }
@@ -279,16 +303,19 @@ pub struct InvitationStatus {
     /// The remote invitation's Confluent resource name (CRN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
-    /// One entry per item of `spec.roleBindings`, in spec order: the absolute CRN pattern, the
-    /// binding's id once it exists, and whether it is Bound, Pending or Refused (with
-    /// Confluent's own explanation).
+    /// The ledger of role bindings: first one entry per item of `spec.roleBindings`, in spec
+    /// order, then every other binding this Invitation holds or must still delete (a removed
+    /// item's, a previous invitee's), each with its principal, absolute CRN pattern, id once it
+    /// exists, and state. An entry whose binding may exist stays until Confluent confirms the
+    /// binding gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_bindings: Vec<RoleBindingStatus>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` is True while the invitation stands as asked (Sent, Staged or Accepted) and
-    /// every listed role binding is Bound; its reason and message explain anything else.
+    /// `Ready` is True while the invitation stands as asked (Sent, Staged or Accepted), every
+    /// listed role binding is Bound and none is left to delete; its reason and message explain
+    /// anything else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

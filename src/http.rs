@@ -75,7 +75,12 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         let mut counts = std::collections::BTreeMap::<String, i64>::new();
         let now = jiff::Timestamp::now();
         let mut oldest_deletion = 0;
-        let mut bindings = std::collections::BTreeMap::<&'static str, i64>::new();
+        // every state, zeros included: an alert on bindings left to delete needs the series
+        let mut bindings: std::collections::BTreeMap<&'static str, i64> =
+            crate::crd::RoleBindingState::ALL
+                .iter()
+                .map(|s| (s.as_str(), 0))
+                .collect();
         for inv in store.state() {
             if let Some(deleted) = &inv.metadata.deletion_timestamp {
                 oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());

@@ -29,8 +29,16 @@ pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
 pub const CREDENTIALS_UNREADABLE: &str = "CredentialsUnreadable";
 /// Confluent refused a listed role binding (also a Warning Event on the change).
 pub const ROLE_BINDING_REFUSED: &str = "RoleBindingRefused";
-/// A listed role binding is not created yet (waiting for the invitee, or a transient failure).
+/// A listed role binding is not in place yet (waiting for the invitee, a transient failure, or
+/// a create whose answer is being confirmed).
 pub const ROLE_BINDING_PENDING: &str = "RoleBindingPending";
+/// A binding that must go (its item left the spec, a previous invitee's, an unlisted one under
+/// `exclusiveRoleBindings`) is not deleted yet: access that should be gone may still be live
+/// (also a Warning Event on the change).
+pub const ROLE_BINDING_REVOCATION_PENDING: &str = "RoleBindingRevocationPending";
+/// A listed binding exists but is no longer allowed (`--allowed-roles`); kept until the
+/// Invitation is deleted (also a Warning Event on the change).
+pub const ROLE_BINDING_DISALLOWED: &str = "RoleBindingDisallowed";
 
 // ---- dry run: Ready reasons and Normal Events ----
 pub const WOULD_CREATE: &str = "WouldCreate";
@@ -95,6 +103,8 @@ mod tests {
         CREDENTIALS_UNREADABLE,
         ROLE_BINDING_REFUSED,
         ROLE_BINDING_PENDING,
+        ROLE_BINDING_REVOCATION_PENDING,
+        ROLE_BINDING_DISALLOWED,
         WOULD_CREATE,
         WOULD_RECREATE,
         WOULD_REINVITE,

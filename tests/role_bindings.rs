@@ -43,9 +43,12 @@ fn create(email: &str) -> CreateInvitation {
 /// is adopted, never made twice.
 #[tokio::test]
 async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_duplicate() {
+    use confluent_client::role_bindings::RoleBindingFilter;
     use confluent_invitation_operator::crd::{RoleBinding, RoleBindingState};
     use confluent_invitation_operator::ownership::organization_of;
-    use confluent_invitation_operator::role_bindings::{self, Created, Demand, Observed, Step};
+    use confluent_invitation_operator::role_bindings::{
+        self, Demand, Done, Live, Observed, OnDisallowed, Step,
+    };
 
     let server = mock().await;
     let c = client(&server, Credentials::api_key(KEY, SECRET));
@@ -78,8 +81,36 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
     let wanted: Vec<_> = users
         .iter()
         .enumerate()
-        .map(|(n, inv)| role_bindings::wanted(&items(n), Some(&org), inv.user_id().unwrap()))
+        .map(|(n, inv)| role_bindings::desired(&items(n), Some(&org), inv.user_id().unwrap(), None))
         .collect();
+    let none = std::collections::BTreeSet::new();
+    let live = |n: usize| Live {
+        invitee: users[n].user_id(),
+        recorded_user: users[n].user_id(),
+        organization: Some(&org),
+        desired: &wanted[n],
+        exclusive: false,
+        allowed_roles: None,
+        on_disallowed: OnDisallowed::Keep,
+        refused_recently: &none,
+    };
+    // what the scope lists show of one user (an empty answer before anything is created)
+    let observed_of =
+        |principal: &str, shown: &[confluent_client::role_bindings::RemoteRoleBinding]| {
+            let mut o = Observed::default();
+            for scope in scopes {
+                let filter = RoleBindingFilter::scope(format!(
+                    "crn://confluent.cloud/organization={org}/{scope}"
+                ));
+                let share = shown
+                    .iter()
+                    .filter(|b| role_bindings::covers(&filter, b))
+                    .cloned()
+                    .collect();
+                o.list(principal, filter, Ok(share));
+            }
+            o
+        };
 
     // first reconcile of each: nothing observed, so create; one lost answer on the way
     m.inject(Fault {
@@ -89,33 +120,36 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
         action: FaultAction::CommitThenDrop,
     });
     let mut lost = 0;
-    for (n, w) in wanted.iter().enumerate() {
-        let user = users[n].user_id().unwrap();
-        let plan = role_bindings::plan(
-            user,
-            w,
-            Observed {
-                bindings: &[],
-                organization_wide: false,
-            },
-            &[],
-            false,
-            &[],
-            false,
-        );
-        for step in plan.steps {
-            let Step::Create { request, .. } = step else {
+    let mut ledgers = Vec::new();
+    for (n, inv) in users.iter().enumerate() {
+        let user = inv.user_id().unwrap();
+        let mut plan = role_bindings::plan(&live(n), &[], &observed_of(&user_principal(user), &[]));
+        for step in plan.steps.clone() {
+            let Step::Create { entry, request } = step else {
                 panic!("{step:?}")
             };
             match c.create_role_binding(&request).await {
-                Ok(_) => {}
-                Err(Error::Network { .. }) => lost += 1,
+                Ok(b) => plan.settle(entry, Done::Created(b.id.unwrap())),
+                Err(e @ Error::Network { .. }) => {
+                    lost += 1;
+                    plan.settle(entry, Done::Unanswered(e.detail()));
+                }
                 Err(e) => panic!("{e:?}"),
             }
         }
+        ledgers.push(plan.into_ledger());
     }
     assert_eq!(lost, 1);
     assert_eq!(m.role_bindings().len(), 60, "the lost create did commit");
+    assert_eq!(
+        ledgers
+            .iter()
+            .flatten()
+            .filter(|e| e.state == RoleBindingState::Creating && e.id.is_none())
+            .count(),
+        1,
+        "the lost one is recorded as a create in flight"
+    );
 
     // a resync: the batched observation
     let demands: Vec<Demand> = wanted
@@ -144,21 +178,20 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
         "s lists for N = 30 resources"
     );
     let by_user = role_bindings::by_principal(seen);
-    // every resource: all bound, the lost one adopted, nothing created twice
+    // every resource: all bound, nothing created twice; with no ledger, each binding is adopted
+    // once; with the ledger of the first pass, only the lost create is (found, recovered)
     let mut adopted = 0;
-    for (n, w) in wanted.iter().enumerate() {
+    let mut recovered = 0;
+    for (n, ledger) in ledgers.iter().enumerate() {
         let user = users[n].user_id().unwrap();
         let mine = by_user
             .get(&user_principal(user))
             .cloned()
             .unwrap_or_default();
-        let observed = Observed {
-            bindings: &mine,
-            organization_wide: false,
-        };
-        let plan = role_bindings::plan(user, w, observed, &[], false, &[], false);
+        let observed = observed_of(&user_principal(user), &mine);
+        let plan = role_bindings::plan(&live(n), &[], &observed);
         assert!(
-            plan.entries
+            plan.ledger
                 .iter()
                 .all(|e| e.state == RoleBindingState::Bound)
         );
@@ -169,47 +202,73 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
         );
         adopted += plan.steps.len();
         assert_eq!(
-            role_bindings::verdict(&plan.entries),
+            role_bindings::verdict(&plan.ledger),
             role_bindings::Verdict::Bound
         );
+        let with_ledger = role_bindings::plan(&live(n), ledger, &observed);
+        assert!(with_ledger.reads.is_empty());
+        recovered += with_ledger
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s,
+                    Step::Adopt {
+                        recovered: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(
+            with_ledger.steps.len(),
+            with_ledger
+                .steps
+                .iter()
+                .filter(|s| matches!(s, Step::Adopt { .. }))
+                .count()
+        );
         // with their ids recorded, the next resync plans nothing
-        let again = role_bindings::plan(user, w, observed, &plan.entries, false, &[], false);
+        let again = role_bindings::plan(&live(n), &with_ledger.ledger, &observed);
         assert!(again.steps.is_empty());
     }
     assert_eq!(
         adopted, 60,
         "no id was recorded yet: each binding is adopted once"
     );
+    assert_eq!(recovered, 1, "the lost create is found, not made twice");
     assert_eq!(m.role_bindings().len(), 60, "no duplicate");
 
     // a refused pair settles as Refused with Confluent's detail, and Ready says so
     let user = users[0].user_id().unwrap();
-    let bad = role_bindings::wanted(
+    let bad = role_bindings::desired(
         &[RoleBinding {
             role_name: "DeveloperRead".into(),
             crn_pattern: "environment=env-0/cloud-cluster=lkc-1".into(),
         }],
         Some(&org),
         user,
+        None,
     );
-    let plan = role_bindings::plan(
-        user,
-        &bad,
-        Observed {
-            bindings: &[],
-            organization_wide: false,
-        },
-        &[],
-        false,
-        &[],
-        false,
-    );
-    let Step::Create { index, request } = &plan.steps[0] else {
-        panic!()
+    let bad_live = Live {
+        desired: &bad,
+        ..live(0)
     };
-    let e = c.create_role_binding(request).await.unwrap_err();
-    let entry = role_bindings::settle(&plan.entries[*index], Created::Refused(e.detail()));
-    match role_bindings::verdict(&[entry]) {
+    let mut observed = Observed::default();
+    observed.list(
+        &user_principal(user),
+        RoleBindingFilter::scope(format!(
+            "crn://confluent.cloud/organization={org}/environment=env-0/cloud-cluster=lkc-1"
+        )),
+        Ok(Vec::new()),
+    );
+    let mut plan = role_bindings::plan(&bad_live, &[], &observed);
+    let Some(Step::Create { entry, request }) = plan.steps.first().cloned() else {
+        panic!("{:?}", plan.steps)
+    };
+    let e = c.create_role_binding(&request).await.unwrap_err();
+    plan.settle(entry, Done::Refused(e.detail()));
+    match role_bindings::verdict(&plan.into_ledger()) {
         role_bindings::Verdict::NotReady { reason, message } => {
             assert_eq!(reason, "RoleBindingRefused");
             assert!(message.contains("DeveloperRead on crn://"), "{message}");

@@ -103,7 +103,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             {
                 ctx.learn_organization(&client.identity(), org);
             }
-            let bindings = role_bindings::apply(ctx, &obj, &client, &inv, fresh_lookup).await;
+            let bindings = role_bindings::apply(ctx, &obj, &client, &inv).await?;
             succeeded(ctx, &obj, &inv, event, bindings).await
         }
         Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
@@ -257,19 +257,32 @@ async fn succeeded(
 ) -> Result<Action, Error> {
     let now = jiff::Timestamp::now();
     let prev = obj.status.as_ref();
-    // the bindings' entries first, so Ready weighs them with the invitation
+    // the ledger first, so Ready weighs the bindings with the invitation
     let mut base = prev.cloned();
-    let mut retry = None;
-    if let Some(applied) = bindings {
+    let applied = bindings.unwrap_or_default();
+    if !applied.entries.is_empty() || base.as_ref().is_some_and(|b| !b.role_bindings.is_empty()) {
         base.get_or_insert_with(Default::default).role_bindings = applied.entries;
-        retry = applied.retry;
     }
-    let next = status::next_status(
+    let mut next = status::next_status(
         base.as_ref(),
         &Outcome::Remote(inv),
         obj.metadata.generation,
         now,
     );
+    if let Some(would) = &applied.would
+        && next.ready().is_some_and(|c| c.status == "True")
+    {
+        // a dry run: Ready says what would change, instead of what is
+        next = status::next_status(
+            Some(&next),
+            &Outcome::Held {
+                reason: would.reason,
+                message: would.message.clone(),
+            },
+            obj.metadata.generation,
+            now,
+        );
+    }
     report::write_status(ctx, obj, &next).await?;
     if let Some((reason, note)) = event {
         report::event(ctx, obj, false, reason, &note).await;
@@ -280,20 +293,26 @@ async fn succeeded(
         report::event(ctx, obj, warning, &ready.reason, &ready.message).await;
     }
     if report::ready_changed(prev, &next)
-        && let Some(ready) = next
-            .ready()
-            .filter(|c| c.reason == reason::ROLE_BINDING_REFUSED)
+        && let Some(ready) = next.ready()
     {
-        report::event(ctx, obj, true, &ready.reason, &ready.message).await;
+        if WARNED_BINDING_REASONS.contains(&ready.reason.as_str()) {
+            report::event(ctx, obj, true, &ready.reason, &ready.message).await;
+        }
+        for (action, note) in applied.would.iter().flat_map(|w| &w.events) {
+            report::distinct_event(ctx, obj, false, action, note).await;
+        }
     }
-    if let Some(e) = retry {
-        // A binding waits for a transient failure (429, 5xx, no answer) to pass: tried again at
-        // the next resync, not on the quick backoff of invitations. The invitation stands; a
-        // herd of binding retries would spend the credential's budget when it is tightest. The
-        // failure is counted, so the retry looks the binding up before creating it.
+    if applied.would.is_some() {
+        // the preview follows Confluent, as the invitation's does
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    if let Some(e) = applied.retry {
+        // A binding waits for a transient failure (429, 5xx, no answer) to pass, or a delete
+        // to go through: tried again at the next resync, not on the quick backoff of
+        // invitations. The invitation stands; a herd of binding retries would spend the
+        // credential's budget when it is tightest.
         tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; trying again at the next resync");
         ctx.metrics.error(e.reason());
-        ctx.count_failure(obj);
         let wait = e
             .retry_after()
             .map_or(ctx.settings.resync, |w| w.max(ctx.settings.resync));
@@ -301,10 +320,25 @@ async fn succeeded(
     }
     ctx.forget_failures(obj);
     // The sweeper compares every resource with each fresh snapshot: no timer per resource,
-    // except for an invitation that expires before the next resync.
-    Ok(status::next_check(&next, now, ctx.settings.resync)
-        .map_or_else(Action::await_change, Action::requeue))
+    // except for an invitation that expires before the next resync, and a refused binding whose
+    // backoff ends first.
+    let check = status::next_check(&next, now, ctx.settings.resync);
+    let soonest = match (check, applied.refused_retry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(soonest.map_or_else(Action::await_change, |d| {
+        Action::requeue(d.max(std::time::Duration::from_secs(1)))
+    }))
 }
+
+/// The binding verdicts that are a Warning Event when Ready turns to them: a refusal, access
+/// that must go but is still live, access kept that is no longer allowed.
+const WARNED_BINDING_REASONS: [&str; 3] = [
+    reason::ROLE_BINDING_REFUSED,
+    reason::ROLE_BINDING_REVOCATION_PENDING,
+    reason::ROLE_BINDING_DISALLOWED,
+];
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
 /// and a slow retry (someone has to change something first).

@@ -60,10 +60,7 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
         && let Some(scope) = known_scope.clone()
         && let Some(next) = claims::hand_over(ctx, obj, scope).await?
     {
-        if has_recorded_bindings(obj) {
-            let client = ctx.client_of(obj, &namespace).await?;
-            hand_over_bindings(ctx, obj, &client, &next).await?;
-        }
+        hand_over_bindings(ctx, obj, &namespace, &next).await?;
         return handed_over(ctx, obj, &next).await;
     }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -78,13 +75,13 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     if contested && known_scope.is_none() {
         let scope = claims::scope_with(ctx, obj, &client).await?;
         if let Some(next) = claims::hand_over(ctx, obj, scope).await? {
-            hand_over_bindings(ctx, obj, &client, &next).await?;
+            hand_over_bindings(ctx, obj, &namespace, &next).await?;
             return handed_over(ctx, obj, &next).await;
         }
     }
     // the bindings first: once a pending invitation is deleted, its user may be gone and its
     // bindings no longer reachable by id
-    role_bindings::clean_up(ctx, obj, &client, None).await?;
+    role_bindings::clean_up(ctx, obj, None, || async { Ok(client.clone()) }).await?;
     let first = planner::plan_cleanup(resource, &Remote::default());
     let reads = Reads {
         ctx,
@@ -103,18 +100,14 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
     drive::drive(&mut stage, &reads, first).await
 }
 
-fn has_recorded_bindings(obj: &Invitation) -> bool {
-    obj.status
-        .as_ref()
-        .is_some_and(|s| !s.role_bindings.is_empty())
-}
-
 /// The invitation stays for `next`: the bindings this resource recorded go per its policy,
-/// except those `next` lists too (its user is the same, and it keeps them).
+/// except those `next` lists too (its user is the same, and it keeps them). Credentials are
+/// read only when a binding must be read or deleted: `Orphan`, or nothing to delete, waits for
+/// none.
 async fn hand_over_bindings(
     ctx: &Context,
     obj: &Invitation,
-    client: &confluent_client::Client,
+    namespace: &str,
     next: &str,
 ) -> Result<(), Error> {
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -124,7 +117,10 @@ async fn hand_over_bindings(
     let Some(successor) = role_bindings::named(ctx, next) else {
         return Ok(());
     };
-    role_bindings::clean_up(ctx, obj, client, Some(&successor)).await
+    role_bindings::clean_up(ctx, obj, Some(&successor), || async {
+        Ok(ctx.client_of(obj, namespace).await?)
+    })
+    .await
 }
 
 /// The Cleanup stage of one deleted Invitation.
@@ -199,8 +195,13 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
 /// status and in one Warning Event per streak what is blocked and how to release it, instead of
 /// hanging silently with the finalizer.
 async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error) {
+    let release = if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        "restore the credentials to let it go"
+    } else {
+        "to release this Invitation without touching Confluent Cloud, set spec.deletionPolicy: Orphan"
+    };
     let message = format!(
-        "Cleanup is blocked: {e}. The remote invitation for {} is not cleaned up and the finalizer stays until the credentials are back; to release this Invitation without touching Confluent Cloud, set spec.deletionPolicy: Orphan",
+        "Cleanup is blocked: {e}. The remote invitation for {} is not cleaned up and the finalizer stays until the credentials are back; {release}",
         obj.spec.email
     );
     let next = status::next_status(

@@ -16,6 +16,7 @@ use super::events;
 use crate::crd::Invitation;
 use crate::credentials::CredentialStore;
 use crate::metrics::Metrics;
+use crate::role_bindings::Key;
 use crate::snapshot::Snapshots;
 use crate::snapshot::role_bindings::RoleBindingLists;
 use confluent_client::retry::Backoff;
@@ -36,8 +37,8 @@ pub struct Settings {
     pub label_selector: Option<String>,
     /// Email domains that may be invited (empty: all).
     pub allowed_email_domains: Vec<String>,
-    /// Roles the operator may grant, and delete under `exclusiveRoleBindings` (empty: all).
-    pub allowed_roles: Vec<String>,
+    /// Roles the operator may grant, and delete under `exclusiveRoleBindings` (`None`: all).
+    pub allowed_roles: Option<Vec<String>>,
     /// Preview mode: read and plan, never write to Confluent (see [`super::preview`]).
     pub dry_run: bool,
 }
@@ -87,11 +88,18 @@ pub struct Context {
     /// Secrets this process put [`super::credentials_in_use::SECRET_FINALIZER`] on, with when it last
     /// tried.
     held_secrets: Mutex<HashMap<(String, String), Instant>>,
+    /// Role bindings Confluent refused, per object: how often in a row, and when to try again.
+    /// Kept in memory on purpose: a restart (the operator's flags may have changed) tries
+    /// every refused binding once more. Entries go when the spec changes and on deletion.
+    binding_refusals: Mutex<HashMap<ObjectRef<Invitation>, Refusals>>,
     /// Objects whose cleanup ended in this process (until they leave the watch cache).
     cleaned_up: Mutex<HashSet<ObjectRef<Invitation>>>,
     /// Wakes an object through the controller (a handover's successor), set by [`super::run`].
     pub(super) wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
 }
+
+/// One object's refused role bindings: how many refusals in a row, and when to try again.
+type Refusals = HashMap<Key, (u32, Instant)>;
 
 /// The credential an object is reconciled with: the client (one per credential, so a changed
 /// Secret is another client) and the credential's non-secret identity, which outlives a
@@ -137,6 +145,7 @@ impl Context {
             organizations: Mutex::new(HashMap::new()),
             store: OnceLock::new(),
             held_secrets: Mutex::new(HashMap::new()),
+            binding_refusals: Mutex::new(HashMap::new()),
             cleaned_up: Mutex::new(HashSet::new()),
             wake: OnceLock::new(),
         }
@@ -162,6 +171,57 @@ impl Context {
 
     pub(crate) fn forget_failures(&self, obj: &Invitation) {
         self.failures().remove(&key(obj));
+    }
+
+    /// The bindings of `obj` Confluent refused whose retry is not due yet.
+    pub(crate) fn refused_recently(&self, obj: &Invitation) -> std::collections::BTreeSet<Key> {
+        let now = Instant::now();
+        self.binding_refusals
+            .lock()
+            .get(&key(obj))
+            .map(|held| {
+                held.iter()
+                    .filter(|(_, (_, next))| *next > now)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records that Confluent refused `binding` of `obj`; it is tried again after the refusal
+    /// backoff (longer each time in a row).
+    pub(crate) fn binding_refused(&self, obj: &Invitation, binding: &Key) {
+        let mut refusals = self.binding_refusals.lock();
+        let held = refusals.entry(key(obj)).or_default();
+        let attempts = held.get(binding).map_or(0, |(n, _)| *n);
+        let wait = self.settings.refusal_backoff().delay(attempts, None);
+        held.insert(
+            binding.clone(),
+            (attempts.saturating_add(1), Instant::now() + wait),
+        );
+    }
+
+    /// Forgets `obj`'s refusals, except those of `still_refused` (the bindings its ledger still
+    /// shows refused): a binding that is no longer refused starts its backoff afresh.
+    pub(crate) fn keep_binding_refusals(&self, obj: &Invitation, still_refused: &[Key]) {
+        let mut refusals = self.binding_refusals.lock();
+        if let Some(held) = refusals.get_mut(&key(obj)) {
+            held.retain(|k, _| still_refused.contains(k));
+            if held.is_empty() {
+                refusals.remove(&key(obj));
+            }
+        }
+    }
+
+    /// When the first refused binding of `obj` is due to be tried again.
+    pub(crate) fn next_binding_retry(&self, obj: &Invitation) -> Option<Duration> {
+        let now = Instant::now();
+        self.binding_refusals
+            .lock()
+            .get(&key(obj))?
+            .values()
+            .map(|(_, next)| next.saturating_duration_since(now))
+            .min()
     }
 
     fn owners(&self) -> MutexGuard<'_, HashMap<ObjectRef<Invitation>, CredentialUse>> {
@@ -192,6 +252,7 @@ impl Context {
     /// Forgets a deleted object.
     pub(crate) fn forget_owner(&self, obj: &Invitation) {
         self.owners().remove(&key(obj));
+        self.binding_refusals.lock().remove(&key(obj));
     }
 
     pub(crate) fn held_secrets(&self) -> MutexGuard<'_, HashMap<(String, String), Instant>> {

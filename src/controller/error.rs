@@ -14,6 +14,12 @@ pub enum Error {
     /// A Confluent call failed during cleanup (the finalizer stays until it succeeds).
     #[error("confluent: {0}")]
     Confluent(#[from] confluent_client::Error),
+    /// Cleanup left a role binding its policy removes (it could not be checked or deleted yet):
+    /// the finalizer stays, and the ledger shows which.
+    #[error(
+        "role bindings the deletion policy removes are not deleted yet (see status.roleBindings)"
+    )]
+    BindingsLeft,
     /// The finalizer helper failed around our reconcile.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
@@ -42,6 +48,7 @@ impl Error {
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.reason(),
                 _ => "FinalizerError",
             },
+            Self::BindingsLeft => "RoleBindingRevocationPending",
             Self::Unnamed => "Unnamed",
             Self::Unsettled(_) => "InternalError",
             Self::AwaitingList => "AwaitingList",

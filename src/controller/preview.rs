@@ -102,24 +102,29 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let recorded = status
         .map(|s| s.role_bindings.as_slice())
         .unwrap_or_default();
-    let loser = status
-        .and_then(|s| s.ready())
-        .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT);
-    let bindings: Vec<String> = crate::role_bindings::plan_cleanup(
-        obj.spec.deletion_policy,
+    let cleanup = crate::role_bindings::Cleanup {
+        policy: obj.spec.deletion_policy,
         accepted,
-        loser,
+        email_conflict_loser: status
+            .and_then(|s| s.ready())
+            .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT),
+        recorded_user: status.and_then(|s| s.user_id.as_deref()),
+        successor: None,
+    };
+    let plan = crate::role_bindings::plan_cleanup(
+        &cleanup,
         recorded,
-        None,
-    )
-    .into_iter()
-    .filter_map(|step| match step {
-        crate::role_bindings::Step::Delete { id, describes, .. } => {
-            Some(format!("{id} ({describes})"))
-        }
-        _ => None,
-    })
-    .collect();
+        &crate::role_bindings::Observed::default(),
+    );
+    let bindings: Vec<String> = plan
+        .ledger
+        .iter()
+        .filter(|e| e.state == crate::crd::RoleBindingState::Deleting)
+        .filter_map(|e| {
+            let id = e.id.as_deref()?;
+            Some(format!("{id} ({} on {})", e.role_name, e.crn_pattern))
+        })
+        .collect();
     let message = if bindings.is_empty() {
         message
     } else {

@@ -1,8 +1,11 @@
 //! The role bindings an Invitation lists (`spec.roleBindings`), in three places of the
-//! controller: after the invitation stands (Apply: observe, create, adopt, delete), when the
-//! resource is deleted (Cleanup, per deletion policy) and once per resync (the sweeper wakes the
-//! Invitations whose bindings drifted). The decisions are [`crate::role_bindings`]'; this
-//! module lists, calls and reports.
+//! controller: after the invitation stands (Apply), when the resource is deleted (Cleanup, per
+//! deletion policy) and once per resync (the sweeper wakes the Invitations whose bindings
+//! drifted). The decisions are [`crate::role_bindings`]'; this module observes (held lists, a
+//! list where none is held, the exact reads the decisions ask for), records the ledger before a
+//! create is sent, performs the writes, settles each into the ledger and reports.
+
+use std::time::Duration;
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -13,9 +16,10 @@ use crate::crd::{Invitation, RoleBindingState, RoleBindingStatus};
 use crate::ownership::organization_of;
 use crate::reason;
 use crate::role_bindings::{
-    self as decide, Created, DeleteCause, Demand, Observed, Plan, Step, Wanted,
+    self as decide, Cleanup, DeleteCause, Demand, Desired, Done, Key, Live, Observed, OnDisallowed,
+    Plan, Read, Step,
 };
-use crate::status::Phase;
+use crate::status::{self, Outcome, Phase};
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, user_principal,
@@ -25,23 +29,36 @@ use confluent_client::role_bindings::{
 /// lists per scope (it costs its pages once, whatever the scopes).
 const MAX_SCOPE_LISTS: usize = 16;
 
+/// Rounds of exact reads one reconcile makes at most: the second answers what the first showed
+/// (an id that turned out to be another binding's is looked up by its key).
+const READ_ROUNDS: usize = 2;
+
 /// What the bindings of one Apply came to.
+#[derive(Default)]
 pub(super) struct Applied {
-    /// `status.roleBindings`.
+    /// `status.roleBindings`: the ledger after the writes.
     pub(super) entries: Vec<RoleBindingStatus>,
-    /// A transient failure (429, 5xx, network, a delete that did not go through): try again
-    /// at the next resync.
+    /// A transient failure (429, 5xx, network, a delete that did not go through): try again at
+    /// the next resync.
     pub(super) retry: Option<confluent_client::Error>,
+    /// Dry run: the Ready reason and message of what would change, and an Event per write.
+    pub(super) would: Option<Would>,
+    /// When a binding Confluent refused is tried again.
+    pub(super) refused_retry: Option<Duration>,
+}
+
+/// What a dry run would have done to the bindings.
+pub(super) struct Would {
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+    pub(super) events: Vec<(&'static str, String)>,
 }
 
 /// Whether an object has anything to do with bindings: listed, exclusive, or recorded.
 fn concerned(obj: &Invitation) -> bool {
     !obj.spec.role_bindings.is_empty()
         || obj.spec.exclusive_role_bindings
-        || obj
-            .status
-            .as_ref()
-            .is_some_and(|s| !s.role_bindings.is_empty())
+        || !recorded(obj).is_empty()
 }
 
 fn recorded(obj: &Invitation) -> &[RoleBindingStatus] {
@@ -51,15 +68,19 @@ fn recorded(obj: &Invitation) -> &[RoleBindingStatus] {
         .unwrap_or_default()
 }
 
+fn recorded_user(obj: &Invitation) -> Option<&str> {
+    obj.status.as_ref().and_then(|s| s.user_id.as_deref())
+}
+
 /// The lists that show an object's bindings: one per scope its items bind at, or the
 /// organization-wide one (exclusive, or too many scopes). Empty when nothing needs a list.
 fn lists_for(
     credential: u64,
     organization: Option<&str>,
-    wanted: &[Wanted],
+    desired: &[Desired],
     exclusive: bool,
 ) -> Vec<RoleBindingFilter> {
-    let crn_patterns = decide::crn_patterns(wanted);
+    let crn_patterns = decide::crn_patterns(desired);
     let Some(org) = organization else {
         // no organization known: the absolute patterns' own scopes, and no exclusive sweep
         return crn_patterns
@@ -79,300 +100,431 @@ fn lists_for(
         .collect()
 }
 
-/// Whether `filters` is the organization-wide list, which alone shows every binding of a user.
-fn organization_wide(filters: &[RoleBindingFilter], organization: Option<&str>) -> bool {
-    organization.is_some_and(|org| {
-        filters == [RoleBindingFilter::nested(&decide::organization_crn(org))].as_slice()
-    })
+/// What one object asks of its bindings, owned, so that [`Live`] can borrow it.
+struct Ask {
+    organization: Option<String>,
+    user_id: Option<String>,
+    desired: Vec<Desired>,
+    exclusive: bool,
+    refused_recently: std::collections::BTreeSet<Key>,
+}
+
+impl Ask {
+    fn new(
+        ctx: &Context,
+        obj: &Invitation,
+        organization: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Self {
+        let desired = decide::desired(
+            &obj.spec.role_bindings,
+            organization,
+            user_id.unwrap_or_default(),
+            ctx.settings.allowed_roles.as_deref(),
+        );
+        Self {
+            organization: organization.map(str::to_owned),
+            user_id: user_id.map(str::to_owned),
+            desired,
+            exclusive: obj.spec.exclusive_role_bindings && organization.is_some(),
+            refused_recently: ctx.refused_recently(obj),
+        }
+    }
+
+    fn live<'a>(&'a self, ctx: &'a Context, obj: &'a Invitation) -> Live<'a> {
+        Live {
+            invitee: self.user_id.as_deref(),
+            recorded_user: recorded_user(obj),
+            organization: self.organization.as_deref(),
+            desired: &self.desired,
+            exclusive: self.exclusive,
+            allowed_roles: ctx.settings.allowed_roles.as_deref(),
+            on_disallowed: OnDisallowed::Keep,
+            refused_recently: &self.refused_recently,
+        }
+    }
+
+    /// The lists that show the invitee's desired bindings.
+    fn filters(&self, credential: u64) -> Vec<RoleBindingFilter> {
+        lists_for(
+            credential,
+            self.organization.as_deref(),
+            &self.desired,
+            self.exclusive,
+        )
+    }
+}
+
+/// Adds to `observed` what the held lists of `credential` show of every principal the ledger
+/// names (no call): whose an id is, for bindings no desired scope covers.
+fn add_held(
+    ctx: &Context,
+    credential: u64,
+    ledger: &[RoleBindingStatus],
+    recorded_user: Option<&str>,
+    observed: &mut Observed,
+) {
+    let mut principals: Vec<String> = ledger
+        .iter()
+        .filter_map(|e| Key::of_entry(e, recorded_user).map(|k| k.principal))
+        .collect();
+    principals.sort();
+    principals.dedup();
+    for principal in principals {
+        for (filter, share) in ctx.role_binding_lists.held(credential, &principal) {
+            observed.list(&principal, filter, Ok(share));
+        }
+    }
+}
+
+/// One exact read.
+async fn read(
+    client: &confluent_client::Client,
+    read: &Read,
+) -> Result<Option<RemoteRoleBinding>, String> {
+    let answer = match read {
+        Read::ById(id) => match client.get_role_binding(id).await {
+            Ok(b) => Ok(Some(b)),
+            Err(confluent_client::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+        Read::ByKey(key) => client.find_role_binding(&key.request()).await,
+    };
+    answer.map_err(|e| e.detail())
+}
+
+/// Plans, making the exact reads the plan asks for and planning again with their answers.
+async fn planned(
+    client: &confluent_client::Client,
+    observed: &mut Observed,
+    plan: impl Fn(&Observed) -> Plan,
+) -> Plan {
+    let mut current = plan(observed);
+    for _ in 0..READ_ROUNDS {
+        let reads: Vec<Read> = std::mem::take(&mut current.reads)
+            .into_iter()
+            .filter(|r| !observed.has_read(r))
+            .collect();
+        if reads.is_empty() {
+            break;
+        }
+        for r in reads {
+            let answer = read(client, &r).await;
+            observed.read(r, answer);
+        }
+        current = plan(observed);
+    }
+    current
 }
 
 /// The bindings step of Apply, once the remote invitation stands as `inv`. `None` when the
-/// object lists, excludes and records no binding: nothing is read for it. `recovering`: the
-/// object's last reconcile failed, maybe a create whose answer was lost after the held lists
-/// were taken: each create is preceded by an exact look-up of its binding (one small call, not
-/// a new list of the whole scope), since a duplicate's `409` is declared but not proven.
+/// object lists, excludes and records no binding: nothing is read for it. Fails only when the
+/// ledger could not be recorded before a create (nothing was sent then).
 pub(super) async fn apply(
     ctx: &Context,
     obj: &Invitation,
     client: &confluent_client::Client,
     inv: &RemoteInvitation,
-    recovering: bool,
-) -> Option<Applied> {
+) -> Result<Option<Applied>, Error> {
     if !concerned(obj) {
-        return None;
+        return Ok(None);
     }
-    let recorded = recorded(obj);
+    let ledger = recorded(obj);
     // Bindings are for a standing invitation (pending or accepted): an expired or deactivated
-    // one keeps what status says until it stands again.
+    // one keeps its ledger as it is until it stands again.
     if !Phase::of(inv.status.as_ref()).stands() {
-        return Some(Applied {
-            entries: recorded.to_vec(),
-            retry: None,
-        });
+        return Ok(Some(Applied {
+            entries: ledger.to_vec(),
+            ..Applied::default()
+        }));
+    }
+    if obj.spec_changed() {
+        // the spec changed: every refused binding is tried again
+        ctx.keep_binding_refusals(obj, &[]);
     }
     let organization = inv.resource_name().and_then(organization_of);
-    let items = &obj.spec.role_bindings;
-    let Some(user_id) = inv.user_id() else {
-        return Some(Applied {
-            entries: decide::waiting_for_user(items, organization),
-            retry: None,
-        });
-    };
-    let wanted = decide::wanted(items, organization, user_id);
-    let retry_refused = obj.spec_changed();
-    let recorded_user = obj.status.as_ref().and_then(|s| s.user_id.as_deref());
-    let (own, previous_users) = decide::of_current_user(recorded, recorded_user, user_id);
-    let invitee = Invitee {
-        organization,
-        user_id,
-        wanted: &wanted,
-    };
-    let plan = match invitee.plan(ctx, client, obj, &own, retry_refused).await {
-        Ok(plan) => plan,
-        Err(e) if e.is_transient() => {
-            return Some(Applied {
-                entries: pending_after(&wanted, recorded, &e),
-                retry: Some(e),
+    let ask = Ask::new(ctx, obj, organization, inv.user_id());
+    let live = ask.live(ctx, obj);
+    let mut observed = Observed::default();
+    let mut retry = None;
+    if let Some(user) = inv.user_id() {
+        let principal = user_principal(user);
+        let filters = ask.filters(client.key());
+        for (filter, answer) in ctx
+            .role_binding_lists
+            .look(client, &filters, &principal)
+            .await
+        {
+            let shown = answer.map_err(|e| {
+                tracing::warn!(crn = %filter.crn_pattern, error = %e, "role-binding list failed; its bindings stay as recorded");
+                let detail = e.detail();
+                if e.is_transient() && retry.is_none() {
+                    retry = Some(e);
+                }
+                detail
             });
+            observed.list(&principal, filter, shown);
         }
-        // the list itself refused (e.g. a credential that may not read bindings): every item
-        // says so; nothing is created blind
-        Err(e) => {
-            return Some(Applied {
-                entries: refused_by(&wanted, &e),
-                retry: None,
-            });
-        }
-    };
+        add_held(ctx, client.key(), ledger, recorded_user(obj), &mut observed);
+    }
+    let mut plan = planned(client, &mut observed, |seen| {
+        decide::plan(&live, ledger, seen)
+    })
+    .await;
+    if ctx.settings.dry_run {
+        return Ok(Some(preview(ctx, plan)));
+    }
+    if plan.creates() {
+        // recorded before any create is sent: a create whose answer is lost (or whose status
+        // write fails, or a crash) is then `Creating` in the ledger, and looked up, whatever
+        // happens to the spec meanwhile
+        record(ctx, obj, inv, &plan.ledger).await?;
+    }
+    let steps = plan.steps.clone();
     let mut run = Run {
         ctx,
         obj,
         client,
-        entries: plan.entries,
-        retry: None,
-        recovering,
+        stopped: None,
+        retry,
     };
-    for step in plan.steps.into_iter().chain(previous_users) {
-        if run.retry.is_some() {
-            break; // a 429 or an outage: the rest waits for the next resync
-        }
-        run.step(step, recorded).await;
+    for step in steps {
+        run.step(&mut plan, step).await;
     }
-    Some(Applied {
-        entries: run.entries,
-        retry: run.retry,
-    })
-}
-
-/// An object's invitee and wanted set, to plan from the credential's held lists: what Apply and
-/// the sweep's comparison share.
-struct Invitee<'a> {
-    organization: Option<&'a str>,
-    user_id: &'a str,
-    wanted: &'a [Wanted],
-}
-
-impl Invitee<'_> {
-    /// The plan from the lists that show the invitee's bindings (held ones are read without a
-    /// call), against `recorded`.
-    async fn plan(
-        &self,
-        ctx: &Context,
-        client: &confluent_client::Client,
-        obj: &Invitation,
-        recorded: &[RoleBindingStatus],
-        retry_refused: bool,
-    ) -> Result<Plan, confluent_client::Error> {
-        let exclusive = obj.spec.exclusive_role_bindings && self.organization.is_some();
-        let filters = lists_for(client.key(), self.organization, self.wanted, exclusive);
-        let bindings = ctx
-            .role_binding_lists
-            .look(client, &filters, &user_principal(self.user_id))
-            .await?;
-        Ok(decide::plan(
-            self.user_id,
-            self.wanted,
-            Observed {
-                bindings: &bindings,
-                organization_wide: organization_wide(&filters, self.organization),
-            },
-            recorded,
-            exclusive,
-            &ctx.settings.allowed_roles,
-            retry_refused,
-        ))
-    }
-}
-
-/// Every wanted item `Pending` with the failure's words (its binding as recorded, if any).
-fn pending_after(
-    wanted: &[Wanted],
-    recorded: &[RoleBindingStatus],
-    e: &confluent_client::Error,
-) -> Vec<RoleBindingStatus> {
-    let mut entries: Vec<RoleBindingStatus> = wanted
+    let entries = plan.into_ledger();
+    let still_refused: Vec<Key> = entries
         .iter()
-        .map(|w| {
-            let pending = w.entry(
-                RoleBindingState::Pending,
-                None,
-                Some(format!("not listed yet: {}", e.detail())),
-            );
-            recorded
-                .iter()
-                .find(|r| {
-                    r.role_name == pending.role_name
-                        && confluent_client::role_bindings::same_crn(
-                            &r.crn_pattern,
-                            &pending.crn_pattern,
-                        )
-                })
-                .cloned()
-                .unwrap_or(pending)
-        })
+        .filter(|e| e.state == RoleBindingState::Refused)
+        .filter_map(|e| Key::of_entry(e, None))
         .collect();
-    // recorded bindings no longer wanted stay recorded until they are deleted
-    for r in recorded {
-        if r.id.is_some() && !entries.iter().any(|e| e.id == r.id) {
-            entries.push(r.clone());
+    ctx.keep_binding_refusals(obj, &still_refused);
+    Ok(Some(Applied {
+        entries,
+        retry: run.retry.or(run.stopped),
+        would: None,
+        refused_retry: ctx.next_binding_retry(obj),
+    }))
+}
+
+/// Writes the status with `ledger`, before creates are sent.
+async fn record(
+    ctx: &Context,
+    obj: &Invitation,
+    inv: &RemoteInvitation,
+    ledger: &[RoleBindingStatus],
+) -> Result<(), Error> {
+    let mut base = obj.status.clone().unwrap_or_default();
+    base.role_bindings = ledger.to_vec();
+    let next = status::next_status(
+        Some(&base),
+        &Outcome::Remote(inv),
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    report::write_status(ctx, obj, &next).await.map(drop)
+}
+
+/// `--dry-run`: what the writes would be, nothing sent; the ledger as recorded.
+fn preview(ctx: &Context, plan: Plan) -> Applied {
+    let mut events = Vec::new();
+    let mut deletes = Vec::new();
+    let mut creates = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Create { request, .. } => {
+                creates.push(format!("{} on {}", request.role_name, request.crn_pattern));
+                events.push((
+                    reason::WOULD_CREATE_ROLE_BINDING,
+                    format!(
+                        "Would grant {} on {} to {}",
+                        request.role_name, request.crn_pattern, request.principal
+                    ),
+                ));
+            }
+            Step::Delete { entry, id, .. } => {
+                let what = plan
+                    .ledger
+                    .get(*entry)
+                    .map(|e| format!("{} on {}", e.role_name, e.crn_pattern))
+                    .unwrap_or_default();
+                deletes.push(format!("{id} ({what})"));
+                events.push((
+                    reason::WOULD_DELETE_ROLE_BINDING,
+                    format!("Would delete role binding {id} ({what})"),
+                ));
+            }
+            Step::Adopt { .. } => {}
         }
     }
-    entries
+    for (action, _) in &events {
+        ctx.metrics.dry_run(action);
+    }
+    let would = match (deletes.is_empty(), creates.is_empty()) {
+        (true, true) => None,
+        _ => {
+            let mut parts = Vec::new();
+            if !deletes.is_empty() {
+                parts.push(format!(
+                    "would delete role binding(s) {}",
+                    deletes.join(", ")
+                ));
+            }
+            if !creates.is_empty() {
+                parts.push(format!("would grant {}", creates.join(", ")));
+            }
+            Some(Would {
+                reason: if deletes.is_empty() {
+                    reason::WOULD_CREATE_ROLE_BINDING
+                } else {
+                    reason::WOULD_DELETE_ROLE_BINDING
+                },
+                message: format!("dry run: {}", parts.join("; ")),
+                events,
+            })
+        }
+    };
+    Applied {
+        entries: plan.previewed(),
+        would,
+        ..Applied::default()
+    }
 }
 
-/// Every wanted item `Refused` with Confluent's words.
-fn refused_by(wanted: &[Wanted], e: &confluent_client::Error) -> Vec<RoleBindingStatus> {
-    wanted
-        .iter()
-        .map(|w| {
-            w.entry(
-                RoleBindingState::Refused,
-                None,
-                Some(format!("listing role bindings was refused: {}", e.detail())),
-            )
-        })
-        .collect()
-}
-
-/// The steps of one Apply, as they run.
+/// The writes of one Apply, as they run.
 struct Run<'a> {
     ctx: &'a Context,
     obj: &'a Invitation,
     client: &'a confluent_client::Client,
-    entries: Vec<RoleBindingStatus>,
+    /// A failure that stops the writes still to come (a 429, refused credentials): they wait
+    /// for the next resync, recorded as they were.
+    stopped: Option<confluent_client::Error>,
+    /// A transient failure to retry after.
     retry: Option<confluent_client::Error>,
-    /// Look each binding up before creating it (see [`apply`]).
-    recovering: bool,
+}
+
+/// How a failed create is settled: whether it may have been executed.
+fn create_failed(e: &confluent_client::Error) -> Done {
+    use confluent_client::Error as E;
+    match e {
+        E::RateLimited { .. } | E::Unauthenticated(_) | E::Config(_) => Done::NotSent(e.detail()),
+        E::Server(_) | E::Network { .. } | E::Decode { .. } | E::Unexpected(_) => {
+            Done::Unanswered(e.detail())
+        }
+        // a 409 whose binding an exact look-up did not find
+        E::AlreadyExists(_) => Done::Unanswered(e.detail()),
+        _ => Done::Refused(e.detail()),
+    }
+}
+
+/// Whether a failure stops the writes after it: a 429 (the credential's budget is spent: every
+/// call waits) or a refused credential. A 5xx or a lost answer concerns its own call: the
+/// others still run (a failing revocation does not hold back the invitee's grants, nor the
+/// other way round).
+fn stops(e: &confluent_client::Error) -> bool {
+    matches!(
+        e,
+        confluent_client::Error::RateLimited { .. } | confluent_client::Error::Unauthenticated(_)
+    )
 }
 
 impl Run<'_> {
-    async fn step(&mut self, step: Step, recorded: &[RoleBindingStatus]) {
+    async fn step(&mut self, plan: &mut Plan, step: Step) {
         let (ctx, obj) = (self.ctx, self.obj);
-        if ctx.settings.dry_run {
-            return self.would(step).await;
-        }
         match step {
-            Step::Adopt { index, id } => {
-                let Some(entry) = self.entries.get(index) else {
+            Step::Adopt {
+                entry,
+                id,
+                recovered,
+            } => {
+                let Some(e) = plan.ledger.get(entry) else {
                     return;
                 };
-                let note = format!(
-                    "Role binding {id} ({} on {}) already grants what spec.roleBindings lists; it is this Invitation's now",
-                    entry.role_name, entry.crn_pattern
-                );
+                let note = if recovered {
+                    format!(
+                        "Found role binding {id} ({} on {}), made by a create whose answer was lost; recorded",
+                        e.role_name, e.crn_pattern
+                    )
+                } else {
+                    format!(
+                        "Role binding {id} ({} on {}) already grants what spec.roleBindings lists; it is this Invitation's now",
+                        e.role_name, e.crn_pattern
+                    )
+                };
+                tracing::info!(binding = %id, role = %e.role_name, crn = %e.crn_pattern, recovered, "role binding adopted");
                 report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
             }
-            Step::Create { index, request } => {
-                let found = if self.recovering {
-                    self.client
-                        .find_role_binding(&request)
-                        .await
-                        .map(|b| b.map(|b| (b, reason::ROLE_BINDING_ADOPTED)))
-                } else {
-                    Ok(None)
-                };
-                let created = match found {
-                    Ok(Some(adopted)) => Ok(adopted),
-                    Err(e) => Err(e),
-                    Ok(None) => self.create(&request).await,
-                };
-                let Some(entry) = self.entries.get_mut(index) else {
+            Step::Create { entry, request } => {
+                if let Some(e) = &self.stopped {
+                    plan.settle(
+                        entry,
+                        Done::NotSent(format!("not sent yet: {}", e.detail())),
+                    );
                     return;
-                };
-                match created {
+                }
+                match self.create(&request).await {
                     Ok((b, why)) => {
-                        ctx.role_binding_lists.record(self.client.key(), &b);
+                        self.ctx.role_binding_lists.record(self.client.key(), &b);
                         let id = b.id.clone().unwrap_or_default();
                         tracing::info!(binding = %id, role = %request.role_name, crn = %request.crn_pattern, principal = %request.principal, reason = why, "role binding in place");
-                        *entry = decide::settle(entry, Created::Bound(id.clone()));
+                        plan.settle(entry, Done::Created(id.clone()));
                         let note = format!(
                             "Granted {} on {} to {} (role binding {id})",
                             request.role_name, request.crn_pattern, request.principal
                         );
                         report::distinct_event(ctx, obj, false, why, &note).await;
                     }
-                    Err(e)
-                        if e.is_transient()
-                            || matches!(e, confluent_client::Error::AlreadyExists(_)) =>
-                    {
-                        *entry = decide::settle(entry, Created::Failed(e.detail()));
-                        self.retry = Some(e);
-                    }
                     Err(e) => {
-                        tracing::warn!(role = %request.role_name, crn = %request.crn_pattern, error = %e, "role binding refused");
-                        *entry = decide::settle(entry, Created::Refused(e.detail()));
+                        let done = create_failed(&e);
+                        if matches!(done, Done::Refused(_)) {
+                            tracing::warn!(role = %request.role_name, crn = %request.crn_pattern, error = %e, "role binding refused");
+                            ctx.binding_refused(obj, &Key::of_request(&request));
+                        } else {
+                            tracing::warn!(role = %request.role_name, crn = %request.crn_pattern, error = %e, "role binding not created; trying again");
+                        }
+                        plan.settle(entry, done);
+                        self.failed(e, false);
                     }
                 }
             }
-            Step::Delete {
-                id,
-                describes,
-                cause,
-            } => match delete(ctx, self.client, &id).await {
-                Ok(()) => {
-                    tracing::info!(binding = %id, what = %describes, ?cause, "role binding deleted");
-                    let (why, note) = match cause {
-                        DeleteCause::Exclusive => (
-                            reason::UNLISTED_ROLE_BINDING_DELETED,
-                            format!(
-                                "Deleted role binding {id} ({describes}) of the invitee: not in spec.roleBindings, and exclusiveRoleBindings is true"
-                            ),
-                        ),
-                        DeleteCause::PreviousUser => (
-                            reason::ROLE_BINDING_DELETED,
-                            format!(
-                                "Deleted role binding {id} ({describes}): the invitation was sent again and the invitee is a new user"
-                            ),
-                        ),
-                        DeleteCause::RemovedFromSpec | DeleteCause::Cleanup => (
-                            reason::ROLE_BINDING_DELETED,
-                            format!(
-                                "Deleted role binding {id} ({describes}): no longer in spec.roleBindings"
-                            ),
-                        ),
-                    };
-                    report::distinct_event(ctx, obj, false, why, &note).await;
+            Step::Delete { entry, id, cause } => {
+                if let Some(e) = &self.stopped {
+                    plan.settle(
+                        entry,
+                        Done::NotDeleted(format!("not sent yet: {}", e.detail())),
+                    );
+                    return;
                 }
-                Err(e) => {
-                    tracing::warn!(binding = %id, error = %e, "role binding not deleted; trying again");
-                    // a binding of this resource stays recorded until it is gone
-                    if let Some(r) = recorded.iter().find(|r| r.id.as_deref() == Some(&id))
-                        && !self.entries.iter().any(|e| e.id.as_deref() == Some(&id))
-                    {
-                        let mut kept = r.clone();
-                        kept.message = Some(format!("to be deleted: {}", e.detail()));
-                        if cause == DeleteCause::PreviousUser {
-                            // status.userId names the new user from now on: the entry says whose
-                            // it is, or the next reconcile would take it for the new user's
-                            let recorded_user =
-                                obj.status.as_ref().and_then(|s| s.user_id.as_deref());
-                            kept.principal = decide::holder(r, recorded_user);
-                        }
-                        self.entries.push(kept);
+                let describes = plan
+                    .ledger
+                    .get(entry)
+                    .and_then(|e| Key::of_entry(e, None))
+                    .map(|k| describe(&k, cause))
+                    .unwrap_or_default();
+                match delete(ctx, self.client, &id).await {
+                    Ok(()) => {
+                        tracing::info!(binding = %id, what = %describes, ?cause, "role binding deleted");
+                        plan.settle(entry, Done::Deleted);
+                        let (why, note) = deleted_note(&id, &describes, cause, obj);
+                        report::distinct_event(ctx, obj, false, why, &note).await;
                     }
-                    self.retry = Some(e);
+                    Err(e) => {
+                        tracing::warn!(binding = %id, what = %describes, error = %e, "role binding not deleted; it stays recorded and is tried again");
+                        plan.settle(entry, Done::NotDeleted(e.detail()));
+                        // a delete refused for good still leaves access that must go: retried
+                        self.failed(e, true);
+                    }
                 }
-            },
+            }
+        }
+    }
+
+    /// Keeps a failure: one that stops the writes after it, else (`retried`, or transient) one
+    /// to try again after at the next resync.
+    fn failed(&mut self, e: confluent_client::Error, retried: bool) {
+        if stops(&e) {
+            self.stopped.get_or_insert(e);
+        } else if retried || e.is_transient() {
+            self.retry.get_or_insert(e);
         }
     }
 
@@ -393,31 +545,53 @@ impl Run<'_> {
             Err(e) => Err(e),
         }
     }
+}
 
-    /// `--dry-run`: says what a step would do, does nothing remote.
-    async fn would(&mut self, step: Step) {
-        let (ctx, obj) = (self.ctx, self.obj);
-        let (action, note) = match step {
-            Step::Adopt { .. } => return,
-            Step::Create { index, request } => {
-                if let Some(entry) = self.entries.get_mut(index) {
-                    entry.message = Some("dry run: would be created".to_owned());
-                }
-                (
-                    reason::WOULD_CREATE_ROLE_BINDING,
-                    format!(
-                        "Would grant {} on {} to {}",
-                        request.role_name, request.crn_pattern, request.principal
-                    ),
-                )
-            }
-            Step::Delete { id, describes, .. } => (
-                reason::WOULD_DELETE_ROLE_BINDING,
-                format!("Would delete role binding {id} ({describes})"),
+/// `Role on crn`, with whose binding it is when that is what the deletion is about.
+fn describe(key: &Key, cause: DeleteCause) -> String {
+    match cause {
+        DeleteCause::PreviousUser => {
+            format!("{} of the previous user {}", key.describe(), key.user())
+        }
+        _ => key.describe(),
+    }
+}
+
+/// The Event of a deleted binding.
+fn deleted_note(
+    id: &str,
+    describes: &str,
+    cause: DeleteCause,
+    obj: &Invitation,
+) -> (&'static str, String) {
+    match cause {
+        DeleteCause::Exclusive => (
+            reason::UNLISTED_ROLE_BINDING_DELETED,
+            format!(
+                "Deleted role binding {id} ({describes}) of the invitee: not in spec.roleBindings, and exclusiveRoleBindings is true"
             ),
-        };
-        ctx.metrics.dry_run(action);
-        report::distinct_event(ctx, obj, false, action, &note).await;
+        ),
+        DeleteCause::PreviousUser => (
+            reason::ROLE_BINDING_DELETED,
+            format!(
+                "Deleted role binding {id} ({describes}): the invitation was sent again and the invitee is a new user"
+            ),
+        ),
+        DeleteCause::RemovedFromSpec => (
+            reason::ROLE_BINDING_DELETED,
+            format!("Deleted role binding {id} ({describes}): no longer in spec.roleBindings"),
+        ),
+        DeleteCause::Disallowed => (
+            reason::ROLE_BINDING_DELETED,
+            format!("Deleted role binding {id} ({describes}): its role is no longer allowed"),
+        ),
+        DeleteCause::Cleanup => (
+            reason::ROLE_BINDING_DELETED,
+            format!(
+                "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
+                obj.spec.deletion_policy
+            ),
+        ),
     }
 }
 
@@ -437,56 +611,100 @@ async fn delete(
     }
 }
 
-/// Cleanup: deletes the bindings the deletion policy removes, before the invitation goes.
-/// `successor`: the Invitation that takes the email over, whose listed bindings stay.
-pub(super) async fn clean_up(
+/// Cleanup: what the deletion policy does to the ledger, before the invitation goes.
+/// `successor`: the Invitation that takes the email over, whose listed bindings stay. The
+/// client is asked for only when a binding must be read or deleted, so a cleanup that touches
+/// none never waits for credentials. Done when no binding the policy removes is left; else an
+/// error (the finalizer stays), with the ledger written so status shows what is left.
+pub(super) async fn clean_up<F, Fut>(
     ctx: &Context,
     obj: &Invitation,
-    client: &confluent_client::Client,
     successor: Option<&Invitation>,
-) -> Result<(), Error> {
-    let recorded = recorded(obj);
-    if recorded.is_empty() {
+    client: F,
+) -> Result<(), Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<confluent_client::Client, Error>>,
+{
+    let ledger = recorded(obj);
+    if ledger.is_empty() {
         return Ok(());
     }
     let status = obj.status.as_ref();
-    let accepted = Phase::shown(status) == Phase::Accepted;
-    let loser = status
-        .and_then(|s| s.ready())
-        .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT);
-    let successor_wanted = successor.map(|next| {
-        let organization = status
-            .and_then(|s| s.resource_name.as_deref())
-            .and_then(organization_of);
-        let user_id = status
-            .and_then(|s| s.user_id.as_deref())
-            .unwrap_or_default();
-        decide::wanted(&next.spec.role_bindings, organization, user_id)
+    let organization = status
+        .and_then(|s| s.resource_name.as_deref())
+        .and_then(organization_of);
+    let successor_desired = successor.map(|next| {
+        decide::desired(
+            &next.spec.role_bindings,
+            organization,
+            recorded_user(obj).unwrap_or_default(),
+            None,
+        )
     });
-    let steps = decide::plan_cleanup(
-        obj.spec.deletion_policy,
-        accepted,
-        loser,
-        recorded,
-        successor_wanted.as_deref(),
-    );
-    for step in steps {
-        let Step::Delete { id, describes, .. } = step else {
+    let cleanup = Cleanup {
+        policy: obj.spec.deletion_policy,
+        accepted: Phase::shown(status) == Phase::Accepted,
+        email_conflict_loser: status
+            .and_then(|s| s.ready())
+            .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT),
+        recorded_user: recorded_user(obj),
+        successor: successor_desired.as_deref(),
+    };
+    let mut observed = Observed::default();
+    if let Some(used) = ctx.owner(obj) {
+        add_held(ctx, used.client, ledger, recorded_user(obj), &mut observed);
+    }
+    let first = decide::plan_cleanup(&cleanup, ledger, &observed);
+    if first.reads.is_empty() && first.steps.is_empty() && !first.removals_outstanding() {
+        return Ok(());
+    }
+    let client = client().await?;
+    add_held(ctx, client.key(), ledger, recorded_user(obj), &mut observed);
+    let mut plan = planned(&client, &mut observed, |seen| {
+        decide::plan_cleanup(&cleanup, ledger, seen)
+    })
+    .await;
+    let mut failure = None;
+    for step in plan.steps.clone() {
+        let Step::Delete { entry, id, cause } = step else {
             continue;
         };
-        match delete(ctx, client, &id).await {
+        if failure.is_some() {
+            break;
+        }
+        let describes = plan
+            .ledger
+            .get(entry)
+            .and_then(|e| Key::of_entry(e, None))
+            .map(|k| describe(&k, cause))
+            .unwrap_or_default();
+        match delete(ctx, &client, &id).await {
             Ok(()) => {
                 tracing::info!(binding = %id, what = %describes, policy = ?obj.spec.deletion_policy, "role binding deleted with the Invitation");
-                let note = format!(
-                    "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
-                    obj.spec.deletion_policy
-                );
-                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_DELETED, &note).await;
+                plan.settle(entry, Done::Deleted);
+                let (why, note) = deleted_note(&id, &describes, cause, obj);
+                report::distinct_event(ctx, obj, false, why, &note).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                plan.settle(entry, Done::NotDeleted(e.detail()));
+                failure = Some(e);
+            }
         }
     }
-    Ok(())
+    if !plan.removals_outstanding() {
+        return Ok(());
+    }
+    let left = plan.into_ledger();
+    let mut next = obj.status.clone().unwrap_or_default();
+    next.role_bindings = left;
+    if let Err(e) = report::write_status(ctx, obj, &next).await {
+        tracing::debug!(error = %e, "the ledger of an unfinished cleanup was not written");
+    }
+    Err(match failure {
+        Some(e) => e.into(),
+        None => Error::BindingsLeft,
+    })
 }
 
 /// The live object `key` (`namespace/name`) names, from the watch cache.
@@ -499,16 +717,18 @@ pub(super) fn named(ctx: &Context, key: &str) -> Option<std::sync::Arc<Invitatio
 
 /// Once per resync, after the invitation snapshots: lists again, per credential, the scopes
 /// every concerned Invitation needs (each list once), and wakes the Invitations whose bindings
-/// differ from what their status records (removed or added out of band, a pending create, a
-/// binding to delete). Never a call per Invitation. Credentials whose invitation list just
-/// failed (`unlisted`: 429, an outage) are left alone until it succeeds, as their invitations are.
+/// differ from what their ledger records (removed or added out of band, a pending create, a
+/// binding to delete, a create to confirm). Never a call per Invitation. A list that fails
+/// makes only its own scope unknown: every other Invitation is compared as usual. Credentials
+/// whose invitation list just failed (`unlisted`: 429, an outage) are left alone until it
+/// succeeds, as their invitations are.
 pub(super) async fn sweep(
     ctx: &Context,
     store: &Store<Invitation>,
     unlisted: &[u64],
     mut wake: impl FnMut(ObjectRef<Invitation>) -> bool,
 ) {
-    // the objects to compare, with their credential, organization and wanted set
+    // the objects to compare, with their credential and what they ask
     let mut watched = Vec::new();
     let mut demands = Vec::new();
     for obj in store.state() {
@@ -525,7 +745,7 @@ pub(super) async fn sweep(
         let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&obj)) else {
             continue;
         };
-        if !standing {
+        if !standing || unlisted.contains(&used.client) {
             continue;
         }
         let organization = ctx.organization_of(&used.identity).or_else(|| {
@@ -535,31 +755,35 @@ pub(super) async fn sweep(
                 .and_then(organization_of)
                 .map(str::to_owned)
         });
-        let wanted = decide::wanted(&obj.spec.role_bindings, organization.as_deref(), &user_id);
-        if let Some(org) = &organization {
-            demands.push(Demand {
-                credential: used.client,
-                organization: org.clone(),
-                crn_patterns: decide::crn_patterns(&wanted),
-                exclusive: obj.spec.exclusive_role_bindings,
-            });
-        }
-        watched.push((obj, used, organization, user_id, wanted));
+        // no organization known yet: nothing is listed for it, and its own reconcile lists
+        let Some(org) = organization else { continue };
+        let ask = Ask::new(ctx, &obj, Some(&org), Some(&user_id));
+        demands.push(Demand {
+            credential: used.client,
+            organization: org,
+            crn_patterns: decide::crn_patterns(&ask.desired),
+            exclusive: ask.exclusive,
+        });
+        watched.push((obj, used, ask));
     }
     let lists = decide::observation_lists(&demands, MAX_SCOPE_LISTS);
-    let mut failed: Vec<u64> = unlisted.to_vec();
+    let mut failed: Vec<(u64, RoleBindingFilter, String)> = Vec::new();
     for ((credential, _), filters) in &lists {
-        if failed.contains(credential) {
-            continue;
-        }
         let Some(client) = ctx.snapshots.client(*credential) else {
             continue;
         };
         for filter in filters {
             if let Err(e) = ctx.role_binding_lists.refresh(&client, filter).await {
-                tracing::warn!(credential = %client.identity(), error = %e, "role-binding list failed; bindings are compared again next resync");
-                failed.push(*credential);
-                break;
+                tracing::warn!(credential = %client.identity(), crn = %filter.crn_pattern, error = %e, "role-binding list failed; the bindings at that scope are compared again next resync");
+                let stop = e.is_transient();
+                failed.push((*credential, filter.clone(), e.detail()));
+                if stop {
+                    // an outage or a 429: the credential's other lists wait too
+                    for rest in filters.iter().filter(|f| *f != filter) {
+                        failed.push((*credential, rest.clone(), e.detail()));
+                    }
+                    break;
+                }
             }
         }
     }
@@ -568,42 +792,49 @@ pub(super) async fn sweep(
             .iter()
             .any(|((c, _), filters)| *c == credential && filters.contains(filter))
     });
-    for (obj, used, organization, user_id, wanted) in watched {
-        // no organization known yet: nothing was listed for it, and its own reconcile lists
-        if organization.is_none() || failed.contains(&used.client) {
-            continue;
-        }
-        if drifted(ctx, &obj, &used, organization.as_deref(), &user_id, &wanted).await
-            && !wake(ObjectRef::from(obj.as_ref()))
-        {
+    for (obj, used, ask) in watched {
+        if drifted(ctx, &obj, &used, &ask, &failed) && !wake(ObjectRef::from(obj.as_ref())) {
             return;
         }
     }
 }
 
-/// Whether the held lists show something about `obj`'s bindings that its status does not.
-async fn drifted(
+/// Whether the held lists show something about `obj`'s bindings that its ledger does not
+/// (read without a call; a scope whose list failed this resync is unknown).
+fn drifted(
     ctx: &Context,
     obj: &Invitation,
     used: &CredentialUse,
-    organization: Option<&str>,
-    user_id: &str,
-    wanted: &[Wanted],
+    ask: &Ask,
+    failed: &[(u64, RoleBindingFilter, String)],
 ) -> bool {
-    let Some(client) = ctx.snapshots.client(used.client) else {
+    let Some(user) = ask.user_id.as_deref() else {
         return false;
     };
-    let invitee = Invitee {
-        organization,
-        user_id,
-        wanted,
-    };
-    // the lists were just refreshed: this reads them without a call
-    let recorded = recorded(obj);
-    let Ok(plan) = invitee.plan(ctx, &client, obj, recorded, false).await else {
-        return false;
-    };
-    !plan.steps.is_empty() || plan.entries != recorded
+    let principal = user_principal(user);
+    let filters = ask.filters(used.client);
+    let mut observed = Observed::default();
+    for filter in &filters {
+        let failure = failed
+            .iter()
+            .find(|(c, f, _)| *c == used.client && f == filter);
+        match failure {
+            Some((_, _, why)) => observed.list(&principal, filter.clone(), Err(why.clone())),
+            None => {
+                for (f, share) in ctx.role_binding_lists.look_held(
+                    used.client,
+                    std::slice::from_ref(filter),
+                    &principal,
+                ) {
+                    observed.list(&principal, f, Ok(share));
+                }
+            }
+        }
+    }
+    let ledger = recorded(obj);
+    add_held(ctx, used.client, ledger, recorded_user(obj), &mut observed);
+    let plan = decide::plan(&ask.live(ctx, obj), ledger, &observed);
+    !plan.steps.is_empty() || !plan.reads.is_empty() || plan.ledger != ledger
 }
 
 #[cfg(test)]
@@ -622,7 +853,7 @@ mod tests {
 
     #[test]
     fn an_object_lists_its_scopes_or_the_whole_organization() {
-        let wanted = decide::wanted(
+        let desired = decide::desired(
             &[
                 item("EnvironmentAdmin", "environment=env-a"),
                 item(
@@ -632,60 +863,63 @@ mod tests {
             ],
             Some(ORG),
             "u-1",
+            None,
         );
-        let scoped = lists_for(7, Some(ORG), &wanted, false);
+        let scoped = lists_for(7, Some(ORG), &desired, false);
         assert_eq!(scoped.len(), 2);
-        assert!(!organization_wide(&scoped, Some(ORG)));
-        let exclusive = lists_for(7, Some(ORG), &wanted, true);
+        let exclusive = lists_for(7, Some(ORG), &desired, true);
         assert_eq!(
             exclusive,
             vec![RoleBindingFilter::nested(
                 "crn://confluent.cloud/organization=o-1"
             )]
         );
-        assert!(organization_wide(&exclusive, Some(ORG)));
         // an unknown organization: relative items cannot be listed, absolute ones can
-        let absolute = decide::wanted(
+        let absolute = decide::desired(
             &[item(
                 "EnvironmentAdmin",
                 "crn://confluent.cloud/organization=o-1/environment=e",
             )],
             None,
             "u-1",
+            None,
         );
         assert_eq!(lists_for(7, None, &absolute, true).len(), 1);
     }
 
     #[test]
-    fn a_failed_list_keeps_recorded_bindings_and_says_why_the_rest_waits() {
-        let wanted = decide::wanted(
-            &[item("EnvironmentAdmin", "environment=env-a")],
-            Some(ORG),
-            "u-1",
-        );
-        let old = RoleBindingStatus {
-            role_name: "DeveloperRead".into(),
-            crn_pattern: "crn://confluent.cloud/organization=o-1/environment=env-b".into(),
-            id: Some("rb-9".into()),
-            state: RoleBindingState::Bound,
-            message: None,
-            principal: None,
+    fn a_create_is_settled_by_whether_it_may_have_been_executed() {
+        use confluent_client::error::ServerRefusal;
+        let refusal = ServerRefusal::default();
+        let rate_limited = confluent_client::Error::RateLimited {
+            retry_after: Duration::from_secs(1),
+            request_id: None,
         };
-        let e = confluent_client::Error::Network {
-            operation: "list_role_bindings",
-            message: "timed out".into(),
-        };
-        let entries = pending_after(&wanted, std::slice::from_ref(&old), &e);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].state, RoleBindingState::Pending);
-        assert!(
-            entries[0]
-                .message
-                .as_deref()
-                .unwrap_or_default()
-                .contains("timed out")
-        );
-        // the binding no longer listed stays recorded, so it is still deleted later
-        assert_eq!(entries[1], old);
+        assert!(matches!(create_failed(&rate_limited), Done::NotSent(_)));
+        assert!(stops(&rate_limited));
+        assert!(!stops(&confluent_client::Error::Server(refusal.clone())));
+        for maybe in [
+            confluent_client::Error::Server(refusal.clone()),
+            confluent_client::Error::Network {
+                operation: "create_role_binding",
+                message: "reset".into(),
+            },
+            confluent_client::Error::AlreadyExists(refusal.clone()),
+        ] {
+            assert!(
+                matches!(create_failed(&maybe), Done::Unanswered(_)),
+                "{maybe:?}"
+            );
+        }
+        for refused in [
+            confluent_client::Error::Invalid(refusal.clone()),
+            confluent_client::Error::Forbidden(refusal.clone()),
+        ] {
+            assert!(
+                matches!(create_failed(&refused), Done::Refused(_)),
+                "{refused:?}"
+            );
+            assert!(!stops(&refused));
+        }
     }
 }

@@ -281,7 +281,7 @@ async fn harness() -> Harness {
         namespace: None,
         label_selector: None,
         allowed_email_domains: vec![],
-        allowed_roles: vec![],
+        allowed_roles: None,
         dry_run: false,
     };
     let ctx = Context::new(kube, credentials, Arc::new(Metrics::new()), settings, None);
@@ -1452,15 +1452,55 @@ async fn normal_event(h: &mut Harness, reason: &str) -> String {
     note
 }
 
+/// The next request, checked as the status patch; answered as stored; returns what it wrote.
+async fn status_patch(h: &mut Harness, obj: &Invitation, what: &str) -> InvitationStatus {
+    let seen = h
+        .api
+        .expect(Method::PATCH, &status_path(), Some(APPLY_PATCH), what)
+        .await;
+    let written = applied_status(&seen);
+    let mut after = obj.clone();
+    after.status = Some(written.clone());
+    seen.ok(&stored(&after));
+    written
+}
+
 /// 14. An invitation with two bindings over two scopes: the invitation, then one list per
-/// scope and one create per binding, both Bound in the one status write, Ready True.
+/// scope; the ledger is recorded with both `Creating` before any create is sent (a lost answer
+/// or a crash can then never leave one unrecorded), then one create per binding, both Bound in
+/// the next status write, Ready True.
 #[tokio::test]
-async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_status() {
+async fn bindings_are_recorded_before_they_are_created_then_bound() {
     within(async {
         let mut h = harness().await;
         let obj = with_bindings(invitation(true));
         let task = h.reconcile(&obj);
 
+        let intent = status_patch(&mut h, &obj, "the ledger before the creates").await;
+        assert!(
+            h.confluent.role_bindings().is_empty(),
+            "recorded before anything is sent"
+        );
+        assert_eq!(
+            intent
+                .role_bindings
+                .iter()
+                .map(|e| e.state)
+                .collect::<Vec<_>>(),
+            [crate::crd::RoleBindingState::Creating; 2]
+        );
+        let user = intent.user_id.clone().expect("a user id");
+        assert!(
+            intent
+                .role_bindings
+                .iter()
+                .all(|e| e.principal.as_deref() == Some(format!("User:{user}").as_str())),
+            "each entry names whose binding it is: {intent:?}"
+        );
+        assert!(
+            intent.invitation_id.is_some(),
+            "the invitation is recorded with it"
+        );
         let first = normal_event(&mut h, "RoleBindingCreated").await;
         let second = normal_event(&mut h, "RoleBindingCreated").await;
         assert!(
@@ -1471,17 +1511,7 @@ async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_statu
             second.contains("DeveloperRead") && second.contains("topic=orders"),
             "{second}"
         );
-        let seen = h
-            .api
-            .expect(
-                Method::PATCH,
-                &status_path(),
-                Some(APPLY_PATCH),
-                "the status patch",
-            )
-            .await;
-        let written = applied_status(&seen);
-        let user = written.user_id.clone().expect("a user id");
+        let written = status_patch(&mut h, &obj, "the status patch").await;
         let remote = h.confluent.role_bindings();
         assert_eq!(remote.len(), 2, "{remote:?}");
         assert_eq!(written.role_bindings.len(), 2);
@@ -1510,9 +1540,6 @@ async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_statu
         }
         let (st, reason, _) = ready(&written);
         assert_eq!((st.as_str(), reason.as_str()), ("True", "Sent"));
-        let mut after = obj.clone();
-        after.status = Some(written);
-        seen.ok(&stored(&after));
         normal_event(&mut h, "Created").await;
 
         let action = h.api.finish(task).await.expect("reconcile succeeds");
@@ -1527,8 +1554,9 @@ async fn bindings_are_created_with_the_invitation_and_recorded_in_the_same_statu
     .await;
 }
 
-/// 15. A create whose answer is lost: Pending and a quick retry; the retry looks the binding up
-/// before creating and adopts the one the lost create made: one binding, never two.
+/// 15. A create whose answer is lost: recorded `Creating` (it was recorded before it was sent,
+/// and stays so), Ready False, a retry; the retry looks the binding up exactly before anything
+/// else and takes the one the lost create made: one binding, never two.
 #[tokio::test]
 async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
     within(async {
@@ -1547,20 +1575,16 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
             action: FaultAction::CommitThenDrop,
         });
         let task = h.reconcile(&obj);
-        let seen = h
-            .api
-            .expect(
-                Method::PATCH,
-                &status_path(),
-                Some(APPLY_PATCH),
-                "the status patch",
-            )
-            .await;
-        let written = applied_status(&seen);
+        status_patch(&mut h, &obj, "the ledger before the create").await;
+        let written = status_patch(&mut h, &obj, "the status patch").await;
         assert_eq!(written.role_bindings.len(), 1);
         assert_eq!(
-            written.role_bindings[0].state,
-            crate::crd::RoleBindingState::Pending
+            (
+                written.role_bindings[0].state,
+                written.role_bindings[0].id.as_deref()
+            ),
+            (crate::crd::RoleBindingState::Creating, None),
+            "maybe created: to be looked up"
         );
         let (st, reason, _) = ready(&written);
         assert_eq!(
@@ -1574,37 +1598,26 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
         );
         let mut after = obj.clone();
         after.status = Some(written);
-        seen.ok(&stored(&after));
         let action = h.api.finish(task).await.expect("reconcile returns");
-        assert_ne!(action, Action::await_change(), "a quick retry is scheduled");
+        assert_ne!(action, Action::await_change(), "a retry is scheduled");
         assert_eq!(
             h.confluent.role_bindings().len(),
             1,
             "the lost create committed"
         );
 
-        // the retry: a fresh list finds it, adopts it, no second create
+        // the retry: an exact look-up finds it, it is taken, no second create
         let task = h.reconcile(&after);
         let note = normal_event(&mut h, "RoleBindingAdopted").await;
         let id = h.confluent.role_bindings()[0].id.clone().expect("an id");
         assert!(note.contains(&id), "{note}");
-        let seen = h
-            .api
-            .expect(
-                Method::PATCH,
-                &status_path(),
-                Some(APPLY_PATCH),
-                "the status patch",
-            )
-            .await;
-        let written = applied_status(&seen);
+        let written = status_patch(&mut h, &after, "the status patch").await;
         assert_eq!(written.role_bindings[0].id.as_deref(), Some(id.as_str()));
         assert_eq!(
             written.role_bindings[0].state,
             crate::crd::RoleBindingState::Bound
         );
         assert_eq!(ready(&written).0, "True");
-        seen.ok(&stored(&after));
         h.api.finish(task).await.expect("reconcile succeeds");
         // the held list predates the lost create: the retry looks the binding up exactly (one
         // small list, not the whole scope again) before any create, and adopts it
@@ -1772,10 +1785,14 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
                 .any(|b| b.id.as_deref() == Some(old_id.as_str())),
             "its delete failed"
         );
+        let current = format!("User:{user}");
         assert!(
-            written.role_bindings.iter().any(|r| r.principal.is_none()
-                && r.state == crate::crd::RoleBindingState::Bound
-                && r.id.as_deref() != Some(old_id.as_str())),
+            written
+                .role_bindings
+                .iter()
+                .any(|r| r.principal.as_deref() == Some(current.as_str())
+                    && r.state == crate::crd::RoleBindingState::Bound
+                    && r.id.as_deref() != Some(old_id.as_str())),
             "the new user's binding is created meanwhile: {written:?}"
         );
 
@@ -1802,7 +1819,8 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
             written
                 .role_bindings
                 .iter()
-                .all(|r| r.principal.is_none() && r.id.as_deref() != Some(old_id.as_str())),
+                .all(|r| r.principal.as_deref() == Some(current.as_str())
+                    && r.id.as_deref() != Some(old_id.as_str())),
             "{written:?}"
         );
     })

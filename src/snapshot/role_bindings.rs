@@ -4,9 +4,9 @@
 //! (unless the credential's budget is tight) and compares each Invitation with them. A reconcile
 //! reads the held lists that cover its scopes, whatever their age, and lists only a scope that
 //! nothing held covers (once, whoever asks): a reconcile never spends the credential's budget on
-//! what the sweeper keeps. A list older than a resync is safe to act on: a binding it misses is
-//! met by the create's `409` (or, after a failure, by an exact look-up first), and one it still
-//! shows after an out-of-band delete is recreated at the next sweep.
+//! what the sweeper keeps. A list older than a resync is safe to create from (a binding it misses
+//! is met by the create's `409`), never to forget a binding by (it may predate a create): the
+//! decisions (`role_bindings`) forget one only on an exact read of the moment.
 //!
 //! Bindings this operator creates or deletes are recorded in every list that covers them at
 //! once, so the next reconcile does not find a stale list and act twice.
@@ -141,37 +141,73 @@ impl RoleBindingLists {
             .map(|(_, share)| share)
     }
 
-    /// The bindings of `principal` that `filters` return, each once: from the held lists that
-    /// can answer, listing the others (each once, however many reconciles ask at the same time).
-    /// Never a list again for a held one, also after a failure: a create whose answer may have
-    /// been lost is looked up exactly first (see the controller), which costs less than listing
-    /// every page of its scope again.
+    /// What each of `filters` returns of `principal`: from the held list that can answer, else
+    /// listed (each once, however many reconciles ask at the same time), or why that list
+    /// failed. One failing scope fails only its own answer. Never a list again for a held one,
+    /// also after a failure: a create whose answer may have been lost is recorded and looked up
+    /// exactly (see `role_bindings`), which costs less than listing every page of its scope again.
     pub async fn look(
         &self,
         client: &confluent_client::Client,
         filters: &[RoleBindingFilter],
         principal: &str,
-    ) -> Result<Vec<RemoteRoleBinding>, confluent_client::Error> {
-        let mut seen: Vec<RemoteRoleBinding> = Vec::new();
+    ) -> Vec<(
+        RoleBindingFilter,
+        Result<Vec<RemoteRoleBinding>, confluent_client::Error>,
+    )> {
+        let mut answers = Vec::with_capacity(filters.len());
         for filter in filters {
-            let bindings = match self.held_covering(client.key(), filter, principal) {
-                Some(held) => held,
-                None => {
-                    let list = self.listed_again(client, filter, true).await?;
+            let answer = match self.held_covering(client.key(), filter, principal) {
+                Some(held) => Ok(held),
+                None => self.listed_again(client, filter, true).await.map(|list| {
                     list.listed
                         .lock()
                         .as_ref()
                         .map(|l| l.share(principal, filter, true))
                         .unwrap_or_default()
-                }
+                }),
             };
-            for b in bindings {
-                if !seen.iter().any(|s| s.id == b.id) {
-                    seen.push(b);
-                }
-            }
+            answers.push((filter.clone(), answer));
         }
-        Ok(seen)
+        answers
+    }
+
+    /// What the held lists of `client` show of `principal`, for each of `filters` that one can
+    /// answer (no call).
+    pub fn look_held(
+        &self,
+        client: u64,
+        filters: &[RoleBindingFilter],
+        principal: &str,
+    ) -> Vec<(RoleBindingFilter, Vec<RemoteRoleBinding>)> {
+        filters
+            .iter()
+            .filter_map(|f| Some((f.clone(), self.held_covering(client, f, principal)?)))
+            .collect()
+    }
+
+    /// Every held list of `client`, with `principal`'s share of it (no call): what says whose
+    /// an id is, for bindings no desired scope covers (a removed item's, a previous invitee's).
+    pub fn held(
+        &self,
+        client: u64,
+        principal: &str,
+    ) -> Vec<(RoleBindingFilter, Vec<RemoteRoleBinding>)> {
+        let lists: Vec<(RoleBindingFilter, Arc<List>)> = self
+            .lists
+            .lock()
+            .iter()
+            .filter(|((key, _), _)| *key == client)
+            .map(|((_, filter), list)| (filter.clone(), list.clone()))
+            .collect();
+        lists
+            .into_iter()
+            .filter_map(|(filter, list)| {
+                let listed = list.listed.lock();
+                let share = listed.as_ref()?.share(principal, &filter, true);
+                Some((filter, share))
+            })
+            .collect()
     }
 
     /// Lists `filter` again and keeps the answer (the sweeper, once per resync).
