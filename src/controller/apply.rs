@@ -270,7 +270,9 @@ async fn succeeded(
         now,
     );
     if let Some(would) = &applied.would
-        && next.ready().is_some_and(|c| c.status == "True")
+        && next
+            .ready()
+            .is_some_and(|c| c.status == "True" || BINDING_REASONS.contains(&c.reason.as_str()))
     {
         // a dry run: Ready says what would change, instead of what is
         next = status::next_status(
@@ -338,6 +340,15 @@ const WARNED_BINDING_REASONS: [&str; 3] = [
     reason::ROLE_BINDING_REFUSED,
     reason::ROLE_BINDING_REVOCATION_PENDING,
     reason::ROLE_BINDING_DISALLOWED,
+];
+
+/// Every Ready reason the bindings give (the invitation itself stands): what a dry run's
+/// `Would*` reason replaces.
+const BINDING_REASONS: [&str; 4] = [
+    reason::ROLE_BINDING_REFUSED,
+    reason::ROLE_BINDING_REVOCATION_PENDING,
+    reason::ROLE_BINDING_DISALLOWED,
+    reason::ROLE_BINDING_PENDING,
 ];
 
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,

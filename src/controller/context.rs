@@ -53,6 +53,17 @@ impl Settings {
         }
     }
 
+    /// Backoff before a role binding Confluent refused is tried again: a refusal (a role the
+    /// scope does not take, a scope the credential may not grant) seldom ends by itself, so from
+    /// a minute, doubling, up to the resync interval (at least that minute).
+    pub fn binding_refusal_backoff(&self) -> Backoff {
+        let base = Duration::from_secs(60);
+        Backoff {
+            base,
+            cap: self.resync.max(base),
+        }
+    }
+
     /// Backoff after a transient failure (429/5xx/network).
     pub fn transient_backoff(&self) -> Backoff {
         Backoff {
@@ -194,7 +205,10 @@ impl Context {
         let mut refusals = self.binding_refusals.lock();
         let held = refusals.entry(key(obj)).or_default();
         let attempts = held.get(binding).map_or(0, |(n, _)| *n);
-        let wait = self.settings.refusal_backoff().delay(attempts, None);
+        let wait = self
+            .settings
+            .binding_refusal_backoff()
+            .delay(attempts, None);
         held.insert(
             binding.clone(),
             (attempts.saturating_add(1), Instant::now() + wait),

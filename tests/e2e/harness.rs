@@ -176,6 +176,11 @@ impl Env {
         operator
     }
 
+    /// The options the next operator process starts with (a restart with other flags).
+    pub fn options_mut(&mut self) -> &mut Options {
+        &mut self.options
+    }
+
     /// SIGKILLs the operator: no graceful anything, like a node failure.
     pub fn kill_operator(&mut self) {
         if let Some(mut op) = self.operator.take() {

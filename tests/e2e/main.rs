@@ -16,6 +16,7 @@ mod export;
 mod faults;
 mod gitops;
 mod leader;
+mod ledger;
 mod lifecycle;
 mod namespace_deletion;
 mod ownership;
