@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::telemetry::LogFormat;
+use crate::runtime::telemetry::LogFormat;
 
 /// Kubernetes operator for Confluent Cloud IAM v2 invitations.
 #[derive(Debug, Parser)]
@@ -71,7 +71,7 @@ pub struct ExportArgs {
     /// Export only invitations with these statuses (comma-separated; default: sent, staged,
     /// accepted).
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub status: Vec<crate::export::StatusFilter>,
+    pub status: Vec<crate::invitation::export::StatusFilter>,
 
     /// Leave role bindings out of the manifests (for organizations that manage access
     /// elsewhere). Without it, each invitee's role bindings become `spec.roleBindings`, read
@@ -88,7 +88,7 @@ pub enum ExportDeletionPolicy {
     DeleteUser,
 }
 
-impl From<ExportDeletionPolicy> for crate::crd::DeletionPolicy {
+impl From<ExportDeletionPolicy> for crate::invitation::resource::DeletionPolicy {
     fn from(p: ExportDeletionPolicy) -> Self {
         match p {
             ExportDeletionPolicy::Delete => Self::Delete,
@@ -281,14 +281,14 @@ mod tests {
         assert_eq!(args.namespace, "people");
         assert!(args.no_role_bindings);
         assert_eq!(
-            crate::crd::DeletionPolicy::from(args.deletion_policy),
-            crate::crd::DeletionPolicy::DeleteUser
+            crate::invitation::resource::DeletionPolicy::from(args.deletion_policy),
+            crate::invitation::resource::DeletionPolicy::DeleteUser
         );
         assert_eq!(
             args.status,
             [
-                crate::export::StatusFilter::Sent,
-                crate::export::StatusFilter::Expired
+                crate::invitation::export::StatusFilter::Sent,
+                crate::invitation::export::StatusFilter::Expired
             ]
         );
     }

@@ -1,34 +1,22 @@
 //! confluent-invitation-operator: reconciles `Invitation` resources against the Confluent Cloud
-//! IAM v2 Invitations API.
+//! IAM v2 API.
 //!
-//! The crate is layered so each concern can be tested alone:
+//! The crate is a house of a shared runtime and one folder per kind (ARCHITECTURE.md draws it):
 //! - [`confluent_client`] (its own crate, `confluent-client/`): the HTTP client for Confluent
 //!   Cloud; knows nothing of Kubernetes.
-//! - [`crd`]: the `Invitation` resource and its generated CRD.
-//! - [`planner`] and [`status`]: pure decisions, no IO.
-//! - [`role_bindings`]: the pure decisions about `spec.roleBindings`, acted on by the
-//!   controller's `role_bindings` stage.
-//! - [`controller`]: the thin wiring of watch, finalizer, planner, client and status writes.
-//! - [`operator`]: the `run` command: HTTP endpoints, signals, leader election, the controller.
+//! - [`runtime`]: what every kind shares: credentials and their clients, the snapshots and
+//!   role-binding lists, metrics, Events, leader election, the HTTP endpoint, telemetry.
+//! - [`invitation`]: the `Invitation` kind: its resource, pure decisions (planner, status,
+//!   ownership) and the controller wiring that performs them.
+//! - [`role_bindings`]: the pure decisions about the access an Invitation grants.
+//! - [`cli`] and [`operator`]: the process: flags, the `run` command.
 //!
 //! The Confluent mock used by tests, benchmarks and the sandbox is the `confluent-mock` crate
-//! (`confluent-mock/`), a dev-dependency only: the operator links no mock code. ARCHITECTURE.md
-//! draws the crates and which module may import which.
+//! (`confluent-mock/`), a dev-dependency only: the operator links no mock code.
 
 pub mod cli;
-pub mod controller;
-pub mod crd;
-pub mod credentials;
-pub mod export;
-pub mod http;
-pub mod leader;
-pub mod metrics;
+pub mod invitation;
 pub mod operator;
-pub mod ownership;
-pub mod planner;
 pub mod reason;
 pub mod role_bindings;
-pub mod snapshot;
-pub mod status;
-pub mod telemetry;
-pub mod validate;
+pub mod runtime;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use confluent_client::ClientSettings;
 use confluent_invitation_operator::cli::{Cli, Command, ExportArgs, RunArgs};
-use confluent_invitation_operator::{crd, export, operator, telemetry};
+use confluent_invitation_operator::invitation::{export, resource};
+use confluent_invitation_operator::operator;
+use confluent_invitation_operator::runtime::telemetry;
 
 // jemalloc returns freed memory to the OS by itself (glibc's malloc had to be told, with one
 // arena and a trim after each resync), and kept the smallest resident set of the allocators
@@ -19,7 +21,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Crd) => match crd::crd_yaml() {
+        Some(Command::Crd) => match resource::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS

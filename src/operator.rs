@@ -12,11 +12,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cli::RunArgs;
-use crate::controller::{self, Context, Settings};
-use crate::credentials::CredentialStore;
-use crate::leader::{self, Election};
-use crate::metrics::{self, Metrics};
-use crate::{crd, http};
+use crate::invitation::controller::{self, Context, Settings};
+use crate::invitation::resource as crd;
+use crate::runtime::credentials::CredentialStore;
+use crate::runtime::http;
+use crate::runtime::leader::{self, Election};
+use crate::runtime::metrics::{self, Metrics};
 use confluent_client::{ClientSettings, Credentials};
 
 /// Why the operator stopped other than on request.

@@ -1,7 +1,7 @@
 //! The reasons the operator itself writes, in one table: the Ready condition's (README, "Ready
 //! reasons") and the Events' (README, "Operations"). Two other sources complete them and keep
 //! their own tables, since they are matches over their own types: the remote states
-//! ([`crate::status::Phase`], whose names are Ready reasons too) and the Confluent client's
+//! ([`crate::invitation::status::Phase`], whose names are Ready reasons too) and the Confluent client's
 //! errors (`confluent_client::Error::reason`), as the client knows nothing of the operator.
 //!
 //! Plain constants rather than `strum` derives: most reasons are not their variant's name

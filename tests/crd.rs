@@ -1,7 +1,7 @@
 //! The CRD: `crds/` and the Helm chart hold exactly what the code generates, the schema reads
 //! well, and the CEL rules refuse changes to immutable fields.
 
-use confluent_invitation_operator::crd::{
+use confluent_invitation_operator::invitation::resource::{
     AuthType, DeletionPolicy, Invitation, InvitationSpec, crd_yaml,
 };
 use kube::CustomResourceExt;

@@ -44,8 +44,8 @@ fn create(email: &str) -> CreateInvitation {
 #[tokio::test]
 async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_duplicate() {
     use confluent_client::role_bindings::RoleBindingFilter;
-    use confluent_invitation_operator::crd::{RoleBinding, RoleBindingState};
-    use confluent_invitation_operator::ownership::organization_of;
+    use confluent_client::role_bindings::organization_of;
+    use confluent_invitation_operator::role_bindings::resource::{RoleBinding, RoleBindingState};
     use confluent_invitation_operator::role_bindings::{
         self, Demand, Done, Live, Observed, OnDisallowed, Step,
     };

@@ -3,7 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec, RoleBinding};
+use confluent_invitation_operator::invitation::resource::{
+    DeletionPolicy, Invitation, InvitationSpec,
+};
+
+use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 

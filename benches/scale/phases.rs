@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 use confluent_mock::{CallCounts, MockHandle, RateLimit, RoleBindingCalls};
 use futures::StreamExt;
 use kube::Api;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 use confluent_mock::{MockConfig, MockServer, RateLimit};
 use kube::Api;
 use test_support::{ControlPlane, Launch, Operator, logs};

@@ -165,6 +165,13 @@ pub fn decoded_crn(crn: &str) -> Cow<'_, str> {
     }
 }
 
+/// The organization id in a CRN (`crn://confluent.cloud/organization=<id>/...`).
+pub fn organization_of(crn: &str) -> Option<&str> {
+    crn.split('/')
+        .find_map(|part| part.strip_prefix("organization="))
+        .filter(|id| !id.is_empty())
+}
+
 /// Whether two CRN patterns name the same thing, after percent-decoding both.
 pub fn same_crn(a: &str, b: &str) -> bool {
     a == b || decoded_crn(a) == decoded_crn(b)
@@ -372,5 +379,22 @@ mod tests {
             missing_binding_is_not_found(denied),
             Error::Forbidden(_)
         ));
+    }
+
+    #[test]
+    fn organization_is_read_from_a_crn() {
+        assert_eq!(
+            organization_of("crn://confluent.cloud/organization=o-1/invitation=i-1"),
+            Some("o-1")
+        );
+        assert_eq!(
+            organization_of("crn://confluent.cloud/invitation=i-1"),
+            None
+        );
+        assert_eq!(
+            organization_of("crn://confluent.cloud/organization=/x"),
+            None
+        );
+        assert_eq!(organization_of(""), None);
     }
 }

@@ -2,8 +2,8 @@
 //! invitee it stands for (`User:<status.userId>`, an absolute CRN pattern), with whether the
 //! operator may grant it.
 
-use crate::crd::RoleBinding;
-use crate::ownership::organization_of;
+use crate::role_bindings::resource::RoleBinding;
+use confluent_client::role_bindings::organization_of;
 use confluent_client::role_bindings::{CRN_PREFIX, CreateRoleBinding, decoded_crn, user_principal};
 
 /// Why a listed `crnPattern` cannot become an absolute CRN of the invitation's organization.

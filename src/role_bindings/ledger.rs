@@ -4,7 +4,7 @@
 //! the steps ran. An entry whose binding may exist leaves the ledger only when Confluent
 //! confirmed the binding gone.
 
-use crate::crd::{RoleBindingState, RoleBindingStatus};
+use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, decoded_crn, user_principal,
 };

@@ -40,6 +40,7 @@ pub mod desired;
 pub mod ledger;
 pub mod observed;
 pub mod plan;
+pub mod resource;
 #[cfg(test)]
 mod tests;
 pub mod verdict;

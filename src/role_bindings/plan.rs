@@ -11,7 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::crd::{DeletionPolicy, RoleBindingState, RoleBindingStatus};
+use crate::invitation::resource::DeletionPolicy;
+
+use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use confluent_client::role_bindings::{CreateRoleBinding, user_principal};
 
 use super::desired::{Desired, role_allowed};

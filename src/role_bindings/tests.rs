@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::crd::{DeletionPolicy, RoleBinding, RoleBindingState as S, RoleBindingStatus};
-use crate::ownership::organization_of;
+use crate::invitation::resource::DeletionPolicy;
+use crate::role_bindings::resource::{RoleBinding, RoleBindingState as S, RoleBindingStatus};
+use confluent_client::role_bindings::organization_of;
 use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter};
 
 const ORG: &str = "9bb441c4-edef-46ac-8a41-c49e44a3fd9a";

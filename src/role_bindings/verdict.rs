@@ -2,8 +2,8 @@
 //! (Sent, Staged, Accepted): the invitation's own reason (Expired, EmailConflict, ...) comes
 //! first, and its phase is never changed by bindings.
 
-use crate::crd::{RoleBindingState, RoleBindingStatus};
 use crate::reason;
+use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 
 /// The most of a Ready message the binding verdict fills, whatever Confluent says.
 pub const MAX_VERDICT_MESSAGE: usize = 2048;

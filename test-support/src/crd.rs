@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PostParams;
 use kube::{Api, CustomResourceExt};

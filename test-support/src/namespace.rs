@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 
 use crate::error::Error;
 

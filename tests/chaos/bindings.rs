@@ -28,8 +28,9 @@ use confluent_client::model::InviteStatus;
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, decoded_crn, same_crn, user_principal,
 };
-use confluent_invitation_operator::crd::{DeletionPolicy, RoleBinding, RoleBindingState};
+use confluent_invitation_operator::invitation::resource::DeletionPolicy;
 use confluent_invitation_operator::role_bindings::resolve;
+use confluent_invitation_operator::role_bindings::resource::{RoleBinding, RoleBindingState};
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 
@@ -506,7 +507,9 @@ pub fn of_gone_users(snap: &Snapshot) -> usize {
 }
 
 /// The live resources and their status, for the tasks below.
-async fn standing(w: &World) -> Vec<confluent_invitation_operator::crd::Invitation> {
+async fn standing(
+    w: &World,
+) -> Vec<confluent_invitation_operator::invitation::resource::Invitation> {
     w.list()
         .await
         .into_iter()

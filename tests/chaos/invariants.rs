@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use confluent_client::model::{InviteStatus, RemoteInvitation, User};
-use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER, Invitation};
-use confluent_invitation_operator::status;
+use confluent_invitation_operator::invitation::resource::{DeletionPolicy, FINALIZER, Invitation};
+use confluent_invitation_operator::invitation::status;
 use kube::ResourceExt;
 
 use crate::world::{Planned, Stats, Violation, World};

@@ -23,7 +23,7 @@ mod world;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::crd::DeletionPolicy;
+use confluent_invitation_operator::invitation::resource::DeletionPolicy;
 
 use invariants::{Snapshot, check_converged, check_final, converged_state};
 use tasks::{delete_all, inject_faults, kill_operators, mutate, stop_pair};

@@ -11,7 +11,10 @@
 use std::time::Duration;
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, InvitationSpec, RoleBinding};
+use confluent_invitation_operator::invitation::resource::{
+    DeletionPolicy, Invitation, InvitationSpec,
+};
+use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::PostParams;
 
 use crate::bindings::{Held, existing_principals, item};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::crd::DeletionPolicy;
+use confluent_invitation_operator::invitation::resource::DeletionPolicy;
 use confluent_mock::{Fault, FaultAction};
 use tokio::sync::watch;
 

@@ -10,9 +10,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use confluent_invitation_operator::crd::{
-    AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec, RoleBinding,
+use confluent_invitation_operator::invitation::resource::{
+    AuthType, DeletionPolicy, FINALIZER, Invitation, InvitationSpec,
 };
+
+use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use confluent_mock::{MockConfig, MockHandle, MockServer};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};

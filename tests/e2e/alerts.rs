@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use confluent_invitation_operator::crd::PAUSED_ANNOTATION;
+use confluent_invitation_operator::invitation::resource::PAUSED_ANNOTATION;
 use confluent_mock::{Fault, FaultAction};
 use kube::api::DeleteParams;
 

@@ -1,7 +1,7 @@
 //! The finalizer and the deletion policies.
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::crd::{DeletionPolicy, FINALIZER};
+use confluent_invitation_operator::invitation::resource::{DeletionPolicy, FINALIZER};
 use kube::api::{DeleteParams, PostParams};
 
 use crate::harness::*;

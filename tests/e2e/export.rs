@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 
 use confluent_client::role_bindings::CreateRoleBinding;
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, RoleBindingState};
-use confluent_invitation_operator::ownership::organization_of;
+use confluent_client::role_bindings::organization_of;
+use confluent_invitation_operator::invitation::resource::{DeletionPolicy, Invitation};
+use confluent_invitation_operator::role_bindings::resource::RoleBindingState;
 use kube::api::{ListParams, PostParams};
 
 use crate::harness::*;

@@ -1,6 +1,6 @@
 //! Lost responses, 429s and 5xx: never two invitations, never none.
 
-use confluent_invitation_operator::snapshot;
+use confluent_invitation_operator::runtime::snapshot;
 use confluent_mock::{Fault, FaultAction};
 
 use crate::harness::*;

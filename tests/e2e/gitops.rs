@@ -1,7 +1,7 @@
 //! GitOps health on real status objects: what Flux's kstatus concludes from the operator's
 //! status (the Ready condition plus observedGeneration).
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 
 use crate::harness::*;
 

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::{CRN_PREFIX, RemoteRoleBinding, user_principal};
-use confluent_invitation_operator::crd::{
-    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, RoleBinding, RoleBindingState,
-    RoleBindingStatus, SecretRef,
+use confluent_invitation_operator::invitation::resource::{
+    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
+};
+use confluent_invitation_operator::role_bindings::resource::{
+    RoleBinding, RoleBindingState, RoleBindingStatus,
 };
 use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Secret;

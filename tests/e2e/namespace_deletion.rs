@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use confluent_invitation_operator::controller::credentials_in_use::SECRET_FINALIZER;
+use confluent_invitation_operator::invitation::controller::credentials_in_use::SECRET_FINALIZER;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use confluent_invitation_operator::crd::Invitation;
+use confluent_invitation_operator::invitation::resource::Invitation;
 use confluent_mock::{MockConfig, OtherOrganization};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;

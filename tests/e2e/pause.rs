@@ -2,7 +2,7 @@
 //! and a deletion made while paused waits for its removal.
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::crd::PAUSED_ANNOTATION;
+use confluent_invitation_operator::invitation::resource::PAUSED_ANNOTATION;
 use kube::api::{DeleteParams, Patch, PatchParams};
 
 use crate::harness::*;

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use confluent_client::role_bindings::{CreateRoleBinding, user_principal};
-use confluent_invitation_operator::crd::{DeletionPolicy, Invitation, RoleBindingState};
+use confluent_invitation_operator::invitation::resource::{DeletionPolicy, Invitation};
 use confluent_invitation_operator::reason;
+use confluent_invitation_operator::role_bindings::resource::RoleBindingState;
 use confluent_mock::{Fault, FaultAction};
 use kube::api::PostParams;
 

@@ -1,6 +1,6 @@
 //! The controller's error type: one variant per stage, whose reason becomes the metrics label.
 
-use crate::credentials;
+use crate::runtime::credentials;
 
 /// Why a reconcile failed in a way the controller retries with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum Error {
     #[error("internal: the planner did not settle during {0}")]
     Unsettled(&'static str),
     /// An unchanged resource's credential is being listed (or its list failed moments ago): it
-    /// waits for that list instead of holding a worker ([`crate::snapshot::Snapshots::fresh_unless_listing`]).
+    /// waits for that list instead of holding a worker ([`crate::runtime::snapshot::Snapshots::fresh_unless_listing`]).
     /// Not a failure: Apply requeues it quietly.
     #[error("waiting for the credential's invitation list")]
     AwaitingList,

@@ -1,4 +1,4 @@
-//! The controller's side of [`crate::ownership`]: the claims on an email, gathered from the
+//! The controller's side of [`crate::invitation::ownership`]: the claims on an email, gathered from the
 //! watch cache (every watched Invitation, live or finalizing), and where each one acts.
 //!
 //! Where an Invitation acts (its [`Scope`]) is, in order: the organization in the CRN its status
@@ -10,15 +10,15 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use crate::crd::Invitation;
-use crate::ownership::{self, Claim, Scope};
+use crate::invitation::ownership::{self, Claim, Scope};
+use crate::invitation::resource::Invitation;
 
 /// The organization in an object's status, if it shows a CRN.
 fn status_organization(obj: &Invitation) -> Option<String> {
     obj.status
         .as_ref()
         .and_then(|s| s.resource_name.as_deref())
-        .and_then(ownership::organization_of)
+        .and_then(confluent_client::role_bindings::organization_of)
         .map(str::to_owned)
 }
 

@@ -6,12 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::crd::{
-    AuthType, DeletionPolicy, Invitation, InvitationSpec, MAX_CRN_PATTERN_LENGTH, RoleBinding,
-};
-use crate::ownership::organization_of;
+use crate::invitation::resource::{AuthType, DeletionPolicy, Invitation, InvitationSpec};
+
 use crate::role_bindings::organization_crn;
+use crate::role_bindings::resource::{MAX_CRN_PATTERN_LENGTH, RoleBinding};
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
+use confluent_client::role_bindings::organization_of;
 use confluent_client::role_bindings::{
     CRN_PREFIX, RemoteRoleBinding, RoleBindingFilter, decoded_crn, user_principal,
 };
@@ -735,7 +735,7 @@ mod tests {
 
     #[test]
     fn the_schema_check_agrees_with_the_crd() {
-        use crate::crd::{ROLE_BINDING_CRN_PATTERN, ROLE_NAME_PATTERN};
+        use crate::role_bindings::resource::{ROLE_BINDING_CRN_PATTERN, ROLE_NAME_PATTERN};
         let crn = regex::Regex::new(ROLE_BINDING_CRN_PATTERN).unwrap();
         let role = regex::Regex::new(ROLE_NAME_PATTERN).unwrap();
         let long = format!(

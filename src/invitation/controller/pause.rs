@@ -9,9 +9,9 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::error::Error;
 use super::report;
-use crate::crd::{Invitation, PAUSED_ANNOTATION};
+use crate::invitation::resource::{Invitation, PAUSED_ANNOTATION};
+use crate::invitation::status::{self, Outcome};
 use crate::reason;
-use crate::status::{self, Outcome};
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).

@@ -11,10 +11,10 @@ use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
 use super::{claims, report, role_bindings};
-use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{self, Cleanup, Remote, Step};
+use crate::invitation::planner::{self, Cleanup, Remote, Step};
+use crate::invitation::resource::{DeletionPolicy, Invitation};
+use crate::invitation::status::{self, Outcome};
 use crate::reason;
-use crate::status::{self, Outcome};
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
@@ -33,7 +33,8 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Erro
         }
         // (an unreadable Secret, e.g. the API server down, is a plain failure: it passes)
         Err(Error::Credentials(
-            e @ (crate::credentials::Error::Missing(_) | crate::credentials::Error::Invalid(_)),
+            e @ (crate::runtime::credentials::Error::Missing(_)
+            | crate::runtime::credentials::Error::Invalid(_)),
         )) => blocked(ctx, &obj, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
@@ -194,7 +195,7 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
 /// finalizer, e.g. with RBAC lacking `patch` on secrets, or its content is unusable): say in
 /// status and in one Warning Event per streak what is blocked and how to release it, instead of
 /// hanging silently with the finalizer.
-async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::credentials::Error) {
+async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::runtime::credentials::Error) {
     let release = if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         "restore the credentials to let it go"
     } else {

@@ -10,10 +10,10 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::error::Error;
 use super::report;
-use crate::crd::{DeletionPolicy, Invitation};
-use crate::planner::{Apply, CreateCause};
+use crate::invitation::planner::{Apply, CreateCause};
+use crate::invitation::resource::{DeletionPolicy, Invitation};
+use crate::invitation::status::{self, Outcome, Phase};
 use crate::reason;
-use crate::status::{self, Outcome, Phase};
 
 /// What the operator would have done, had it not been previewing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     let bindings: Vec<String> = plan
         .ledger
         .iter()
-        .filter(|e| e.state == crate::crd::RoleBindingState::Deleting)
+        .filter(|e| e.state == crate::role_bindings::resource::RoleBindingState::Deleting)
         .filter_map(|e| {
             let id = e.id.as_deref()?;
             Some(format!("{id} ({} on {})", e.role_name, e.crn_pattern))
@@ -171,8 +171,8 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Ac
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{InvitationSpec, InvitationStatus};
-    use crate::planner::SpecRefusal;
+    use crate::invitation::planner::SpecRefusal;
+    use crate::invitation::resource::{InvitationSpec, InvitationStatus};
     use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
     fn request() -> CreateInvitation {
@@ -261,11 +261,11 @@ mod tests {
         let bound = |p, phase| {
             let mut obj = deleting(p, phase);
             if let Some(s) = obj.status.as_mut() {
-                s.role_bindings = vec![crate::crd::RoleBindingStatus {
+                s.role_bindings = vec![crate::role_bindings::resource::RoleBindingStatus {
                     role_name: "EnvironmentAdmin".into(),
                     crn_pattern: "crn://confluent.cloud/organization=o/environment=e".into(),
                     id: Some("rb-7".into()),
-                    state: crate::crd::RoleBindingState::Bound,
+                    state: crate::role_bindings::resource::RoleBindingState::Bound,
                     message: None,
                     principal: None,
                 }];

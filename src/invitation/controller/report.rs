@@ -11,7 +11,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
-use crate::crd::{Invitation, InvitationStatus};
+use crate::invitation::resource::{Invitation, InvitationStatus};
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
@@ -188,7 +188,7 @@ mod tests {
     use super::*;
 
     fn is_subdomain(name: &str) -> bool {
-        crate::credentials::is_object_name(name)
+        crate::runtime::credentials::is_object_name(name)
     }
 
     #[test]

@@ -17,7 +17,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::{Context, key};
-use crate::crd::Invitation;
+use crate::invitation::resource::Invitation;
 
 /// The finalizer kept on a Secret an Invitation uses.
 pub const SECRET_FINALIZER: &str = "iam.ccloud.dev/credentials-in-use";

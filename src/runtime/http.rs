@@ -12,8 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use kube::runtime::reflector::Store;
 
-use crate::crd::Invitation;
-use crate::metrics::Metrics;
+use crate::invitation::resource::Invitation;
+use crate::runtime::metrics::Metrics;
 
 /// What the endpoint reads.
 #[derive(Clone)]
@@ -77,7 +77,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         let mut oldest_deletion = 0;
         // every state, zeros included: an alert on bindings left to delete needs the series
         let mut bindings: std::collections::BTreeMap<&'static str, i64> =
-            crate::crd::RoleBindingState::ALL
+            crate::role_bindings::resource::RoleBindingState::ALL
                 .iter()
                 .map(|s| (s.as_str(), 0))
                 .collect();
@@ -85,7 +85,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
             if let Some(deleted) = &inv.metadata.deletion_timestamp {
                 oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());
             }
-            let phase = crate::status::Phase::shown(inv.status.as_ref());
+            let phase = crate::invitation::status::Phase::shown(inv.status.as_ref());
             *counts.entry(phase.as_str().to_owned()).or_default() += 1;
             for entry in inv.status.iter().flat_map(|s| &s.role_bindings) {
                 *bindings.entry(entry.state.as_str()).or_default() += 1;

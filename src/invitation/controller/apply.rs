@@ -13,10 +13,10 @@ use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
 use super::role_bindings::{self, Applied};
 use super::{claims, preview, report};
-use crate::crd::Invitation;
-use crate::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
+use crate::invitation::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
+use crate::invitation::resource::Invitation;
+use crate::invitation::status::{self, Outcome};
 use crate::reason;
-use crate::status::{self, Outcome};
 use confluent_client::retry::Backoff;
 use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
 
@@ -99,7 +99,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             ctx.snapshots.record(&client, &inv);
             if let Some(org) = inv
                 .resource_name()
-                .and_then(crate::ownership::organization_of)
+                .and_then(confluent_client::role_bindings::organization_of)
             {
                 ctx.learn_organization(&client.identity(), org);
             }

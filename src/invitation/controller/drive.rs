@@ -4,8 +4,8 @@
 
 use super::context::Context;
 use super::error::Error;
-use crate::planner::{ById, Read, Remote, Step};
-use crate::status;
+use crate::invitation::planner::{ById, Read, Remote, Step};
+use crate::invitation::status;
 use confluent_client::{ListFilter, model::RemoteInvitation};
 
 /// More steps than any path of the planner takes (get, look-up, create, 409 look-up, create).

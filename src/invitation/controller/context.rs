@@ -12,13 +12,13 @@ use kube::ResourceExt;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 
-use super::events;
-use crate::crd::Invitation;
-use crate::credentials::CredentialStore;
-use crate::metrics::Metrics;
+use crate::invitation::resource::Invitation;
 use crate::role_bindings::Key;
-use crate::snapshot::Snapshots;
-use crate::snapshot::role_bindings::RoleBindingLists;
+use crate::runtime::credentials::CredentialStore;
+use crate::runtime::events;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::snapshot::Snapshots;
+use crate::runtime::snapshot::role_binding_lists::RoleBindingLists;
 use confluent_client::retry::Backoff;
 
 /// The field manager of our status writes and the Events' reporting controller.
@@ -148,7 +148,7 @@ impl Context {
             kube,
             credentials,
             metrics,
-            snapshots: Snapshots::new(crate::snapshot::max_age(settings.resync)),
+            snapshots: Snapshots::new(crate::runtime::snapshot::max_age(settings.resync)),
             role_binding_lists: RoleBindingLists::default(),
             settings,
             failures: Mutex::new(HashMap::new()),
@@ -293,7 +293,7 @@ impl Context {
         &self,
         obj: &Invitation,
         namespace: &str,
-    ) -> Result<confluent_client::Client, crate::credentials::Error> {
+    ) -> Result<confluent_client::Client, crate::runtime::credentials::Error> {
         let secret = obj
             .spec
             .credentials_secret_ref
@@ -322,10 +322,10 @@ impl Context {
     }
 
     /// Where a credential acts: its organization once learnt, else the credential itself.
-    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::ownership::Scope {
+    pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::invitation::ownership::Scope {
         match self.organizations().get(identity) {
-            Some(org) => crate::ownership::Scope::Organization(org.clone()),
-            None => crate::ownership::Scope::Credential(identity.to_owned()),
+            Some(org) => crate::invitation::ownership::Scope::Organization(org.clone()),
+            None => crate::invitation::ownership::Scope::Credential(identity.to_owned()),
         }
     }
 

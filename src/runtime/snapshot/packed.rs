@@ -117,7 +117,7 @@ impl Packed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{Outcome, next_status};
+    use crate::invitation::status::{Outcome, next_status};
 
     fn full(status: InviteStatus) -> RemoteInvitation {
         let reference = |id: &str| ObjectReference {

@@ -7,8 +7,9 @@
 //! path that can end in a create passes through a look-up by email first, which is what makes a
 //! create whose response was lost adopt its own invitation instead of making a second one.
 
-use crate::crd::{DeletionPolicy, InvitationSpec, InvitationStatus};
-use crate::{reason, validate};
+use super::validate;
+use crate::invitation::resource::{DeletionPolicy, InvitationSpec, InvitationStatus};
+use crate::reason;
 use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
 /// What the controller learnt of the remote side during this reconcile.
@@ -366,7 +367,7 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::AuthType;
+    use crate::invitation::resource::AuthType;
     use confluent_client::model::{ObjectMeta, ObjectReference};
 
     fn spec(email: &str) -> InvitationSpec {

@@ -97,13 +97,6 @@ pub fn successor<'a>(me: &Claim, others: impl IntoIterator<Item = &'a Claim>) ->
         .min_by(|a, b| a.precedence(b))
 }
 
-/// The organization id in a CRN (`crn://confluent.cloud/organization=<id>/...`).
-pub fn organization_of(crn: &str) -> Option<&str> {
-    crn.split('/')
-        .find_map(|part| part.strip_prefix("organization="))
-        .filter(|id| !id.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,22 +224,5 @@ mod tests {
         let others = [youngest, younger.clone(), other_org];
         assert_eq!(successor(&owner, &others), Some(&younger));
         assert_eq!(successor(&owner, &others[2..]), None);
-    }
-
-    #[test]
-    fn organization_is_read_from_a_crn() {
-        assert_eq!(
-            organization_of("crn://confluent.cloud/organization=o-1/invitation=i-1"),
-            Some("o-1")
-        );
-        assert_eq!(
-            organization_of("crn://confluent.cloud/invitation=i-1"),
-            None
-        );
-        assert_eq!(
-            organization_of("crn://confluent.cloud/organization=/x"),
-            None
-        );
-        assert_eq!(organization_of(""), None);
     }
 }

@@ -12,15 +12,16 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use super::context::{Context, CredentialUse};
 use super::error::Error;
 use super::report;
-use crate::crd::{Invitation, RoleBindingState, RoleBindingStatus};
-use crate::ownership::organization_of;
+use crate::invitation::resource::Invitation;
+use crate::invitation::status::{self, Outcome, Phase};
 use crate::reason;
+use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use crate::role_bindings::{
     self as decide, Cleanup, DeleteCause, Demand, Desired, Done, Key, Live, Observed, OnDisallowed,
     Plan, Read, Step,
 };
-use crate::status::{self, Outcome, Phase};
 use confluent_client::model::RemoteInvitation;
+use confluent_client::role_bindings::organization_of;
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, RoleBindingFilter, user_principal,
 };
@@ -840,7 +841,7 @@ fn drifted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::RoleBinding;
+    use crate::role_bindings::resource::RoleBinding;
 
     const ORG: &str = "o-1";
 

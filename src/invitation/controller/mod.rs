@@ -1,6 +1,6 @@
 //! The controller: wires the watch, the finalizer, the planner, the Confluent client and the
-//! status/Event writers together. It decides nothing itself: see [`crate::planner`] and
-//! [`crate::status`].
+//! status/Event writers together. It decides nothing itself: see [`crate::invitation::planner`] and
+//! [`crate::invitation::status`].
 
 mod apply;
 mod claims;
@@ -9,7 +9,6 @@ mod context;
 pub mod credentials_in_use;
 mod drive;
 mod error;
-pub mod events;
 mod pause;
 pub mod preview;
 pub mod report;
@@ -33,9 +32,9 @@ use context::CredentialUse;
 pub use context::{Context, FIELD_MANAGER, Settings};
 pub use error::Error;
 
-use crate::crd::{FINALIZER, Invitation};
-use crate::snapshot::Snapshot;
-use crate::status::{self, Outcome};
+use crate::invitation::resource::{FINALIZER, Invitation};
+use crate::invitation::status::{self, Outcome};
+use crate::runtime::snapshot::Snapshot;
 
 /// One reconcile: the finalizer helper splits it into Apply and Cleanup.
 async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -114,7 +113,7 @@ fn user_changes(inv: &Invitation) -> Option<u64> {
 fn strip_for_cache(inv: &mut Invitation) {
     inv.managed_fields_mut().clear();
     inv.annotations_mut()
-        .retain(|k, _| k == crate::crd::PAUSED_ANNOTATION);
+        .retain(|k, _| k == crate::invitation::resource::PAUSED_ANNOTATION);
     inv.labels_mut().clear();
 }
 

@@ -19,12 +19,12 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::{Context, Error, FIELD_MANAGER, Settings};
-use crate::crd::{
+use crate::invitation::resource::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, InvitationStatus, SecretRef,
 };
-use crate::credentials::CredentialStore;
-use crate::metrics::Metrics;
-use crate::status::{self, Outcome};
+use crate::invitation::status::{self, Outcome};
+use crate::runtime::credentials::CredentialStore;
+use crate::runtime::metrics::Metrics;
 use confluent_client::model::{InviteStatus, RemoteInvitation};
 use confluent_client::{ClientSettings, Credentials};
 use confluent_mock::{Fault, FaultAction, MockConfig, MockHandle, MockServer};
@@ -1054,7 +1054,7 @@ async fn the_event_recorder_is_replaced_after_its_share_of_events() {
         controller: "test".into(),
         instance: None,
     };
-    let sink = super::events::EventSink::new(kube, reporter, 3);
+    let sink = crate::runtime::events::EventSink::new(kube, reporter, 3);
     for _ in 0..3 {
         let _ = sink.recorder();
     }
@@ -1080,7 +1080,7 @@ fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
         "kind": "Invitation",
         "metadata": {
             "name": "jane", "namespace": "team-a", "uid": "u1", "resourceVersion": "7",
-            "generation": 2, "finalizers": [crate::crd::FINALIZER],
+            "generation": 2, "finalizers": [crate::invitation::resource::FINALIZER],
             "labels": {"app.kubernetes.io/instance": "people"},
             "annotations": {
                 "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}",
@@ -1334,14 +1334,18 @@ fn the_pause_annotation_survives_the_cache_and_its_change_wakes_a_reconcile() {
         "kubectl.kubernetes.io/last-applied-configuration".into(),
         "{}".into(),
     );
-    obj.annotations_mut()
-        .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+    obj.annotations_mut().insert(
+        crate::invitation::resource::PAUSED_ANNOTATION.into(),
+        "true".into(),
+    );
     super::strip_for_cache(&mut obj);
     assert_eq!(obj.annotations().len(), 1);
     assert!(obj.paused());
     assert_ne!(super::user_changes(&obj), unpaused);
-    obj.annotations_mut()
-        .insert(crate::crd::PAUSED_ANNOTATION.into(), "false".into());
+    obj.annotations_mut().insert(
+        crate::invitation::resource::PAUSED_ANNOTATION.into(),
+        "false".into(),
+    );
     assert!(!obj.paused(), "only \"true\" pauses");
     assert_eq!(super::user_changes(&obj), unpaused);
 }
@@ -1356,8 +1360,10 @@ async fn a_paused_invitation_is_held_without_any_confluent_call() {
         let remote = h.confluent.seed_invitation(EMAIL, None);
         let mut obj = deleting(invitation(true));
         obj.status = Some(observed(&remote));
-        obj.annotations_mut()
-            .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+        obj.annotations_mut().insert(
+            crate::invitation::resource::PAUSED_ANNOTATION.into(),
+            "true".into(),
+        );
         let task = h.reconcile(&obj);
 
         let seen = h
@@ -1400,11 +1406,11 @@ const TOPIC_CRN_REL: &str = "environment=env-abc/cloud-cluster=lkc-1/kafka=lkc-1
 
 fn with_bindings(mut inv: Invitation) -> Invitation {
     inv.spec.role_bindings = vec![
-        crate::crd::RoleBinding {
+        crate::role_bindings::resource::RoleBinding {
             role_name: "EnvironmentAdmin".into(),
             crn_pattern: ENV_CRN_REL.into(),
         },
-        crate::crd::RoleBinding {
+        crate::role_bindings::resource::RoleBinding {
             role_name: "DeveloperRead".into(),
             crn_pattern: TOPIC_CRN_REL.into(),
         },
@@ -1418,10 +1424,10 @@ fn seeded_environment_admin(
     h: &Harness,
     remote: &RemoteInvitation,
     user: &str,
-) -> crate::crd::RoleBindingStatus {
+) -> crate::role_bindings::resource::RoleBindingStatus {
     let org = remote
         .resource_name()
-        .and_then(crate::ownership::organization_of)
+        .and_then(confluent_client::role_bindings::organization_of)
         .expect("an organization");
     let crn = format!("crn://confluent.cloud/organization={org}/{ENV_CRN_REL}");
     let binding =
@@ -1431,11 +1437,11 @@ fn seeded_environment_admin(
                 role_name: "EnvironmentAdmin".into(),
                 crn_pattern: crn.clone(),
             });
-    crate::crd::RoleBindingStatus {
+    crate::role_bindings::resource::RoleBindingStatus {
         role_name: "EnvironmentAdmin".into(),
         crn_pattern: crn,
         id: binding.id,
-        state: crate::crd::RoleBindingState::Bound,
+        state: crate::role_bindings::resource::RoleBindingState::Bound,
         message: None,
         principal: None,
     }
@@ -1487,7 +1493,7 @@ async fn bindings_are_recorded_before_they_are_created_then_bound() {
                 .iter()
                 .map(|e| e.state)
                 .collect::<Vec<_>>(),
-            [crate::crd::RoleBindingState::Creating; 2]
+            [crate::role_bindings::resource::RoleBindingState::Creating; 2]
         );
         let user = intent.user_id.clone().expect("a user id");
         assert!(
@@ -1521,7 +1527,10 @@ async fn bindings_are_recorded_before_they_are_created_then_bound() {
             .zip(["EnvironmentAdmin", "DeveloperRead"])
         {
             assert_eq!(entry.role_name, role);
-            assert_eq!(entry.state, crate::crd::RoleBindingState::Bound);
+            assert_eq!(
+                entry.state,
+                crate::role_bindings::resource::RoleBindingState::Bound
+            );
             assert!(
                 entry
                     .crn_pattern
@@ -1563,7 +1572,7 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
         let mut h = harness().await;
         let remote = h.confluent.seed_invitation(EMAIL, None);
         let mut obj = invitation(true);
-        obj.spec.role_bindings = vec![crate::crd::RoleBinding {
+        obj.spec.role_bindings = vec![crate::role_bindings::resource::RoleBinding {
             role_name: "EnvironmentAdmin".into(),
             crn_pattern: ENV_CRN_REL.into(),
         }];
@@ -1583,7 +1592,10 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
                 written.role_bindings[0].state,
                 written.role_bindings[0].id.as_deref()
             ),
-            (crate::crd::RoleBindingState::Creating, None),
+            (
+                crate::role_bindings::resource::RoleBindingState::Creating,
+                None
+            ),
             "maybe created: to be looked up"
         );
         let (st, reason, _) = ready(&written);
@@ -1615,7 +1627,7 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
         assert_eq!(written.role_bindings[0].id.as_deref(), Some(id.as_str()));
         assert_eq!(
             written.role_bindings[0].state,
-            crate::crd::RoleBindingState::Bound
+            crate::role_bindings::resource::RoleBindingState::Bound
         );
         assert_eq!(ready(&written).0, "True");
         h.api.finish(task).await.expect("reconcile succeeds");
@@ -1749,7 +1761,7 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
         let old = seeded_environment_admin(&h, &remote, &previous_user);
         let old_id = old.id.clone().expect("an id");
         let mut obj = invitation(true);
-        obj.spec.role_bindings = vec![crate::crd::RoleBinding {
+        obj.spec.role_bindings = vec![crate::role_bindings::resource::RoleBinding {
             role_name: "EnvironmentAdmin".into(),
             crn_pattern: ENV_CRN_REL.into(),
         }];
@@ -1791,7 +1803,7 @@ async fn a_previous_users_binding_stays_recorded_until_its_delete_succeeds() {
                 .role_bindings
                 .iter()
                 .any(|r| r.principal.as_deref() == Some(current.as_str())
-                    && r.state == crate::crd::RoleBindingState::Bound
+                    && r.state == crate::role_bindings::resource::RoleBindingState::Bound
                     && r.id.as_deref() != Some(old_id.as_str())),
             "the new user's binding is created meanwhile: {written:?}"
         );

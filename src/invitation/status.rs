@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{InvitationStatus, READY};
+use crate::invitation::resource::{InvitationStatus, READY};
 use crate::reason;
 use crate::role_bindings::{self, Verdict};
 use confluent_client::model::{InviteStatus, RemoteInvitation};

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use confluent_client::{ListFilter, ServerRefusal, model::RemoteInvitation};
 
 mod packed;
-pub mod role_bindings;
+pub mod role_binding_lists;
 use packed::Packed;
 
 /// How old a snapshot a reconcile may read, for a resync interval: one and a half intervals, so
@@ -77,7 +77,8 @@ impl Snapshot {
     pub fn organization(&self) -> Option<String> {
         self.by_id.iter().find_map(|(id, p)| {
             let inv = p.unpack(id);
-            crate::ownership::organization_of(inv.resource_name()?).map(str::to_owned)
+            confluent_client::role_bindings::organization_of(inv.resource_name()?)
+                .map(str::to_owned)
         })
     }
 
