@@ -11,15 +11,8 @@ if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x
   echo "control-plane binaries present in $OUT"; exit 0
 fi
 
-# The machine's own Go, by path: Debian's Go 1.19 (/usr/bin/go, /usr/lib/go-1.19, installed for
-# the 1.20 build) may come first on PATH and cannot build a current release.
-GO=""
-while read -r candidate; do
-  case "$(readlink -f "$candidate")" in /usr/lib/go-1.19/*) continue ;; esac
-  GO=$candidate; break
-done < <(type -ap go)
-[ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; }
-[ -n "$GO" ] || { echo "no Go besides Debian's 1.19 on this machine: a current release needs Go >= 1.26" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+GO=$(current_go)   # the machine's own Go, never Debian's 1.19 (env.sh)
 export GOTOOLCHAIN=local    # the pinned toolchain or an error, never a download
 want=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$MODULE/go.mod")
 have=$("$GO" env GOVERSION | sed 's/^go//')

@@ -17,3 +17,14 @@ K8S_BIN=${K8S_BIN:-$K8S_DEFAULT_BIN}          # kube-apiserver + kube-controller
 TOOLS_BIN=${TOOLS_BIN:-$CIO_CACHE/bin}         # helm + kubectl from PyPI
 export PATH="$TOOLS_BIN:$PATH"
 export KUBECTL="$TOOLS_BIN/kubectl"
+# The machine's own Go, by path (the current release and the test tools need >= 1.26): not
+# Debian's 1.19, which the 1.20 build installs as /usr/bin/go and may come first on PATH.
+current_go() {
+  local candidate
+  while read -r candidate; do
+    case "$(readlink -f "$candidate")" in /usr/lib/go-1.19/*) continue ;; esac
+    echo "$candidate"; return 0
+  done < <(type -ap go)
+  [ -x /usr/local/go/bin/go ] && { echo /usr/local/go/bin/go; return 0; }
+  echo "no Go besides Debian's 1.19 on this machine (Go >= 1.26 needed)" >&2; return 1
+}
