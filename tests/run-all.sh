@@ -170,7 +170,8 @@ cargo test --locked --test e2e -- --include-ignored --test-threads 4 \
   lifecycle:: validation:: tenancy::hostile_emails gitops:: deletion:: leader:: 2>&1 | tee "$WORK/cargo-oldest.out"
 
 step "all tests passed (main run on $SERVER_VERSION, smoke run on $OLDEST_VERSION)"
-# one closing line over everything that ran: cargo's per-binary results plus the manifest checks
+# one closing line over everything that ran: cargo's per-binary results (the main run and the 1.20
+# smoke run) plus the manifest and GitOps checks
 python3 - "$WORK/cargo-test.out" "$WORK/manifests.out" "$WORK/gitops.out" "$WORK/cargo-oldest.out" <<'PY'
 import re, sys
 passed = failed = 0
