@@ -26,6 +26,8 @@ fn text_files() -> Vec<(PathBuf, String)> {
                     walk(&path, out);
                 }
             } else if kind.is_file()
+                // a git worktree's `.git` is a file naming the main checkout's VCS data
+                && name != ".git"
                 && let Ok(text) = std::fs::read_to_string(&path)
             {
                 out.push((path, text));

@@ -19,7 +19,11 @@ rm -rf kubernetes-1.20.2 && tar xzf kubernetes_1.20.5+really1.20.2.orig.tar.gz
 cd kubernetes-1.20.2
 R=vendor/github.com/modern-go/reflect2
 rm -f $R/*.go $R/*.s && cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go /usr/share/gocode/src/github.com/modern-go/reflect2/*.s $R/
-CGO_ENABLED=0 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+# Debian's Go by path: the machine's own (newer) Go may come first on PATH, and 1.20.2's tree
+# only builds with Go 1.19; GOTOOLCHAIN=local keeps a newer go from switching toolchains.
+GO119=/usr/lib/go-1.19/bin
+[ -x "$GO119/go" ] || { echo "Debian's Go 1.19 is not at $GO119 (apt-get install golang-go)" >&2; exit 1; }
+PATH="$GO119:$PATH" GOTOOLCHAIN=local CGO_ENABLED=0 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 cp _output/bin/kube-apiserver _output/bin/kube-controller-manager "$OUT/"
 "$OUT/kube-apiserver" --version
 rm -rf "$WORK/kubernetes-1.20.2"

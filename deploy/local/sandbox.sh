@@ -6,7 +6,8 @@
 #
 # env: SANDBOX_DIR (state, default /tmp/cio-sandbox), MOCK_PORT (8090), OPERATOR_PORT (8080),
 #      API_PORT (16443), ETCD_PORT (23790), SANDBOX_ONESHOT=1 (exit after showing the result:
-#      what CI does to check this script).
+#      what CI does to check this script), K8S_VERSION (the current release by default; 1.20 for
+#      the oldest supported one, see env.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_DIR"
@@ -47,9 +48,14 @@ target/debug/confluent-mock --listen "127.0.0.1:$MOCK_PORT" \
 pids+=($!)
 
 say "applying the CRD"
-# --validate=false: kubectl's client-side schema check on a pre-1.25 server does not know the
-# CRD's CEL rules (x-kubernetes-validations); the server drops them and validates the rest.
-kubectl apply --validate=false -f crds/invitations.iam.ccloud.dev.yaml >/dev/null
+if [ "$(kubectl version -o json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["serverVersion"]["minor"].rstrip("+")))')" -ge 25 ]; then
+  # as shipped: server-side apply, the CEL rules (x-kubernetes-validations) enforced
+  kubectl apply --server-side -f crds/invitations.iam.ccloud.dev.yaml >/dev/null
+else
+  # K8S_VERSION=1.20: kubectl's client-side schema check on a pre-1.25 server does not know the
+  # CEL rules; the server drops them and validates the rest
+  kubectl apply --validate=false -f crds/invitations.iam.ccloud.dev.yaml >/dev/null
+fi
 kubectl wait --for condition=Established crd/invitations.iam.ccloud.dev --timeout=30s >/dev/null
 
 say "starting the operator (log: $SANDBOX_DIR/operator.log, metrics: http://127.0.0.1:$OPERATOR_PORT/metrics)"

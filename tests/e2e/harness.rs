@@ -25,8 +25,9 @@ use confluent_invitation_operator::role_bindings::resource::{
 use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, CustomResourceExt, ResourceExt};
 use test_support::{ControlPlane, Launch, logs};
 
 pub use test_support::Operator;
@@ -406,6 +407,47 @@ impl Env {
             .into_iter()
             .filter(|b| b.principal.as_deref() == Some(principal.as_str()))
             .collect()
+    }
+
+    /// The API server's minor version (the 37 of 1.37; a suffix such as `+` ignored).
+    pub async fn server_minor(&self) -> u32 {
+        let version = self
+            .kube
+            .apiserver_version()
+            .await
+            .expect("the API server's version");
+        version
+            .minor
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or_else(|_| panic!("minor version {:?}", version.minor))
+    }
+
+    /// Whether the API server enforces the CRD's CEL rules (`x-kubernetes-validations`): the
+    /// stored CRD still carries the rule on `spec.email`. A server older than 1.25 drops the
+    /// rules when the CRD is created and then accepts what they forbid.
+    pub async fn server_enforces_cel(&self) -> bool {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.kube.clone());
+        let crd = crds
+            .get(Invitation::crd_name())
+            .await
+            .expect("the CRD is readable");
+        crd.spec.versions.iter().any(|v| {
+            v.schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| {
+                    s.properties
+                        .as_ref()?
+                        .get("spec")?
+                        .properties
+                        .as_ref()?
+                        .get("email")
+                })
+                .is_some_and(|email| email.x_kubernetes_validations.is_some())
+        })
     }
 
     /// The remote invitation with this id.

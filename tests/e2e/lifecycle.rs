@@ -142,9 +142,38 @@ async fn changing_the_email_is_refused_without_any_remote_call() {
     env.create(&invitation("eve", "eve@example.com")).await;
     let id = id_of(&env.wait_phase("eve", "Sent", "True").await);
     let creates = env.remote().calls().create;
-    // Kubernetes 1.20 ignores the CRD's CEL rules, so this update goes through: the controller
-    // must refuse by itself.
-    // (accepted by a pre-CEL API server)
+    if env.server_enforces_cel().await {
+        // The CRD's CEL rule makes the API server refuse the change itself (`cel.rs` shows
+        // every rule refused): the controller never sees it. Its own refusal below is proven
+        // against a server without CEL, the oldest supported (tests/run-all.sh's 1.20 run).
+        let refusal = env
+            .api
+            .patch(
+                "eve",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(
+                    serde_json::json!({"spec": {"email": "mallory@example.com"}}),
+                ),
+            )
+            .await
+            .expect_err("the API server refuses a changed email");
+        assert!(
+            matches!(&refusal, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.email")),
+            "{refusal:?}"
+        );
+        tokio::time::sleep(RESYNC * 2).await;
+        let inv = env.wait_phase("eve", "Sent", "True").await;
+        assert_eq!(inv.spec.email, "eve@example.com");
+        assert_eq!(env.remote().calls().create, creates, "nothing sent");
+        assert!(env.live("mallory@example.com").is_empty());
+        assert_eq!(
+            env.live("eve@example.com")[0].id.as_deref(),
+            Some(id.as_str())
+        );
+        return;
+    }
+    // A server without CEL (Kubernetes < 1.25 drops the CRD's rules) lets this update through:
+    // the controller must refuse by itself.
     env.patch_spec("eve", serde_json::json!({"email": "mallory@example.com"}))
         .await;
     let inv = env.wait_reason("eve", "ImmutableFieldChanged").await;

@@ -5,6 +5,7 @@
 mod harness;
 
 mod alerts;
+mod cel;
 mod credentials;
 mod deletion;
 mod dry_run;

@@ -2,7 +2,7 @@
 # Checks of everything that ships as manifests: the Helm chart, the kustomize base (and its drift
 # from the chart), the examples, the Argo CD health script, the GitOps examples and the Dockerfile.
 # Offline by default; with KUBECONFIG set it also dry-runs the manifests against that API server
-# (the project's CI points it at a real, throwaway kube-apiserver 1.20).
+# (the project's CI points it at a real, throwaway kube-apiserver of the current release).
 #
 # usage: tests/manifests/check.sh          (from anywhere; needs root or sudo only for apt)
 # env:   CIO_BIN  directory with helm + kubectl (default /var/cache/cio/bin; installed there from
@@ -226,20 +226,32 @@ check "GitOps examples parse and point at existing paths" \
 
 # ---- Dockerfile and scripts -----------------------------------------------------------------
 check "hadolint Dockerfile" hadolint Dockerfile
-check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" deploy/kustomize/generate.sh \
+check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" "$HERE/gitops-live.sh" deploy/kustomize/generate.sh \
   deploy/argocd/embed-health.sh
 
 # ---- server-side dry runs (only with a cluster) ---------------------------------------------
 # What a real API server adds over the schemas: admission, defaulting, RBAC escalation checks,
-# CRD structural-schema rules and the CRD's validation of the examples. The CI server is 1.20, so:
+# CRD structural-schema rules (the CEL rules compiled) and the CRD's validation of the examples.
+# Everything is applied as Flux and Argo CD do: server-side apply, validation on. Except:
 # - ServiceMonitor and PrometheusRule are left out unless the cluster serves them;
-# - the CRD's x-kubernetes-validations (CEL, 1.25+) are unknown to 1.20: kubectl's client-side
-#   schema check would reject the field, so the CRD is applied with --validate=false and 1.20
-#   drops the rules (the controller enforces immutability itself: `ImmutableFieldChanged`);
+# - on a server older than 1.25 the CRD's x-kubernetes-validations (CEL) are unknown: it refuses
+#   to server-side apply them and kubectl's client-side schema check rejects the field, so there
+#   the CRD is applied client-side with --validate=false and the server drops the rules (the
+#   controller enforces immutability itself: `ImmutableFieldChanged`), and the rest is dry-run
+#   client-side apply;
 # - Pod Security labels on the namespace are plain labels before 1.23.
 # The CRD and the two namespaces are created for real (a dry-run object cannot be the namespace
 # or the type of another dry-run object); namespaces this script created are deleted at the end.
 if [ -n "${KUBECONFIG:-}" ]; then
+  server_minor=$(kubectl version -o json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["serverVersion"]["minor"].rstrip("+")))')
+  if [ "$server_minor" -ge 25 ]; then
+    crd_apply=(kubectl apply --server-side)
+    # forced, as Flux applies: the chart's release may be installed already with other values
+    dry_run=(kubectl apply --server-side --force-conflicts --dry-run=server)
+  else
+    crd_apply=(kubectl apply --validate=false)
+    dry_run=(kubectl apply --dry-run=server)
+  fi
   created_ns=()
   cleanup() {
     local ns
@@ -248,8 +260,7 @@ if [ -n "${KUBECONFIG:-}" ]; then
   }
   prepare_cluster() {
     local ns
-    kubectl version >/dev/null
-    kubectl apply --validate=false -f "$CHART_CRD"
+    "${crd_apply[@]}" -f "$CHART_CRD"
     kubectl wait --for=condition=Established --timeout=60s crd/invitations.iam.ccloud.dev
     for ns in "$RELEASE_NS" "$DEMO_NS"; do
       if ! kubectl get namespace "$ns" >/dev/null 2>&1; then
@@ -280,24 +291,26 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") 
 open(sys.argv[1], "w").write(yaml.safe_dump_all(docs))
 PY
     fi
-    kubectl apply --dry-run=server -f "$out"
+    "${dry_run[@]}" -f "$out"
   }
-  for m in $MODES; do check "kubectl apply --dry-run=server: chart ($m)" dry_run_chart "$m"; done
+  for m in $MODES; do check "${dry_run[*]}: chart ($m)" dry_run_chart "$m"; done
   dry_run_kustomize() {
     kubectl kustomize deploy/kustomize/base >"$work/dry-kustomize.yaml"
-    # The CRD was applied above with --validate=false (see the header); validate the rest.
-    python3 - "$work/dry-kustomize.yaml" <<'PY'
+    if [ "$server_minor" -lt 25 ]; then
+      # The CRD was applied above with --validate=false (see the header); validate the rest.
+      python3 - "$work/dry-kustomize.yaml" <<'PY'
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "CustomResourceDefinition"]
 open(sys.argv[1], "w").write(yaml.safe_dump_all(docs))
 PY
-    kubectl apply --dry-run=server -f "$work/dry-kustomize.yaml"
+    fi
+    "${dry_run[@]}" -f "$work/dry-kustomize.yaml"
   }
-  check "kubectl apply --dry-run=server: kustomize base" dry_run_kustomize
-  check "kubectl apply --dry-run=server: deploy/examples" kubectl apply --dry-run=server -f deploy/examples/
+  check "${dry_run[*]}: kustomize base" dry_run_kustomize
+  check "${dry_run[*]}: deploy/examples" "${dry_run[@]}" -f deploy/examples/
   rejects_bad_invitation() {
     # The real schema must refuse what the examples must never contain.
-    if kubectl apply --dry-run=server -f - <<EOF >/dev/null 2>&1
+    if "${dry_run[@]}" -f - <<EOF >/dev/null 2>&1
 apiVersion: iam.ccloud.dev/v1alpha1
 kind: Invitation
 metadata: {name: bad, namespace: $DEMO_NS}
@@ -305,7 +318,7 @@ spec: {email: jane@example.com, deletionPolicy: Forget}
 EOF
     then echo "deletionPolicy Forget accepted"; return 1; fi
   }
-  check "kubectl apply --dry-run=server: CRD schema rejects a bad Invitation" rejects_bad_invitation
+  check "${dry_run[*]}: CRD schema rejects a bad Invitation" rejects_bad_invitation
 else
   skip "kubectl apply --dry-run=server (KUBECONFIG not set)"
 fi
