@@ -4,7 +4,7 @@
 //! without its rules (validation off, or a server older than 1.25 that drops them): such a
 //! server accepts the change.
 
-use confluent_invitation_operator::crd::{AuthType, Invitation};
+use confluent_invitation_operator::invitation::resource::{AuthType, Invitation};
 use kube::api::{Patch, PatchParams};
 
 use crate::harness::*;
