@@ -12,12 +12,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cli::RunArgs;
-use crate::invitation::controller::{self, Context, Settings};
-use crate::invitation::resource as crd;
+use crate::invitation::controller::{self, Settings};
 use crate::runtime::credentials::CredentialStore;
 use crate::runtime::http;
 use crate::runtime::leader::{self, Election};
 use crate::runtime::metrics::{self, Metrics};
+use crate::runtime::{Confluent, Kube, Runtime};
 use confluent_client::{ClientSettings, Credentials};
 
 /// Why the operator stopped other than on request.
@@ -72,14 +72,14 @@ pub fn credentials_from_env(
 /// Runs the operator until a shutdown signal (`Ok`) or a failure.
 pub async fn operate(args: RunArgs) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::new());
-    let ctx = Arc::new(context(&args, &metrics).await?);
+    let (runtime, settings) = runtime(&args, &metrics).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let endpoint = Endpoint::new(&metrics);
     let http_task = endpoint.serve(args.http_addr, stop_rx.clone()).await?;
     stop_on_signal(stop_tx.clone());
 
     let election = if args.leader_election {
-        match stand_by(&args, &ctx, &metrics, &endpoint, stop_rx.clone()).await? {
+        match stand_by(&args, &runtime, &metrics, &endpoint, stop_rx.clone()).await? {
             Some(election) => Some(election),
             // asked to stop while standing by
             None => {
@@ -92,7 +92,7 @@ pub async fn operate(args: RunArgs) -> Result<(), Error> {
         None
     };
 
-    reconcile_until_stopped(ctx, &endpoint, election.as_ref(), stop_rx).await;
+    reconcile_until_stopped(&runtime, settings, &endpoint, election.as_ref(), stop_rx).await;
     let lost_leadership = election.as_ref().is_some_and(|e| !*e.is_leader.borrow());
     if let Some(e) = election {
         metrics.set_leader(false);
@@ -106,9 +106,9 @@ pub async fn operate(args: RunArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The controller's context from the flags: the credential store (default credentials from the
-/// environment), the Kubernetes client and the controller's settings.
-async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Error> {
+/// The runtime's parts from the flags (the credential store with the default credentials from
+/// the environment, the Kubernetes client, the metrics) and the controller's settings.
+async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Settings), Error> {
     let defaults = credentials_from_env(args.access_token_file.as_deref())?;
     let mut client_settings = ClientSettings::new(&args.confluent_endpoint)?;
     client_settings.budget =
@@ -118,7 +118,7 @@ async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Erro
                 burst: args.confluent_rate_burst,
             });
     let http_client = confluent_client::http_client(args.request_timeout)?;
-    let store = CredentialStore::new(
+    let credentials = CredentialStore::new(
         http_client,
         client_settings,
         Some(metrics::observer(metrics)),
@@ -138,13 +138,12 @@ async fn context(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<Context, Erro
         "starting confluent-invitation-operator {}",
         env!("CARGO_PKG_VERSION")
     );
-    Ok(Context::new(
-        kube,
-        store,
-        metrics.clone(),
-        settings,
-        args.pod_name.clone(),
-    ))
+    let runtime = Runtime {
+        kube: Kube::new(kube, args.pod_name.clone()),
+        confluent: Arc::new(Confluent::new(credentials, settings.resync)),
+        metrics: metrics.clone(),
+    };
+    Ok((runtime, settings))
 }
 
 /// The controller's settings from the flags (empty values mean "not set", except for
@@ -179,7 +178,7 @@ fn controller_settings(args: &RunArgs) -> Result<Settings, Error> {
 struct Endpoint {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
-    cache: Arc<OnceLock<kube::runtime::reflector::Store<crd::Invitation>>>,
+    gauges: Arc<OnceLock<http::Gauges>>,
 }
 
 impl Endpoint {
@@ -187,7 +186,7 @@ impl Endpoint {
         Self {
             metrics: metrics.clone(),
             ready: Arc::new(AtomicBool::new(false)),
-            cache: Arc::new(OnceLock::new()),
+            gauges: Arc::new(OnceLock::new()),
         }
     }
 
@@ -200,7 +199,7 @@ impl Endpoint {
         let state = http::HttpState {
             metrics: self.metrics.clone(),
             ready: self.ready.clone(),
-            store: self.cache.clone(),
+            gauges: self.gauges.clone(),
         };
         Ok(http::serve(addr, state, stopped(stop)).await?)
     }
@@ -222,7 +221,7 @@ fn stop_on_signal(stop: watch::Sender<bool>) {
 /// Joins the election and waits to lead: `Some` once leading, `None` when asked to stop first.
 async fn stand_by(
     args: &RunArgs,
-    ctx: &Context,
+    runtime: &Runtime,
     metrics: &Metrics,
     endpoint: &Endpoint,
     stop: watch::Receiver<bool>,
@@ -237,7 +236,8 @@ async fn stand_by(
         format!("{host}-{}", std::process::id())
     });
     let lease = &args.leader_election_lease_name;
-    let mut joined = Election::join(ctx.kube.clone(), &namespace, lease, &identity).await?;
+    let mut joined =
+        Election::join(runtime.kube.client.clone(), &namespace, lease, &identity).await?;
     // A standby is healthy and ready: reporting otherwise would stall rolling updates.
     endpoint.set_ready();
     metrics.set_leader(false);
@@ -261,7 +261,8 @@ async fn stand_by(
 /// Runs the controller until a stop request or, with an election, the loss of the lease; the
 /// endpoint turns ready once the watch cache has synced.
 async fn reconcile_until_stopped(
-    ctx: Arc<Context>,
+    runtime: &Runtime,
+    settings: Settings,
     endpoint: &Endpoint,
     election: Option<&Election>,
     stop: watch::Receiver<bool>,
@@ -279,10 +280,10 @@ async fn reconcile_until_stopped(
             _ = lost => tracing::error!("lost leadership: stopping reconciles"),
         }
     };
-    let cache = endpoint.cache.clone();
+    let gauges = endpoint.gauges.clone();
     let ready = endpoint.ready.clone();
-    controller::run(ctx, controller_stop, move |store| {
-        let _ = cache.set(store);
+    controller::run(runtime, settings, controller_stop, move |store| {
+        let _ = gauges.set(controller::gauges::of(store));
         ready.store(true, Ordering::Relaxed);
         tracing::info!("watch cache synced: ready");
     })

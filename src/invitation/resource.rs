@@ -227,6 +227,38 @@ impl InvitationStatus {
     }
 }
 
+impl DeletionPolicy {
+    /// Which role bindings of the ledger a deletion removes under this policy:
+    ///
+    /// - an `EmailConflict` loser (`email_conflict_loser`), and `Orphan`: none;
+    /// - `DeleteUser` with an `accepted` member: none of the invitee's own: deleting the user
+    ///   removes their bindings with them;
+    /// - `Delete` (pending or accepted), and `DeleteUser` with a pending invitation (the
+    ///   invitation goes, the invitee's bindings would stay): every one;
+    /// - `handed_over` (another Invitation takes the email over): the invitation and the user
+    ///   stay, so even `DeleteUser` removes the invitee's bindings here (except those the
+    ///   successor lists);
+    /// - a previous invitee's are nobody's to keep: removed under every policy but `Orphan`
+    ///   (and by nobody for a loser).
+    pub fn binding_removal(
+        self,
+        accepted: bool,
+        email_conflict_loser: bool,
+        handed_over: bool,
+    ) -> crate::role_bindings::Removal {
+        let invitees = match self {
+            _ if email_conflict_loser => false,
+            Self::Orphan => false,
+            Self::DeleteUser => !accepted || handed_over,
+            Self::Delete => true,
+        };
+        crate::role_bindings::Removal {
+            invitees,
+            previous: !email_conflict_loser && self != Self::Orphan,
+        }
+    }
+}
+
 impl Invitation {
     /// Whether the pause annotation is set to `"true"`.
     pub fn paused(&self) -> bool {

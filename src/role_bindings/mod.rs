@@ -53,5 +53,5 @@ pub use ledger::{Done, Key};
 pub use observed::{
     Demand, Observed, Read, Seen, by_principal, covers, in_scope, observation_lists,
 };
-pub use plan::{Cleanup, DeleteCause, Live, OnDisallowed, Plan, Step, plan, plan_cleanup};
+pub use plan::{Cleanup, DeleteCause, Live, OnDisallowed, Plan, Removal, Step, plan, plan_cleanup};
 pub use verdict::{MAX_VERDICT_MESSAGE, Verdict, verdict};

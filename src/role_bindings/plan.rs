@@ -11,8 +11,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::invitation::resource::DeletionPolicy;
-
 use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use confluent_client::role_bindings::{CreateRoleBinding, user_principal};
 
@@ -130,14 +128,20 @@ pub struct Live<'a> {
     pub refused_recently: &'a BTreeSet<Key>,
 }
 
-/// What a deleted Invitation's policy does to its bindings.
+/// Which bindings of a deleted resource's ledger go, as its deletion policy says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// The invitee's own (those the successor lists excepted).
+    pub invitees: bool,
+    /// A previous invitee's.
+    pub previous: bool,
+}
+
+/// What a deleted resource's policy does to its bindings.
 #[derive(Clone, Copy, Debug)]
 pub struct Cleanup<'a> {
-    pub policy: DeletionPolicy,
-    /// The invitee accepted: `DeleteUser` deletes the user, and their bindings with them.
-    pub accepted: bool,
-    /// Another Invitation owns the email: this one touches nothing.
-    pub email_conflict_loser: bool,
+    /// Which bindings go.
+    pub removal: Removal,
     /// The invitee `status.userId` recorded.
     pub recorded_user: Option<&'a str>,
     /// The desired set of the Invitation that takes the email over, if one does: the invitation
@@ -669,28 +673,14 @@ pub fn plan(live: &Live<'_>, ledger: &[RoleBindingStatus], observed: &Observed) 
     plan.ordered()
 }
 
-/// Plans what a deleted Invitation's policy does to its bindings:
-///
-/// - an `EmailConflict` loser, and `Orphan`: nothing;
-/// - `DeleteUser` with an accepted member: nothing of the invitee's own: deleting the user
-///   removes their bindings with them;
-/// - `Delete` (pending or accepted), and `DeleteUser` with a pending invitation (the invitation
-///   goes, the invitee's bindings would stay): every binding of the ledger;
-/// - with a successor (another Invitation takes the email over), the invitation and the user
-///   stay: even `DeleteUser` deletes the invitee's bindings here, except those the successor
-///   lists;
-/// - a previous invitee's bindings are nobody's to keep: deleted under every policy but
-///   `Orphan` (and by nobody for a loser).
-///
+/// Plans what a deleted resource's policy does to its bindings: the entries `c.removal` removes
+/// go (the invitee's own except those the successor lists), the others are left as they are.
 /// Cleanup is done when [`Plan::removals_outstanding`] says so after the writes.
 pub fn plan_cleanup(c: &Cleanup<'_>, ledger: &[RoleBindingStatus], observed: &Observed) -> Plan {
-    let removes_invitees = match c.policy {
-        _ if c.email_conflict_loser => false,
-        DeletionPolicy::Orphan => false,
-        DeletionPolicy::DeleteUser => !c.accepted || c.successor.is_some(),
-        DeletionPolicy::Delete => true,
-    };
-    let removes_previous = !c.email_conflict_loser && c.policy != DeletionPolicy::Orphan;
+    let Removal {
+        invitees: removes_invitees,
+        previous: removes_previous,
+    } = c.removal;
     let current = c.recorded_user.map(user_principal);
     let successor_keeps = |key: &Key| {
         c.successor.is_some_and(|desired| {

@@ -927,9 +927,7 @@ fn a_preview_keeps_the_ledger_as_recorded() {
 
 fn cleanup_by(policy: DeletionPolicy, accepted: bool) -> Cleanup<'static> {
     Cleanup {
-        policy,
-        accepted,
-        email_conflict_loser: false,
+        removal: policy.binding_removal(accepted, false, false),
         recorded_user: Some(USER),
         successor: None,
     }
@@ -1009,7 +1007,7 @@ fn deletion_policies_and_the_email_conflict_loser() {
     ];
     for (policy, accepted, loser, successor, want) in rows {
         let c = Cleanup {
-            email_conflict_loser: loser,
+            removal: policy.binding_removal(accepted, loser, successor.is_some()),
             successor,
             ..cleanup_by(policy, accepted)
         };

@@ -5,23 +5,23 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::runtime::metrics::Metrics;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use kube::runtime::reflector::Store;
 
-use crate::invitation::resource::Invitation;
-use crate::runtime::metrics::Metrics;
+/// Sets the gauges counted from a watch cache (phases, role-binding states), at scrape time.
+pub type Gauges = Box<dyn Fn(&Metrics) + Send + Sync>;
 
 /// What the endpoint reads.
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
-    /// The watch cache, once synced: the per-phase gauge is counted from it at scrape time.
-    pub store: Arc<OnceLock<Store<Invitation>>>,
+    /// Given once the watch cache has synced: the kind's gauges, counted at scrape time.
+    pub gauges: Arc<OnceLock<Gauges>>,
 }
 
 /// Why the endpoint could not start.
@@ -71,33 +71,8 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    if let Some(store) = state.store.get() {
-        let mut counts = std::collections::BTreeMap::<String, i64>::new();
-        let now = jiff::Timestamp::now();
-        let mut oldest_deletion = 0;
-        // every state, zeros included: an alert on bindings left to delete needs the series
-        let mut bindings: std::collections::BTreeMap<&'static str, i64> =
-            crate::role_bindings::resource::RoleBindingState::ALL
-                .iter()
-                .map(|s| (s.as_str(), 0))
-                .collect();
-        for inv in store.state() {
-            if let Some(deleted) = &inv.metadata.deletion_timestamp {
-                oldest_deletion = oldest_deletion.max(now.duration_since(deleted.0).as_secs());
-            }
-            let phase = crate::invitation::status::Phase::shown(inv.status.as_ref());
-            *counts.entry(phase.as_str().to_owned()).or_default() += 1;
-            for entry in inv.status.iter().flat_map(|s| &s.role_bindings) {
-                *bindings.entry(entry.state.as_str()).or_default() += 1;
-            }
-        }
-        state
-            .metrics
-            .set_phases(counts.iter().map(|(p, n)| (p.as_str(), *n)));
-        state.metrics.set_oldest_deletion(oldest_deletion);
-        state
-            .metrics
-            .set_role_binding_states(bindings.iter().map(|(s, n)| (*s, *n)));
+    if let Some(gauges) = state.gauges.get() {
+        gauges(&state.metrics);
     }
     match state.metrics.encode() {
         Ok(body) => (

@@ -44,7 +44,7 @@ impl Election {
             .with_identity(identity)
             .with_duration(LEASE_DURATION.as_secs())
             .with_grace(LEASE_GRACE.as_secs())
-            .with_field_manager(crate::invitation::controller::FIELD_MANAGER)
+            .with_field_manager(super::FIELD_MANAGER)
             .build()
             .await
             .map_err(|source| Error::Lease {

@@ -96,12 +96,12 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     };
     match drive::drive(&mut stage, &reads, first).await {
         Ok(Ended::Remote(inv, event)) => {
-            ctx.snapshots.record(&client, &inv);
+            ctx.confluent.snapshots.record(&client, &inv);
             if let Some(org) = inv
                 .resource_name()
                 .and_then(confluent_client::role_bindings::organization_of)
             {
-                ctx.learn_organization(&client.identity(), org);
+                ctx.confluent.learn_organization(&client.identity(), org);
             }
             let bindings = role_bindings::apply(ctx, &obj, &client, &inv).await?;
             succeeded(ctx, &obj, &inv, event, bindings).await
@@ -114,7 +114,7 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             // the longer the lists keep failing (half the time they have, up to half a resync),
             // so that on a long outage N resources do not wake every few seconds. Jittered:
             // those reconciled at once come back spread out.
-            let step = (ctx.snapshots.overdue(&client) / 2).clamp(
+            let step = (ctx.confluent.snapshots.overdue(&client) / 2).clamp(
                 AWAITING_LIST_MIN,
                 (ctx.settings.resync / 2).max(AWAITING_LIST_MIN),
             );

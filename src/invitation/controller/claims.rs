@@ -84,9 +84,14 @@ pub(super) async fn scope_with(
     if let Scope::Organization(org) = ctx.scope_of_identity(&identity) {
         return Ok(Scope::Organization(org));
     }
-    match ctx.snapshots.fresh(client, |s| s.organization()).await {
+    match ctx
+        .confluent
+        .snapshots
+        .fresh(client, |s| s.organization())
+        .await
+    {
         Ok(Some(org)) => {
-            ctx.learn_organization(&identity, &org);
+            ctx.confluent.learn_organization(&identity, &org);
             Ok(Scope::Organization(org))
         }
         Ok(None) => Ok(Scope::Credential(identity)),
@@ -111,11 +116,8 @@ pub(super) fn known_scope(ctx: &Context, obj: &Invitation) -> Option<Scope> {
 /// Whether another watched object claims `obj`'s email at all: the usual answer, no, costs a
 /// scan of the cache and nothing else (no scope resolved, no call).
 pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
-    let Some(store) = ctx.store.get() else {
-        return false;
-    };
     let me = (obj.namespace(), obj.name_any());
-    store
+    ctx.store
         .find(|o| {
             o.spec.email.eq_ignore_ascii_case(&obj.spec.email)
                 && (o.namespace(), o.name_any()) != me
@@ -126,11 +128,9 @@ pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
 /// Every other watched object claiming the same email, with its scope. Usually none: the scan
 /// of the cache compares emails only, and scopes are resolved for the few that match.
 async fn rivals(ctx: &Context, obj: &Invitation) -> Result<Vec<Claim>, confluent_client::Error> {
-    let Some(store) = ctx.store.get() else {
-        return Ok(Vec::new());
-    };
     let me = (obj.namespace(), obj.name_any());
-    let matching: Vec<_> = store
+    let matching: Vec<_> = ctx
+        .store
         .state()
         .into_iter()
         .filter(|o| o.spec.email.eq_ignore_ascii_case(&obj.spec.email))
@@ -171,11 +171,6 @@ pub(super) async fn hand_over(
     let Some(next) = ownership::successor(&me, &rivals) else {
         return Ok(None);
     };
-    let object = ObjectRef::new(&next.name).within(&next.namespace);
-    if let Some(wake) = ctx.wake.get()
-        && wake.unbounded_send(object).is_err()
-    {
-        tracing::debug!("controller gone; the successor is woken by its next resync");
-    }
+    ctx.wake(ObjectRef::new(&next.name).within(&next.namespace));
     Ok(Some(next.key()))
 }

@@ -1,28 +1,22 @@
-//! Everything a reconcile shares with the others: the controller's settings and the
-//! per-process memory of failures, credentials and organizations. Its own file, so the stages
-//! (apply, cleanup, claims...) need this and not the controller's wiring.
+//! Everything an Invitation's reconcile shares with the others: the runtime's parts (Kubernetes,
+//! Confluent, metrics), the controller's settings, the watch cache, and the per-process memory
+//! of failures, credentials and refusals. Built once, after the watch cache exists. Its own
+//! file, so the stages (apply, cleanup, claims...) need this and not the controller's wiring.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
-use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::invitation::resource::Invitation;
 use crate::role_bindings::Key;
-use crate::runtime::credentials::CredentialStore;
-use crate::runtime::events;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::snapshot::Snapshots;
-use crate::runtime::snapshot::role_binding_lists::RoleBindingLists;
+use crate::runtime::{Confluent, Kube, Runtime};
 use confluent_client::retry::Backoff;
-
-/// The field manager of our status writes and the Events' reporting controller.
-pub const FIELD_MANAGER: &str = "confluent-invitation-operator";
 
 /// The controller's tunables.
 #[derive(Clone, Debug)]
@@ -75,16 +69,14 @@ impl Settings {
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
-    pub kube: kube::Client,
-    pub credentials: CredentialStore,
+    pub kube: Kube,
+    pub confluent: Arc<Confluent>,
     pub metrics: Arc<Metrics>,
-    /// Publishes Events, with kube's series aggregation and a bounded memory of them.
-    pub events: events::EventSink,
     pub settings: Settings,
-    /// One remote snapshot per credential (batch observation).
-    pub snapshots: Snapshots,
-    /// The role-binding lists of each credential (batch observation of bindings).
-    pub role_binding_lists: RoleBindingLists,
+    /// The watch cache: whom else an email is claimed by, which Secrets are still used.
+    pub store: Store<Invitation>,
+    /// Wakes an object through the controller (a hand-over's successor).
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
     /// deletion, so it never outgrows the set of failing objects.
     failures: Mutex<HashMap<ObjectRef<Invitation>, u32>>,
@@ -92,21 +84,15 @@ pub struct Context {
     /// concerns and the ownership rule knows in which organization an object claims its email.
     /// Entries go when the object's cleanup ends.
     owners: Mutex<HashMap<ObjectRef<Invitation>, CredentialUse>>,
-    /// Credential identity -> the Confluent organization its CRNs name (see `claims`).
-    organizations: Mutex<HashMap<String, String>>,
-    /// The watch cache, set by [`super::run`]: whom else an email is claimed by.
-    pub(super) store: OnceLock<reflector::Store<Invitation>>,
     /// Secrets this process put [`super::credentials_in_use::SECRET_FINALIZER`] on, with when it last
     /// tried.
     held_secrets: Mutex<HashMap<(String, String), Instant>>,
-    /// Role bindings Confluent refused, per object: how often in a row, and when to try again.
-    /// Kept in memory on purpose: a restart (the operator's flags may have changed) tries
-    /// every refused binding once more. Entries go when the spec changes and on deletion.
+    /// Role bindings Confluent refused, per object: how many times in a row, and when to try
+    /// again. Kept in memory on purpose: a restart (the operator's flags may have changed)
+    /// tries every refused binding once more. Entries go when the spec changes and on deletion.
     binding_refusals: Mutex<HashMap<ObjectRef<Invitation>, Refusals>>,
     /// Objects whose cleanup ended in this process (until they leave the watch cache).
     cleaned_up: Mutex<HashSet<ObjectRef<Invitation>>>,
-    /// Wakes an object through the controller (a handover's successor), set by [`super::run`].
-    pub(super) wake: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>>,
 }
 
 /// One object's refused role bindings: how many refusals in a row, and when to try again.
@@ -131,34 +117,33 @@ impl CredentialUse {
 }
 
 impl Context {
-    /// A context; `reporter_instance` tells replicas' Events apart (the Pod name).
+    /// A context of the runtime's parts, over the watch cache `store` and the channel that
+    /// wakes an object through the controller.
     pub fn new(
-        kube: kube::Client,
-        credentials: CredentialStore,
-        metrics: Arc<Metrics>,
+        runtime: &Runtime,
         settings: Settings,
-        reporter_instance: Option<String>,
+        store: Store<Invitation>,
+        wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: reporter_instance,
-        };
         Self {
-            events: events::EventSink::new(kube.clone(), reporter, events::EVENT_MEMORY),
-            kube,
-            credentials,
-            metrics,
-            snapshots: Snapshots::new(crate::runtime::snapshot::max_age(settings.resync)),
-            role_binding_lists: RoleBindingLists::default(),
+            kube: runtime.kube.clone(),
+            confluent: runtime.confluent.clone(),
+            metrics: runtime.metrics.clone(),
             settings,
+            store,
+            wake,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
-            organizations: Mutex::new(HashMap::new()),
-            store: OnceLock::new(),
             held_secrets: Mutex::new(HashMap::new()),
             binding_refusals: Mutex::new(HashMap::new()),
             cleaned_up: Mutex::new(HashSet::new()),
-            wake: OnceLock::new(),
+        }
+    }
+
+    /// Wakes `object` through the controller (it is reconciled soon, not at the next resync).
+    pub(super) fn wake(&self, object: ObjectRef<Invitation>) {
+        if self.wake.unbounded_send(object).is_err() {
+            tracing::debug!("controller gone; the object is woken by its next resync");
         }
     }
 
@@ -282,11 +267,6 @@ impl Context {
         self.owners().get(&key(obj)).cloned()
     }
 
-    /// The organization a credential acts in, once learnt.
-    pub(crate) fn organization_of(&self, identity: &str) -> Option<String> {
-        self.organizations().get(identity).cloned()
-    }
-
     /// The Confluent client of the credentials `obj` names in its namespace `namespace`
     /// (`spec.credentialsSecretRef`), or of the operator's own.
     pub(crate) async fn client_of(
@@ -299,8 +279,9 @@ impl Context {
             .credentials_secret_ref
             .as_ref()
             .map(|r| r.name.as_str());
-        self.credentials
-            .client_for(&self.kube, namespace, secret)
+        self.confluent
+            .credentials
+            .client_for(&self.kube.client, namespace, secret)
             .await
     }
 
@@ -309,22 +290,10 @@ impl Context {
         self.owners().get(&key(obj)).map(|c| c.identity.clone())
     }
 
-    fn organizations(&self) -> MutexGuard<'_, HashMap<String, String>> {
-        self.organizations.lock()
-    }
-
-    /// Records the organization a credential acts on (one entry per credential).
-    pub(crate) fn learn_organization(&self, identity: &str, organization: &str) {
-        let mut orgs = self.organizations();
-        if orgs.get(identity).map(String::as_str) != Some(organization) {
-            orgs.insert(identity.to_owned(), organization.to_owned());
-        }
-    }
-
     /// Where a credential acts: its organization once learnt, else the credential itself.
     pub(crate) fn scope_of_identity(&self, identity: &str) -> crate::invitation::ownership::Scope {
-        match self.organizations().get(identity) {
-            Some(org) => crate::invitation::ownership::Scope::Organization(org.clone()),
+        match self.confluent.organization_of(identity) {
+            Some(org) => crate::invitation::ownership::Scope::Organization(org),
             None => crate::invitation::ownership::Scope::Credential(identity.to_owned()),
         }
     }

@@ -49,7 +49,7 @@ pub(super) async fn hold(ctx: &Context, obj: &Invitation) {
         held.insert(secret.clone(), now);
     }
     let (ns, name) = secret;
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
+    let api: Api<Secret> = Api::namespaced(ctx.kube.client.clone(), &ns);
     let patch = serde_json::json!({ "metadata": { "finalizers": [SECRET_FINALIZER] } });
     if let Err(e) = api
         .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
@@ -77,9 +77,7 @@ pub(super) async fn release(ctx: &Context, obj: &Invitation) -> Result<(), kube:
 /// Invitation names any more (its `credentialsSecretRef` was changed to another Secret), so that
 /// deleting them does not wait for nothing. One that gained a user meanwhile is marked again.
 pub(super) async fn release_unused(ctx: &Context) {
-    let Some(store) = ctx.store.get() else {
-        return;
-    };
+    let store = &ctx.store;
     let held: Vec<(String, String)> = ctx.held_secrets().keys().cloned().collect();
     for (ns, name) in held {
         let used = |state: &[std::sync::Arc<Invitation>]| {
@@ -107,7 +105,7 @@ pub(super) async fn release_unused(ctx: &Context) {
 
 /// Removes the finalizer from a Secret, if it is there.
 async fn unmark(ctx: &Context, ns: &str, name: &str) -> Result<(), kube::Error> {
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
+    let api: Api<Secret> = Api::namespaced(ctx.kube.client.clone(), ns);
     let Some(secret) = api.get_opt(name).await? else {
         return Ok(());
     };
@@ -133,9 +131,7 @@ async fn unmark(ctx: &Context, ns: &str, name: &str) -> Result<(), kube::Error> 
 /// the same lock, so that of two cleanups finishing at once the second sees the first done and
 /// releases (each seeing the other pending would leave the finalizer forever).
 pub(super) fn still_used(ctx: &Context, obj: &Invitation, ns: &str, name: &str) -> bool {
-    let Some(store) = ctx.store.get() else {
-        return false;
-    };
+    let store = &ctx.store;
     let mut done = ctx.cleaned_up();
     done.insert(key(obj));
     let state = store.state();

@@ -117,7 +117,7 @@ async fn observe(
     client: &confluent_client::Client,
     id: &str,
 ) -> Result<ById, Error> {
-    match ctx.snapshots.fresh(client, |s| s.get(id)).await {
+    match ctx.confluent.snapshots.fresh(client, |s| s.get(id)).await {
         Ok(found) => from_snapshot(client, id, found).await,
         Err(e) => {
             let e = call_may_stand_in(e)?;
@@ -145,6 +145,7 @@ async fn observe_unchanged(
     id: &str,
 ) -> Result<ById, Error> {
     match ctx
+        .confluent
         .snapshots
         .fresh_unless_listing(client, |s| s.get(id))
         .await?
@@ -179,7 +180,12 @@ async fn look_up_in_snapshot(
     client: &confluent_client::Client,
     email: &str,
 ) -> Result<Vec<RemoteInvitation>, Error> {
-    match ctx.snapshots.fresh(client, |s| s.for_email(email)).await {
+    match ctx
+        .confluent
+        .snapshots
+        .fresh(client, |s| s.for_email(email))
+        .await
+    {
         Ok(found) => Ok(found),
         Err(e) => {
             let e = call_may_stand_in(e)?;

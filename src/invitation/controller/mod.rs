@@ -9,6 +9,7 @@ mod context;
 pub mod credentials_in_use;
 mod drive;
 mod error;
+pub mod gauges;
 mod pause;
 pub mod preview;
 pub mod report;
@@ -29,11 +30,12 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 
 use context::CredentialUse;
-pub use context::{Context, FIELD_MANAGER, Settings};
+pub use context::{Context, Settings};
 pub use error::Error;
 
 use crate::invitation::resource::{FINALIZER, Invitation};
 use crate::invitation::status::{self, Outcome};
+use crate::runtime::Runtime;
 use crate::runtime::snapshot::Snapshot;
 
 /// One reconcile: the finalizer helper splits it into Apply and Cleanup.
@@ -57,7 +59,7 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }
-    let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
+    let api: Api<Invitation> = Api::namespaced(ctx.kube.client.clone(), &ns);
     let result = tracing::Instrument::instrument(
         finalizer::finalizer(&api, FINALIZER, obj, |event| async {
             match event {
@@ -127,19 +129,21 @@ pub fn watcher_config(settings: &Settings) -> watcher::Config {
 }
 
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
-/// `on_ready` is called once the watch cache has synced.
+/// `on_ready` is called once the watch cache has synced. The context is built here, once the
+/// watch cache exists.
 pub async fn run(
-    ctx: Arc<Context>,
+    runtime: &Runtime,
+    settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     on_ready: impl FnOnce(kube::runtime::reflector::Store<Invitation>) + Send + 'static,
 ) {
-    let api: Api<Invitation> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
-        None => Api::all(ctx.kube.clone()),
+    let api: Api<Invitation> = match &settings.namespace {
+        Some(ns) => Api::namespaced(runtime.kube.client.clone(), ns),
+        None => Api::all(runtime.kube.client.clone()),
     };
-    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
+    let config = controller::Config::default().concurrency(settings.concurrency);
     let (store, writer) = reflector::store();
-    let events = watcher(api, watcher_config(&ctx.settings))
+    let events = watcher(api, watcher_config(&settings))
         .default_backoff()
         .modify(strip_for_cache)
         .reflect(writer)
@@ -147,9 +151,7 @@ pub async fn run(
         // our own status writes must not trigger reconciles: only what a user changes does
         .predicate_filter(user_changes, PredicateConfig::default());
     let (wake, woken) = futures::channel::mpsc::unbounded();
-    // (a second run on the same context keeps the first store: tests run one controller each)
-    let _ = ctx.store.set(store.clone());
-    let _ = ctx.wake.set(wake.clone());
+    let ctx = Arc::new(Context::new(runtime, settings, store.clone(), wake.clone()));
     let controller = Controller::for_stream(events, store.clone())
         .with_config(config)
         .reconcile_on(woken);
@@ -205,7 +207,7 @@ async fn sweep(
         // credentials whose list failed: their role bindings are not listed this resync either
         let mut unlisted = Vec::new();
         let listing = Instant::now();
-        ctx.snapshots
+        ctx.confluent.snapshots
             .refresh_all(|client, identity, result| {
                 if result.is_err() {
                     unlisted.push(client);
@@ -288,12 +290,13 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
             Some(c) => c.clone(),
             None => {
                 let client = ctx
+                    .confluent
                     .credentials
-                    .client_for(&ctx.kube, &at.0, at.1.as_deref())
+                    .client_for(&ctx.kube.client, &at.0, at.1.as_deref())
                     .await
                     .ok();
                 let used = client.map(|c| {
-                    ctx.snapshots.track(&c);
+                    ctx.confluent.snapshots.track(&c);
                     CredentialUse::of(&c)
                 });
                 resolved.insert(at, used.clone());
@@ -305,7 +308,7 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
             ctx.reassign_owner(&obj, &used);
         }
     }
-    ctx.snapshots.retain(|key| ctx.has_owners(key));
+    ctx.confluent.snapshots.retain(|key| ctx.has_owners(key));
 }
 
 /// Whether an object already shows that its credential was refused.

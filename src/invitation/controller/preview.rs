@@ -103,11 +103,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
         .map(|s| s.role_bindings.as_slice())
         .unwrap_or_default();
     let cleanup = crate::role_bindings::Cleanup {
-        policy: obj.spec.deletion_policy,
-        accepted,
-        email_conflict_loser: status
-            .and_then(|s| s.ready())
-            .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT),
+        removal: super::role_bindings::removal(obj, false),
         recorded_user: status.and_then(|s| s.user_id.as_deref()),
         successor: None,
     };

@@ -9,9 +9,10 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Api, Resource, ResourceExt};
 
-use super::context::{Context, FIELD_MANAGER};
+use super::context::Context;
 use super::error::Error;
 use crate::invitation::resource::{Invitation, InvitationStatus};
+use crate::runtime::FIELD_MANAGER;
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
@@ -26,7 +27,7 @@ pub async fn write_status(
         return Ok(false);
     }
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
-    let api: Api<Invitation> = Api::namespaced(ctx.kube.clone(), &ns);
+    let api: Api<Invitation> = Api::namespaced(ctx.kube.client.clone(), &ns);
     let patch = serde_json::json!({
         "apiVersion": Invitation::api_version(&()),
         "kind": Invitation::kind(&()),
@@ -90,15 +91,15 @@ async fn publish(
     };
     ctx.metrics.event(reason, warning);
     let reference = obj.object_ref(&());
-    let published = match own_event(&ev, &reference, ctx.events.reporter(), distinct) {
+    let published = match own_event(&ev, &reference, ctx.kube.events.reporter(), distinct) {
         // kube's Recorder would name it `<object name>.<hex time>`, too long for the API
         // server, or would fold it into a series
         Some(event) => {
             let ns = reference.namespace.clone().unwrap_or_default();
-            let api: Api<v1::Event> = Api::namespaced(ctx.kube.clone(), &ns);
+            let api: Api<v1::Event> = Api::namespaced(ctx.kube.client.clone(), &ns);
             api.create(&PostParams::default(), &event).await.map(|_| ())
         }
-        None => ctx.events.recorder().publish(&ev, &reference).await,
+        None => ctx.kube.events.recorder().publish(&ev, &reference).await,
     };
     if let Err(e) = published {
         tracing::warn!(error = %e, reason, "could not publish Event");

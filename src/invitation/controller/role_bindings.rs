@@ -18,7 +18,7 @@ use crate::reason;
 use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use crate::role_bindings::{
     self as decide, Cleanup, DeleteCause, Demand, Desired, Done, Key, Live, Observed, OnDisallowed,
-    Plan, Read, Step,
+    Plan, Read, Removal, Step,
 };
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::organization_of;
@@ -172,7 +172,11 @@ fn add_held(
     principals.sort();
     principals.dedup();
     for principal in principals {
-        for (filter, share) in ctx.role_binding_lists.held(credential, &principal) {
+        for (filter, share) in ctx
+            .confluent
+            .role_binding_lists
+            .held(credential, &principal)
+        {
             observed.list(&principal, filter, Ok(share));
         }
     }
@@ -252,6 +256,7 @@ pub(super) async fn apply(
         let principal = user_principal(user);
         let filters = ask.filters(client.key());
         for (filter, answer) in ctx
+            .confluent
             .role_binding_lists
             .look(client, &filters, &principal)
             .await
@@ -464,7 +469,10 @@ impl Run<'_> {
                 }
                 match self.create(&request).await {
                     Ok((b, why)) => {
-                        self.ctx.role_binding_lists.record(self.client.key(), &b);
+                        self.ctx
+                            .confluent
+                            .role_binding_lists
+                            .record(self.client.key(), &b);
                         let id = b.id.clone().unwrap_or_default();
                         tracing::info!(binding = %id, role = %request.role_name, crn = %request.crn_pattern, principal = %request.principal, reason = why, "role binding in place");
                         plan.settle(entry, Done::Created(id.clone()));
@@ -605,7 +613,7 @@ async fn delete(
 ) -> Result<(), confluent_client::Error> {
     match client.delete_role_binding(id).await {
         Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
-            ctx.role_binding_lists.forget(client.key(), id);
+            ctx.confluent.role_binding_lists.forget(client.key(), id);
             Ok(())
         }
         Err(e) => Err(e),
@@ -644,11 +652,7 @@ where
         )
     });
     let cleanup = Cleanup {
-        policy: obj.spec.deletion_policy,
-        accepted: Phase::shown(status) == Phase::Accepted,
-        email_conflict_loser: status
-            .and_then(|s| s.ready())
-            .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT),
+        removal: removal(obj, successor.is_some()),
         recorded_user: recorded_user(obj),
         successor: successor_desired.as_deref(),
     };
@@ -708,12 +712,23 @@ where
     })
 }
 
+/// Which bindings of `obj`'s ledger its deletion removes (`handed_over`: another Invitation
+/// takes the email over).
+pub(super) fn removal(obj: &Invitation, handed_over: bool) -> Removal {
+    let status = obj.status.as_ref();
+    obj.spec.deletion_policy.binding_removal(
+        Phase::shown(status) == Phase::Accepted,
+        status
+            .and_then(|s| s.ready())
+            .is_some_and(|c| c.reason == reason::EMAIL_CONFLICT),
+        handed_over,
+    )
+}
+
 /// The live object `key` (`namespace/name`) names, from the watch cache.
 pub(super) fn named(ctx: &Context, key: &str) -> Option<std::sync::Arc<Invitation>> {
     let (namespace, name) = key.split_once('/')?;
-    ctx.store
-        .get()?
-        .get(&ObjectRef::new(name).within(namespace))
+    ctx.store.get(&ObjectRef::new(name).within(namespace))
 }
 
 /// Once per resync, after the invitation snapshots: lists again, per credential, the scopes
@@ -749,7 +764,7 @@ pub(super) async fn sweep(
         if !standing || unlisted.contains(&used.client) {
             continue;
         }
-        let organization = ctx.organization_of(&used.identity).or_else(|| {
+        let organization = ctx.confluent.organization_of(&used.identity).or_else(|| {
             status
                 .resource_name
                 .as_deref()
@@ -770,11 +785,16 @@ pub(super) async fn sweep(
     let lists = decide::observation_lists(&demands, MAX_SCOPE_LISTS);
     let mut failed: Vec<(u64, RoleBindingFilter, String)> = Vec::new();
     for ((credential, _), filters) in &lists {
-        let Some(client) = ctx.snapshots.client(*credential) else {
+        let Some(client) = ctx.confluent.snapshots.client(*credential) else {
             continue;
         };
         for filter in filters {
-            if let Err(e) = ctx.role_binding_lists.refresh(&client, filter).await {
+            if let Err(e) = ctx
+                .confluent
+                .role_binding_lists
+                .refresh(&client, filter)
+                .await
+            {
                 tracing::warn!(credential = %client.identity(), crn = %filter.crn_pattern, error = %e, "role-binding list failed; the bindings at that scope are compared again next resync");
                 let stop = e.is_transient();
                 failed.push((*credential, filter.clone(), e.detail()));
@@ -788,11 +808,13 @@ pub(super) async fn sweep(
             }
         }
     }
-    ctx.role_binding_lists.retain(|credential, filter| {
-        lists
-            .iter()
-            .any(|((c, _), filters)| *c == credential && filters.contains(filter))
-    });
+    ctx.confluent
+        .role_binding_lists
+        .retain(|credential, filter| {
+            lists
+                .iter()
+                .any(|((c, _), filters)| *c == credential && filters.contains(filter))
+        });
     for (obj, used, ask) in watched {
         if drifted(ctx, &obj, &used, &ask, &failed) && !wake(ObjectRef::from(obj.as_ref())) {
             return;
@@ -822,7 +844,7 @@ fn drifted(
         match failure {
             Some((_, _, why)) => observed.list(&principal, filter.clone(), Err(why.clone())),
             None => {
-                for (f, share) in ctx.role_binding_lists.look_held(
+                for (f, share) in ctx.confluent.role_binding_lists.look_held(
                     used.client,
                     std::slice::from_ref(filter),
                     &principal,

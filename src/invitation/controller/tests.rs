@@ -18,11 +18,12 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::{Context, Error, FIELD_MANAGER, Settings};
+use super::{Context, Error, Settings};
 use crate::invitation::resource::{
     DeletionPolicy, FINALIZER, Invitation, InvitationSpec, InvitationStatus, SecretRef,
 };
 use crate::invitation::status::{self, Outcome};
+use crate::runtime::FIELD_MANAGER;
 use crate::runtime::credentials::CredentialStore;
 use crate::runtime::metrics::Metrics;
 use confluent_client::model::{InviteStatus, RemoteInvitation};
@@ -250,6 +251,8 @@ fn observed(remote: &RemoteInvitation) -> InvitationStatus {
 
 struct Harness {
     ctx: Arc<Context>,
+    /// Fills the context's watch cache, as the reflector would.
+    cache: parking_lot::Mutex<kube::runtime::reflector::store::Writer<Invitation>>,
     api: ApiServer,
     confluent: MockHandle,
     // Kept for the test's length: dropping it stops the mock.
@@ -284,9 +287,17 @@ async fn harness() -> Harness {
         allowed_roles: None,
         dry_run: false,
     };
-    let ctx = Context::new(kube, credentials, Arc::new(Metrics::new()), settings, None);
+    let runtime = crate::runtime::Runtime {
+        kube: crate::runtime::Kube::new(kube, None),
+        confluent: Arc::new(crate::runtime::Confluent::new(credentials, settings.resync)),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let (store, writer) = kube::runtime::reflector::store();
+    let (wake, _woken) = futures::channel::mpsc::unbounded();
+    let ctx = Context::new(&runtime, settings, store, wake);
     Harness {
         ctx: Arc::new(ctx),
+        cache: parking_lot::Mutex::new(writer),
         api: ApiServer(handle),
         confluent: server.state(),
         _server: server,
@@ -1124,11 +1135,10 @@ fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
 
 /// Puts `objects` in the controller's watch cache, as the reflector would.
 fn cache(h: &Harness, objects: &[Invitation]) {
-    let (store, mut writer) = kube::runtime::reflector::store();
+    let mut writer = h.cache.lock();
     for o in objects {
         writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o.clone()));
     }
-    assert!(h.ctx.store.set(store).is_ok(), "one cache per harness");
 }
 
 /// Another Invitation for the same email (in other letter case), in another namespace.
