@@ -2,6 +2,7 @@
 //! access `spec.roleBindings` lists. The resource and its pure decisions (the planner, status,
 //! ownership of an email, validation, export) beside the controller wiring that performs them.
 
+pub mod conclusion;
 pub mod controller;
 pub mod export;
 pub mod ownership;

@@ -11,11 +11,11 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
-use super::role_bindings::{self, Applied};
+use super::role_bindings;
 use super::{claims, preview, report};
+use crate::invitation::conclusion::{self, Conclusion};
 use crate::invitation::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::invitation::resource::Invitation;
-use crate::invitation::status::{self, Outcome};
 use crate::reason;
 use confluent_client::retry::Backoff;
 use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
@@ -34,8 +34,14 @@ enum Ended {
     Held(preview::Would),
 }
 
-/// Reconciles a live (not deleting) Invitation.
+/// Reconciles a live (not deleting) Invitation: decides, then performs the conclusion.
 pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
+    let conclusion = decide(&obj, ctx).await?;
+    report::conclude(ctx, &obj, conclusion).await
+}
+
+/// Reads, acts on Confluent, and concludes.
+async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
@@ -46,31 +52,31 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
     // credentials, so nothing is sent for a bad spec.
     let first = planner::plan(resource, &Remote::default());
     if let Step::Do(Apply::Refuse(r)) = first {
-        return failed(ctx, &obj, r.reason(), r.message().to_owned()).await;
+        return Ok(refused(obj, r.reason(), r.message().to_owned()));
     }
-    let client = match ctx.client_of(&obj, &ns).await {
+    let client = match ctx.client_of(obj, &ns).await {
         Ok(c) => c,
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
-        Err(e) => return failed(ctx, &obj, e.reason(), e.to_string()).await,
+        Err(e) => return Ok(refused(obj, e.reason(), e.to_string())),
     };
-    ctx.remember_owner(&obj, &client);
-    super::credentials_in_use::hold(ctx, &obj).await;
+    ctx.remember_owner(obj, &client);
+    super::credentials_in_use::hold(ctx, obj).await;
     // One owner per email per organization: the others touch nothing in Confluent, and nobody
     // acts while that cannot be told (a list needed to learn an organization failed).
-    let owner = match claims::owner_other_than(ctx, &obj, &client).await {
+    let owner = match claims::owner_other_than(ctx, obj, &client).await {
         Ok(owner) => owner,
-        Err(e) => return transient(ctx, &obj, &e).await,
+        Err(e) => return Ok(transient(obj, &e)),
     };
     if let Some(owner) = owner {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email
         );
-        return failed(ctx, &obj, reason::EMAIL_CONFLICT, message).await;
+        return Ok(refused(obj, reason::EMAIL_CONFLICT, message));
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
-    let fresh_lookup = ctx.failures_so_far(&obj) > 0;
+    let fresh_lookup = ctx.failures_so_far(obj) > 0;
     let reads = Reads {
         ctx,
         client: &client,
@@ -103,11 +109,19 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
             {
                 ctx.confluent.learn_organization(&client.identity(), org);
             }
-            let bindings = role_bindings::apply(ctx, &obj, &client, &inv).await?;
-            succeeded(ctx, &obj, &inv, event, bindings).await
+            let bindings = role_bindings::apply(ctx, obj, &client, &inv).await?;
+            Ok(conclusion::stands(
+                obj.status.as_ref(),
+                &inv,
+                event,
+                bindings,
+                obj.metadata.generation,
+                jiff::Timestamp::now(),
+                ctx.settings.resync,
+            ))
         }
-        Ok(Ended::Refused(r)) => failed(ctx, &obj, r.reason(), r.message().to_owned()).await,
-        Ok(Ended::Held(would)) => preview::report(&obj, ctx, &would).await,
+        Ok(Ended::Refused(r)) => Ok(refused(obj, r.reason(), r.message().to_owned())),
+        Ok(Ended::Held(would)) => Ok(preview::held(obj, ctx, &would)),
         Err(Error::AwaitingList) => {
             // The list in flight (or the sweeper's next) reports what changed remotely, if
             // anything, and a look again costs nothing once it is in: soon at first, then
@@ -122,10 +136,13 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
                 base: step,
                 cap: step,
             };
-            Ok(Action::requeue(spread.delay(0, None)))
+            Ok(conclusion::unchanged(
+                obj.status.as_ref(),
+                spread.delay(0, None),
+            ))
         }
-        Err(Error::Confluent(e)) if e.is_transient() => transient(ctx, &obj, &e).await,
-        Err(Error::Confluent(e)) => failed(ctx, &obj, e.reason(), e.detail()).await,
+        Err(Error::Confluent(e)) if e.is_transient() => Ok(transient(obj, &e)),
+        Err(Error::Confluent(e)) => Ok(refused(obj, e.reason(), e.detail())),
         Err(e) => Err(e),
     }
 }
@@ -248,167 +265,25 @@ impl ApplyStage<'_> {
     }
 }
 
-async fn succeeded(
-    ctx: &Context,
-    obj: &Invitation,
-    inv: &RemoteInvitation,
-    event: Option<(&'static str, String)>,
-    bindings: Option<Applied>,
-) -> Result<Action, Error> {
-    let now = jiff::Timestamp::now();
-    let prev = obj.status.as_ref();
-    // the ledger first, so Ready weighs the bindings with the invitation
-    let mut base = prev.cloned();
-    let applied = bindings.unwrap_or_default();
-    if !applied.entries.is_empty() || base.as_ref().is_some_and(|b| !b.role_bindings.is_empty()) {
-        base.get_or_insert_with(Default::default).role_bindings = applied.entries;
-    }
-    let mut next = status::next_status(
-        base.as_ref(),
-        &Outcome::Remote(inv),
-        obj.metadata.generation,
-        now,
-    );
-    if let Some(would) = &applied.would
-        && next
-            .ready()
-            .is_some_and(|c| c.status == "True" || BINDING_REASONS.contains(&c.reason.as_str()))
-    {
-        // a dry run: Ready says what would change, instead of what is
-        next = status::next_status(
-            Some(&next),
-            &Outcome::Held {
-                reason: would.reason,
-                message: would.message.clone(),
-            },
-            obj.metadata.generation,
-            now,
-        );
-    }
-    report::write_status(ctx, obj, &next).await?;
-    if let Some((reason, note)) = event {
-        report::event(ctx, obj, false, reason, &note).await;
-    } else if prev.and_then(|p| p.phase.as_deref()) != next.phase.as_deref()
-        && let Some(ready) = next.ready()
-    {
-        let warning = ready.status == "False";
-        report::event(ctx, obj, warning, &ready.reason, &ready.message).await;
-    }
-    if report::ready_changed(prev, &next)
-        && let Some(ready) = next.ready()
-    {
-        if WARNED_BINDING_REASONS.contains(&ready.reason.as_str()) {
-            report::event(ctx, obj, true, &ready.reason, &ready.message).await;
-        }
-        for (action, note) in applied.would.iter().flat_map(|w| &w.events) {
-            report::distinct_event(ctx, obj, false, action, note).await;
-        }
-    }
-    if applied.would.is_some() {
-        // the preview follows Confluent, as the invitation's does
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    if let Some(e) = applied.retry {
-        // A binding waits for a transient failure (429, 5xx, no answer) to pass, or a delete
-        // to go through: tried again at the next resync, not on the quick backoff of
-        // invitations. The invitation stands; a herd of binding retries would spend the
-        // credential's budget when it is tightest.
-        tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; trying again at the next resync");
-        ctx.metrics.error(e.reason());
-        let wait = e
-            .retry_after()
-            .map_or(ctx.settings.resync, |w| w.max(ctx.settings.resync));
-        return Ok(Action::requeue(wait));
-    }
-    ctx.forget_failures(obj);
-    // The sweeper compares every resource with each fresh snapshot: no timer per resource,
-    // except for an invitation that expires before the next resync, and a refused binding whose
-    // backoff ends first.
-    let check = status::next_check(&next, now, ctx.settings.resync);
-    let soonest = match (check, applied.refused_retry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Ok(soonest.map_or_else(Action::await_change, |d| {
-        Action::requeue(d.max(std::time::Duration::from_secs(1)))
-    }))
-}
-
-/// The binding verdicts that are a Warning Event when Ready turns to them: a refusal, access
-/// that must go but is still live, access kept that is no longer allowed.
-const WARNED_BINDING_REASONS: [&str; 3] = [
-    reason::ROLE_BINDING_REFUSED,
-    reason::ROLE_BINDING_REVOCATION_PENDING,
-    reason::ROLE_BINDING_DISALLOWED,
-];
-
-/// Every Ready reason the bindings give (the invitation itself stands): what a dry run's
-/// `Would*` reason replaces.
-const BINDING_REASONS: [&str; 4] = [
-    reason::ROLE_BINDING_REFUSED,
-    reason::ROLE_BINDING_REVOCATION_PENDING,
-    reason::ROLE_BINDING_DISALLOWED,
-    reason::ROLE_BINDING_PENDING,
-];
-
-/// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
-/// and a slow retry (someone has to change something first).
-async fn failed(
-    ctx: &Context,
-    obj: &Invitation,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
+/// Concludes with a refusal (logged).
+fn refused(obj: &Invitation, reason: &str, message: String) -> Conclusion {
     tracing::warn!(reason, detail = %message, "reconcile refused");
-    unsuccessful(ctx, obj, reason, message, false, None).await
-}
-
-/// 429, 5xx or no response: keep status as it was (unless it was empty), back off per object,
-/// honouring the server's wait.
-async fn transient(
-    ctx: &Context,
-    obj: &Invitation,
-    e: &confluent_client::Error,
-) -> Result<Action, Error> {
-    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
-    unsuccessful(ctx, obj, e.reason(), e.detail(), true, e.retry_after()).await
-}
-
-/// What failures and transient failures share: status, one Warning Event per change of Ready,
-/// the metric, and the per-object backoff (slow for refusals, quick for transient failures).
-async fn unsuccessful(
-    ctx: &Context,
-    obj: &Invitation,
-    reason: &str,
-    message: String,
-    is_transient: bool,
-    server_wait: Option<std::time::Duration>,
-) -> Result<Action, Error> {
-    ctx.metrics.error(reason);
-    let prev = obj.status.as_ref();
-    let (outcome, backoff) = if is_transient {
-        let outcome = Outcome::Transient {
-            reason,
-            message: message.clone(),
-        };
-        (outcome, ctx.settings.transient_backoff())
-    } else {
-        let outcome = Outcome::Failed {
-            reason,
-            message: message.clone(),
-        };
-        (outcome, ctx.settings.refusal_backoff())
-    };
-    let next = status::next_status(
-        prev,
-        &outcome,
+    conclusion::refused(
+        obj.status.as_ref(),
+        reason,
+        message,
         obj.metadata.generation,
         jiff::Timestamp::now(),
-    );
-    report::write_status(ctx, obj, &next).await?;
-    if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, true, reason, &message).await;
-    }
-    let attempt = ctx.count_failure(obj);
-    Ok(Action::requeue(backoff.delay(attempt, server_wait)))
+    )
+}
+
+/// Concludes with a transient failure (logged).
+fn transient(obj: &Invitation, e: &confluent_client::Error) -> Conclusion {
+    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
+    conclusion::transient(
+        obj.status.as_ref(),
+        e,
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    )
 }

@@ -54,8 +54,11 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
         && obj.finalizers().iter().any(|f| f == FINALIZER)
         && let Some(would) = preview::would_clean_up(&obj)
     {
-        let result =
-            tracing::Instrument::instrument(preview::report(&obj, &ctx, &would), span).await;
+        let result = tracing::Instrument::instrument(
+            report::conclude(&ctx, &obj, preview::held(&obj, &ctx, &would)),
+            span,
+        )
+        .await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }

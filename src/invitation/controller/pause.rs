@@ -9,8 +9,8 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::error::Error;
 use super::report;
+use crate::invitation::conclusion::{self, Look, Streak};
 use crate::invitation::resource::{Invitation, PAUSED_ANNOTATION};
-use crate::invitation::status::{self, Outcome};
 use crate::reason;
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
@@ -27,20 +27,13 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
         )
     };
     tracing::info!(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any(), "paused: no Confluent call");
-    let prev = obj.status.as_ref();
-    let next = status::next_status(
-        prev,
-        &Outcome::Held {
-            reason: reason::PAUSED,
-            message: message.clone(),
-        },
+    let held = conclusion::held(
+        obj.status.as_ref(),
+        reason::PAUSED,
+        message,
+        (Look::OnChange, Streak::Ends),
         obj.metadata.generation,
         jiff::Timestamp::now(),
     );
-    report::write_status(ctx, obj, &next).await?;
-    ctx.forget_failures(obj);
-    if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, false, reason::PAUSED, &message).await;
-    }
-    Ok(Action::await_change())
+    report::conclude(ctx, obj, held).await
 }

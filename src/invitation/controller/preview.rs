@@ -5,14 +5,12 @@
 //! cleanup ask it before acting.
 
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
 use super::context::Context;
-use super::error::Error;
-use super::report;
+use crate::invitation::conclusion::{self, Conclusion, Look, Streak};
 use crate::invitation::planner::{Apply, CreateCause};
 use crate::invitation::resource::{DeletionPolicy, Invitation};
-use crate::invitation::status::{self, Outcome, Phase};
+use crate::invitation::status::Phase;
 use crate::reason;
 
 /// What the operator would have done, had it not been previewing.
@@ -137,8 +135,9 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     })
 }
 
-/// Reports a held action and looks again at the next resync, so the preview follows Confluent.
-pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Action, Error> {
+/// Concludes with a held action, logged and counted, looking again at the next resync so the
+/// preview follows Confluent.
+pub fn held(obj: &Invitation, ctx: &Context, would: &Would) -> Conclusion {
     tracing::info!(
         namespace = obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -147,21 +146,14 @@ pub async fn report(obj: &Invitation, ctx: &Context, would: &Would) -> Result<Ac
         would.message
     );
     ctx.metrics.dry_run(would.reason);
-    let prev = obj.status.as_ref();
-    let next = status::next_status(
-        prev,
-        &Outcome::Held {
-            reason: would.reason,
-            message: would.message.clone(),
-        },
+    conclusion::held(
+        obj.status.as_ref(),
+        would.reason,
+        would.message.clone(),
+        (Look::After(ctx.settings.resync), Streak::Stays),
         obj.metadata.generation,
         jiff::Timestamp::now(),
-    );
-    report::write_status(ctx, obj, &next).await?;
-    if report::ready_changed(prev, &next) {
-        report::event(ctx, obj, false, would.reason, &would.message).await;
-    }
-    Ok(Action::requeue(ctx.settings.resync))
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
@@ -11,8 +10,10 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::context::Context;
 use super::error::Error;
+use crate::invitation::conclusion::{Conclusion, Look, Streak};
 use crate::invitation::resource::{Invitation, InvitationStatus};
 use crate::runtime::FIELD_MANAGER;
+use kube::runtime::controller::Action;
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
@@ -40,6 +41,57 @@ pub async fn write_status(
     )
     .await?;
     Ok(true)
+}
+
+/// Performs a reconcile's conclusion: the status (when it differs), its Events, the failure
+/// streak and the metric, and the next look as a controller action.
+pub async fn conclude(
+    ctx: &Context,
+    obj: &Invitation,
+    conclusion: Conclusion,
+) -> Result<Action, Error> {
+    write_status(ctx, obj, &conclusion.status).await?;
+    for note in &conclusion.notes {
+        publish(
+            ctx,
+            obj,
+            note.warning,
+            &note.reason,
+            &note.text,
+            note.distinct,
+        )
+        .await;
+    }
+    let attempt = match &conclusion.streak {
+        Streak::Grows(reason) => {
+            ctx.metrics.error(reason);
+            ctx.count_failure(obj)
+        }
+        Streak::Counted(reason) => {
+            ctx.metrics.error(reason);
+            0
+        }
+        Streak::Ends => {
+            ctx.forget_failures(obj);
+            0
+        }
+        Streak::Stays => 0,
+    };
+    Ok(match conclusion.look {
+        Look::OnChange => Action::await_change(),
+        Look::After(wait) => Action::requeue(wait),
+        Look::Backoff {
+            transient,
+            server_wait,
+        } => {
+            let backoff = if transient {
+                ctx.settings.transient_backoff()
+            } else {
+                ctx.settings.refusal_backoff()
+            };
+            Action::requeue(backoff.delay(attempt, server_wait))
+        }
+    })
 }
 
 /// Publishes an Event about `obj`. A failure to publish is logged, never fatal: Events explain,
@@ -174,14 +226,6 @@ pub fn event_name(object: &str, nanos: i128) -> String {
         .unwrap_or(object)
         .trim_end_matches(['.', '-']);
     format!("{start}{tail}")
-}
-
-/// Whether the Ready condition's status, reason or message differ between two statuses: the
-/// transitions worth an Event.
-pub fn ready_changed(prev: Option<&InvitationStatus>, next: &InvitationStatus) -> bool {
-    let key =
-        |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
-    key(prev.and_then(InvitationStatus::ready)) != key(next.ready())
 }
 
 #[cfg(test)]

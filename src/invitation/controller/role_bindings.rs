@@ -5,13 +5,12 @@
 //! list where none is held, the exact reads the decisions ask for), records the ledger before a
 //! create is sent, performs the writes, settles each into the ledger and reports.
 
-use std::time::Duration;
-
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::context::{Context, CredentialUse};
 use super::error::Error;
 use super::report;
+use crate::invitation::conclusion::{Bindings, Would};
 use crate::invitation::resource::Invitation;
 use crate::invitation::status::{self, Outcome, Phase};
 use crate::reason;
@@ -33,27 +32,6 @@ const MAX_SCOPE_LISTS: usize = 16;
 /// Rounds of exact reads one reconcile makes at most: the second answers what the first showed
 /// (an id that turned out to be another binding's is looked up by its key).
 const READ_ROUNDS: usize = 2;
-
-/// What the bindings of one Apply came to.
-#[derive(Default)]
-pub(super) struct Applied {
-    /// `status.roleBindings`: the ledger after the writes.
-    pub(super) entries: Vec<RoleBindingStatus>,
-    /// A transient failure (429, 5xx, network, a delete that did not go through): try again at
-    /// the next resync.
-    pub(super) retry: Option<confluent_client::Error>,
-    /// Dry run: the Ready reason and message of what would change, and an Event per write.
-    pub(super) would: Option<Would>,
-    /// When a binding Confluent refused is tried again.
-    pub(super) refused_retry: Option<Duration>,
-}
-
-/// What a dry run would have done to the bindings.
-pub(super) struct Would {
-    pub(super) reason: &'static str,
-    pub(super) message: String,
-    pub(super) events: Vec<(&'static str, String)>,
-}
 
 /// Whether an object has anything to do with bindings: listed, exclusive, or recorded.
 fn concerned(obj: &Invitation) -> bool {
@@ -222,7 +200,7 @@ async fn planned(
     current
 }
 
-/// The bindings step of Apply, once the remote invitation stands as `inv`. `None` when the
+/// The bindings step of Apply, once the remote invitation stands as `inv`. No ledger when the
 /// object lists, excludes and records no binding: nothing is read for it. Fails only when the
 /// ledger could not be recorded before a create (nothing was sent then).
 pub(super) async fn apply(
@@ -230,18 +208,18 @@ pub(super) async fn apply(
     obj: &Invitation,
     client: &confluent_client::Client,
     inv: &RemoteInvitation,
-) -> Result<Option<Applied>, Error> {
+) -> Result<Bindings, Error> {
     if !concerned(obj) {
-        return Ok(None);
+        return Ok(Bindings::default());
     }
     let ledger = recorded(obj);
     // Bindings are for a standing invitation (pending or accepted): an expired or deactivated
     // one keeps its ledger as it is until it stands again.
     if !Phase::of(inv.status.as_ref()).stands() {
-        return Ok(Some(Applied {
-            entries: ledger.to_vec(),
-            ..Applied::default()
-        }));
+        return Ok(Bindings {
+            ledger: Some(ledger.to_vec()),
+            ..Bindings::default()
+        });
     }
     if obj.spec_changed() {
         // the spec changed: every refused binding is tried again
@@ -278,7 +256,7 @@ pub(super) async fn apply(
     })
     .await;
     if ctx.settings.dry_run {
-        return Ok(Some(preview(ctx, plan)));
+        return Ok(preview(ctx, plan));
     }
     if plan.creates() {
         // recorded before any create is sent: a create whose answer is lost (or whose status
@@ -304,12 +282,16 @@ pub(super) async fn apply(
         .filter_map(|e| Key::of_entry(e, None))
         .collect();
     ctx.keep_binding_refusals(obj, &still_refused);
-    Ok(Some(Applied {
-        entries,
-        retry: run.retry.or(run.stopped),
+    let retry = run.retry.or(run.stopped).map(|e| {
+        tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; trying again at the next resync");
+        (e.reason(), e.retry_after())
+    });
+    Ok(Bindings {
+        ledger: Some(entries),
+        retry,
         would: None,
         refused_retry: ctx.next_binding_retry(obj),
-    }))
+    })
 }
 
 /// Writes the status with `ledger`, before creates are sent.
@@ -331,7 +313,7 @@ async fn record(
 }
 
 /// `--dry-run`: what the writes would be, nothing sent; the ledger as recorded.
-fn preview(ctx: &Context, plan: Plan) -> Applied {
+fn preview(ctx: &Context, plan: Plan) -> Bindings {
     let mut events = Vec::new();
     let mut deletes = Vec::new();
     let mut creates = Vec::new();
@@ -378,21 +360,22 @@ fn preview(ctx: &Context, plan: Plan) -> Applied {
             if !creates.is_empty() {
                 parts.push(format!("would grant {}", creates.join(", ")));
             }
+            let reason = if deletes.is_empty() {
+                reason::WOULD_CREATE_ROLE_BINDING
+            } else {
+                reason::WOULD_DELETE_ROLE_BINDING
+            };
             Some(Would {
-                reason: if deletes.is_empty() {
-                    reason::WOULD_CREATE_ROLE_BINDING
-                } else {
-                    reason::WOULD_DELETE_ROLE_BINDING
-                },
+                reason,
                 message: format!("dry run: {}", parts.join("; ")),
                 events,
             })
         }
     };
-    Applied {
-        entries: plan.previewed(),
+    Bindings {
+        ledger: Some(plan.previewed()),
         would,
-        ..Applied::default()
+        ..Bindings::default()
     }
 }
 
@@ -864,6 +847,7 @@ fn drifted(
 mod tests {
     use super::*;
     use crate::role_bindings::resource::RoleBinding;
+    use std::time::Duration;
 
     const ORG: &str = "o-1";
 
