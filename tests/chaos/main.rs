@@ -329,6 +329,10 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
             gone_users
         ),
     );
+    row(
+        "role-binding faults",
+        tasks::role_binding_faults(w).join("\n                               "),
+    );
     let pairs = lock(&w.ledger.pairs).len();
     row(
         "emails claimed twice",

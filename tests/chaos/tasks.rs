@@ -3,6 +3,7 @@
 //! removed out of band, resources created late or deleted, role bindings edited, removed or added
 //! out of band: `bindings.rs`), and the periodic invariant checker.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -68,7 +69,8 @@ fn ms(n: u64) -> Duration {
 
 /// Injects random faults with small counts until stopped: 5xx, 429 bursts, dropped connections,
 /// creates (and deletes) whose answer is lost (invitations, users and role bindings), delays and
-/// latency spikes.
+/// latency spikes; and, alongside, faults aimed at each role-binding route
+/// ([`role_binding_fault`]).
 pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mock = w.remote();
@@ -83,6 +85,12 @@ pub async fn inject_faults(w: &World, mut stop: Stop, seed: u64) {
         if pending.len() >= 12 {
             continue;
         }
+        if rng.u32(0..100) < 45
+            && let Some(fault) = role_binding_fault(&mut rng, &pending)
+        {
+            inject(w, fault);
+        }
+
         // faults on writes wait for a write: keep only a few queued
         let writes_pending = pending
             .iter()
@@ -152,10 +160,108 @@ fn lost(rng: &mut fastrand::Rng, method: &str, path_prefix: &str) -> Fault {
     }
 }
 
+/// Role-binding lists (faults match the query too: `?` singles them out).
+const RB_LIST: &str = "/iam/v2/role-bindings?";
+/// Role-binding creates (with `POST`), or every role-binding route.
+const RB_COLLECTION: &str = "/iam/v2/role-bindings";
+/// One role binding by id: reads and deletes.
+const RB_ONE: &str = "/iam/v2/role-bindings/";
+
+/// A fault on one role-binding route, or `None` when enough faults already wait for a
+/// role-binding write. Lists: 403 and 400 with a real Failure body (a credential that may not
+/// read a scope, a refused filter), 5xx, drops. Creates: 5xx, drops, commits whose answer is
+/// lost. By id: 5xx and drops on reads and deletes, deletes whose answer is lost, and several
+/// 500s in a row on deletes (a revocation failing for a while). 429 on any of them. Never a 403
+/// by id: on a read the client takes any 403 for "gone" (as the Terraform provider does), which
+/// the binding would not be.
+fn role_binding_fault(rng: &mut fastrand::Rng, pending: &[Fault]) -> Option<Fault> {
+    let on = |method: Option<&str>, path_prefix: &str, count: u32, action: FaultAction| Fault {
+        method: method.map(str::to_owned),
+        path_prefix: path_prefix.into(),
+        count,
+        action,
+    };
+    let status = |status: u16| FaultAction::Status { status };
+    let five_xx = [500, 502, 503, 504][rng.usize(0..4)];
+    let writes_pending = pending
+        .iter()
+        .filter(|f| f.path_prefix.starts_with(RB_COLLECTION))
+        .filter(|f| f.method.as_deref().is_some_and(|m| m != "GET"))
+        .count();
+    Some(match rng.u32(0..100) {
+        0..=11 => on(Some("GET"), RB_LIST, rng.u32(1..=2), status(403)),
+        12..=19 => on(Some("GET"), RB_LIST, 1, status(400)),
+        20..=29 => on(Some("GET"), RB_LIST, rng.u32(1..=3), status(five_xx)),
+        30..=37 => on(Some("GET"), RB_LIST, rng.u32(1..=2), FaultAction::Drop),
+        38..=43 => on(None, RB_COLLECTION, rng.u32(2..=3), status(429)),
+        44..=51 => on(None, RB_ONE, rng.u32(1..=2), status(five_xx)),
+        52..=57 => on(None, RB_ONE, 1, FaultAction::Drop),
+        _ if writes_pending >= 2 => return None,
+        58..=65 => on(Some("POST"), RB_COLLECTION, 1, status(five_xx)),
+        66..=71 => on(Some("POST"), RB_COLLECTION, 1, FaultAction::Drop),
+        72..=81 => lost(rng, "POST", RB_COLLECTION),
+        82..=89 => lost(rng, "DELETE", RB_ONE),
+        _ => on(Some("DELETE"), RB_ONE, rng.u32(4..=8), status(500)),
+    })
+}
+
+/// Which role-binding route a fault aims at, for the summary (`None`: not only role bindings).
+pub fn role_binding_route(f: &Fault) -> Option<&'static str> {
+    let method = f.method.as_deref();
+    Some(match (f.path_prefix.as_str(), method) {
+        (RB_LIST, _) => "list",
+        (RB_COLLECTION, Some("POST")) => "create",
+        (RB_COLLECTION, _) => "any",
+        (RB_ONE, Some("DELETE")) => "delete",
+        (RB_ONE, _) => "get/delete by id",
+        _ => return None,
+    })
+}
+
+/// What a fault does, for the summary.
+pub fn fault_kind(a: &FaultAction) -> String {
+    match a {
+        FaultAction::Status { status } => status.to_string(),
+        FaultAction::Delay { .. } => "delay".into(),
+        FaultAction::Drop => "drop".into(),
+        FaultAction::CommitThen500 => "commit-then-500".into(),
+        FaultAction::CommitThenDrop => "commit-then-drop".into(),
+    }
+}
+
+/// The role-binding faults queued, per route and kind, and how many of them were hit (queued
+/// minus those still pending).
+pub fn role_binding_faults(w: &World) -> Vec<String> {
+    let queued = lock(&w.stats.role_binding_faults).clone();
+    let mut pending: BTreeMap<(&str, String), u64> = BTreeMap::new();
+    for f in w.remote().pending_faults() {
+        if let Some(route) = role_binding_route(&f) {
+            *pending.entry((route, fault_kind(&f.action))).or_default() += u64::from(f.count);
+        }
+    }
+    let mut routes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for ((route, kind), n) in &queued {
+        let left = pending.get(&(*route, kind.clone())).copied().unwrap_or(0);
+        routes
+            .entry(route)
+            .or_default()
+            .push(format!("{kind} ×{n} ({} hit)", n - left));
+    }
+    routes
+        .into_iter()
+        .map(|(route, kinds)| format!("{route}: {}", kinds.join(", ")))
+        .collect()
+}
+
 /// Queues a fault in the mock and counts it.
 fn inject(w: &World, fault: Fault) {
     Stats::add(&w.stats.fault_injections, 1);
     Stats::add(&w.stats.faults_queued, u64::from(fault.count));
+    if let Some(route) = role_binding_route(&fault) {
+        *lock(&w.stats.role_binding_faults)
+            .entry((route, fault_kind(&fault.action)))
+            .or_default() += u64::from(fault.count);
+    }
     w.remote().inject(fault);
 }
 

@@ -244,6 +244,8 @@ pub struct Stats {
     pub bindings_removed: AtomicU64,
     /// Unlisted bindings added out of band.
     pub bindings_foreign: AtomicU64,
+    /// Role-binding faults queued, by (route, what): see `tasks::role_binding_route`.
+    pub role_binding_faults: Mutex<BTreeMap<(&'static str, String), u64>>,
     pub kube_retries: AtomicU64,
 }
 
