@@ -1,8 +1,9 @@
-//! Role bindings under chaos (issue 15): a share of the Invitations list 1–3 bindings over a few
-//! shared scopes the mock accepts (some exclusive), and the world changes them mid-run: items
-//! added to and removed from `spec.roleBindings`, bindings removed out of band, unlisted bindings
-//! added out of band for an invitee. Faults hit `/iam/v2/role-bindings` too (`tasks.rs`), lost
-//! creates and deletes included.
+//! Role bindings under chaos (issues 15 and 24): a fixed share of the Invitations ([`SHARE`])
+//! list 1–3 bindings over a few shared scopes the mock accepts (some exclusive), and the world
+//! changes them mid-run: items added to, replaced in and removed from `spec.roleBindings`,
+//! bindings removed out of band, unlisted bindings added out of band for an invitee, invitations
+//! removed out of band (re-sent: a new user, whose predecessor's bindings must go), a stretch
+//! under `--dry-run`. Faults hit every `/iam/v2/role-bindings` route (`tasks.rs`).
 //!
 //! Invariants:
 //! - always: never two bindings of one (principal, role, CRN) in the mock; a status entry's id,
@@ -35,6 +36,10 @@ use kube::api::{Patch, PatchParams};
 
 use crate::invariants::{Outcome, Snapshot};
 use crate::world::{ORG_ID, Planned, Stats, Violation, World, lock};
+
+/// The share of the planned Invitations listing role bindings, in percent: 120 of the default
+/// 200, whatever the seed.
+pub const SHARE: usize = 60;
 
 /// What the chaos Invitations list, relative to the organization: role/scope pairs the mock
 /// accepts, over four shared scopes (two environments, a cluster, a topic).
@@ -514,22 +519,44 @@ async fn standing(w: &World) -> Vec<confluent_invitation_operator::crd::Invitati
         .collect()
 }
 
-/// Adds an item to a resource's `spec.roleBindings`, or removes one; records the spec as it
-/// then stands (a patch whose answer was lost may still have gone through).
-pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned]) {
+/// Changes a resource's `spec.roleBindings`: adds an item, replaces one by another (in its
+/// place), or removes one; with `shrink`, only the last two, so that a binding must go. Records
+/// the spec as it then stands (a patch whose answer was lost may still have gone through).
+pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned], shrink: bool) {
     let p = &candidates[rng.usize(0..candidates.len())];
     let mut items = p.role_bindings.clone();
-    if !items.is_empty() && (items.len() >= 3 || rng.bool()) {
-        items.remove(rng.usize(0..items.len()));
-    } else {
-        let absent: Vec<RoleBinding> = (0..POOL.len())
-            .map(item)
-            .filter(|i| !items.contains(i))
-            .collect();
-        if let Some(add) = absent.get(rng.usize(0..absent.len().max(1))) {
-            items.push(add.clone());
-        }
+    let absent: Vec<RoleBinding> = (0..POOL.len())
+        .map(item)
+        .filter(|i| !items.contains(i))
+        .collect();
+    let new = absent[rng.usize(0..absent.len())].clone(); // the pool is twice the longest list
+    enum Edit {
+        Add,
+        Replace,
+        Remove,
     }
+    let edit = match rng.u32(0..3) {
+        _ if items.is_empty() && shrink => return,
+        _ if items.is_empty() => Edit::Add,
+        0 if !shrink && items.len() < 3 => Edit::Add,
+        0 | 1 => Edit::Replace,
+        _ => Edit::Remove,
+    };
+    let counter = match edit {
+        Edit::Add => {
+            items.push(new);
+            &w.stats.items_added
+        }
+        Edit::Replace => {
+            let i = rng.usize(0..items.len());
+            items[i] = new;
+            &w.stats.items_replaced
+        }
+        Edit::Remove => {
+            items.remove(rng.usize(0..items.len()));
+            &w.stats.items_removed
+        }
+    };
     let patch = serde_json::json!({"spec": {"roleBindings": items}});
     let pp = PatchParams::default();
     let merge = Patch::Merge(&patch);
@@ -541,6 +568,7 @@ pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned]) {
     {
         planned.role_bindings = now.spec.role_bindings.clone();
     }
+    Stats::add(counter, 1);
     Stats::add(&w.stats.bindings_edited, 1);
 }
 

@@ -36,13 +36,19 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(150);
 /// How long everything gets to be gone once deleted and faults stopped.
 const RELEASE_WITHIN: Duration = Duration::from_secs(180);
 
-/// The Invitations of a run (see [`Planned::random`]).
+/// The Invitations of a run (see [`Planned::random`]), [`bindings::SHARE`] of them listing
+/// role bindings.
 fn plan(config: &Config) -> Vec<Planned> {
     let mut rng = fastrand::Rng::with_seed(config.seed);
-    (0..config.invitations)
-        .map(|i| {
+    let n = config.invitations;
+    let mut bound: Vec<bool> = (0..n).map(|i| i < n * bindings::SHARE / 100).collect();
+    rng.shuffle(&mut bound);
+    bound
+        .into_iter()
+        .enumerate()
+        .map(|(i, bound)| {
             let email = format!("c{i:03}.{}@chaos.example.com", config.run_tag());
-            Planned::random(&mut rng, format!("c{i:03}"), email, true)
+            Planned::random(&mut rng, format!("c{i:03}"), email, true, bound)
         })
         .collect()
 }
@@ -65,7 +71,7 @@ async fn chaos_keeps_every_invariant() {
         }
         lock(&w.ledger.planned).insert(p.name.clone(), p.clone());
     }
-    let mut op = w.spawn_operator();
+    let mut op = w.spawn_operator(false);
     assert!(
         w.wait_ready(&mut op, Duration::from_secs(60)).await,
         "operator never became ready:\n{}",
@@ -75,8 +81,9 @@ async fn chaos_keeps_every_invariant() {
     let checker = tokio::spawn(tasks::check_loop(w.clone(), checker_rx));
 
     // 1. create everything and change the world, under faults, kills and one API server restart
+    let dry_run_at = kills_before * 3 / 4;
     eprintln!(
-        "[{:7.1}s] phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {})",
+        "[{:7.1}s] phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {}, --dry-run at kill {dry_run_at})",
         w.t(),
         planned.len(),
         kills_before / 2
@@ -104,7 +111,14 @@ async fn chaos_keeps_every_invariant() {
                     pairs::create_pairs(&w, PAIRS).await;
                     pairs::hand_over_half(&w, spread / 2).await;
                 },
-                kill_operators(&w, &mut op, kills_before, Some(kills_before / 2), seed ^ 2),
+                kill_operators(
+                    &w,
+                    &mut op,
+                    kills_before,
+                    Some(kills_before / 2),
+                    Some(dry_run_at),
+                    seed ^ 2,
+                ),
             );
             stop.stop();
         },
@@ -179,7 +193,7 @@ async fn chaos_keeps_every_invariant() {
             pairs::delete_pairs(&w).await;
         },
         async {
-            kill_operators(&w, &mut op, kills_after_converge, None, seed ^ 5).await;
+            kill_operators(&w, &mut op, kills_after_converge, None, None, seed ^ 5).await;
             stop.stop();
         },
         inject_faults(&w, rx, seed ^ 6),
@@ -313,18 +327,23 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
     row(
         "role bindings",
         format!(
-            "{} Invitations list some ({} exclusive); {} edits, {} removed and {} unlisted added out of band; \
-             calls: list {}, create {}, delete {}; {} recorded bindings left for users gone",
-            planned
-                .iter()
-                .filter(|p| !p.role_bindings.is_empty())
-                .count(),
+            "{} Invitations listed some when created ({} exclusive), and the {} of the email pairs; {} edits \
+             ({} items added, {} replaced, {} removed); out of band: {} invitations of theirs \
+             removed (re-sent to a new user), {} bindings removed, {} unlisted added; \
+             calls: list {}, create {}, get {}, delete {}; {} recorded bindings left for users gone",
+            g(&s.with_bindings),
             planned.iter().filter(|p| p.exclusive).count(),
+            lock(&w.ledger.pairs).len() * 2,
             g(&s.bindings_edited),
+            g(&s.items_added),
+            g(&s.items_replaced),
+            g(&s.items_removed),
+            g(&s.removed_with_bindings),
             g(&s.bindings_removed),
             g(&s.bindings_foreign),
             rb.list,
             rb.create,
+            rb.get,
             rb.delete,
             gone_users
         ),
@@ -332,6 +351,18 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
     row(
         "role-binding faults",
         tasks::role_binding_faults(w).join("\n                               "),
+    );
+    row(
+        "dry run",
+        format!(
+            "{}s under --dry-run, {} changes made meanwhile; {} Confluent writes (must be 0); {} \
+             checks compared {} recorded binding ids",
+            g(&s.dry_run_secs),
+            g(&s.dry_run_changes),
+            g(&s.dry_run_writes),
+            g(&s.dry_run_checks),
+            g(&s.dry_run_ids)
+        ),
     );
     let pairs = lock(&w.ledger.pairs).len();
     row(
