@@ -1,12 +1,15 @@
 //! Chaos: the real operator binary against the real local kube-apiserver and the Confluent mock,
 //! under fire. A few hundred Invitations with mixed policies are created and reconciled while the
 //! mock injects 5xx, 429 bursts, dropped connections, creates (and deletes) whose answer is lost,
-//! delays and latency spikes; the operator is SIGKILLed and restarted at random moments; the
-//! kube-apiserver is restarted once; invitees accept, invitations expire or disappear out of band,
-//! resources are deleted; role bindings are listed (some exclusive), edited, removed and added
-//! out of band (`bindings.rs`). Then faults stop and the operator must converge; then everything is
-//! deleted, under fire again. Invariants (see `invariants.rs`) are checked every few seconds and
-//! at the end; the run prints its counts and fails on any violation.
+//! delays and latency spikes, and faults aimed at each role-binding route (403 and 400 on lists,
+//! deletes failing several times in a row); the operator is SIGKILLed and restarted at random
+//! moments, runs with `--dry-run` for a stretch; the kube-apiserver is restarted once; invitees
+//! accept, invitations expire or disappear out of band, resources are deleted; role bindings are
+//! listed (some exclusive), edited, removed and added out of band (`bindings.rs`). Then faults
+//! stop and the operator must converge, every role binding accounted for; then everything is
+//! deleted, under fire again, and accounted for again. Invariants (see `invariants.rs`) are
+//! checked every few seconds and at the end; the run prints its counts and fails on any
+//! violation.
 //!
 //! Run: with a control plane from `deploy/local/start-control-plane.sh BINDIR WORKDIR`,
 //! `KUBECONFIG=WORKDIR/kubeconfig E2E_CONTROL_PLANE_DIR=WORKDIR cargo test --test chaos -- --nocapture`.
@@ -132,7 +135,7 @@ async fn chaos_keeps_every_invariant() {
     );
     let started = Instant::now();
     let mut last_report = Instant::now();
-    let (converged, converged_bindings) = loop {
+    let (converged, converged_bindings, converged_account) = loop {
         let snap = Snapshot::take(&w).await;
         let out = check_converged(&snap);
         out.count(&w);
@@ -148,7 +151,11 @@ async fn chaos_keeps_every_invariant() {
                 started.elapsed().as_secs_f64(),
                 snap.resources.len()
             );
-            break (converged_state(&snap), bindings::converged(&snap));
+            break (
+                converged_state(&snap),
+                bindings::converged(&snap),
+                bindings::account(&snap).figures(),
+            );
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
@@ -176,7 +183,11 @@ async fn chaos_keeps_every_invariant() {
                 out.violations.len()
             );
             w.record(out.violations);
-            break (converged_state(&snap), bindings::converged(&snap));
+            break (
+                converged_state(&snap),
+                bindings::converged(&snap),
+                bindings::account(&snap).figures(),
+            );
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
@@ -231,7 +242,7 @@ async fn chaos_keeps_every_invariant() {
     let mut out = check_final(&snap, &converged);
     bindings::check_final(&snap, &converged_bindings, &mut out);
     out.count(&w);
-    let gone_users = bindings::of_gone_users(&snap);
+    let final_account = bindings::account(&snap).figures();
     w.record(out.violations);
     // credentials never reach the logs, whatever failed on the way
     let log = std::fs::read_to_string(&w.log_path).unwrap_or_default();
@@ -253,7 +264,7 @@ async fn chaos_keeps_every_invariant() {
     drop(op);
 
     let violations = w.violations();
-    summary(&w, &violations, gone_users);
+    summary(&w, &violations, [converged_account, final_account]);
     if violations.is_empty() {
         cleanup_namespace(&w).await;
     }
@@ -271,7 +282,8 @@ async fn chaos_keeps_every_invariant() {
     assert_eq!(Stats::get(&w.stats.apiserver_restarts), 1);
 }
 
-fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
+/// `accounts`: the role-binding accounting once converged and once everything was deleted.
+fn summary(w: &World, violations: &[(Violation, u64)], accounts: [String; 2]) {
     let planned: Vec<Planned> = lock(&w.ledger.planned).values().cloned().collect();
     let s = &w.stats;
     let g = Stats::get;
@@ -330,7 +342,7 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
             "{} Invitations listed some when created ({} exclusive), and the {} of the email pairs; {} edits \
              ({} items added, {} replaced, {} removed); out of band: {} invitations of theirs \
              removed (re-sent to a new user), {} bindings removed, {} unlisted added; \
-             calls: list {}, create {}, get {}, delete {}; {} recorded bindings left for users gone",
+             calls: list {}, create {}, get {}, delete {}",
             g(&s.with_bindings),
             planned.iter().filter(|p| p.exclusive).count(),
             lock(&w.ledger.pairs).len() * 2,
@@ -345,7 +357,6 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
             rb.create,
             rb.get,
             rb.delete,
-            gone_users
         ),
     );
     row(
@@ -364,6 +375,9 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
             g(&s.dry_run_ids)
         ),
     );
+    let [converged, released] = accounts;
+    row("bindings once converged", converged);
+    row("bindings once all deleted", released);
     let pairs = lock(&w.ledger.pairs).len();
     row(
         "emails claimed twice",

@@ -722,7 +722,8 @@ fn with_sent<'a>(w: &World, candidates: &'a [Planned]) -> Vec<(&'a Planned, Stri
 
 /// Removes one of the SENT invitations `with_sent` (not empty) out of band, preferring one
 /// whose resource lists role bindings: the operator sends it again, to a new user, and must
-/// delete the bindings of the user removed. The resource whose invitation went.
+/// delete the bindings of the user removed. That user goes into the ledger first, since the
+/// mock forgets it with the invitation. The resource whose invitation went.
 fn remove_invitation<'a>(
     w: &World,
     rng: &mut fastrand::Rng,
@@ -736,6 +737,14 @@ fn remove_invitation<'a>(
     let from = if bound.is_empty() { with_sent } else { &bound };
     let (p, id) = &from[rng.usize(0..from.len())];
     let mock = w.remote();
+    let user = mock
+        .invitations()
+        .into_iter()
+        .find(|i| i.id.as_deref() == Some(id.as_str()))
+        .and_then(|i| i.user_id().map(str::to_owned));
+    if let Some(user) = user {
+        lock(&w.ledger.users).insert(user, p.email.to_ascii_lowercase());
+    }
     lock(&w.ledger.removed).insert(id.clone());
     if mock.remove(id).is_ok() {
         Stats::add(&w.stats.removed, 1);

@@ -185,6 +185,10 @@ pub struct Ledger {
     /// Binding ids the test removed out of band (the operator recreates them while the
     /// invitation stands; an expired one's stay gone).
     pub removed_bindings: Mutex<BTreeSet<String>>,
+    /// The email (lowercased) of every user id any invitation ever had, gathered by every
+    /// snapshot and before each out-of-band removal (a removed invitation leaves the mock, and
+    /// its user's bindings must still be accounted for).
+    pub users: Mutex<BTreeMap<String, String>>,
 }
 
 impl Ledger {
