@@ -1,41 +1,48 @@
-//! Role bindings under chaos (issue 15): a share of the Invitations list 1–3 bindings over a few
-//! shared scopes the mock accepts (some exclusive), and the world changes them mid-run: items
-//! added to and removed from `spec.roleBindings`, bindings removed out of band, unlisted bindings
-//! added out of band for an invitee. Faults hit `/iam/v2/role-bindings` too (`tasks.rs`), lost
-//! creates and deletes included.
+//! Role bindings under chaos (issues 15 and 24): a fixed share of the Invitations ([`SHARE`])
+//! list 1–3 bindings over a few shared scopes the mock accepts (some exclusive), and the world
+//! changes them mid-run: items added to, replaced in and removed from `spec.roleBindings`,
+//! bindings removed out of band, unlisted bindings added out of band for an invitee, invitations
+//! removed out of band (re-sent: a new user, whose predecessor's bindings must go), a stretch
+//! under `--dry-run`. Faults hit every `/iam/v2/role-bindings` route (`tasks.rs`).
 //!
 //! Invariants:
 //! - always: never two bindings of one (principal, role, CRN) in the mock; a status entry's id,
-//!   while the mock has it, is a binding of that entry's role and CRN (ids are never reused; the
-//!   principal is checked once converged: an invitation removed out of band leaves a status
-//!   naming its former user's bindings for a while); a resource gone after its deletion with `Delete` or `DeleteUser` left no
-//!   binding it recorded or listed for a user that still exists; one deleted before the operator
-//!   took it on got none;
+//!   while the mock has it, is a binding of that entry's principal (its `principal`, else
+//!   `status.userId`), role and CRN (ids are never reused); a resource gone after its deletion
+//!   with `Delete` or `DeleteUser` left no binding it recorded or listed for any user its email
+//!   ever had, existing or not; one deleted before the operator took it on got none;
 //! - converged: every live Invitation standing (SENT/STAGED/ACCEPTED) has each listed item
 //!   `Bound` in status, in spec order, with the id of the one binding the mock holds for it; an
 //!   exclusive one's user holds nothing else; an unlisted binding added out of band for a
-//!   non-exclusive one is still there;
+//!   non-exclusive one is still there; and the exact accounting ([`account`]);
 //! - final: `Orphan` kept the bindings it had at convergence; unlisted bindings of non-exclusive
-//!   resources were never touched.
+//!   resources were never touched; the exact accounting again, with nothing left standing.
 //!
-//! Bindings of a user who no longer exists (the mock drops an invitee's user with its last
-//! invitation, not the user's bindings) grant nothing: they are counted in the summary, not
-//! reported as violations.
+//! A binding of a user who no longer exists is no less a leak: the mock drops an invitee's user
+//! with its last invitation but keeps the user's bindings (the real service's behaviour there is
+//! undocumented), and the operator can still delete a binding by id.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use confluent_client::model::InviteStatus;
+use confluent_client::model::{InviteStatus, RemoteInvitation};
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, decoded_crn, same_crn, user_principal,
 };
-use confluent_invitation_operator::invitation::resource::DeletionPolicy;
+use confluent_invitation_operator::invitation::resource::{DeletionPolicy, Invitation};
+use confluent_invitation_operator::reason::EMAIL_CONFLICT;
 use confluent_invitation_operator::role_bindings::resolve;
-use confluent_invitation_operator::role_bindings::resource::{RoleBinding, RoleBindingState};
+use confluent_invitation_operator::role_bindings::resource::{
+    RoleBinding, RoleBindingState, RoleBindingStatus,
+};
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 
 use crate::invariants::{Outcome, Snapshot};
 use crate::world::{ORG_ID, Planned, Stats, Violation, World, lock};
+
+/// The share of the planned Invitations listing role bindings, in percent: 120 of the default
+/// 200, whatever the seed.
+pub const SHARE: usize = 60;
 
 /// What the chaos Invitations list, relative to the organization: role/scope pairs the mock
 /// accepts, over four shared scopes (two environments, a cluster, a topic).
@@ -156,16 +163,23 @@ fn describe(b: &RemoteRoleBinding) -> String {
     )
 }
 
-/// Every user id any invitation of `email` ever had (existing or not).
+/// Every user id any invitation of `email` ever had (existing or not; removed invitations'
+/// included).
 pub fn users_ever(snap: &Snapshot, email: &str) -> Vec<String> {
-    let mut users: Vec<String> = snap
-        .all_for(email)
+    let email = email.to_ascii_lowercase();
+    snap.user_emails
         .iter()
-        .filter_map(|r| r.user_id().map(str::to_owned))
-        .collect();
-    users.sort();
-    users.dedup();
-    users
+        .filter(|(_, e)| **e == email)
+        .map(|(u, _)| u.clone())
+        .collect()
+}
+
+/// The principals of every user `email` ever had.
+pub fn principals_ever(snap: &Snapshot, email: &str) -> Vec<String> {
+    users_ever(snap, email)
+        .iter()
+        .map(|u| user_principal(u))
+        .collect()
 }
 
 /// The principals of `email`'s users that still exist.
@@ -176,6 +190,15 @@ pub fn existing_principals(snap: &Snapshot, email: &str) -> Vec<String> {
         .filter(|u| existing.contains(u.as_str()))
         .map(|u| user_principal(&u))
         .collect()
+}
+
+/// Whose binding a status entry records: its `principal`, else the invitee's (`userId`). Read
+/// through JSON so that this holds whatever type the field has.
+fn entry_principal(e: &RoleBindingStatus, user_id: Option<&str>) -> Option<String> {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v.get("principal")?.as_str().map(str::to_owned))
+        .or_else(|| user_id.map(user_principal))
 }
 
 /// See the module's comment, "always".
@@ -210,18 +233,21 @@ pub fn check_always(snap: &Snapshot, out: &mut Outcome) {
             let Some(b) = e.id.as_deref().and_then(|id| held.by_id.get(id)) else {
                 continue; // not (yet, or any more) in the mock: checked once converged
             };
+            let principal = entry_principal(e, status.user_id.as_deref());
             out.assert(
                 b.role_name.as_deref() == Some(e.role_name.as_str())
                     && b.crn_pattern
                         .as_deref()
-                        .is_some_and(|c| same_crn(c, &e.crn_pattern)),
+                        .is_some_and(|c| same_crn(c, &e.crn_pattern))
+                    && (principal.is_none() || b.principal == principal),
                 || Violation {
                     key: format!("status-binding-foreign:{name}"),
                     subject: subject.map(|p| p.name.clone()).or(Some(name.clone())),
                     message: format!(
-                        "{name}: status entry {} on {} names {}, another role or scope",
+                        "{name}: status entry {} on {} for {} names {}, another principal, role or scope",
                         e.role_name,
                         e.crn_pattern,
+                        principal.as_deref().unwrap_or("?"),
                         describe(b)
                     ),
                 },
@@ -241,7 +267,7 @@ pub fn check_always(snap: &Snapshot, out: &mut Outcome) {
         }
         let recorded = snap.recorded_bindings.get(name);
         let mut left: Vec<String> = Vec::new();
-        for principal in existing_principals(snap, &p.email) {
+        for principal in principals_ever(snap, &p.email) {
             for b in held
                 .by_principal
                 .get(principal.as_str())
@@ -297,11 +323,7 @@ pub fn check_always(snap: &Snapshot, out: &mut Outcome) {
 /// See the module's comment, "converged".
 pub fn check_converged(snap: &Snapshot, out: &mut Outcome) {
     let held = Held::of(&snap.bindings);
-    let remote: HashMap<&str, &confluent_client::model::RemoteInvitation> = snap
-        .remote
-        .iter()
-        .filter_map(|r| Some((r.id.as_deref()?, r)))
-        .collect();
+    let remote = remote_by_id(snap);
     for (name, p) in &snap.created {
         if snap.deleted.contains(name) {
             continue;
@@ -413,6 +435,7 @@ pub fn check_converged(snap: &Snapshot, out: &mut Outcome) {
         }
     }
     foreign_untouched(snap, &held, out);
+    account(snap).assert(out);
 }
 
 /// Unlisted bindings added out of band for a non-exclusive resource's user are never touched
@@ -484,26 +507,320 @@ pub fn check_final(snap: &Snapshot, converged: &Converged, out: &mut Outcome) {
         });
     }
     foreign_untouched(snap, &held, out);
+    account(snap).assert(out);
 }
 
-/// Bindings the resources recorded that remain for users who no longer exist (for the summary).
-pub fn of_gone_users(snap: &Snapshot) -> usize {
-    let existing: HashSet<String> = snap
-        .users
+/// The mock's invitations by id.
+fn remote_by_id(snap: &Snapshot) -> HashMap<&str, &RemoteInvitation> {
+    snap.remote
         .iter()
-        .filter_map(|u| u.id.as_deref().map(user_principal))
-        .collect();
-    let recorded: HashSet<&str> = snap
-        .recorded_bindings
-        .values()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    snap.bindings
+        .filter_map(|r| Some((r.id.as_deref()?, r)))
+        .collect()
+}
+
+/// The current user of a live resource that stands: not being deleted, its status not forged,
+/// not an `EmailConflict` loser, naming a SENT/STAGED/ACCEPTED invitation.
+fn standing_user<'a>(
+    snap: &Snapshot,
+    remote: &HashMap<&str, &'a RemoteInvitation>,
+    name: &str,
+    r: &Invitation,
+) -> Option<&'a str> {
+    if r.metadata.deletion_timestamp.is_some() || snap.forged.contains(name) {
+        return None;
+    }
+    let status = r.status.as_ref()?;
+    if status
+        .ready()
+        .is_some_and(|c| c.reason.as_str() == EMAIL_CONFLICT)
+    {
+        return None;
+    }
+    let inv = remote.get(status.invitation_id.as_deref()?)?;
+    if !inv.status.as_ref().is_some_and(InviteStatus::is_live) {
+        return None;
+    }
+    inv.user_id()
+}
+
+/// The exact accounting of the mock's bindings at a moment the operator should be done (faults
+/// stopped; converged, or everything deleted). Each binding is wanted (an item of a live,
+/// standing, non-conflicting Invitation, for its current user) or one of the exceptions counted
+/// below; anything else is leaked: a previous user's, a removed item's, a deleted `Delete` or
+/// `DeleteUser` resource's, one made for an Invitation and forgotten. Each wanted binding is
+/// held exactly once, and no binding id is recorded by two status entries.
+#[derive(Default)]
+pub struct Accounting {
+    /// The users the chaos emails ever had (current and previous, existing or not).
+    pub principals: usize,
+    /// The mock's bindings.
+    pub held: usize,
+    /// The (principal, role, CRN) the standing Invitations want, and how many of them are held.
+    pub wanted: usize,
+    pub matched: usize,
+    /// Unlisted bindings the test added out of band for a user not of a standing exclusive
+    /// Invitation: never the operator's to delete.
+    pub foreign: usize,
+    /// Of the users of an `Orphan` Invitation deleted: its policy leaves them.
+    pub orphan_kept: usize,
+    /// Recorded by a live Invitation that does not stand (expired, or being deleted): it keeps
+    /// them until it stands again or its cleanup runs.
+    pub kept: usize,
+    /// Of the email of a resource whose status the test forged (not judged, as elsewhere).
+    pub forged: usize,
+    pub leaked: Vec<Violation>,
+    pub missing: Vec<Violation>,
+    pub duplicated: Vec<Violation>,
+}
+
+impl Accounting {
+    /// Its figures, for progress lines and the summary.
+    pub fn figures(&self) -> String {
+        format!(
+            "{} bindings held, {} principals ever: {} of {} wanted held; leaked {}, missing {}, \
+             duplicated {}; left alone: {} unlisted of the test's, {} kept by Orphan, {} recorded \
+             by Invitations not standing, {} of forged statuses",
+            self.held,
+            self.principals,
+            self.matched,
+            self.wanted,
+            self.leaked.len(),
+            self.missing.len(),
+            self.duplicated.len(),
+            self.foreign,
+            self.orphan_kept,
+            self.kept,
+            self.forged
+        )
+    }
+
+    /// Its violations, into `out` (one assertion per binding held and per binding wanted).
+    pub fn assert(&self, out: &mut Outcome) {
+        out.assertions += (self.held + self.wanted) as u64;
+        for v in self
+            .leaked
+            .iter()
+            .chain(&self.missing)
+            .chain(&self.duplicated)
+        {
+            out.assert(false, || v.clone());
+        }
+    }
+}
+
+/// See [`Accounting`].
+pub fn account(snap: &Snapshot) -> Accounting {
+    let held = Held::of(&snap.bindings);
+    let remote = remote_by_id(snap);
+    let mut acc = Accounting {
+        principals: snap.user_emails.len(),
+        held: snap.bindings.len(),
+        ..Accounting::default()
+    };
+    let violation = |kind: &str, key: &str, subject: Option<&str>, message: String| Violation {
+        key: format!("{kind}:{key}"),
+        subject: subject.map(str::to_owned),
+        message,
+    };
+    // the live resources: who stands (with its current user), by email; who records which id,
+    // and which binding (an entry without an id yet, a create whose answer is not confirmed,
+    // still records its principal, role and pattern)
+    let mut standing: HashMap<&str, Option<&str>> = HashMap::new();
+    let mut live: HashMap<String, Vec<&str>> = HashMap::new();
+    let mut recorded: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut recorded_keys: HashMap<Key, Vec<&str>> = HashMap::new();
+    let mut wanted: BTreeMap<Key, &str> = BTreeMap::new();
+    let mut exclusive: HashSet<String> = HashSet::new();
+    for (name, r) in &snap.resources {
+        let user = standing_user(snap, &remote, name, r);
+        standing.insert(name, user);
+        live.entry(r.spec.email.to_ascii_lowercase())
+            .or_default()
+            .push(name);
+        if let Some(status) = r.status.as_ref().filter(|_| !snap.forged.contains(name)) {
+            for e in &status.role_bindings {
+                if let Some(id) = e.id.as_deref() {
+                    recorded.entry(id).or_default().push(name);
+                }
+                if let Some(principal) = entry_principal(e, status.user_id.as_deref()) {
+                    let k = key_of(&principal, &e.role_name, &e.crn_pattern);
+                    recorded_keys.entry(k).or_default().push(name);
+                }
+            }
+        }
+        let Some(user) = user else { continue };
+        let principal = user_principal(user);
+        for item in &r.spec.role_bindings {
+            let k = key_of(&principal, &item.role_name, &absolute(&item.crn_pattern));
+            wanted.entry(k).or_insert(name);
+        }
+        if r.spec.exclusive_role_bindings {
+            exclusive.insert(principal);
+        }
+    }
+    // the resources gone, by email, with their policy (none: deleted before the operator took
+    // it on, so nothing may have been made for it)
+    let mut gone: HashMap<String, Vec<(&str, Option<DeletionPolicy>)>> = HashMap::new();
+    let pairs = snap.pairs.iter().flat_map(|p| {
+        [&p.owner, &p.rival].map(|name| (name, p.email.as_str(), DeletionPolicy::Delete))
+    });
+    let planned = snap
+        .created
         .iter()
-        .filter(|b| b.id.as_deref().is_some_and(|id| recorded.contains(id)))
-        .filter(|b| b.principal.as_ref().is_some_and(|p| !existing.contains(p)))
-        .count()
+        .map(|(name, p)| (name, p.email.as_str(), p.policy));
+    for (name, email, policy) in planned.chain(pairs) {
+        if snap.deleted.contains(name) && !snap.resources.contains_key(name) {
+            let policy = (!snap.unowned.contains(name)).then_some(policy);
+            gone.entry(email.to_ascii_lowercase())
+                .or_default()
+                .push((name, policy));
+        }
+    }
+    let forged: HashSet<String> = snap
+        .forged
+        .iter()
+        .filter_map(|n| snap.created.get(n))
+        .map(|p| p.email.to_ascii_lowercase())
+        .collect();
+    let foreign: HashSet<&str> = snap.foreign.iter().map(|f| f.id.as_str()).collect();
+
+    for b in &snap.bindings {
+        let (Some(id), Some(principal), Some(role), Some(crn)) = (
+            b.id.as_deref(),
+            b.principal.as_deref(),
+            b.role_name.as_deref(),
+            b.crn_pattern.as_deref(),
+        ) else {
+            continue; // the mock always renders all four
+        };
+        let k = key_of(principal, role, crn);
+        if wanted.contains_key(&k) {
+            continue; // counted with what is wanted, below
+        }
+        let user = principal.strip_prefix("User:").unwrap_or(principal);
+        let email = snap.user_emails.get(user);
+        let names_of_email: Vec<&str> = email
+            .and_then(|e| live.get(e))
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let recorders: Vec<&str> = recorded
+            .get(id)
+            .into_iter()
+            .chain(recorded_keys.get(&k))
+            .flatten()
+            .copied()
+            .collect();
+        let why = if foreign.contains(id) {
+            if !exclusive.contains(principal) {
+                acc.foreign += 1;
+                continue;
+            }
+            "an unlisted binding added out of band for the user of an exclusive Invitation".into()
+        } else if email.is_some_and(|e| forged.contains(e)) {
+            acc.forged += 1;
+            continue;
+        } else if recorders.iter().any(|n| standing.get(n) == Some(&None)) {
+            acc.kept += 1;
+            continue;
+        } else if let Some(e) = email
+            && names_of_email.is_empty()
+            && gone
+                .get(e)
+                .is_some_and(|g| g.iter().any(|(_, p)| *p == Some(DeletionPolicy::Orphan)))
+        {
+            acc.orphan_kept += 1;
+            continue;
+        } else if let Some(n) = recorders.first() {
+            format!(
+                "recorded by {n}, which does not want it (a removed item, or a previous user's: its user is {:?})",
+                standing.get(n).copied().flatten()
+            )
+        } else if let Some(n) = names_of_email.first() {
+            format!(
+                "of a user of {n}'s email, recorded by no status ({n}'s user is {:?}; users ever: {:?})",
+                standing.get(n).copied().flatten(),
+                email.map(|e| users_ever(snap, e)).unwrap_or_default()
+            )
+        } else if let Some(g) = email.and_then(|e| gone.get(e)) {
+            let names: Vec<String> = g
+                .iter()
+                .map(|(n, p)| match p {
+                    Some(p) => format!("{n} ({p:?})"),
+                    None => format!("{n} (deleted before the operator took it on)"),
+                })
+                .collect();
+            format!("of a user of deleted {}", names.join(", "))
+        } else {
+            "for a principal no chaos email ever had".into()
+        };
+        let subject = recorders
+            .first()
+            .or(names_of_email.first())
+            .copied()
+            .or_else(|| {
+                email
+                    .and_then(|e| gone.get(e))
+                    .and_then(|g| g.first())
+                    .map(|(n, _)| *n)
+            });
+        acc.leaked.push(violation(
+            "binding-leaked",
+            id,
+            subject,
+            format!(
+                "{}: {why}; statuses that ever recorded its id: {:?}",
+                describe(b),
+                snap.recorded_bindings
+                    .iter()
+                    .filter(|(_, ids)| ids.contains(id))
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>()
+            ),
+        ));
+    }
+    for (k, name) in &wanted {
+        acc.wanted += 1;
+        if held.by_key.contains_key(k) {
+            acc.matched += 1;
+            continue;
+        }
+        let (principal, role, crn) = k;
+        acc.missing.push(violation(
+            "binding-missing",
+            &format!("{name}:{role}:{crn}"),
+            Some(name),
+            format!("{name} wants {role} on {crn} for {principal}; the mock holds none"),
+        ));
+    }
+    for ((principal, role, crn), found) in &held.by_key {
+        if found.len() > 1 {
+            acc.duplicated.push(violation(
+                "binding-duplicated",
+                &format!("{principal}:{role}:{crn}"),
+                None,
+                format!(
+                    "{} bindings of {role} on {crn} for {principal}",
+                    found.len()
+                ),
+            ));
+        }
+    }
+    for (id, names) in &recorded {
+        if names.len() > 1 {
+            acc.duplicated.push(violation(
+                "binding-recorded-twice",
+                id,
+                names.first().copied(),
+                format!(
+                    "{id} is recorded by {} status entries: {names:?}",
+                    names.len()
+                ),
+            ));
+        }
+    }
+    acc
 }
 
 /// The live resources and their status, for the tasks below.
@@ -517,22 +834,44 @@ async fn standing(
         .collect()
 }
 
-/// Adds an item to a resource's `spec.roleBindings`, or removes one; records the spec as it
-/// then stands (a patch whose answer was lost may still have gone through).
-pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned]) {
+/// Changes a resource's `spec.roleBindings`: adds an item, replaces one by another (in its
+/// place), or removes one; with `shrink`, only the last two, so that a binding must go. Records
+/// the spec as it then stands (a patch whose answer was lost may still have gone through).
+pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned], shrink: bool) {
     let p = &candidates[rng.usize(0..candidates.len())];
     let mut items = p.role_bindings.clone();
-    if !items.is_empty() && (items.len() >= 3 || rng.bool()) {
-        items.remove(rng.usize(0..items.len()));
-    } else {
-        let absent: Vec<RoleBinding> = (0..POOL.len())
-            .map(item)
-            .filter(|i| !items.contains(i))
-            .collect();
-        if let Some(add) = absent.get(rng.usize(0..absent.len().max(1))) {
-            items.push(add.clone());
-        }
+    let absent: Vec<RoleBinding> = (0..POOL.len())
+        .map(item)
+        .filter(|i| !items.contains(i))
+        .collect();
+    let new = absent[rng.usize(0..absent.len())].clone(); // the pool is twice the longest list
+    enum Edit {
+        Add,
+        Replace,
+        Remove,
     }
+    let edit = match rng.u32(0..3) {
+        _ if items.is_empty() && shrink => return,
+        _ if items.is_empty() => Edit::Add,
+        0 if !shrink && items.len() < 3 => Edit::Add,
+        0 | 1 => Edit::Replace,
+        _ => Edit::Remove,
+    };
+    let counter = match edit {
+        Edit::Add => {
+            items.push(new);
+            &w.stats.items_added
+        }
+        Edit::Replace => {
+            let i = rng.usize(0..items.len());
+            items[i] = new;
+            &w.stats.items_replaced
+        }
+        Edit::Remove => {
+            items.remove(rng.usize(0..items.len()));
+            &w.stats.items_removed
+        }
+    };
     let patch = serde_json::json!({"spec": {"roleBindings": items}});
     let pp = PatchParams::default();
     let merge = Patch::Merge(&patch);
@@ -544,6 +883,7 @@ pub async fn edit(w: &World, rng: &mut fastrand::Rng, candidates: &[Planned]) {
     {
         planned.role_bindings = now.spec.role_bindings.clone();
     }
+    Stats::add(counter, 1);
     Stats::add(&w.stats.bindings_edited, 1);
 }
 

@@ -41,6 +41,9 @@ pub struct Snapshot {
     pub foreign: Vec<crate::bindings::Foreign>,
     /// Binding ids the test removed out of band before the mock was read.
     pub removed_bindings: BTreeSet<String>,
+    /// The email (lowercased) of every user id a chaos invitation ever had, removed ones'
+    /// included: whose bindings the operator may ever have made.
+    pub user_emails: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -73,6 +76,15 @@ impl Snapshot {
         let remote = mock.invitations();
         let users = mock.users();
         let bindings = mock.role_bindings();
+        let user_emails = {
+            let mut users = crate::world::lock(&w.ledger.users);
+            for r in &remote {
+                if let (Some(user), Some(email)) = (r.user_id(), r.email.as_deref()) {
+                    users.insert(user.to_owned(), key(email));
+                }
+            }
+            users.clone()
+        };
         // planned before their invitations could exist: a superset for the unknown-email check
         let emails = w.ledger.emails();
         Self {
@@ -91,6 +103,7 @@ impl Snapshot {
             recorded_bindings,
             foreign,
             removed_bindings: crate::world::lock(&w.ledger.removed_bindings).clone(),
+            user_emails,
         }
     }
 

@@ -1,12 +1,15 @@
 //! Chaos: the real operator binary against the real local kube-apiserver and the Confluent mock,
 //! under fire. A few hundred Invitations with mixed policies are created and reconciled while the
 //! mock injects 5xx, 429 bursts, dropped connections, creates (and deletes) whose answer is lost,
-//! delays and latency spikes; the operator is SIGKILLed and restarted at random moments; the
-//! kube-apiserver is restarted once; invitees accept, invitations expire or disappear out of band,
-//! resources are deleted; role bindings are listed (some exclusive), edited, removed and added
-//! out of band (`bindings.rs`). Then faults stop and the operator must converge; then everything is
-//! deleted, under fire again. Invariants (see `invariants.rs`) are checked every few seconds and
-//! at the end; the run prints its counts and fails on any violation.
+//! delays and latency spikes, and faults aimed at each role-binding route (403 and 400 on lists,
+//! deletes failing several times in a row); the operator is SIGKILLed and restarted at random
+//! moments, runs with `--dry-run` for a stretch; the kube-apiserver is restarted once; invitees
+//! accept, invitations expire or disappear out of band, resources are deleted; role bindings are
+//! listed (some exclusive), edited, removed and added out of band (`bindings.rs`). Then faults
+//! stop and the operator must converge, every role binding accounted for; then everything is
+//! deleted, under fire again, and accounted for again. Invariants (see `invariants.rs`) are
+//! checked every few seconds and at the end; the run prints its counts and fails on any
+//! violation.
 //!
 //! Run: with a control plane from `deploy/local/start-control-plane.sh BINDIR WORKDIR`,
 //! `KUBECONFIG=WORKDIR/kubeconfig E2E_CONTROL_PLANE_DIR=WORKDIR cargo test --test chaos -- --nocapture`.
@@ -36,13 +39,19 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(150);
 /// How long everything gets to be gone once deleted and faults stopped.
 const RELEASE_WITHIN: Duration = Duration::from_secs(180);
 
-/// The Invitations of a run (see [`Planned::random`]).
+/// The Invitations of a run (see [`Planned::random`]), [`bindings::SHARE`] of them listing
+/// role bindings.
 fn plan(config: &Config) -> Vec<Planned> {
     let mut rng = fastrand::Rng::with_seed(config.seed);
-    (0..config.invitations)
-        .map(|i| {
+    let n = config.invitations;
+    let mut bound: Vec<bool> = (0..n).map(|i| i < n * bindings::SHARE / 100).collect();
+    rng.shuffle(&mut bound);
+    bound
+        .into_iter()
+        .enumerate()
+        .map(|(i, bound)| {
             let email = format!("c{i:03}.{}@chaos.example.com", config.run_tag());
-            Planned::random(&mut rng, format!("c{i:03}"), email, true)
+            Planned::random(&mut rng, format!("c{i:03}"), email, true, bound)
         })
         .collect()
 }
@@ -65,7 +74,7 @@ async fn chaos_keeps_every_invariant() {
         }
         lock(&w.ledger.planned).insert(p.name.clone(), p.clone());
     }
-    let mut op = w.spawn_operator();
+    let mut op = w.spawn_operator(false);
     assert!(
         w.wait_ready(&mut op, Duration::from_secs(60)).await,
         "operator never became ready:\n{}",
@@ -75,8 +84,9 @@ async fn chaos_keeps_every_invariant() {
     let checker = tokio::spawn(tasks::check_loop(w.clone(), checker_rx));
 
     // 1. create everything and change the world, under faults, kills and one API server restart
+    let dry_run_at = kills_before * 3 / 4;
     eprintln!(
-        "[{:7.1}s] phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {})",
+        "[{:7.1}s] phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {}, --dry-run at kill {dry_run_at})",
         w.t(),
         planned.len(),
         kills_before / 2
@@ -104,7 +114,14 @@ async fn chaos_keeps_every_invariant() {
                     pairs::create_pairs(&w, PAIRS).await;
                     pairs::hand_over_half(&w, spread / 2).await;
                 },
-                kill_operators(&w, &mut op, kills_before, Some(kills_before / 2), seed ^ 2),
+                kill_operators(
+                    &w,
+                    &mut op,
+                    kills_before,
+                    Some(kills_before / 2),
+                    Some(dry_run_at),
+                    seed ^ 2,
+                ),
             );
             stop.stop();
         },
@@ -118,7 +135,7 @@ async fn chaos_keeps_every_invariant() {
     );
     let started = Instant::now();
     let mut last_report = Instant::now();
-    let (converged, converged_bindings) = loop {
+    let (converged, converged_bindings, converged_account) = loop {
         let snap = Snapshot::take(&w).await;
         let out = check_converged(&snap);
         out.count(&w);
@@ -134,7 +151,11 @@ async fn chaos_keeps_every_invariant() {
                 started.elapsed().as_secs_f64(),
                 snap.resources.len()
             );
-            break (converged_state(&snap), bindings::converged(&snap));
+            break (
+                converged_state(&snap),
+                bindings::converged(&snap),
+                bindings::account(&snap).figures(),
+            );
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
@@ -162,7 +183,11 @@ async fn chaos_keeps_every_invariant() {
                 out.violations.len()
             );
             w.record(out.violations);
-            break (converged_state(&snap), bindings::converged(&snap));
+            break (
+                converged_state(&snap),
+                bindings::converged(&snap),
+                bindings::account(&snap).figures(),
+            );
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
@@ -179,7 +204,7 @@ async fn chaos_keeps_every_invariant() {
             pairs::delete_pairs(&w).await;
         },
         async {
-            kill_operators(&w, &mut op, kills_after_converge, None, seed ^ 5).await;
+            kill_operators(&w, &mut op, kills_after_converge, None, None, seed ^ 5).await;
             stop.stop();
         },
         inject_faults(&w, rx, seed ^ 6),
@@ -217,7 +242,7 @@ async fn chaos_keeps_every_invariant() {
     let mut out = check_final(&snap, &converged);
     bindings::check_final(&snap, &converged_bindings, &mut out);
     out.count(&w);
-    let gone_users = bindings::of_gone_users(&snap);
+    let final_account = bindings::account(&snap).figures();
     w.record(out.violations);
     // credentials never reach the logs, whatever failed on the way
     let log = std::fs::read_to_string(&w.log_path).unwrap_or_default();
@@ -239,7 +264,7 @@ async fn chaos_keeps_every_invariant() {
     drop(op);
 
     let violations = w.violations();
-    summary(&w, &violations, gone_users);
+    summary(&w, &violations, [converged_account, final_account]);
     if violations.is_empty() {
         cleanup_namespace(&w).await;
     }
@@ -257,7 +282,8 @@ async fn chaos_keeps_every_invariant() {
     assert_eq!(Stats::get(&w.stats.apiserver_restarts), 1);
 }
 
-fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
+/// `accounts`: the role-binding accounting once converged and once everything was deleted.
+fn summary(w: &World, violations: &[(Violation, u64)], accounts: [String; 2]) {
     let planned: Vec<Planned> = lock(&w.ledger.planned).values().cloned().collect();
     let s = &w.stats;
     let g = Stats::get;
@@ -313,22 +339,45 @@ fn summary(w: &World, violations: &[(Violation, u64)], gone_users: usize) {
     row(
         "role bindings",
         format!(
-            "{} Invitations list some ({} exclusive); {} edits, {} removed and {} unlisted added out of band; \
-             calls: list {}, create {}, delete {}; {} recorded bindings left for users gone",
-            planned
-                .iter()
-                .filter(|p| !p.role_bindings.is_empty())
-                .count(),
+            "{} Invitations listed some when created ({} exclusive), and the {} of the email pairs; {} edits \
+             ({} items added, {} replaced, {} removed); out of band: {} invitations of theirs \
+             removed (re-sent to a new user), {} bindings removed, {} unlisted added; \
+             calls: list {}, create {}, get {}, delete {}",
+            g(&s.with_bindings),
             planned.iter().filter(|p| p.exclusive).count(),
+            lock(&w.ledger.pairs).len() * 2,
             g(&s.bindings_edited),
+            g(&s.items_added),
+            g(&s.items_replaced),
+            g(&s.items_removed),
+            g(&s.removed_with_bindings),
             g(&s.bindings_removed),
             g(&s.bindings_foreign),
             rb.list,
             rb.create,
+            rb.get,
             rb.delete,
-            gone_users
         ),
     );
+    row(
+        "role-binding faults",
+        tasks::role_binding_faults(w).join("\n                               "),
+    );
+    row(
+        "dry run",
+        format!(
+            "{}s under --dry-run, {} changes made meanwhile; {} Confluent writes (must be 0); {} \
+             checks compared {} recorded binding ids",
+            g(&s.dry_run_secs),
+            g(&s.dry_run_changes),
+            g(&s.dry_run_writes),
+            g(&s.dry_run_checks),
+            g(&s.dry_run_ids)
+        ),
+    );
+    let [converged, released] = accounts;
+    row("bindings once converged", converged);
+    row("bindings once all deleted", released);
     let pairs = lock(&w.ledger.pairs).len();
     row(
         "emails claimed twice",

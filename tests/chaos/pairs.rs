@@ -6,7 +6,7 @@
 //! theirs), and once converged exactly one owner per email, the other `EmailConflict` naming it.
 //! Role bindings: the owner lists one item, the rival the same one and another; while the owner
 //! lives, the rival's own item is never bound (an `EmailConflict` loser touches no binding), and
-//! once both are deleted (`Delete`), neither item is left for the user.
+//! once both are deleted (`Delete`), neither item is left for any user the email had.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use confluent_invitation_operator::invitation::resource::{
 use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::PostParams;
 
-use crate::bindings::{Held, existing_principals, item};
+use crate::bindings::{Held, existing_principals, item, principals_ever};
 use crate::invariants::{Outcome, Snapshot};
 use crate::world::{Violation, World, lock};
 
@@ -234,11 +234,11 @@ pub fn check_converged(snap: &Snapshot, out: &mut Outcome) {
 }
 
 /// After everything was deleted: the last claimant's `Delete` policy removed the invitation and
-/// every binding either listed.
+/// every binding either listed, for every user the email had.
 pub fn check_final(snap: &Snapshot, out: &mut Outcome) {
     let held = Held::of(&snap.bindings);
     for p in &snap.pairs {
-        let left: Vec<String> = existing_principals(snap, &p.email)
+        let left: Vec<String> = principals_ever(snap, &p.email)
             .iter()
             .flat_map(|principal| {
                 rival_items()

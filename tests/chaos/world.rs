@@ -103,9 +103,15 @@ pub struct Planned {
 impl Planned {
     /// A random mix: policies Delete / Orphan / DeleteUser, some re-inviting on expiry, some with
     /// an auth type, and (when `may_seed`) some adopting an invitation made out of band first,
-    /// in other letter case; some listing 1–3 role bindings over a few shared scopes, a quarter
-    /// of those exclusive.
-    pub fn random(rng: &mut fastrand::Rng, name: String, email: String, may_seed: bool) -> Self {
+    /// in other letter case; `with_bindings`: listing 1–3 role bindings over a few shared
+    /// scopes, a quarter of those exclusive.
+    pub fn random(
+        rng: &mut fastrand::Rng,
+        name: String,
+        email: String,
+        may_seed: bool,
+        with_bindings: bool,
+    ) -> Self {
         let policy = match rng.u32(0..100) {
             0..=39 => DeletionPolicy::Delete,
             40..=64 => DeletionPolicy::Orphan,
@@ -119,8 +125,7 @@ impl Planned {
             _ => None,
         };
         let reinvite = rng.u32(0..100) < 30;
-        // Nearly half list bindings.
-        let role_bindings = if rng.u32(0..100) < 45 {
+        let role_bindings = if with_bindings {
             let k = rng.usize(1..=3);
             crate::bindings::pick(rng, k)
         } else {
@@ -182,6 +187,10 @@ pub struct Ledger {
     /// Binding ids the test removed out of band (the operator recreates them while the
     /// invitation stands; an expired one's stay gone).
     pub removed_bindings: Mutex<BTreeSet<String>>,
+    /// The email (lowercased) of every user id any invitation ever had, gathered by every
+    /// snapshot and before each out-of-band removal (a removed invitation leaves the mock, and
+    /// its user's bindings must still be accounted for).
+    pub users: Mutex<BTreeMap<String, String>>,
 }
 
 impl Ledger {
@@ -246,6 +255,24 @@ pub struct Stats {
     pub bindings_removed: AtomicU64,
     /// Unlisted bindings added out of band.
     pub bindings_foreign: AtomicU64,
+    /// Invitations that listed role bindings when created (pairs not included).
+    pub with_bindings: AtomicU64,
+    /// `spec.roleBindings` edits by kind: an item added, one replaced by another, one removed.
+    pub items_added: AtomicU64,
+    pub items_replaced: AtomicU64,
+    pub items_removed: AtomicU64,
+    /// Invitations removed out of band whose resource listed role bindings (re-sent to a new
+    /// user: the previous user's bindings must go).
+    pub removed_with_bindings: AtomicU64,
+    /// The `--dry-run` stretch: seconds, status checks during it, recorded ids they compared,
+    /// Confluent writes before and after it, edits and removals made during it.
+    pub dry_run_secs: AtomicU64,
+    pub dry_run_checks: AtomicU64,
+    pub dry_run_ids: AtomicU64,
+    pub dry_run_writes: AtomicU64,
+    pub dry_run_changes: AtomicU64,
+    /// Role-binding faults queued, by (route, what): see `tasks::role_binding_route`.
+    pub role_binding_faults: Mutex<BTreeMap<(&'static str, String), u64>>,
     pub kube_retries: AtomicU64,
 }
 
@@ -405,6 +432,9 @@ impl World {
     /// and records it.
     pub async fn create(&self, p: &Planned) {
         lock(&self.ledger.planned).insert(p.name.clone(), p.clone());
+        if !p.role_bindings.is_empty() {
+            Stats::add(&self.stats.with_bindings, 1);
+        }
         let manifest = p.manifest();
         let pp = PostParams::default();
         match self
@@ -441,15 +471,30 @@ impl World {
         }
     }
 
-    /// Starts a new operator process (appending to the shared log, with a marker line).
-    pub fn spawn_operator(&self) -> Operator {
+    /// Starts a new operator process (appending to the shared log, with a marker line), with
+    /// `--dry-run` when `dry_run`.
+    pub fn spawn_operator(&self, dry_run: bool) -> Operator {
         let n = self.incarnations.fetch_add(1, Ordering::Relaxed);
         let mut log = logs::append(&self.log_path).expect("operator log file");
         let _ = writeln!(
             log,
-            "==== chaos t={:.1}s: operator #{n} starting ====",
-            self.t()
+            "==== chaos t={:.1}s: operator #{n} starting{} ====",
+            self.t(),
+            if dry_run { " with --dry-run" } else { "" }
         );
+        let mut args = [
+            "--watch-namespace",
+            self.ns.as_str(),
+            "--resync-interval",
+            RESYNC,
+            "--concurrency",
+            CONCURRENCY,
+        ]
+        .map(String::from)
+        .to_vec();
+        if dry_run {
+            args.push("--dry-run".into());
+        }
         let process = Launch {
             binary: env!("CARGO_BIN_EXE_confluent-invitation-operator").into(),
             kubeconfig: self.config.control_plane.operator_kubeconfig.clone(),
@@ -459,16 +504,7 @@ impl World {
                 "info,confluent_invitation_operator=debug,confluent_client=debug,kube_runtime=debug"
                     .into(),
             pod_name: format!("chaos-operator-{n}"),
-            args: [
-                "--watch-namespace",
-                self.ns.as_str(),
-                "--resync-interval",
-                RESYNC,
-                "--concurrency",
-                CONCURRENCY,
-            ]
-            .map(String::from)
-            .to_vec(),
+            args,
             log,
         }
         .spawn()
