@@ -78,6 +78,56 @@ pub struct Conclusion {
     pub streak: Streak,
 }
 
+/// How a reconcile of a live Invitation ended, before it is concluded ([`of`]).
+#[derive(Debug)]
+pub enum Ending {
+    /// The remote invitation stands as this; the Event its arrival deserves; its bindings.
+    Stands {
+        invitation: Box<RemoteInvitation>,
+        event: Option<(&'static str, String)>,
+        bindings: Bindings,
+    },
+    /// Refused (the spec, the credentials, Confluent, another owner of the email).
+    Refused { reason: String, message: String },
+    /// A transient failure (429, 5xx, no answer).
+    Transient(confluent_client::Error),
+    /// A write held by the preview: its `Would*` reason and message.
+    Held {
+        reason: &'static str,
+        message: String,
+    },
+    /// Nothing to say yet: the credential's list is in flight; look again after this long.
+    Waiting(Duration),
+}
+
+/// The conclusion of an ending, from the status `prev` stored.
+pub fn of(
+    ending: Ending,
+    prev: Option<&InvitationStatus>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+    resync: Duration,
+) -> Conclusion {
+    match ending {
+        Ending::Stands {
+            invitation,
+            event,
+            bindings,
+        } => stands(prev, &invitation, event, bindings, generation, now, resync),
+        Ending::Refused { reason, message } => refused(prev, &reason, message, generation, now),
+        Ending::Transient(e) => transient(prev, &e, generation, now),
+        Ending::Held { reason, message } => held(
+            prev,
+            reason,
+            message,
+            (Look::After(resync), Streak::Stays),
+            generation,
+            now,
+        ),
+        Ending::Waiting(wait) => unchanged(prev, wait),
+    }
+}
+
 /// The binding verdicts that are a Warning Event when Ready turns to them: a refusal, access
 /// that must go but is still live, access kept that is no longer allowed.
 const WARNED_BINDING_REASONS: [&str; 3] = [

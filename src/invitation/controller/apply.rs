@@ -13,7 +13,7 @@ use super::drive::{self, Reads, Source, Stage};
 use super::error::Error;
 use super::role_bindings;
 use super::{claims, preview, report};
-use crate::invitation::conclusion::{self, Conclusion};
+use crate::invitation::conclusion::{self, Ending};
 use crate::invitation::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::invitation::resource::Invitation;
 use crate::reason;
@@ -34,14 +34,22 @@ enum Ended {
     Held(preview::Would),
 }
 
-/// Reconciles a live (not deleting) Invitation: decides, then performs the conclusion.
+/// Reconciles a live (not deleting) Invitation: reads and acts, concludes, then performs the
+/// conclusion.
 pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
-    let conclusion = decide(&obj, ctx).await?;
+    let ending = act(&obj, ctx).await?;
+    let conclusion = conclusion::of(
+        ending,
+        obj.status.as_ref(),
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+        ctx.settings.resync,
+    );
     report::conclude(ctx, &obj, conclusion).await
 }
 
-/// Reads, acts on Confluent, and concludes.
-async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
+/// Reads, acts on Confluent, and says how it ended.
+async fn act(obj: &Invitation, ctx: &Context) -> Result<Ending, Error> {
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
@@ -52,12 +60,12 @@ async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
     // credentials, so nothing is sent for a bad spec.
     let first = planner::plan(resource, &Remote::default());
     if let Step::Do(Apply::Refuse(r)) = first {
-        return Ok(refused(obj, r.reason(), r.message().to_owned()));
+        return Ok(refused(r.reason(), r.message().to_owned()));
     }
     let client = match ctx.client_of(obj, &ns).await {
         Ok(c) => c,
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
-        Err(e) => return Ok(refused(obj, e.reason(), e.to_string())),
+        Err(e) => return Ok(refused(e.reason(), e.to_string())),
     };
     ctx.remember_owner(obj, &client);
     super::credentials_in_use::hold(ctx, obj).await;
@@ -65,14 +73,14 @@ async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
     // acts while that cannot be told (a list needed to learn an organization failed).
     let owner = match claims::owner_other_than(ctx, obj, &client).await {
         Ok(owner) => owner,
-        Err(e) => return Ok(transient(obj, &e)),
+        Err(e) => return Ok(transient(e)),
     };
     if let Some(owner) = owner {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email
         );
-        return Ok(refused(obj, reason::EMAIL_CONFLICT, message));
+        return Ok(refused(reason::EMAIL_CONFLICT, message));
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
@@ -110,18 +118,14 @@ async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
                 ctx.confluent.learn_organization(&client.identity(), org);
             }
             let bindings = role_bindings::apply(ctx, obj, &client, &inv).await?;
-            Ok(conclusion::stands(
-                obj.status.as_ref(),
-                &inv,
+            Ok(Ending::Stands {
+                invitation: inv,
                 event,
                 bindings,
-                obj.metadata.generation,
-                jiff::Timestamp::now(),
-                ctx.settings.resync,
-            ))
+            })
         }
-        Ok(Ended::Refused(r)) => Ok(refused(obj, r.reason(), r.message().to_owned())),
-        Ok(Ended::Held(would)) => Ok(preview::held(obj, ctx, &would)),
+        Ok(Ended::Refused(r)) => Ok(refused(r.reason(), r.message().to_owned())),
+        Ok(Ended::Held(would)) => Ok(preview::held(obj, ctx, would)),
         Err(Error::AwaitingList) => {
             // The list in flight (or the sweeper's next) reports what changed remotely, if
             // anything, and a look again costs nothing once it is in: soon at first, then
@@ -136,13 +140,10 @@ async fn decide(obj: &Invitation, ctx: &Context) -> Result<Conclusion, Error> {
                 base: step,
                 cap: step,
             };
-            Ok(conclusion::unchanged(
-                obj.status.as_ref(),
-                spread.delay(0, None),
-            ))
+            Ok(Ending::Waiting(spread.delay(0, None)))
         }
-        Err(Error::Confluent(e)) if e.is_transient() => Ok(transient(obj, &e)),
-        Err(Error::Confluent(e)) => Ok(refused(obj, e.reason(), e.detail())),
+        Err(Error::Confluent(e)) if e.is_transient() => Ok(transient(e)),
+        Err(Error::Confluent(e)) => Ok(refused(e.reason(), e.detail())),
         Err(e) => Err(e),
     }
 }
@@ -265,25 +266,17 @@ impl ApplyStage<'_> {
     }
 }
 
-/// Concludes with a refusal (logged).
-fn refused(obj: &Invitation, reason: &str, message: String) -> Conclusion {
+/// A refusal, logged.
+fn refused(reason: &str, message: String) -> Ending {
     tracing::warn!(reason, detail = %message, "reconcile refused");
-    conclusion::refused(
-        obj.status.as_ref(),
-        reason,
+    Ending::Refused {
+        reason: reason.to_owned(),
         message,
-        obj.metadata.generation,
-        jiff::Timestamp::now(),
-    )
+    }
 }
 
-/// Concludes with a transient failure (logged).
-fn transient(obj: &Invitation, e: &confluent_client::Error) -> Conclusion {
+/// A transient failure, logged.
+fn transient(e: confluent_client::Error) -> Ending {
     tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
-    conclusion::transient(
-        obj.status.as_ref(),
-        e,
-        obj.metadata.generation,
-        jiff::Timestamp::now(),
-    )
+    Ending::Transient(e)
 }

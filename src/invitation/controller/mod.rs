@@ -33,6 +33,7 @@ use context::CredentialUse;
 pub use context::{Context, Settings};
 pub use error::Error;
 
+use crate::invitation::conclusion;
 use crate::invitation::resource::{FINALIZER, Invitation};
 use crate::invitation::status::{self, Outcome};
 use crate::runtime::Runtime;
@@ -54,11 +55,15 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
         && obj.finalizers().iter().any(|f| f == FINALIZER)
         && let Some(would) = preview::would_clean_up(&obj)
     {
-        let result = tracing::Instrument::instrument(
-            report::conclude(&ctx, &obj, preview::held(&obj, &ctx, &would)),
-            span,
-        )
-        .await;
+        let held = conclusion::of(
+            preview::held(&obj, &ctx, would),
+            obj.status.as_ref(),
+            obj.metadata.generation,
+            jiff::Timestamp::now(),
+            ctx.settings.resync,
+        );
+        let result =
+            tracing::Instrument::instrument(report::conclude(&ctx, &obj, held), span).await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }

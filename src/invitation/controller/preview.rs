@@ -7,7 +7,7 @@
 use kube::ResourceExt;
 
 use super::context::Context;
-use crate::invitation::conclusion::{self, Conclusion, Look, Streak};
+use crate::invitation::conclusion::Ending;
 use crate::invitation::planner::{Apply, CreateCause};
 use crate::invitation::resource::{DeletionPolicy, Invitation};
 use crate::invitation::status::Phase;
@@ -135,9 +135,9 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
     })
 }
 
-/// Concludes with a held action, logged and counted, looking again at the next resync so the
-/// preview follows Confluent.
-pub fn held(obj: &Invitation, ctx: &Context, would: &Would) -> Conclusion {
+/// A held action, logged and counted; concluded like any other ending, the preview looking
+/// again at the next resync so that it follows Confluent.
+pub fn held(obj: &Invitation, ctx: &Context, would: Would) -> Ending {
     tracing::info!(
         namespace = obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -146,14 +146,10 @@ pub fn held(obj: &Invitation, ctx: &Context, would: &Would) -> Conclusion {
         would.message
     );
     ctx.metrics.dry_run(would.reason);
-    conclusion::held(
-        obj.status.as_ref(),
-        would.reason,
-        would.message.clone(),
-        (Look::After(ctx.settings.resync), Streak::Stays),
-        obj.metadata.generation,
-        jiff::Timestamp::now(),
-    )
+    Ending::Held {
+        reason: would.reason,
+        message: would.message,
+    }
 }
 
 #[cfg(test)]
