@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
@@ -36,8 +37,12 @@ enum Ended {
 
 /// Reconciles a live (not deleting) Invitation: reads and acts, concludes, then performs the
 /// conclusion.
-pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
-    let ending = act(&obj, ctx).await?;
+pub async fn apply(
+    obj: Arc<Invitation>,
+    object: &ObjectRef<Invitation>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let ending = act(&obj, object, ctx).await?;
     let conclusion = conclusion::of(
         ending,
         obj.status.as_ref(),
@@ -45,11 +50,15 @@ pub async fn apply(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error>
         jiff::Timestamp::now(),
         ctx.settings.resync,
     );
-    report::conclude(ctx, &obj, conclusion).await
+    report::conclude(ctx, &obj, object, conclusion).await
 }
 
 /// Reads, acts on Confluent, and says how it ended.
-async fn act(obj: &Invitation, ctx: &Context) -> Result<Ending, Error> {
+async fn act(
+    obj: &Invitation,
+    object: &ObjectRef<Invitation>,
+    ctx: &Context,
+) -> Result<Ending, Error> {
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
         spec: &obj.spec,
@@ -67,7 +76,7 @@ async fn act(obj: &Invitation, ctx: &Context) -> Result<Ending, Error> {
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return Ok(refused(e.reason(), e.to_string())),
     };
-    ctx.remember_owner(obj, &client);
+    ctx.remember_owner(object, &client);
     super::credentials_in_use::hold(ctx, obj).await;
     // One owner per email per organization: the others touch nothing in Confluent, and nobody
     // acts while that cannot be told (a list needed to learn an organization failed).
@@ -84,7 +93,7 @@ async fn act(obj: &Invitation, ctx: &Context) -> Result<Ending, Error> {
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
-    let fresh_lookup = ctx.failures_so_far(obj) > 0;
+    let fresh_lookup = ctx.failures_so_far(object) > 0;
     let reads = Reads {
         ctx,
         client: &client,
@@ -117,7 +126,7 @@ async fn act(obj: &Invitation, ctx: &Context) -> Result<Ending, Error> {
             {
                 ctx.confluent.learn_organization(&client.identity(), org);
             }
-            let bindings = role_bindings::apply(ctx, obj, &client, &inv).await?;
+            let bindings = role_bindings::apply(ctx, obj, object, &client, &inv).await?;
             Ok(Ending::Stands {
                 invitation: inv,
                 event,

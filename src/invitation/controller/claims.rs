@@ -9,7 +9,7 @@
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use super::context::Context;
+use super::context::{Context, key};
 use crate::invitation::ownership::{self, Claim, Scope};
 use crate::invitation::resource::Invitation;
 
@@ -27,7 +27,7 @@ fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
     if let Some(org) = status_organization(obj) {
         return Scope::Organization(org);
     }
-    match ctx.owner_identity(obj) {
+    match ctx.owner_identity(&key(obj)) {
         Some(identity) => ctx.scope_of_identity(&identity),
         None => Scope::Unknown,
     }

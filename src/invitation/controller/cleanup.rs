@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
 use super::drive::{self, Reads, Source, Stage};
@@ -17,7 +18,11 @@ use crate::invitation::status::{self, Outcome};
 use crate::reason;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
-pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Error> {
+pub async fn cleanup(
+    obj: Arc<Invitation>,
+    object: &ObjectRef<Invitation>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let mut result = run(&obj, ctx).await;
     if result.is_ok() {
         // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
@@ -28,8 +33,8 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Erro
     }
     match &result {
         Ok(()) => {
-            ctx.forget_failures(&obj);
-            ctx.forget_owner(&obj);
+            ctx.forget_failures(object);
+            ctx.forget_owner(object);
         }
         // (an unreadable Secret, e.g. the API server down, is a plain failure: it passes)
         Err(Error::Credentials(
@@ -38,7 +43,7 @@ pub async fn cleanup(obj: Arc<Invitation>, ctx: &Context) -> Result<Action, Erro
         )) => blocked(ctx, &obj, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
-            if ctx.failures_so_far(&obj) == 0 {
+            if ctx.failures_so_far(object) == 0 {
                 report::event(ctx, &obj, true, reason::CLEANUP_FAILED, &e.to_string()).await;
             }
         }
@@ -217,7 +222,7 @@ async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::runtime::credential
     if let Err(err) = report::write_status(ctx, obj, &next).await {
         tracing::debug!(error = %err, "status of a blocked cleanup not written");
     }
-    if ctx.failures_so_far(obj) == 0 {
+    if ctx.failures_so_far(&super::context::key(obj)) == 0 {
         report::event(ctx, obj, true, reason::CLEANUP_BLOCKED, &message).await;
     }
 }

@@ -152,29 +152,32 @@ impl Context {
     }
 
     /// Records a failure; returns how many came before it in a row.
-    pub(crate) fn count_failure(&self, obj: &Invitation) -> u32 {
+    pub(crate) fn count_failure(&self, object: &ObjectRef<Invitation>) -> u32 {
         let mut f = self.failures();
-        let n = f.entry(key(obj)).or_insert(0);
+        let n = f.entry(object.clone()).or_insert(0);
         let before = *n;
         *n = n.saturating_add(1);
         before
     }
 
     /// Failures recorded in a row so far, without recording one.
-    pub(crate) fn failures_so_far(&self, obj: &Invitation) -> u32 {
-        self.failures().get(&key(obj)).copied().unwrap_or(0)
+    pub(crate) fn failures_so_far(&self, object: &ObjectRef<Invitation>) -> u32 {
+        self.failures().get(object).copied().unwrap_or(0)
     }
 
-    pub(crate) fn forget_failures(&self, obj: &Invitation) {
-        self.failures().remove(&key(obj));
+    pub(crate) fn forget_failures(&self, object: &ObjectRef<Invitation>) {
+        self.failures().remove(object);
     }
 
     /// The bindings of `obj` Confluent refused whose retry is not due yet.
-    pub(crate) fn refused_recently(&self, obj: &Invitation) -> std::collections::BTreeSet<Key> {
+    pub(crate) fn refused_recently(
+        &self,
+        object: &ObjectRef<Invitation>,
+    ) -> std::collections::BTreeSet<Key> {
         let now = Instant::now();
         self.binding_refusals
             .lock()
-            .get(&key(obj))
+            .get(object)
             .map(|held| {
                 held.iter()
                     .filter(|(_, (_, next))| *next > now)
@@ -186,9 +189,9 @@ impl Context {
 
     /// Records that Confluent refused `binding` of `obj`; it is tried again after the refusal
     /// backoff (longer each time in a row).
-    pub(crate) fn binding_refused(&self, obj: &Invitation, binding: &Key) {
+    pub(crate) fn binding_refused(&self, object: &ObjectRef<Invitation>, binding: &Key) {
         let mut refusals = self.binding_refusals.lock();
-        let held = refusals.entry(key(obj)).or_default();
+        let held = refusals.entry(object.clone()).or_default();
         let attempts = held.get(binding).map_or(0, |(n, _)| *n);
         let wait = self
             .settings
@@ -202,22 +205,26 @@ impl Context {
 
     /// Forgets `obj`'s refusals, except those of `still_refused` (the bindings its ledger still
     /// shows refused): a binding that is no longer refused starts its backoff afresh.
-    pub(crate) fn keep_binding_refusals(&self, obj: &Invitation, still_refused: &[Key]) {
+    pub(crate) fn keep_binding_refusals(
+        &self,
+        object: &ObjectRef<Invitation>,
+        still_refused: &[Key],
+    ) {
         let mut refusals = self.binding_refusals.lock();
-        if let Some(held) = refusals.get_mut(&key(obj)) {
+        if let Some(held) = refusals.get_mut(object) {
             held.retain(|k, _| still_refused.contains(k));
             if held.is_empty() {
-                refusals.remove(&key(obj));
+                refusals.remove(object);
             }
         }
     }
 
     /// When the first refused binding of `obj` is due to be tried again.
-    pub(crate) fn next_binding_retry(&self, obj: &Invitation) -> Option<Duration> {
+    pub(crate) fn next_binding_retry(&self, object: &ObjectRef<Invitation>) -> Option<Duration> {
         let now = Instant::now();
         self.binding_refusals
             .lock()
-            .get(&key(obj))?
+            .get(object)?
             .values()
             .map(|(_, next)| next.saturating_duration_since(now))
             .min()
@@ -228,17 +235,21 @@ impl Context {
     }
 
     /// Records the credential an object is reconciled with.
-    pub(crate) fn remember_owner(&self, obj: &Invitation, client: &confluent_client::Client) {
+    pub(crate) fn remember_owner(
+        &self,
+        object: &ObjectRef<Invitation>,
+        client: &confluent_client::Client,
+    ) {
         let used = CredentialUse::of(client);
         let mut owners = self.owners();
-        if owners.get(&key(obj)) != Some(&used) {
-            owners.insert(key(obj), used);
+        if owners.get(object) != Some(&used) {
+            owners.insert(object.clone(), used);
         }
     }
 
     /// Moves an object already seen with a credential to the client its Secret holds now.
-    pub(super) fn reassign_owner(&self, obj: &Invitation, used: &CredentialUse) {
-        if let Some(held) = self.owners().get_mut(&key(obj)) {
+    pub(super) fn reassign_owner(&self, object: &ObjectRef<Invitation>, used: &CredentialUse) {
+        if let Some(held) = self.owners().get_mut(object) {
             held.clone_from(used);
         }
     }
@@ -249,9 +260,9 @@ impl Context {
     }
 
     /// Forgets a deleted object.
-    pub(crate) fn forget_owner(&self, obj: &Invitation) {
-        self.owners().remove(&key(obj));
-        self.binding_refusals.lock().remove(&key(obj));
+    pub(crate) fn forget_owner(&self, object: &ObjectRef<Invitation>) {
+        self.owners().remove(object);
+        self.binding_refusals.lock().remove(object);
     }
 
     pub(crate) fn held_secrets(&self) -> MutexGuard<'_, HashMap<(String, String), Instant>> {
@@ -263,8 +274,8 @@ impl Context {
     }
 
     /// The credential an object was last reconciled with.
-    pub(crate) fn owner(&self, obj: &Invitation) -> Option<CredentialUse> {
-        self.owners().get(&key(obj)).cloned()
+    pub(crate) fn owner(&self, object: &ObjectRef<Invitation>) -> Option<CredentialUse> {
+        self.owners().get(object).cloned()
     }
 
     /// The Confluent client of the credentials `obj` names in its namespace `namespace`
@@ -286,8 +297,8 @@ impl Context {
     }
 
     /// The credential identity an object was last reconciled with.
-    pub(crate) fn owner_identity(&self, obj: &Invitation) -> Option<Arc<str>> {
-        self.owners().get(&key(obj)).map(|c| c.identity.clone())
+    pub(crate) fn owner_identity(&self, object: &ObjectRef<Invitation>) -> Option<Arc<str>> {
+        self.owners().get(object).map(|c| c.identity.clone())
     }
 
     /// Where a credential acts: its organization once learnt, else the credential itself.

@@ -45,8 +45,9 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let ns = obj.namespace().ok_or(Error::Unnamed)?;
     let name = obj.name_any();
     let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
+    let object = context::key(&obj);
     if obj.paused() {
-        let result = tracing::Instrument::instrument(pause::hold(&obj, &ctx), span).await;
+        let result = tracing::Instrument::instrument(pause::hold(&obj, &object, &ctx), span).await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }
@@ -63,7 +64,8 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
             ctx.settings.resync,
         );
         let result =
-            tracing::Instrument::instrument(report::conclude(&ctx, &obj, held), span).await;
+            tracing::Instrument::instrument(report::conclude(&ctx, &obj, &object, held), span)
+                .await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }
@@ -71,8 +73,8 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
     let result = tracing::Instrument::instrument(
         finalizer::finalizer(&api, FINALIZER, obj, |event| async {
             match event {
-                finalizer::Event::Apply(o) => apply::apply(o, &ctx).await,
-                finalizer::Event::Cleanup(o) => cleanup::cleanup(o, &ctx).await,
+                finalizer::Event::Apply(o) => apply::apply(o, &object, &ctx).await,
+                finalizer::Event::Cleanup(o) => cleanup::cleanup(o, &object, &ctx).await,
             }
         }),
         span,
@@ -94,7 +96,7 @@ fn error_policy(obj: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action 
         "reconcile failed; backing off"
     );
     ctx.metrics.error(err.reason());
-    let attempt = ctx.count_failure(&obj);
+    let attempt = ctx.count_failure(&context::key(&obj));
     Action::requeue(
         ctx.settings
             .transient_backoff()
@@ -313,7 +315,7 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
         };
         // unresolvable now (Secret gone or broken): its reconcile says so; keep what it had
         if let Some(used) = client {
-            ctx.reassign_owner(&obj, &used);
+            ctx.reassign_owner(&context::key(&obj), &used);
         }
     }
     ctx.confluent.snapshots.retain(|key| ctx.has_owners(key));

@@ -5,6 +5,7 @@
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
 use super::error::Error;
@@ -15,7 +16,11 @@ use crate::reason;
 
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).
-pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
+pub async fn hold(
+    obj: &Invitation,
+    object: &ObjectRef<Invitation>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let message = if obj.metadata.deletion_timestamp.is_some() {
         format!(
             "Paused by the annotation {PAUSED_ANNOTATION}: deletion waits; remove the annotation to apply deletionPolicy {:?} and release the finalizer",
@@ -35,5 +40,5 @@ pub async fn hold(obj: &Invitation, ctx: &Context) -> Result<Action, Error> {
         obj.metadata.generation,
         jiff::Timestamp::now(),
     );
-    report::conclude(ctx, obj, held).await
+    report::conclude(ctx, obj, object, held).await
 }

@@ -14,6 +14,7 @@ use crate::invitation::conclusion::{Conclusion, Look, Streak};
 use crate::invitation::resource::{Invitation, InvitationStatus};
 use crate::runtime::FIELD_MANAGER;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 /// Event notes are capped by the API at 1 kB.
 const MAX_NOTE: usize = 1000;
@@ -48,6 +49,7 @@ pub async fn write_status(
 pub async fn conclude(
     ctx: &Context,
     obj: &Invitation,
+    object: &ObjectRef<Invitation>,
     conclusion: Conclusion,
 ) -> Result<Action, Error> {
     write_status(ctx, obj, &conclusion.status).await?;
@@ -65,14 +67,14 @@ pub async fn conclude(
     let attempt = match &conclusion.streak {
         Streak::Grows(reason) => {
             ctx.metrics.error(reason);
-            ctx.count_failure(obj)
+            ctx.count_failure(object)
         }
         Streak::Counted(reason) => {
             ctx.metrics.error(reason);
             0
         }
         Streak::Ends => {
-            ctx.forget_failures(obj);
+            ctx.forget_failures(object);
             0
         }
         Streak::Stays => 0,

@@ -7,7 +7,7 @@
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::context::{Context, CredentialUse};
+use super::context::{Context, CredentialUse, key};
 use super::error::Error;
 use super::report;
 use crate::invitation::conclusion::{Bindings, Would};
@@ -92,6 +92,7 @@ impl Ask {
     fn new(
         ctx: &Context,
         obj: &Invitation,
+        object: &ObjectRef<Invitation>,
         organization: Option<&str>,
         user_id: Option<&str>,
     ) -> Self {
@@ -106,7 +107,7 @@ impl Ask {
             user_id: user_id.map(str::to_owned),
             desired,
             exclusive: obj.spec.exclusive_role_bindings && organization.is_some(),
-            refused_recently: ctx.refused_recently(obj),
+            refused_recently: ctx.refused_recently(object),
         }
     }
 
@@ -206,6 +207,7 @@ async fn planned(
 pub(super) async fn apply(
     ctx: &Context,
     obj: &Invitation,
+    object: &ObjectRef<Invitation>,
     client: &confluent_client::Client,
     inv: &RemoteInvitation,
 ) -> Result<Bindings, Error> {
@@ -223,10 +225,10 @@ pub(super) async fn apply(
     }
     if obj.spec_changed() {
         // the spec changed: every refused binding is tried again
-        ctx.keep_binding_refusals(obj, &[]);
+        ctx.keep_binding_refusals(object, &[]);
     }
     let organization = inv.resource_name().and_then(organization_of);
-    let ask = Ask::new(ctx, obj, organization, inv.user_id());
+    let ask = Ask::new(ctx, obj, object, organization, inv.user_id());
     let live = ask.live(ctx, obj);
     let mut observed = Observed::default();
     let mut retry = None;
@@ -268,6 +270,7 @@ pub(super) async fn apply(
     let mut run = Run {
         ctx,
         obj,
+        object,
         client,
         stopped: None,
         retry,
@@ -281,7 +284,7 @@ pub(super) async fn apply(
         .filter(|e| e.state == RoleBindingState::Refused)
         .filter_map(|e| Key::of_entry(e, None))
         .collect();
-    ctx.keep_binding_refusals(obj, &still_refused);
+    ctx.keep_binding_refusals(object, &still_refused);
     let retry = run.retry.or(run.stopped).map(|e| {
         tracing::warn!(reason = e.reason(), error = %e, "role bindings not settled; trying again at the next resync");
         (e.reason(), e.retry_after())
@@ -290,7 +293,7 @@ pub(super) async fn apply(
         ledger: Some(entries),
         retry,
         would: None,
-        refused_retry: ctx.next_binding_retry(obj),
+        refused_retry: ctx.next_binding_retry(object),
     })
 }
 
@@ -383,6 +386,7 @@ fn preview(ctx: &Context, plan: Plan) -> Bindings {
 struct Run<'a> {
     ctx: &'a Context,
     obj: &'a Invitation,
+    object: &'a ObjectRef<Invitation>,
     client: &'a confluent_client::Client,
     /// A failure that stops the writes still to come (a 429, refused credentials): they wait
     /// for the next resync, recorded as they were.
@@ -469,7 +473,7 @@ impl Run<'_> {
                         let done = create_failed(&e);
                         if matches!(done, Done::Refused(_)) {
                             tracing::warn!(role = %request.role_name, crn = %request.crn_pattern, error = %e, "role binding refused");
-                            ctx.binding_refused(obj, &Key::of_request(&request));
+                            ctx.binding_refused(self.object, &Key::of_request(&request));
                         } else {
                             tracing::warn!(role = %request.role_name, crn = %request.crn_pattern, error = %e, "role binding not created; trying again");
                         }
@@ -640,7 +644,7 @@ where
         successor: successor_desired.as_deref(),
     };
     let mut observed = Observed::default();
-    if let Some(used) = ctx.owner(obj) {
+    if let Some(used) = ctx.owner(&key(obj)) {
         add_held(ctx, used.client, ledger, recorded_user(obj), &mut observed);
     }
     let first = decide::plan_cleanup(&cleanup, ledger, &observed);
@@ -741,7 +745,7 @@ pub(super) async fn sweep(
             .ready()
             .is_some_and(|c| c.reason != reason::EMAIL_CONFLICT)
             && Phase::shown(Some(status)).stands();
-        let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&obj)) else {
+        let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&key(&obj))) else {
             continue;
         };
         if !standing || unlisted.contains(&used.client) {
@@ -756,7 +760,7 @@ pub(super) async fn sweep(
         });
         // no organization known yet: nothing is listed for it, and its own reconcile lists
         let Some(org) = organization else { continue };
-        let ask = Ask::new(ctx, &obj, Some(&org), Some(&user_id));
+        let ask = Ask::new(ctx, &obj, &key(&obj), Some(&org), Some(&user_id));
         demands.push(Demand {
             credential: used.client,
             organization: org,

@@ -1264,7 +1264,7 @@ async fn hands_over(successor_credential_known: bool) {
         let next = rival("team-b", "second", "2026-01-05T00:00:00Z");
         if successor_credential_known {
             let client = h.ctx.client_of(&next, "team-b").await.expect("credentials");
-            h.ctx.remember_owner(&next, &client);
+            h.ctx.remember_owner(&super::context::key(&next), &client);
         }
         cache(&h, &[obj.clone(), next]);
         let task = h.reconcile(&obj);
