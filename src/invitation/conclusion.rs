@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::invitation::resource::InvitationStatus;
-use crate::invitation::status::{self, Outcome};
+use crate::invitation::status::{self, Outcome, ready_changed};
 use crate::reason;
 use confluent_client::model::RemoteInvitation;
 
@@ -59,8 +59,8 @@ pub enum Look {
 pub enum Streak {
     /// A success: the streak ends.
     Ends,
-    /// A failure with this reason: counted, and the streak grows.
-    Grows(String),
+    /// A failure with this reason and detail: counted, and the streak grows.
+    Grows { reason: String, detail: String },
     /// A failure with this reason counted in the metric, the streak as it was (a binding waiting
     /// for the next resync: the invitation itself stands).
     Counted(String),
@@ -98,6 +98,16 @@ pub enum Ending {
     },
     /// Nothing to say yet: the credential's list is in flight; look again after this long.
     Waiting(Duration),
+}
+
+impl Ending {
+    /// A refusal with its reason and message.
+    pub fn refused(reason: &str, message: String) -> Self {
+        Self::Refused {
+            reason: reason.to_owned(),
+            message,
+        }
+    }
 }
 
 /// The conclusion of an ending, from the status `prev` stored.
@@ -315,7 +325,10 @@ fn failing(
     now: jiff::Timestamp,
 ) -> Conclusion {
     let next = status::next_status(prev, outcome, generation, now);
-    let streak = Streak::Grows(note.reason.clone());
+    let streak = Streak::Grows {
+        reason: note.reason.clone(),
+        detail: note.text.clone(),
+    };
     let notes = if ready_changed(prev, &next) {
         vec![note]
     } else {
@@ -366,13 +379,4 @@ pub fn unchanged(prev: Option<&InvitationStatus>, wait: Duration) -> Conclusion 
         look: Look::After(wait),
         streak: Streak::Stays,
     }
-}
-
-/// Whether the Ready condition's status, reason or message differ between two statuses: the
-/// transitions worth an Event.
-pub fn ready_changed(prev: Option<&InvitationStatus>, next: &InvitationStatus) -> bool {
-    let key = |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| {
-        c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    key(prev.and_then(InvitationStatus::ready)) != key(next.ready())
 }

@@ -241,6 +241,14 @@ pub fn pending_past_expiry(inv: &RemoteInvitation, now: jiff::Timestamp) -> bool
         && inv.expires_at_timestamp().is_some_and(|at| at <= now)
 }
 
+/// Whether the Ready condition's status, reason or message differ between two statuses: the
+/// transitions worth an Event.
+pub fn ready_changed(prev: Option<&InvitationStatus>, next: &InvitationStatus) -> bool {
+    let key =
+        |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    key(prev.and_then(InvitationStatus::ready)) != key(next.ready())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,12 +69,12 @@ async fn act(
     // credentials, so nothing is sent for a bad spec.
     let first = planner::plan(resource, &Remote::default());
     if let Step::Do(Apply::Refuse(r)) = first {
-        return Ok(refused(r.reason(), r.message().to_owned()));
+        return Ok(Ending::refused(r.reason(), r.message().to_owned()));
     }
     let client = match ctx.client_of(obj, &ns).await {
         Ok(c) => c,
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
-        Err(e) => return Ok(refused(e.reason(), e.to_string())),
+        Err(e) => return Ok(Ending::refused(e.reason(), e.to_string())),
     };
     ctx.remember_owner(object, &client);
     super::credentials_in_use::hold(ctx, obj).await;
@@ -82,14 +82,14 @@ async fn act(
     // acts while that cannot be told (a list needed to learn an organization failed).
     let owner = match claims::owner_other_than(ctx, obj, &client).await {
         Ok(owner) => owner,
-        Err(e) => return Ok(transient(e)),
+        Err(e) => return Ok(Ending::Transient(e)),
     };
     if let Some(owner) = owner {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
             obj.spec.email
         );
-        return Ok(refused(reason::EMAIL_CONFLICT, message));
+        return Ok(Ending::refused(reason::EMAIL_CONFLICT, message));
     }
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
@@ -133,7 +133,7 @@ async fn act(
                 bindings,
             })
         }
-        Ok(Ended::Refused(r)) => Ok(refused(r.reason(), r.message().to_owned())),
+        Ok(Ended::Refused(r)) => Ok(Ending::refused(r.reason(), r.message().to_owned())),
         Ok(Ended::Held(would)) => Ok(preview::held(obj, ctx, would)),
         Err(Error::AwaitingList) => {
             // The list in flight (or the sweeper's next) reports what changed remotely, if
@@ -151,8 +151,8 @@ async fn act(
             };
             Ok(Ending::Waiting(spread.delay(0, None)))
         }
-        Err(Error::Confluent(e)) if e.is_transient() => Ok(transient(e)),
-        Err(Error::Confluent(e)) => Ok(refused(e.reason(), e.detail())),
+        Err(Error::Confluent(e)) if e.is_transient() => Ok(Ending::Transient(e)),
+        Err(Error::Confluent(e)) => Ok(Ending::refused(e.reason(), e.detail())),
         Err(e) => Err(e),
     }
 }
@@ -273,19 +273,4 @@ impl ApplyStage<'_> {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// A refusal, logged.
-fn refused(reason: &str, message: String) -> Ending {
-    tracing::warn!(reason, detail = %message, "reconcile refused");
-    Ending::Refused {
-        reason: reason.to_owned(),
-        message,
-    }
-}
-
-/// A transient failure, logged.
-fn transient(e: confluent_client::Error) -> Ending {
-    tracing::warn!(reason = e.reason(), error = %e, "transient Confluent failure; backing off");
-    Ending::Transient(e)
 }

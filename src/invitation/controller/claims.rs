@@ -156,7 +156,8 @@ pub(super) async fn owner_other_than(
         return Ok(None);
     }
     let me = claim(obj, scope_with(ctx, obj, client).await?);
-    Ok(ownership::owner_other_than(&me, &rivals(ctx, obj).await?).map(Claim::key))
+    let rivals = rivals(ctx, obj).await?;
+    Ok(ownership::owner_other_than(&me, &rivals).map(Claim::key))
 }
 
 /// The live object that takes `obj`'s email over when `obj` goes (woken, so it adopts the

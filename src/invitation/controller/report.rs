@@ -65,7 +65,15 @@ pub async fn conclude(
         .await;
     }
     let attempt = match &conclusion.streak {
-        Streak::Grows(reason) => {
+        Streak::Grows { reason, detail } => {
+            let transient = matches!(
+                conclusion.look,
+                Look::Backoff {
+                    transient: true,
+                    ..
+                }
+            );
+            tracing::warn!(reason, %detail, transient, "reconcile did not succeed; backing off");
             ctx.metrics.error(reason);
             ctx.count_failure(object)
         }
