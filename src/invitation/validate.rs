@@ -2,27 +2,27 @@
 //! missing (an old CRD, a cluster that ignores parts of the schema) and a wrong remote call
 //! cannot be taken back.
 
-/// Longest address SMTP allows.
+/// Longest email SMTP allows.
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// Validates an address the same way as the CRD's `spec.email` pattern: an ASCII local part of
+/// Validates an email the same way as the CRD's `spec.email` pattern: an ASCII local part of
 /// the characters RFC 5322 allows unquoted, `@`, and a domain of at least two DNS labels.
-pub fn email(address: &str) -> Result<(), String> {
-    if address.len() > MAX_EMAIL_LEN {
+pub fn email(email: &str) -> Result<(), String> {
+    if email.len() > MAX_EMAIL_LEN {
         return Err(format!("longer than {MAX_EMAIL_LEN} characters"));
     }
-    if !address.is_ascii() {
+    if !email.is_ascii() {
         return Err("contains non-ASCII characters (look-alike letters are refused)".into());
     }
-    let Some((local, domain)) = address.split_once('@') else {
-        return Err(format!("{address:?} is not an email address (no @)"));
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(format!("{email:?} is not an email address (no @)"));
     };
     let local_ok = !local.is_empty()
         && local
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b));
     if !local_ok {
-        return Err(format!("{address:?} has an invalid local part"));
+        return Err(format!("{email:?} has an invalid local part"));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
@@ -33,7 +33,7 @@ pub fn email(address: &str) -> Result<(), String> {
             && !l.ends_with('-')
     };
     if labels.len() < 2 || !labels.iter().all(label_ok) {
-        return Err(format!("{address:?} has an invalid domain"));
+        return Err(format!("{email:?} has an invalid domain"));
     }
     Ok(())
 }
@@ -77,13 +77,13 @@ mod tests {
     }
 }
 
-/// Checks the address's domain against an allow-list (empty: every domain). Subdomains of an
+/// Checks the email's domain against an allow-list (empty: every domain). Subdomains of an
 /// allowed domain are not allowed implicitly: list them.
-pub fn email_domain(address: &str, allowed: &[String]) -> Result<(), String> {
+pub fn email_domain(email: &str, allowed: &[String]) -> Result<(), String> {
     if allowed.is_empty() {
         return Ok(());
     }
-    let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(domain)) {
         Ok(())
     } else {

@@ -38,31 +38,31 @@ enum Ended {
 /// Reconciles a live (not deleting) Invitation: reads and acts, concludes, then performs the
 /// conclusion.
 pub async fn apply(
-    obj: Arc<Invitation>,
+    invitation: Arc<Invitation>,
     object: &ObjectRef<Invitation>,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let ending = act(&obj, object, ctx).await?;
+    let ending = act(&invitation, object, ctx).await?;
     let conclusion = conclusion::of(
         ending,
-        obj.status.as_ref(),
-        obj.metadata.generation,
+        invitation.status.as_ref(),
+        invitation.metadata.generation,
         jiff::Timestamp::now(),
         ctx.settings.resync,
     );
-    report::conclude(ctx, &obj, object, conclusion).await
+    report::conclude(ctx, &invitation, object, conclusion).await
 }
 
 /// Reads, acts on Confluent, and says how it ended.
 async fn act(
-    obj: &Invitation,
+    invitation: &Invitation,
     object: &ObjectRef<Invitation>,
     ctx: &Context,
 ) -> Result<Ending, Error> {
-    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let ns = invitation.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
-        spec: &obj.spec,
-        status: obj.status.as_ref(),
+        spec: &invitation.spec,
+        status: invitation.status.as_ref(),
         allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
     // The planner's first answer needs nothing remote: a refusal of the spec comes before
@@ -71,23 +71,23 @@ async fn act(
     if let Step::Do(Apply::Refuse(r)) = first {
         return Ok(Ending::refused(r.reason(), r.message().to_owned()));
     }
-    let client = match ctx.client_of(obj, &ns).await {
+    let client = match ctx.client_of(invitation, &ns).await {
         Ok(c) => c,
         // includes a Secret the operator may not read (RBAC): said in status, retried slowly
         Err(e) => return Ok(Ending::refused(e.reason(), e.to_string())),
     };
     ctx.remember_owner(object, &client);
-    super::credentials_in_use::hold(ctx, obj).await;
+    super::credentials_in_use::hold(ctx, invitation).await;
     // One owner per email per organization: the others touch nothing in Confluent, and nobody
     // acts while that cannot be told (a list needed to learn an organization failed).
-    let owner = match claims::owner_other_than(ctx, obj, &client).await {
+    let owner = match claims::owner_other_than(ctx, invitation, &client).await {
         Ok(owner) => owner,
         Err(e) => return Ok(Ending::Transient(e)),
     };
     if let Some(owner) = owner {
         let message = format!(
             "{owner} claims {} in the same Confluent organization and is older: it owns the invitation, and this Invitation changes nothing in Confluent Cloud until {owner} is deleted",
-            obj.spec.email
+            invitation.spec.email
         );
         return Ok(Ending::refused(reason::EMAIL_CONFLICT, message));
     }
@@ -97,8 +97,8 @@ async fn act(
     let reads = Reads {
         ctx,
         client: &client,
-        email: &obj.spec.email,
-        gets: if obj.spec_changed() {
+        email: &invitation.spec.email,
+        gets: if invitation.spec_changed() {
             Source::Snapshot
         } else {
             Source::SnapshotOnly
@@ -114,7 +114,7 @@ async fn act(
         client: &client,
         dry_run: ctx.settings.dry_run,
         fresh_lookup,
-        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        created: invitation.metadata.creation_timestamp.as_ref().map(|t| t.0),
         conflicts: 0,
     };
     match drive::drive(&mut stage, &reads, first).await {
@@ -126,7 +126,7 @@ async fn act(
             {
                 ctx.confluent.learn_organization(&client.identity(), org);
             }
-            let bindings = role_bindings::apply(ctx, obj, object, &client, &inv).await?;
+            let bindings = role_bindings::apply(ctx, invitation, object, &client, &inv).await?;
             Ok(Ending::Stands {
                 invitation: inv,
                 event,
@@ -134,7 +134,7 @@ async fn act(
             })
         }
         Ok(Ended::Refused(r)) => Ok(Ending::refused(r.reason(), r.message().to_owned())),
-        Ok(Ended::Held(would)) => Ok(preview::held(obj, ctx, would)),
+        Ok(Ended::Held(would)) => Ok(preview::held(invitation, ctx, would)),
         Err(Error::AwaitingList) => {
             // The list in flight (or the sweeper's next) reports what changed remotely, if
             // anything, and a look again costs nothing once it is in: soon at first, then

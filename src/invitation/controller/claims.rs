@@ -14,8 +14,9 @@ use crate::invitation::ownership::{self, Claim, Scope};
 use crate::invitation::resource::Invitation;
 
 /// The organization in an object's status, if it shows a CRN.
-fn status_organization(obj: &Invitation) -> Option<String> {
-    obj.status
+fn status_organization(invitation: &Invitation) -> Option<String> {
+    invitation
+        .status
         .as_ref()
         .and_then(|s| s.resource_name.as_deref())
         .and_then(confluent_client::role_bindings::organization_of)
@@ -23,11 +24,11 @@ fn status_organization(obj: &Invitation) -> Option<String> {
 }
 
 /// The scope of an object from what this process knows without any call.
-fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
-    if let Some(org) = status_organization(obj) {
+fn scope_of(ctx: &Context, invitation: &Invitation) -> Scope {
+    if let Some(org) = status_organization(invitation) {
         return Scope::Organization(org);
     }
-    match ctx.owner_identity(&key(obj)) {
+    match ctx.owner_identity(&key(invitation)) {
         Some(identity) => ctx.scope_of_identity(&identity),
         None => Scope::Unknown,
     }
@@ -40,28 +41,31 @@ fn scope_of(ctx: &Context, obj: &Invitation) -> Scope {
 /// known only by that identity, for another organization's, and delete the invitation the rival
 /// was to take over. What is known stands when its credentials cannot be had (unknown: such an
 /// object cannot act in Confluent either).
-async fn scope_resolved(ctx: &Context, obj: &Invitation) -> Result<Scope, confluent_client::Error> {
-    let known = scope_of(ctx, obj);
+async fn scope_resolved(
+    ctx: &Context,
+    invitation: &Invitation,
+) -> Result<Scope, confluent_client::Error> {
+    let known = scope_of(ctx, invitation);
     if matches!(known, Scope::Organization(_)) {
         return Ok(known);
     }
-    let Some(ns) = obj.namespace() else {
+    let Some(ns) = invitation.namespace() else {
         return Ok(known);
     };
-    match ctx.client_of(obj, &ns).await {
-        Ok(client) => scope_with(ctx, obj, &client).await,
+    match ctx.client_of(invitation, &ns).await {
+        Ok(client) => scope_with(ctx, invitation, &client).await,
         Err(_) => Ok(known),
     }
 }
 
-fn claim(obj: &Invitation, scope: Scope) -> Claim {
+fn claim(invitation: &Invitation, scope: Scope) -> Claim {
     Claim {
-        namespace: obj.namespace().unwrap_or_default(),
-        name: obj.name_any(),
-        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        email: obj.spec.email.clone(),
+        namespace: invitation.namespace().unwrap_or_default(),
+        name: invitation.name_any(),
+        created: invitation.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        email: invitation.spec.email.clone(),
         scope,
-        deleting: obj.metadata.deletion_timestamp.is_some(),
+        deleting: invitation.metadata.deletion_timestamp.is_some(),
     }
 }
 
@@ -74,10 +78,10 @@ fn claim(obj: &Invitation, scope: Scope) -> Claim {
 /// the email (the younger one binding its roles to the older one's invitee).
 pub(super) async fn scope_with(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     client: &confluent_client::Client,
 ) -> Result<Scope, confluent_client::Error> {
-    if let Some(org) = status_organization(obj) {
+    if let Some(org) = status_organization(invitation) {
         return Ok(Scope::Organization(org));
     }
     let identity = client.identity();
@@ -106,20 +110,20 @@ pub(super) async fn scope_with(
 
 /// The scope of an object being deleted, known without resolving its credentials (they may be
 /// gone): `None` when only its credentials could tell.
-pub(super) fn known_scope(ctx: &Context, obj: &Invitation) -> Option<Scope> {
-    match scope_of(ctx, obj) {
+pub(super) fn known_scope(ctx: &Context, invitation: &Invitation) -> Option<Scope> {
+    match scope_of(ctx, invitation) {
         Scope::Unknown => None,
         known => Some(known),
     }
 }
 
-/// Whether another watched object claims `obj`'s email at all: the usual answer, no, costs a
+/// Whether another watched object claims `invitation`'s email at all: the usual answer, no, costs a
 /// scan of the cache and nothing else (no scope resolved, no call).
-pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
-    let me = (obj.namespace(), obj.name_any());
+pub(super) fn contested(ctx: &Context, invitation: &Invitation) -> bool {
+    let me = (invitation.namespace(), invitation.name_any());
     ctx.store
         .find(|o| {
-            o.spec.email.eq_ignore_ascii_case(&obj.spec.email)
+            o.spec.email.eq_ignore_ascii_case(&invitation.spec.email)
                 && (o.namespace(), o.name_any()) != me
         })
         .is_some()
@@ -127,13 +131,16 @@ pub(super) fn contested(ctx: &Context, obj: &Invitation) -> bool {
 
 /// Every other watched object claiming the same email, with its scope. Usually none: the scan
 /// of the cache compares emails only, and scopes are resolved for the few that match.
-async fn rivals(ctx: &Context, obj: &Invitation) -> Result<Vec<Claim>, confluent_client::Error> {
-    let me = (obj.namespace(), obj.name_any());
+async fn rivals(
+    ctx: &Context,
+    invitation: &Invitation,
+) -> Result<Vec<Claim>, confluent_client::Error> {
+    let me = (invitation.namespace(), invitation.name_any());
     let matching: Vec<_> = ctx
         .store
         .state()
         .into_iter()
-        .filter(|o| o.spec.email.eq_ignore_ascii_case(&obj.spec.email))
+        .filter(|o| o.spec.email.eq_ignore_ascii_case(&invitation.spec.email))
         .filter(|o| (o.namespace(), o.name_any()) != me)
         .collect();
     let mut claims = Vec::with_capacity(matching.len());
@@ -144,31 +151,31 @@ async fn rivals(ctx: &Context, obj: &Invitation) -> Result<Vec<Claim>, confluent
     Ok(claims)
 }
 
-/// The `namespace/name` of the live object that owns `obj`'s email, when it is not `obj`
+/// The `namespace/name` of the live object that owns `invitation`'s email, when it is not `invitation`
 /// (reconciled with `client`); an error when a claimant's organization cannot be learnt now (a
 /// list failed). Uncontested, the usual case, costs a scan of the cache only.
 pub(super) async fn owner_other_than(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     client: &confluent_client::Client,
 ) -> Result<Option<String>, confluent_client::Error> {
-    if !contested(ctx, obj) {
+    if !contested(ctx, invitation) {
         return Ok(None);
     }
-    let me = claim(obj, scope_with(ctx, obj, client).await?);
-    let rivals = rivals(ctx, obj).await?;
+    let me = claim(invitation, scope_with(ctx, invitation, client).await?);
+    let rivals = rivals(ctx, invitation).await?;
     Ok(ownership::owner_other_than(&me, &rivals).map(Claim::key))
 }
 
-/// The live object that takes `obj`'s email over when `obj` goes (woken, so it adopts the
+/// The live object that takes `invitation`'s email over when `invitation` goes (woken, so it adopts the
 /// remote invitation now rather than at the next resync), if any.
 pub(super) async fn hand_over(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     scope: Scope,
 ) -> Result<Option<String>, confluent_client::Error> {
-    let me = claim(obj, scope);
-    let rivals = rivals(ctx, obj).await?;
+    let me = claim(invitation, scope);
+    let rivals = rivals(ctx, invitation).await?;
     let Some(next) = ownership::successor(&me, &rivals) else {
         return Ok(None);
     };

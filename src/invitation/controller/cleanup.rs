@@ -19,15 +19,15 @@ use crate::reason;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(
-    obj: Arc<Invitation>,
+    invitation: Arc<Invitation>,
     object: &ObjectRef<Invitation>,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let mut result = run(&obj, ctx).await;
+    let mut result = run(&invitation, ctx).await;
     if result.is_ok() {
         // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
         // whose remote steps are idempotent
-        result = super::credentials_in_use::release(ctx, &obj)
+        result = super::credentials_in_use::release(ctx, &invitation)
             .await
             .map_err(Error::from);
     }
@@ -40,66 +40,77 @@ pub async fn cleanup(
         Err(Error::Credentials(
             e @ (crate::runtime::credentials::Error::Missing(_)
             | crate::runtime::credentials::Error::Invalid(_)),
-        )) => blocked(ctx, &obj, e).await,
+        )) => blocked(ctx, &invitation, e).await,
         Err(e) => {
             // one Warning per streak of failures, not one per retry (error_policy counts them)
             if ctx.failures_so_far(object) == 0 {
-                report::event(ctx, &obj, true, reason::CLEANUP_FAILED, &e.to_string()).await;
+                report::event(
+                    ctx,
+                    &invitation,
+                    true,
+                    reason::CLEANUP_FAILED,
+                    &e.to_string(),
+                )
+                .await;
             }
         }
     }
     result.map(|()| Action::await_change())
 }
 
-async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
-    let namespace = obj.namespace().ok_or(Error::Unnamed)?;
+async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
+    let namespace = invitation.namespace().ok_or(Error::Unnamed)?;
     let resource = planner::Resource {
-        spec: &obj.spec,
-        status: obj.status.as_ref(),
+        spec: &invitation.spec,
+        status: invitation.status.as_ref(),
         allowed_email_domains: &ctx.settings.allowed_email_domains,
     };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
-    let contested = claims::contested(ctx, obj);
-    let known_scope = claims::known_scope(ctx, obj);
+    let contested = claims::contested(ctx, invitation);
+    let known_scope = claims::known_scope(ctx, invitation);
     if contested
         && let Some(scope) = known_scope.clone()
-        && let Some(next) = claims::hand_over(ctx, obj, scope).await?
+        && let Some(next) = claims::hand_over(ctx, invitation, scope).await?
     {
-        hand_over_bindings(ctx, obj, &namespace, &next).await?;
-        return handed_over(ctx, obj, &next).await;
+        hand_over_bindings(ctx, invitation, &namespace, &next).await?;
+        return handed_over(ctx, invitation, &next).await;
     }
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        if let Some(id) = obj.status.as_ref().and_then(|s| s.invitation_id.as_deref()) {
+    if invitation.spec.deletion_policy == DeletionPolicy::Orphan {
+        if let Some(id) = invitation
+            .status
+            .as_ref()
+            .and_then(|s| s.invitation_id.as_deref())
+        {
             let note =
                 format!("deletionPolicy Orphan: invitation {id} left in Confluent Cloud as it is");
-            report::event(ctx, obj, false, reason::ORPHANED, &note).await;
+            report::event(ctx, invitation, false, reason::ORPHANED, &note).await;
         }
         return Ok(());
     }
-    let client = ctx.client_of(obj, &namespace).await?;
+    let client = ctx.client_of(invitation, &namespace).await?;
     if contested && known_scope.is_none() {
-        let scope = claims::scope_with(ctx, obj, &client).await?;
-        if let Some(next) = claims::hand_over(ctx, obj, scope).await? {
-            hand_over_bindings(ctx, obj, &namespace, &next).await?;
-            return handed_over(ctx, obj, &next).await;
+        let scope = claims::scope_with(ctx, invitation, &client).await?;
+        if let Some(next) = claims::hand_over(ctx, invitation, scope).await? {
+            hand_over_bindings(ctx, invitation, &namespace, &next).await?;
+            return handed_over(ctx, invitation, &next).await;
         }
     }
     // the bindings first: once a pending invitation is deleted, its user may be gone and its
     // bindings no longer reachable by id
-    role_bindings::clean_up(ctx, obj, None, || async { Ok(client.clone()) }).await?;
+    role_bindings::clean_up(ctx, invitation, None, || async { Ok(client.clone()) }).await?;
     let first = planner::plan_cleanup(resource, &Remote::default());
     let reads = Reads {
         ctx,
         client: &client,
-        email: &obj.spec.email,
+        email: &invitation.spec.email,
         // what cleanup deletes is read afresh: a snapshot may be a resync old
         gets: Source::Confluent,
         look_ups: Source::Confluent,
     };
     let mut stage = CleanupStage {
         ctx,
-        obj,
+        invitation,
         resource,
         client: &client,
     };
@@ -112,19 +123,19 @@ async fn run(obj: &Invitation, ctx: &Context) -> Result<(), Error> {
 /// none.
 async fn hand_over_bindings(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     namespace: &str,
     next: &str,
 ) -> Result<(), Error> {
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+    if invitation.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(());
     }
     // (not in the watch cache: keep every binding, the successor may list them)
     let Some(successor) = role_bindings::named(ctx, next) else {
         return Ok(());
     };
-    role_bindings::clean_up(ctx, obj, Some(&successor), || async {
-        Ok(ctx.client_of(obj, namespace).await?)
+    role_bindings::clean_up(ctx, invitation, Some(&successor), || async {
+        Ok(ctx.client_of(invitation, namespace).await?)
     })
     .await
 }
@@ -132,7 +143,7 @@ async fn hand_over_bindings(
 /// The Cleanup stage of one deleted Invitation.
 struct CleanupStage<'a> {
     ctx: &'a Context,
-    obj: &'a Invitation,
+    invitation: &'a Invitation,
     resource: planner::Resource<'a>,
     client: &'a confluent_client::Client,
 }
@@ -147,12 +158,12 @@ impl Stage for CleanupStage<'_> {
     }
 
     async fn act(&mut self, act: Cleanup, remote: &mut Remote) -> Result<Option<()>, Error> {
-        let (ctx, obj) = (self.ctx, self.obj);
+        let (ctx, invitation) = (self.ctx, self.invitation);
         match act {
             Cleanup::DeleteInvitation(id) => match self.client.delete_invitation(&id).await {
                 Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
-                    let note = format!("Deleted invitation {id} for {}", obj.spec.email);
-                    report::event(ctx, obj, false, reason::DELETED, &note).await;
+                    let note = format!("Deleted invitation {id} for {}", invitation.spec.email);
+                    report::event(ctx, invitation, false, reason::DELETED, &note).await;
                     Ok(Some(()))
                 }
                 // accepted in the meantime: read it again and apply the policy to a member
@@ -166,9 +177,9 @@ impl Stage for CleanupStage<'_> {
                 Ok(()) | Err(confluent_client::Error::NotFound(_)) => {
                     let note = format!(
                         "deletionPolicy DeleteUser: deleted user {user} ({}), with their API keys and role bindings",
-                        obj.spec.email
+                        invitation.spec.email
                     );
-                    report::event(ctx, obj, false, reason::USER_DELETED, &note).await;
+                    report::event(ctx, invitation, false, reason::USER_DELETED, &note).await;
                     Ok(Some(()))
                 }
                 Err(e) => Err(e.into()),
@@ -176,9 +187,9 @@ impl Stage for CleanupStage<'_> {
             Cleanup::KeepAcceptedMember(user) => {
                 let note = format!(
                     "{} accepted the invitation; user {user} stays a member of the organization (deletionPolicy Delete). Use deletionPolicy DeleteUser to remove accepted members.",
-                    obj.spec.email
+                    invitation.spec.email
                 );
-                report::event(ctx, obj, false, reason::ACCEPTED_USER_KEPT, &note).await;
+                report::event(ctx, invitation, false, reason::ACCEPTED_USER_KEPT, &note).await;
                 Ok(Some(()))
             }
             Cleanup::Release => Ok(Some(())),
@@ -187,12 +198,12 @@ impl Stage for CleanupStage<'_> {
 }
 
 /// The remote invitation is left for `next`, which owns the email now (or already did).
-async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), Error> {
+async fn handed_over(ctx: &Context, invitation: &Invitation, next: &str) -> Result<(), Error> {
     let note = format!(
         "{next} also claims {}: its invitation is left in Confluent Cloud for {next}, which owns it now (deletionPolicy applies when the last claimant goes)",
-        obj.spec.email
+        invitation.spec.email
     );
-    report::event(ctx, obj, false, reason::HANDED_OVER, &note).await;
+    report::event(ctx, invitation, false, reason::HANDED_OVER, &note).await;
     Ok(())
 }
 
@@ -200,29 +211,29 @@ async fn handed_over(ctx: &Context, obj: &Invitation, next: &str) -> Result<(), 
 /// finalizer, e.g. with RBAC lacking `patch` on secrets, or its content is unusable): say in
 /// status and in one Warning Event per streak what is blocked and how to release it, instead of
 /// hanging silently with the finalizer.
-async fn blocked(ctx: &Context, obj: &Invitation, e: &crate::runtime::credentials::Error) {
-    let release = if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+async fn blocked(ctx: &Context, invitation: &Invitation, e: &crate::runtime::credentials::Error) {
+    let release = if invitation.spec.deletion_policy == DeletionPolicy::Orphan {
         "restore the credentials to let it go"
     } else {
         "to release this Invitation without touching Confluent Cloud, set spec.deletionPolicy: Orphan"
     };
     let message = format!(
         "Cleanup is blocked: {e}. The remote invitation for {} is not cleaned up and the finalizer stays until the credentials are back; {release}",
-        obj.spec.email
+        invitation.spec.email
     );
     let next = status::next_status(
-        obj.status.as_ref(),
+        invitation.status.as_ref(),
         &Outcome::Failed {
             reason: e.reason(),
             message: message.clone(),
         },
-        obj.metadata.generation,
+        invitation.metadata.generation,
         jiff::Timestamp::now(),
     );
-    if let Err(err) = report::write_status(ctx, obj, &next).await {
+    if let Err(err) = report::write_status(ctx, invitation, &next).await {
         tracing::debug!(error = %err, "status of a blocked cleanup not written");
     }
-    if ctx.failures_so_far(&super::context::key(obj)) == 0 {
-        report::event(ctx, obj, true, reason::CLEANUP_BLOCKED, &message).await;
+    if ctx.failures_so_far(&super::context::key(invitation)) == 0 {
+        report::event(ctx, invitation, true, reason::CLEANUP_BLOCKED, &message).await;
     }
 }

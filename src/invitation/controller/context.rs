@@ -169,7 +169,7 @@ impl Context {
         self.failures().remove(object);
     }
 
-    /// The bindings of `obj` Confluent refused whose retry is not due yet.
+    /// The bindings of `invitation` Confluent refused whose retry is not due yet.
     pub(crate) fn refused_recently(
         &self,
         object: &ObjectRef<Invitation>,
@@ -187,7 +187,7 @@ impl Context {
             .unwrap_or_default()
     }
 
-    /// Records that Confluent refused `binding` of `obj`; it is tried again after the refusal
+    /// Records that Confluent refused `binding` of `invitation`; it is tried again after the refusal
     /// backoff (longer each time in a row).
     pub(crate) fn binding_refused(&self, object: &ObjectRef<Invitation>, binding: &Key) {
         let mut refusals = self.binding_refusals.lock();
@@ -203,7 +203,7 @@ impl Context {
         );
     }
 
-    /// Forgets `obj`'s refusals, except those of `still_refused` (the bindings its ledger still
+    /// Forgets `invitation`'s refusals, except those of `still_refused` (the bindings its ledger still
     /// shows refused): a binding that is no longer refused starts its backoff afresh.
     pub(crate) fn keep_binding_refusals(
         &self,
@@ -219,7 +219,7 @@ impl Context {
         }
     }
 
-    /// When the first refused binding of `obj` is due to be tried again.
+    /// When the first refused binding of `invitation` is due to be tried again.
     pub(crate) fn next_binding_retry(&self, object: &ObjectRef<Invitation>) -> Option<Duration> {
         let now = Instant::now();
         self.binding_refusals
@@ -278,14 +278,14 @@ impl Context {
         self.owners().get(object).cloned()
     }
 
-    /// The Confluent client of the credentials `obj` names in its namespace `namespace`
+    /// The Confluent client of the credentials `invitation` names in its namespace `namespace`
     /// (`spec.credentialsSecretRef`), or of the operator's own.
     pub(crate) async fn client_of(
         &self,
-        obj: &Invitation,
+        invitation: &Invitation,
         namespace: &str,
     ) -> Result<confluent_client::Client, crate::runtime::credentials::Error> {
-        let secret = obj
+        let secret = invitation
             .spec
             .credentials_secret_ref
             .as_ref()
@@ -322,9 +322,9 @@ impl Context {
 /// An object's key in the per-object maps: namespace and name only. `ObjectRef::from` also
 /// carries the uid and resourceVersion, which the maps never compare (kube ignores them in
 /// `Eq`/`Hash`) but would hold once per object.
-pub(super) fn key(obj: &Invitation) -> ObjectRef<Invitation> {
-    let r = ObjectRef::new(&obj.name_any());
-    match obj.namespace() {
+pub(super) fn key(invitation: &Invitation) -> ObjectRef<Invitation> {
+    let r = ObjectRef::new(&invitation.name_any());
+    match invitation.namespace() {
         Some(ns) => r.within(&ns),
         None => r,
     }

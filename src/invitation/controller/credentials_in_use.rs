@@ -22,18 +22,23 @@ use crate::invitation::resource::Invitation;
 /// The finalizer kept on a Secret an Invitation uses.
 pub const SECRET_FINALIZER: &str = "iam.ccloud.dev/credentials-in-use";
 
-/// (namespace, name) of the Secret `obj` names, if any.
-fn secret_of(obj: &Invitation) -> Option<(String, String)> {
-    let name = obj.spec.credentials_secret_ref.as_ref()?.name.clone();
-    Some((obj.namespace()?, name))
+/// (namespace, name) of the Secret `invitation` names, if any.
+fn secret_of(invitation: &Invitation) -> Option<(String, String)> {
+    let name = invitation
+        .spec
+        .credentials_secret_ref
+        .as_ref()?
+        .name
+        .clone();
+    Some((invitation.namespace()?, name))
 }
 
-/// Puts the finalizer on the Secret `obj` uses, at most once per Secret per resync interval
+/// Puts the finalizer on the Secret `invitation` uses, at most once per Secret per resync interval
 /// (a patch that changes nothing writes nothing; again after a resync so that a Secret deleted
 /// and recreated meanwhile gets it back). A failure (the Secret is being deleted, or RBAC
 /// without `patch`) is logged and retried after a resync: it does not stop the invitation.
-pub(super) async fn hold(ctx: &Context, obj: &Invitation) {
-    let Some((ns, name)) = secret_of(obj) else {
+pub(super) async fn hold(ctx: &Context, invitation: &Invitation) {
+    let Some((ns, name)) = secret_of(invitation) else {
         return;
     };
     let secret = (ns, name);
@@ -59,14 +64,14 @@ pub(super) async fn hold(ctx: &Context, obj: &Invitation) {
     }
 }
 
-/// After `obj`'s cleanup: takes the finalizer off its Secret when no other watched Invitation
-/// (live, or finalizing and not done yet) names it. An error keeps `obj`'s own finalizer, so
+/// After `invitation`'s cleanup: takes the finalizer off its Secret when no other watched Invitation
+/// (live, or finalizing and not done yet) names it. An error keeps `invitation`'s own finalizer, so
 /// the release is retried.
-pub(super) async fn release(ctx: &Context, obj: &Invitation) -> Result<(), kube::Error> {
-    let Some((ns, name)) = secret_of(obj) else {
+pub(super) async fn release(ctx: &Context, invitation: &Invitation) -> Result<(), kube::Error> {
+    let Some((ns, name)) = secret_of(invitation) else {
         return Ok(());
     };
-    if still_used(ctx, obj, &ns, &name) {
+    if still_used(ctx, invitation, &ns, &name) {
         return Ok(());
     }
     ctx.held_secrets().remove(&(ns.clone(), name.clone()));
@@ -127,17 +132,17 @@ async fn unmark(ctx: &Context, ns: &str, name: &str) -> Result<(), kube::Error> 
     Ok(())
 }
 
-/// Whether another watched Invitation still needs the Secret. `obj` is marked done first, under
+/// Whether another watched Invitation still needs the Secret. `invitation` is marked done first, under
 /// the same lock, so that of two cleanups finishing at once the second sees the first done and
 /// releases (each seeing the other pending would leave the finalizer forever).
-pub(super) fn still_used(ctx: &Context, obj: &Invitation, ns: &str, name: &str) -> bool {
+pub(super) fn still_used(ctx: &Context, invitation: &Invitation, ns: &str, name: &str) -> bool {
     let store = &ctx.store;
     let mut done = ctx.cleaned_up();
-    done.insert(key(obj));
+    done.insert(key(invitation));
     let state = store.state();
     // forget the objects that left the cache: their finalizer is gone
     let present: HashSet<ObjectRef<Invitation>> = state.iter().map(|o| key(o)).collect();
-    done.retain(|o| present.contains(o) || *o == key(obj));
+    done.retain(|o| present.contains(o) || *o == key(invitation));
     state
         .iter()
         .any(|o| !done.contains(&key(o)) && secret_of(o).is_some_and(|(n, s)| n == ns && s == name))

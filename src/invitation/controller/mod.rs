@@ -40,38 +40,41 @@ use crate::runtime::Runtime;
 use crate::runtime::snapshot::Snapshot;
 
 /// One reconcile: the finalizer helper splits it into Apply and Cleanup.
-async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(invitation: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let ns = obj.namespace().ok_or(Error::Unnamed)?;
-    let name = obj.name_any();
+    let ns = invitation.namespace().ok_or(Error::Unnamed)?;
+    let name = invitation.name_any();
     let span = tracing::info_span!("reconcile", namespace = %ns, invitation = %name);
-    let object = context::key(&obj);
-    if obj.paused() {
-        let result = tracing::Instrument::instrument(pause::hold(&obj, &object, &ctx), span).await;
+    let object = context::key(&invitation);
+    if invitation.paused() {
+        let result =
+            tracing::Instrument::instrument(pause::hold(&invitation, &object, &ctx), span).await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }
     if ctx.settings.dry_run
-        && obj.metadata.deletion_timestamp.is_some()
-        && obj.finalizers().iter().any(|f| f == FINALIZER)
-        && let Some(would) = preview::would_clean_up(&obj)
+        && invitation.metadata.deletion_timestamp.is_some()
+        && invitation.finalizers().iter().any(|f| f == FINALIZER)
+        && let Some(would) = preview::would_clean_up(&invitation)
     {
         let held = conclusion::of(
-            preview::held(&obj, &ctx, would),
-            obj.status.as_ref(),
-            obj.metadata.generation,
+            preview::held(&invitation, &ctx, would),
+            invitation.status.as_ref(),
+            invitation.metadata.generation,
             jiff::Timestamp::now(),
             ctx.settings.resync,
         );
-        let result =
-            tracing::Instrument::instrument(report::conclude(&ctx, &obj, &object, held), span)
-                .await;
+        let result = tracing::Instrument::instrument(
+            report::conclude(&ctx, &invitation, &object, held),
+            span,
+        )
+        .await;
         ctx.metrics.reconciled(result.is_ok(), started.elapsed());
         return result;
     }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.client.clone(), &ns);
     let result = tracing::Instrument::instrument(
-        finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+        finalizer::finalizer(&api, FINALIZER, invitation, |event| async {
             match event {
                 finalizer::Event::Apply(o) => apply::apply(o, &object, &ctx).await,
                 finalizer::Event::Cleanup(o) => cleanup::cleanup(o, &object, &ctx).await,
@@ -87,16 +90,16 @@ async fn reconcile(obj: Arc<Invitation>, ctx: Arc<Context>) -> Result<Action, Er
 
 /// Per-object backoff for failures that escaped the reconcile (Kubernetes API errors, cleanup
 /// failures), honouring a server-requested wait.
-fn error_policy(obj: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(invitation: Arc<Invitation>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(
-        namespace = obj.namespace().unwrap_or_default(),
-        name = %obj.name_any(),
+        namespace = invitation.namespace().unwrap_or_default(),
+        name = %invitation.name_any(),
         reason = err.reason(),
         error = %err,
         "reconcile failed; backing off"
     );
     ctx.metrics.error(err.reason());
-    let attempt = ctx.count_failure(&context::key(&obj));
+    let attempt = ctx.count_failure(&context::key(&invitation));
     Action::requeue(
         ctx.settings
             .transient_backoff()
@@ -206,8 +209,11 @@ async fn sweep(
         // Safety net: an object whose status does not describe its current generation (or that
         // is being deleted) is woken whatever happened to its own event: a reconcile can be
         // dropped when it races a watch re-list (the object is not in the store yet then).
-        for obj in store.state() {
-            if needs_attention(&obj) && wake.unbounded_send(ObjectRef::from(obj.as_ref())).is_err()
+        for invitation in store.state() {
+            if needs_attention(&invitation)
+                && wake
+                    .unbounded_send(ObjectRef::from(invitation.as_ref()))
+                    .is_err()
             {
                 return;
             }
@@ -229,10 +235,10 @@ async fn sweep(
                     Err(e @ confluent_client::Error::Unauthenticated(_)) => {
                         tracing::warn!(credential = %identity, error = %e, "Confluent refused the credential; resources using it are told");
                         for object in ctx.owned_by(client) {
-                            let Some(obj) = store.get(&object) else {
+                            let Some(invitation) = store.get(&object) else {
                                 continue;
                             };
-                            if !shows_refused_credentials(&obj)
+                            if !shows_refused_credentials(&invitation)
                                 && wake.unbounded_send(object).is_err()
                             {
                                 closed = true;
@@ -250,10 +256,10 @@ async fn sweep(
                     }
                 };
                 for object in ctx.owned_by(client) {
-                    let Some(obj) = store.get(&object) else {
+                    let Some(invitation) = store.get(&object) else {
                         continue;
                     };
-                    if remote_changed(&obj, snapshot, now) && wake.unbounded_send(object).is_err() {
+                    if remote_changed(&invitation, snapshot, now) && wake.unbounded_send(object).is_err() {
                         closed = true; // the controller is gone
                         return;
                     }
@@ -288,9 +294,11 @@ async fn sweep(
 /// Secrets, a change is seen within one resync interval.
 async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
     let mut resolved: HashMap<(String, Option<String>), Option<CredentialUse>> = HashMap::new();
-    for obj in store.state() {
-        let Some(ns) = obj.namespace() else { continue };
-        let secret = obj
+    for invitation in store.state() {
+        let Some(ns) = invitation.namespace() else {
+            continue;
+        };
+        let secret = invitation
             .spec
             .credentials_secret_ref
             .as_ref()
@@ -315,29 +323,30 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
         };
         // unresolvable now (Secret gone or broken): its reconcile says so; keep what it had
         if let Some(used) = client {
-            ctx.reassign_owner(&context::key(&obj), &used);
+            ctx.reassign_owner(&context::key(&invitation), &used);
         }
     }
     ctx.confluent.snapshots.retain(|key| ctx.has_owners(key));
 }
 
 /// Whether an object already shows that its credential was refused.
-fn shows_refused_credentials(obj: &Invitation) -> bool {
-    obj.status
+fn shows_refused_credentials(invitation: &Invitation) -> bool {
+    invitation
+        .status
         .as_ref()
         .and_then(|s| s.ready())
         .is_some_and(|c| c.status == "False" && c.reason == confluent_client::CREDENTIALS_INVALID)
 }
 
 /// Whether an object has not been brought to its current generation, or is being deleted.
-fn needs_attention(obj: &Invitation) -> bool {
-    obj.metadata.deletion_timestamp.is_some() || obj.spec_changed()
+fn needs_attention(invitation: &Invitation) -> bool {
+    invitation.metadata.deletion_timestamp.is_some() || invitation.spec_changed()
 }
 
 /// Whether the snapshot says something the object's status does not: a changed invitation, or
 /// one that is missing (removed out of band, or not listed yet).
-fn remote_changed(obj: &Invitation, snapshot: &Snapshot, now: jiff::Timestamp) -> bool {
-    let Some(status) = &obj.status else {
+fn remote_changed(invitation: &Invitation, snapshot: &Snapshot, now: jiff::Timestamp) -> bool {
+    let Some(status) = &invitation.status else {
         return false;
     };
     let Some(id) = status.invitation_id.as_deref() else {
@@ -349,7 +358,7 @@ fn remote_changed(obj: &Invitation, snapshot: &Snapshot, now: jiff::Timestamp) -
             status::next_status(
                 Some(status),
                 &Outcome::Remote(&inv),
-                obj.metadata.generation,
+                invitation.metadata.generation,
                 now,
             ) != *status
         }

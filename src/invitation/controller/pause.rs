@@ -17,28 +17,28 @@ use crate::reason;
 /// Holds a paused Invitation: status and one Event per change, then waits for a change of the
 /// object (the annotation's removal is one).
 pub async fn hold(
-    obj: &Invitation,
+    invitation: &Invitation,
     object: &ObjectRef<Invitation>,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let message = if obj.metadata.deletion_timestamp.is_some() {
+    let message = if invitation.metadata.deletion_timestamp.is_some() {
         format!(
             "Paused by the annotation {PAUSED_ANNOTATION}: deletion waits; remove the annotation to apply deletionPolicy {:?} and release the finalizer",
-            obj.spec.deletion_policy
+            invitation.spec.deletion_policy
         )
     } else {
         format!(
             "Paused by the annotation {PAUSED_ANNOTATION}: nothing is sent to Confluent Cloud until it is removed"
         )
     };
-    tracing::info!(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any(), "paused: no Confluent call");
+    tracing::info!(namespace = invitation.namespace().unwrap_or_default(), name = %invitation.name_any(), "paused: no Confluent call");
     let held = conclusion::held(
-        obj.status.as_ref(),
+        invitation.status.as_ref(),
         reason::PAUSED,
         message,
         (Look::OnChange, Streak::Ends),
-        obj.metadata.generation,
+        invitation.metadata.generation,
         jiff::Timestamp::now(),
     );
-    report::conclude(ctx, obj, object, held).await
+    report::conclude(ctx, invitation, object, held).await
 }

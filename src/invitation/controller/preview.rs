@@ -63,15 +63,15 @@ pub fn would(action: &Apply, email: &str) -> Option<Would> {
 
 /// The preview of a deletion, from what status last observed (no read: the real cleanup reads
 /// again before it acts), or `None` for `Orphan`, whose cleanup sends nothing and may run.
-pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
-    let status = obj.status.as_ref();
+pub fn would_clean_up(invitation: &Invitation) -> Option<Would> {
+    let status = invitation.status.as_ref();
     let id = status.and_then(|s| s.invitation_id.as_deref());
     let accepted = Phase::shown(status) == Phase::Accepted;
     let user = status
         .and_then(|s| s.user_id.as_deref())
         .unwrap_or("unknown");
-    let email = &obj.spec.email;
-    let (reason, message) = match (obj.spec.deletion_policy, accepted) {
+    let email = &invitation.spec.email;
+    let (reason, message) = match (invitation.spec.deletion_policy, accepted) {
         (DeletionPolicy::Orphan, _) => return None,
         (DeletionPolicy::DeleteUser, true) => (
             reason::WOULD_DELETE_USER,
@@ -91,7 +91,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
             reason::WOULD_DELETE,
             format!(
                 "deletionPolicy {:?}: would delete invitation {} for {email}",
-                obj.spec.deletion_policy,
+                invitation.spec.deletion_policy,
                 id.unwrap_or("(looked up by email)")
             ),
         ),
@@ -101,7 +101,7 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
         .map(|s| s.role_bindings.as_slice())
         .unwrap_or_default();
     let cleanup = crate::role_bindings::Cleanup {
-        removal: super::role_bindings::removal(obj, false),
+        removal: super::role_bindings::removal(invitation, false),
         recorded_user: status.and_then(|s| s.user_id.as_deref()),
         successor: None,
     };
@@ -137,10 +137,10 @@ pub fn would_clean_up(obj: &Invitation) -> Option<Would> {
 
 /// A held action, logged and counted; concluded like any other ending, the preview looking
 /// again at the next resync so that it follows Confluent.
-pub fn held(obj: &Invitation, ctx: &Context, would: Would) -> Ending {
+pub fn held(invitation: &Invitation, ctx: &Context, would: Would) -> Ending {
     tracing::info!(
-        namespace = obj.namespace().unwrap_or_default(),
-        name = %obj.name_any(),
+        namespace = invitation.namespace().unwrap_or_default(),
+        name = %invitation.name_any(),
         action = would.reason,
         "{}",
         would.message
@@ -200,7 +200,7 @@ mod tests {
     }
 
     fn deleting(policy: DeletionPolicy, phase: &str) -> Invitation {
-        let mut obj = Invitation::new(
+        let mut invitation = Invitation::new(
             "jane",
             InvitationSpec {
                 email: "jane@example.com".into(),
@@ -212,13 +212,13 @@ mod tests {
                 exclusive_role_bindings: false,
             },
         );
-        obj.status = Some(InvitationStatus {
+        invitation.status = Some(InvitationStatus {
             invitation_id: Some("i-1".into()),
             user_id: Some("u-1".into()),
             phase: Some(phase.into()),
             ..Default::default()
         });
-        obj
+        invitation
     }
 
     #[test]
@@ -243,8 +243,8 @@ mod tests {
         // recorded role bindings are named, except where the policy keeps them or the user's
         // deletion takes them
         let bound = |p, phase| {
-            let mut obj = deleting(p, phase);
-            if let Some(s) = obj.status.as_mut() {
+            let mut invitation = deleting(p, phase);
+            if let Some(s) = invitation.status.as_mut() {
                 s.role_bindings = vec![crate::role_bindings::resource::RoleBindingStatus {
                     role_name: "EnvironmentAdmin".into(),
                     crn_pattern: "crn://confluent.cloud/organization=o/environment=e".into(),
@@ -254,7 +254,7 @@ mod tests {
                     principal: None,
                 }];
             }
-            would_clean_up(&obj).map(|w| w.message)
+            would_clean_up(&invitation).map(|w| w.message)
         };
         for (policy, phase) in [
             (DeletionPolicy::Delete, "Sent"),

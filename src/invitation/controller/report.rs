@@ -22,13 +22,13 @@ const MAX_NOTE: usize = 1000;
 /// Writes `next` as the status unless it equals what is stored. Returns whether it wrote.
 pub async fn write_status(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     next: &InvitationStatus,
 ) -> Result<bool, Error> {
-    if obj.status.as_ref() == Some(next) {
+    if invitation.status.as_ref() == Some(next) {
         return Ok(false);
     }
-    let ns = obj.namespace().ok_or(Error::Unnamed)?;
+    let ns = invitation.namespace().ok_or(Error::Unnamed)?;
     let api: Api<Invitation> = Api::namespaced(ctx.kube.client.clone(), &ns);
     let patch = serde_json::json!({
         "apiVersion": Invitation::api_version(&()),
@@ -36,7 +36,7 @@ pub async fn write_status(
         "status": next,
     });
     api.patch_status(
-        &obj.name_any(),
+        &invitation.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
@@ -48,15 +48,15 @@ pub async fn write_status(
 /// streak and the metric, and the next look as a controller action.
 pub async fn conclude(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     object: &ObjectRef<Invitation>,
     conclusion: Conclusion,
 ) -> Result<Action, Error> {
-    write_status(ctx, obj, &conclusion.status).await?;
+    write_status(ctx, invitation, &conclusion.status).await?;
     for note in &conclusion.notes {
         publish(
             ctx,
-            obj,
+            invitation,
             note.warning,
             &note.reason,
             &note.text,
@@ -104,11 +104,17 @@ pub async fn conclude(
     })
 }
 
-/// Publishes an Event about `obj`. A failure to publish is logged, never fatal: Events explain,
+/// Publishes an Event about `invitation`. A failure to publish is logged, never fatal: Events explain,
 /// they do not decide. A repeat of the same reason extends the first Event's series (kube's
 /// Recorder), keeping the first note.
-pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str, note: &str) {
-    publish(ctx, obj, warning, reason, note, false).await;
+pub async fn event(
+    ctx: &Context,
+    invitation: &Invitation,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
+    publish(ctx, invitation, warning, reason, note, false).await;
 }
 
 /// Publishes an Event that is never folded into an earlier one's series: for notes that name
@@ -116,17 +122,17 @@ pub async fn event(ctx: &Context, obj: &Invitation, warning: bool, reason: &str,
 /// note. Each stands for a remote change, so they come no oftener than changes do.
 pub async fn distinct_event(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     warning: bool,
     reason: &str,
     note: &str,
 ) {
-    publish(ctx, obj, warning, reason, note, true).await;
+    publish(ctx, invitation, warning, reason, note, true).await;
 }
 
 async fn publish(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     warning: bool,
     reason: &str,
     note: &str,
@@ -152,7 +158,7 @@ async fn publish(
         secondary: None,
     };
     ctx.metrics.event(reason, warning);
-    let reference = obj.object_ref(&());
+    let reference = invitation.object_ref(&());
     let published = match own_event(&ev, &reference, ctx.kube.events.reporter(), distinct) {
         // kube's Recorder would name it `<object name>.<hex time>`, too long for the API
         // server, or would fold it into a series

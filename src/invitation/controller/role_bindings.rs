@@ -34,21 +34,25 @@ const MAX_SCOPE_LISTS: usize = 16;
 const READ_ROUNDS: usize = 2;
 
 /// Whether an object has anything to do with bindings: listed, exclusive, or recorded.
-fn concerned(obj: &Invitation) -> bool {
-    !obj.spec.role_bindings.is_empty()
-        || obj.spec.exclusive_role_bindings
-        || !recorded(obj).is_empty()
+fn concerned(invitation: &Invitation) -> bool {
+    !invitation.spec.role_bindings.is_empty()
+        || invitation.spec.exclusive_role_bindings
+        || !recorded(invitation).is_empty()
 }
 
-fn recorded(obj: &Invitation) -> &[RoleBindingStatus] {
-    obj.status
+fn recorded(invitation: &Invitation) -> &[RoleBindingStatus] {
+    invitation
+        .status
         .as_ref()
         .map(|s| s.role_bindings.as_slice())
         .unwrap_or_default()
 }
 
-fn recorded_user(obj: &Invitation) -> Option<&str> {
-    obj.status.as_ref().and_then(|s| s.user_id.as_deref())
+fn recorded_user(invitation: &Invitation) -> Option<&str> {
+    invitation
+        .status
+        .as_ref()
+        .and_then(|s| s.user_id.as_deref())
 }
 
 /// The lists that show an object's bindings: one per scope its items bind at, or the
@@ -91,13 +95,13 @@ struct Ask {
 impl Ask {
     fn new(
         ctx: &Context,
-        obj: &Invitation,
+        invitation: &Invitation,
         object: &ObjectRef<Invitation>,
         organization: Option<&str>,
         user_id: Option<&str>,
     ) -> Self {
         let desired = decide::desired(
-            &obj.spec.role_bindings,
+            &invitation.spec.role_bindings,
             organization,
             user_id.unwrap_or_default(),
             ctx.settings.allowed_roles.as_deref(),
@@ -106,15 +110,15 @@ impl Ask {
             organization: organization.map(str::to_owned),
             user_id: user_id.map(str::to_owned),
             desired,
-            exclusive: obj.spec.exclusive_role_bindings && organization.is_some(),
+            exclusive: invitation.spec.exclusive_role_bindings && organization.is_some(),
             refused_recently: ctx.refused_recently(object),
         }
     }
 
-    fn live<'a>(&'a self, ctx: &'a Context, obj: &'a Invitation) -> Live<'a> {
+    fn live<'a>(&'a self, ctx: &'a Context, invitation: &'a Invitation) -> Live<'a> {
         Live {
             invitee: self.user_id.as_deref(),
-            recorded_user: recorded_user(obj),
+            recorded_user: recorded_user(invitation),
             organization: self.organization.as_deref(),
             desired: &self.desired,
             exclusive: self.exclusive,
@@ -206,15 +210,15 @@ async fn planned(
 /// ledger could not be recorded before a create (nothing was sent then).
 pub(super) async fn apply(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     object: &ObjectRef<Invitation>,
     client: &confluent_client::Client,
     inv: &RemoteInvitation,
 ) -> Result<Bindings, Error> {
-    if !concerned(obj) {
+    if !concerned(invitation) {
         return Ok(Bindings::default());
     }
-    let ledger = recorded(obj);
+    let ledger = recorded(invitation);
     // Bindings are for a standing invitation (pending or accepted): an expired or deactivated
     // one keeps its ledger as it is until it stands again.
     if !Phase::of(inv.status.as_ref()).stands() {
@@ -223,13 +227,13 @@ pub(super) async fn apply(
             ..Bindings::default()
         });
     }
-    if obj.spec_changed() {
+    if invitation.spec_changed() {
         // the spec changed: every refused binding is tried again
         ctx.keep_binding_refusals(object, &[]);
     }
     let organization = inv.resource_name().and_then(organization_of);
-    let ask = Ask::new(ctx, obj, object, organization, inv.user_id());
-    let live = ask.live(ctx, obj);
+    let ask = Ask::new(ctx, invitation, object, organization, inv.user_id());
+    let live = ask.live(ctx, invitation);
     let mut observed = Observed::default();
     let mut retry = None;
     if let Some(user) = inv.user_id() {
@@ -251,7 +255,13 @@ pub(super) async fn apply(
             });
             observed.list(&principal, filter, shown);
         }
-        add_held(ctx, client.key(), ledger, recorded_user(obj), &mut observed);
+        add_held(
+            ctx,
+            client.key(),
+            ledger,
+            recorded_user(invitation),
+            &mut observed,
+        );
     }
     let mut plan = planned(client, &mut observed, |seen| {
         decide::plan(&live, ledger, seen)
@@ -264,12 +274,12 @@ pub(super) async fn apply(
         // recorded before any create is sent: a create whose answer is lost (or whose status
         // write fails, or a crash) is then `Creating` in the ledger, and looked up, whatever
         // happens to the spec meanwhile
-        record(ctx, obj, inv, &plan.ledger).await?;
+        record(ctx, invitation, inv, &plan.ledger).await?;
     }
     let steps = plan.steps.clone();
     let mut run = Run {
         ctx,
-        obj,
+        invitation,
         object,
         client,
         stopped: None,
@@ -300,19 +310,19 @@ pub(super) async fn apply(
 /// Writes the status with `ledger`, before creates are sent.
 async fn record(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     inv: &RemoteInvitation,
     ledger: &[RoleBindingStatus],
 ) -> Result<(), Error> {
-    let mut base = obj.status.clone().unwrap_or_default();
+    let mut base = invitation.status.clone().unwrap_or_default();
     base.role_bindings = ledger.to_vec();
     let next = status::next_status(
         Some(&base),
         &Outcome::Remote(inv),
-        obj.metadata.generation,
+        invitation.metadata.generation,
         jiff::Timestamp::now(),
     );
-    report::write_status(ctx, obj, &next).await.map(drop)
+    report::write_status(ctx, invitation, &next).await.map(drop)
 }
 
 /// `--dry-run`: what the writes would be, nothing sent; the ledger as recorded.
@@ -385,7 +395,7 @@ fn preview(ctx: &Context, plan: Plan) -> Bindings {
 /// The writes of one Apply, as they run.
 struct Run<'a> {
     ctx: &'a Context,
-    obj: &'a Invitation,
+    invitation: &'a Invitation,
     object: &'a ObjectRef<Invitation>,
     client: &'a confluent_client::Client,
     /// A failure that stops the writes still to come (a 429, refused credentials): they wait
@@ -422,7 +432,7 @@ fn stops(e: &confluent_client::Error) -> bool {
 
 impl Run<'_> {
     async fn step(&mut self, plan: &mut Plan, step: Step) {
-        let (ctx, obj) = (self.ctx, self.obj);
+        let (ctx, invitation) = (self.ctx, self.invitation);
         match step {
             Step::Adopt {
                 entry,
@@ -444,7 +454,8 @@ impl Run<'_> {
                     )
                 };
                 tracing::info!(binding = %id, role = %e.role_name, crn = %e.crn_pattern, recovered, "role binding adopted");
-                report::distinct_event(ctx, obj, false, reason::ROLE_BINDING_ADOPTED, &note).await;
+                report::distinct_event(ctx, invitation, false, reason::ROLE_BINDING_ADOPTED, &note)
+                    .await;
             }
             Step::Create { entry, request } => {
                 if let Some(e) = &self.stopped {
@@ -467,7 +478,7 @@ impl Run<'_> {
                             "Granted {} on {} to {} (role binding {id})",
                             request.role_name, request.crn_pattern, request.principal
                         );
-                        report::distinct_event(ctx, obj, false, why, &note).await;
+                        report::distinct_event(ctx, invitation, false, why, &note).await;
                     }
                     Err(e) => {
                         let done = create_failed(&e);
@@ -500,8 +511,8 @@ impl Run<'_> {
                     Ok(()) => {
                         tracing::info!(binding = %id, what = %describes, ?cause, "role binding deleted");
                         plan.settle(entry, Done::Deleted);
-                        let (why, note) = deleted_note(&id, &describes, cause, obj);
-                        report::distinct_event(ctx, obj, false, why, &note).await;
+                        let (why, note) = deleted_note(&id, &describes, cause, invitation);
+                        report::distinct_event(ctx, invitation, false, why, &note).await;
                     }
                     Err(e) => {
                         tracing::warn!(binding = %id, what = %describes, error = %e, "role binding not deleted; it stays recorded and is tried again");
@@ -558,7 +569,7 @@ fn deleted_note(
     id: &str,
     describes: &str,
     cause: DeleteCause,
-    obj: &Invitation,
+    invitation: &Invitation,
 ) -> (&'static str, String) {
     match cause {
         DeleteCause::Exclusive => (
@@ -585,7 +596,7 @@ fn deleted_note(
             reason::ROLE_BINDING_DELETED,
             format!(
                 "Deleted role binding {id} ({describes}): the Invitation is deleted (deletionPolicy {:?})",
-                obj.spec.deletion_policy
+                invitation.spec.deletion_policy
             ),
         ),
     }
@@ -614,7 +625,7 @@ async fn delete(
 /// error (the finalizer stays), with the ledger written so status shows what is left.
 pub(super) async fn clean_up<F, Fut>(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     successor: Option<&Invitation>,
     client: F,
 ) -> Result<(), Error>
@@ -622,11 +633,11 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<confluent_client::Client, Error>>,
 {
-    let ledger = recorded(obj);
+    let ledger = recorded(invitation);
     if ledger.is_empty() {
         return Ok(());
     }
-    let status = obj.status.as_ref();
+    let status = invitation.status.as_ref();
     let organization = status
         .and_then(|s| s.resource_name.as_deref())
         .and_then(organization_of);
@@ -634,25 +645,37 @@ where
         decide::desired(
             &next.spec.role_bindings,
             organization,
-            recorded_user(obj).unwrap_or_default(),
+            recorded_user(invitation).unwrap_or_default(),
             None,
         )
     });
     let cleanup = Cleanup {
-        removal: removal(obj, successor.is_some()),
-        recorded_user: recorded_user(obj),
+        removal: removal(invitation, successor.is_some()),
+        recorded_user: recorded_user(invitation),
         successor: successor_desired.as_deref(),
     };
     let mut observed = Observed::default();
-    if let Some(used) = ctx.owner(&key(obj)) {
-        add_held(ctx, used.client, ledger, recorded_user(obj), &mut observed);
+    if let Some(used) = ctx.owner(&key(invitation)) {
+        add_held(
+            ctx,
+            used.client,
+            ledger,
+            recorded_user(invitation),
+            &mut observed,
+        );
     }
     let first = decide::plan_cleanup(&cleanup, ledger, &observed);
     if first.reads.is_empty() && first.steps.is_empty() && !first.removals_outstanding() {
         return Ok(());
     }
     let client = client().await?;
-    add_held(ctx, client.key(), ledger, recorded_user(obj), &mut observed);
+    add_held(
+        ctx,
+        client.key(),
+        ledger,
+        recorded_user(invitation),
+        &mut observed,
+    );
     let mut plan = planned(&client, &mut observed, |seen| {
         decide::plan_cleanup(&cleanup, ledger, seen)
     })
@@ -673,10 +696,10 @@ where
             .unwrap_or_default();
         match delete(ctx, &client, &id).await {
             Ok(()) => {
-                tracing::info!(binding = %id, what = %describes, policy = ?obj.spec.deletion_policy, "role binding deleted with the Invitation");
+                tracing::info!(binding = %id, what = %describes, policy = ?invitation.spec.deletion_policy, "role binding deleted with the Invitation");
                 plan.settle(entry, Done::Deleted);
-                let (why, note) = deleted_note(&id, &describes, cause, obj);
-                report::distinct_event(ctx, obj, false, why, &note).await;
+                let (why, note) = deleted_note(&id, &describes, cause, invitation);
+                report::distinct_event(ctx, invitation, false, why, &note).await;
             }
             Err(e) => {
                 plan.settle(entry, Done::NotDeleted(e.detail()));
@@ -688,9 +711,9 @@ where
         return Ok(());
     }
     let left = plan.into_ledger();
-    let mut next = obj.status.clone().unwrap_or_default();
+    let mut next = invitation.status.clone().unwrap_or_default();
     next.role_bindings = left;
-    if let Err(e) = report::write_status(ctx, obj, &next).await {
+    if let Err(e) = report::write_status(ctx, invitation, &next).await {
         tracing::debug!(error = %e, "the ledger of an unfinished cleanup was not written");
     }
     Err(match failure {
@@ -699,11 +722,11 @@ where
     })
 }
 
-/// Which bindings of `obj`'s ledger its deletion removes (`handed_over`: another Invitation
+/// Which bindings of `invitation`'s ledger its deletion removes (`handed_over`: another Invitation
 /// takes the email over).
-pub(super) fn removal(obj: &Invitation, handed_over: bool) -> Removal {
-    let status = obj.status.as_ref();
-    obj.spec.deletion_policy.binding_removal(
+pub(super) fn removal(invitation: &Invitation, handed_over: bool) -> Removal {
+    let status = invitation.status.as_ref();
+    invitation.spec.deletion_policy.binding_removal(
         Phase::shown(status) == Phase::Accepted,
         status
             .and_then(|s| s.ready())
@@ -734,18 +757,22 @@ pub(super) async fn sweep(
     // the objects to compare, with their credential and what they ask
     let mut watched = Vec::new();
     let mut demands = Vec::new();
-    for obj in store.state() {
-        if !concerned(&obj) || obj.paused() || obj.metadata.deletion_timestamp.is_some() {
+    for invitation in store.state() {
+        if !concerned(&invitation)
+            || invitation.paused()
+            || invitation.metadata.deletion_timestamp.is_some()
+        {
             continue;
         }
-        let Some(status) = obj.status.as_ref() else {
+        let Some(status) = invitation.status.as_ref() else {
             continue;
         };
         let standing = status
             .ready()
             .is_some_and(|c| c.reason != reason::EMAIL_CONFLICT)
             && Phase::shown(Some(status)).stands();
-        let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&key(&obj))) else {
+        let (Some(user_id), Some(used)) = (status.user_id.clone(), ctx.owner(&key(&invitation)))
+        else {
             continue;
         };
         if !standing || unlisted.contains(&used.client) {
@@ -760,14 +787,20 @@ pub(super) async fn sweep(
         });
         // no organization known yet: nothing is listed for it, and its own reconcile lists
         let Some(org) = organization else { continue };
-        let ask = Ask::new(ctx, &obj, &key(&obj), Some(&org), Some(&user_id));
+        let ask = Ask::new(
+            ctx,
+            &invitation,
+            &key(&invitation),
+            Some(&org),
+            Some(&user_id),
+        );
         demands.push(Demand {
             credential: used.client,
             organization: org,
             crn_patterns: decide::crn_patterns(&ask.desired),
             exclusive: ask.exclusive,
         });
-        watched.push((obj, used, ask));
+        watched.push((invitation, used, ask));
     }
     let lists = decide::observation_lists(&demands, MAX_SCOPE_LISTS);
     let mut failed: Vec<(u64, RoleBindingFilter, String)> = Vec::new();
@@ -802,18 +835,20 @@ pub(super) async fn sweep(
                 .iter()
                 .any(|((c, _), filters)| *c == credential && filters.contains(filter))
         });
-    for (obj, used, ask) in watched {
-        if drifted(ctx, &obj, &used, &ask, &failed) && !wake(ObjectRef::from(obj.as_ref())) {
+    for (invitation, used, ask) in watched {
+        if drifted(ctx, &invitation, &used, &ask, &failed)
+            && !wake(ObjectRef::from(invitation.as_ref()))
+        {
             return;
         }
     }
 }
 
-/// Whether the held lists show something about `obj`'s bindings that its ledger does not
+/// Whether the held lists show something about `invitation`'s bindings that its ledger does not
 /// (read without a call; a scope whose list failed this resync is unknown).
 fn drifted(
     ctx: &Context,
-    obj: &Invitation,
+    invitation: &Invitation,
     used: &CredentialUse,
     ask: &Ask,
     failed: &[(u64, RoleBindingFilter, String)],
@@ -841,9 +876,15 @@ fn drifted(
             }
         }
     }
-    let ledger = recorded(obj);
-    add_held(ctx, used.client, ledger, recorded_user(obj), &mut observed);
-    let plan = decide::plan(&ask.live(ctx, obj), ledger, &observed);
+    let ledger = recorded(invitation);
+    add_held(
+        ctx,
+        used.client,
+        ledger,
+        recorded_user(invitation),
+        &mut observed,
+    );
+    let plan = decide::plan(&ask.live(ctx, invitation), ledger, &observed);
     !plan.steps.is_empty() || !plan.reads.is_empty() || plan.ledger != ledger
 }
 
