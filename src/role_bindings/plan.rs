@@ -131,7 +131,7 @@ pub struct Live<'a> {
 /// Which bindings of a deleted resource's ledger go, as its deletion policy says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Removal {
-    /// The invitee's own (those the successor lists excepted).
+    /// The invitee's own (those the successor's ledger records excepted).
     pub invitees: bool,
     /// A previous invitee's.
     pub previous: bool,
@@ -144,9 +144,11 @@ pub struct Cleanup<'a> {
     pub removal: Removal,
     /// The invitee `status.userId` recorded.
     pub recorded_user: Option<&'a str>,
-    /// The desired set of the Invitation that takes the email over, if one does: the invitation
-    /// and the user stay, and the bindings it lists stay with them.
-    pub successor: Option<&'a [Desired]>,
+    /// The ledger of the Invitation that takes the email over, if one does: the invitation and
+    /// the user stay, and a binding stays with them only when that ledger records its id. One
+    /// the successor merely lists goes like any other (the successor, woken, creates its own):
+    /// kept unrecorded, it would be nobody's once the successor went before adopting it.
+    pub successor: Option<&'a [RoleBindingStatus]>,
 }
 
 /// What one entry is to become.
@@ -674,7 +676,8 @@ pub fn plan(live: &Live<'_>, ledger: &[RoleBindingStatus], observed: &Observed) 
 }
 
 /// Plans what a deleted resource's policy does to its bindings: the entries `c.removal` removes
-/// go (the invitee's own except those the successor lists), the others are left as they are.
+/// go (the invitee's own except those the successor's ledger records), the others are left as
+/// they are.
 /// Cleanup is done when [`Plan::removals_outstanding`] says so after the writes.
 pub fn plan_cleanup(c: &Cleanup<'_>, ledger: &[RoleBindingStatus], observed: &Observed) -> Plan {
     let Removal {
@@ -682,19 +685,16 @@ pub fn plan_cleanup(c: &Cleanup<'_>, ledger: &[RoleBindingStatus], observed: &Ob
         previous: removes_previous,
     } = c.removal;
     let current = c.recorded_user.map(user_principal);
-    let successor_keeps = |key: &Key| {
-        c.successor.is_some_and(|desired| {
-            desired
-                .iter()
-                .any(|d| d.binding.as_ref().is_ok_and(|b| Key::of_request(b) == *key))
-        })
+    let successor_keeps = |e: &RoleBindingStatus| {
+        c.successor
+            .is_some_and(|ledger| e.id.is_some() && ledger.iter().any(|theirs| theirs.id == e.id))
     };
     let (entries, unkeyed) = keyed(ledger, c.recorded_user);
     let mut plan = Plan::default();
     for (key, e) in entries {
         let invitees = current.as_deref() == Some(key.principal.as_str());
         let removes = if invitees {
-            removes_invitees && !successor_keeps(&key)
+            removes_invitees && !successor_keeps(&e)
         } else {
             removes_previous
         };

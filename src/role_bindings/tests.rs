@@ -640,7 +640,7 @@ type PolicyRow<'a> = (
     DeletionPolicy,
     bool,
     bool,
-    Option<&'a [Desired]>,
+    Option<&'a [RoleBindingStatus]>,
     &'a [&'a str],
 );
 
@@ -950,9 +950,12 @@ fn deletion_policies_and_the_email_conflict_loser() {
         RoleBindingFilter::scope(abs(ENV)),
         Ok(vec![remote("rb-9", OLD, "EnvironmentAdmin", &abs(ENV))]),
     );
-    let successor = desire(&[item("EnvironmentAdmin", "environment=env-abc")]);
+    // the successor's ledger records rb-1 (it adopted it); one that only lists the same
+    // binding records nothing yet, and keeps nothing
+    let successor = [entry(Some("rb-1"), "EnvironmentAdmin", ENV, S::Bound)];
+    let listing_only = [entry(None, "EnvironmentAdmin", ENV, S::Pending)];
     // (policy, accepted, loser, successor) → deleted
-    let rows: [PolicyRow<'_>; 11] = [
+    let rows: [PolicyRow<'_>; 12] = [
         (
             DeletionPolicy::Delete,
             false,
@@ -982,7 +985,8 @@ fn deletion_policies_and_the_email_conflict_loser() {
         (DeletionPolicy::Orphan, true, false, Some(&successor), &[]),
         (DeletionPolicy::Delete, false, true, None, &[]),
         (DeletionPolicy::DeleteUser, false, true, None, &[]),
-        // a successor keeps what it lists; with it the user stays, so DeleteUser deletes here
+        // a successor keeps what its ledger records; with it the user stays, so DeleteUser
+        // deletes here
         (
             DeletionPolicy::Delete,
             true,
@@ -1002,6 +1006,15 @@ fn deletion_policies_and_the_email_conflict_loser() {
             true,
             false,
             Some(&[]),
+            &["rb-1", "rb-2", "rb-9"],
+        ),
+        // listed by the successor but not recorded: deleted, as kept it would be nobody's once
+        // the successor went before adopting it
+        (
+            DeletionPolicy::Delete,
+            true,
+            false,
+            Some(&listing_only),
             &["rb-1", "rb-2", "rb-9"],
         ),
     ];

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::{CRN_PREFIX, RemoteRoleBinding, user_principal};
 use confluent_invitation_operator::invitation::resource::{
-    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, SecretRef,
+    DeletionPolicy, FINALIZER, Invitation, InvitationSpec, PAUSED_ANNOTATION, SecretRef,
 };
 use confluent_invitation_operator::role_bindings::resource::{
     RoleBinding, RoleBindingState, RoleBindingStatus,
@@ -26,7 +26,7 @@ use confluent_mock::{MockConfig, MockHandle, MockServer};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt, ResourceExt};
 use test_support::{ControlPlane, Launch, logs};
 
@@ -238,6 +238,21 @@ impl Env {
 
     fn log_tail(&self) -> String {
         logs::tail(&self.operator_log(), 40, usize::MAX, |_| true).join("\n")
+    }
+
+    /// Sets or removes the pause annotation of `name`.
+    pub async fn set_paused(&self, name: &str, paused: bool) {
+        let value = if paused {
+            serde_json::json!("true")
+        } else {
+            serde_json::Value::Null
+        };
+        let patch =
+            serde_json::json!({ "metadata": { "annotations": { PAUSED_ANNOTATION: value } } });
+        self.api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("annotation patched");
     }
 
     /// Creates an Invitation.

@@ -577,3 +577,47 @@ async fn an_orphan_handing_over_completes_without_its_secret() {
         "the same invitation, handed over"
     );
 }
+
+/// An owner handing the email over keeps no binding its successor only lists: the successor may
+/// go before it adopts it (here it is paused), and a binding kept for it would be nobody's.
+/// Once it runs, the successor creates and records what it lists; deleted, it takes that along.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_hand_over_leaves_no_binding_to_a_successor_that_never_recorded_it() {
+    let env = env("ledger-handover").await;
+    let items = [("EnvironmentAdmin".to_string(), env.crn(ENV))];
+    let owner = create_bound(&env, invitation("a-owner", "shared@example.com"), &items).await;
+    let user = user_of(&owner);
+    let invitation_id = id_of(&owner);
+    env.create(&listing(
+        invitation("b-claimant", "shared@example.com"),
+        &items,
+    ))
+    .await;
+    env.wait_reason("b-claimant", reason::EMAIL_CONFLICT).await;
+    env.set_paused("b-claimant", true).await;
+    env.delete_and_wait_gone("a-owner").await;
+    assert!(
+        remote_ids(&env, &user).is_empty(),
+        "the owner left bindings no status records: {:?}",
+        env.bindings_of_user(&user)
+    );
+    env.set_paused("b-claimant", false).await;
+    let claimant = env
+        .wait_for("b-claimant", "the claimant takes over, bound", |i| {
+            is_ready(i) && all_bound(i, 1)
+        })
+        .await;
+    assert_eq!(
+        id_of(&claimant),
+        invitation_id,
+        "the same invitation, handed over"
+    );
+    assert_eq!(user_of(&claimant), user, "the same invitee");
+    assert_eq!(status_ids(&claimant), remote_ids(&env, &user));
+    env.delete_and_wait_gone("b-claimant").await;
+    assert!(
+        remote_ids(&env, &user).is_empty(),
+        "the last claimant takes its binding along"
+    );
+}

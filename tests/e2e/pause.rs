@@ -3,22 +3,9 @@
 
 use confluent_client::model::InviteStatus;
 use confluent_invitation_operator::invitation::resource::PAUSED_ANNOTATION;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 
 use crate::harness::*;
-
-async fn set_paused(env: &Env, name: &str, paused: bool) {
-    let value = if paused {
-        serde_json::json!("true")
-    } else {
-        serde_json::Value::Null
-    };
-    let patch = serde_json::json!({ "metadata": { "annotations": { PAUSED_ANNOTATION: value } } });
-    env.api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("annotation patched");
-}
 
 /// The cells of `kubectl get inv NAME` (the API server's Table rendering of the printer
 /// columns), by column name.
@@ -79,7 +66,7 @@ async fn a_paused_invitation_sends_nothing_until_resumed() {
     assert_eq!(env.remote().calls().create, 0);
     assert!(env.live("paused@example.com").is_empty());
 
-    set_paused(&env, "p", false).await;
+    env.set_paused("p", false).await;
     let resumed = env.wait_phase("p", "Sent", "True").await;
     assert!(has_finalizer(&resumed));
     assert_eq!(env.live("paused@example.com").len(), 1);
@@ -96,7 +83,7 @@ async fn deleting_a_paused_invitation_waits_for_the_annotation_to_go() {
     let env = env("pause-delete").await;
     env.create(&invitation("d", "held@example.com")).await;
     let id = id_of(&env.wait_phase("d", "Sent", "True").await);
-    set_paused(&env, "d", true).await;
+    env.set_paused("d", true).await;
     env.wait_reason("d", "Paused").await;
     env.api
         .delete("d", &DeleteParams::default())
@@ -127,7 +114,7 @@ async fn deleting_a_paused_invitation_waits_for_the_annotation_to_go() {
         Some(InviteStatus::Sent)
     );
 
-    set_paused(&env, "d", false).await;
+    env.set_paused("d", false).await;
     env.wait_gone("d").await;
     assert_eq!(
         env.remote_by_id(&id).unwrap().status,

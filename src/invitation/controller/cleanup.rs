@@ -118,9 +118,9 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
 }
 
 /// The invitation stays for `next`: the bindings this resource recorded go per its policy,
-/// except those `next` lists too (its user is the same, and it keeps them). Credentials are
-/// read only when a binding must be read or deleted: `Orphan`, or nothing to delete, waits for
-/// none.
+/// except those `next`'s own ledger records (its user is the same, and it holds them).
+/// Credentials are read only when a binding must be read or deleted: `Orphan`, or nothing to
+/// delete, waits for none.
 async fn hand_over_bindings(
     ctx: &Context,
     invitation: &Invitation,
@@ -130,14 +130,22 @@ async fn hand_over_bindings(
     if invitation.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(());
     }
-    // (not in the watch cache: keep every binding, the successor may list them)
-    let Some(successor) = role_bindings::named(ctx, next) else {
-        return Ok(());
-    };
-    role_bindings::clean_up(ctx, invitation, Some(&successor), || async {
+    // (gone from the watch cache meanwhile: it records nothing this one could leave to it)
+    let successor = role_bindings::named(ctx, next);
+    let theirs = successor
+        .as_deref()
+        .map(role_bindings::recorded)
+        .unwrap_or_default();
+    role_bindings::clean_up(ctx, invitation, Some(theirs), || async {
         Ok(ctx.client_of(invitation, namespace).await?)
     })
-    .await
+    .await?;
+    // woken again now the bindings it does not record are gone: it creates those it lists
+    // at once, instead of taking an adopted one just deleted for its own until a resync
+    if let Some(successor) = successor {
+        ctx.wake(ObjectRef::from_obj(successor.as_ref()));
+    }
+    Ok(())
 }
 
 /// The Cleanup stage of one deleted Invitation.

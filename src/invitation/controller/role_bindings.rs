@@ -40,7 +40,7 @@ fn concerned(invitation: &Invitation) -> bool {
         || !recorded(invitation).is_empty()
 }
 
-fn recorded(invitation: &Invitation) -> &[RoleBindingStatus] {
+pub(super) fn recorded(invitation: &Invitation) -> &[RoleBindingStatus] {
     invitation
         .status
         .as_ref()
@@ -619,14 +619,14 @@ async fn delete(
 }
 
 /// Cleanup: what the deletion policy does to the ledger, before the invitation goes.
-/// `successor`: the Invitation that takes the email over, whose listed bindings stay. The
-/// client is asked for only when a binding must be read or deleted, so a cleanup that touches
-/// none never waits for credentials. Done when no binding the policy removes is left; else an
+/// `successor`: the ledger of the Invitation that takes the email over; the bindings it records
+/// stay. The client is asked for only when a binding must be read or deleted, so a cleanup that
+/// touches none never waits for credentials. Done when no binding the policy removes is left; else an
 /// error (the finalizer stays), with the ledger written so status shows what is left.
 pub(super) async fn clean_up<F, Fut>(
     ctx: &Context,
     invitation: &Invitation,
-    successor: Option<&Invitation>,
+    successor: Option<&[RoleBindingStatus]>,
     client: F,
 ) -> Result<(), Error>
 where
@@ -637,22 +637,10 @@ where
     if ledger.is_empty() {
         return Ok(());
     }
-    let status = invitation.status.as_ref();
-    let organization = status
-        .and_then(|s| s.resource_name.as_deref())
-        .and_then(organization_of);
-    let successor_desired = successor.map(|next| {
-        decide::desired(
-            &next.spec.role_bindings,
-            organization,
-            recorded_user(invitation).unwrap_or_default(),
-            None,
-        )
-    });
     let cleanup = Cleanup {
         removal: removal(invitation, successor.is_some()),
         recorded_user: recorded_user(invitation),
-        successor: successor_desired.as_deref(),
+        successor,
     };
     let mut observed = Observed::default();
     if let Some(used) = ctx.owner(&key(invitation)) {
