@@ -157,7 +157,7 @@ monitoring() {
   promtool check rules "$alerts"
   promtool test rules "$HERE/alerts_test.yaml"
   render full >"$work/monitoring.yaml"
-  python3 "$HERE/monitoring.py" src/metrics.rs "$alerts" "$CHART/files/dashboard.json" \
+  python3 "$HERE/monitoring.py" src/runtime/metrics.rs "$alerts" "$CHART/files/dashboard.json" \
     "$work/monitoring.yaml" "$work/rendered-rules.yaml"
   promtool check rules "$work/rendered-rules.yaml"
 }

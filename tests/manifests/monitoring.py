@@ -2,7 +2,7 @@
 """Checks of the chart's monitoring files, run by check.sh.
 
 usage: monitoring.py METRICS_RS ALERTS DASHBOARD RENDERED RULES_OUT
-  METRICS_RS  src/metrics.rs: the metric names the operator registers
+  METRICS_RS  src/runtime/metrics.rs: the metric names the operator registers
   ALERTS      the chart's files/alerts.yaml
   DASHBOARD   the chart's files/dashboard.json
   RENDERED    `helm template` output with grafanaDashboard and prometheusRule enabled
