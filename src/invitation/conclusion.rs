@@ -110,10 +110,10 @@ impl Ending {
     }
 }
 
-/// The conclusion of an ending, from the status `prev` stored.
+/// The conclusion of an ending, from the `status` stored.
 pub fn of(
     ending: Ending,
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     generation: Option<i64>,
     now: jiff::Timestamp,
     resync: Duration,
@@ -123,18 +123,26 @@ pub fn of(
             invitation,
             event,
             bindings,
-        } => stands(prev, &invitation, event, bindings, generation, now, resync),
-        Ending::Refused { reason, message } => refused(prev, &reason, message, generation, now),
-        Ending::Transient(e) => transient(prev, &e, generation, now),
+        } => stands(
+            status,
+            &invitation,
+            event,
+            bindings,
+            generation,
+            now,
+            resync,
+        ),
+        Ending::Refused { reason, message } => refused(status, &reason, message, generation, now),
+        Ending::Transient(e) => transient(status, &e, generation, now),
         Ending::Held { reason, message } => held(
-            prev,
+            status,
             reason,
             message,
             (Look::After(resync), Streak::Stays),
             generation,
             now,
         ),
-        Ending::Waiting(wait) => unchanged(prev, wait),
+        Ending::Waiting(wait) => unchanged(status, wait),
     }
 }
 
@@ -183,7 +191,7 @@ pub struct Bindings {
 /// bindings' ledger, the Event its arrival deserves (`event`), and the Warning of a binding
 /// verdict Ready turns to.
 pub fn stands(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     inv: &RemoteInvitation,
     event: Option<(&'static str, String)>,
     bindings: Bindings,
@@ -192,7 +200,7 @@ pub fn stands(
     resync: Duration,
 ) -> Conclusion {
     // the ledger first, so Ready weighs the bindings with the invitation
-    let mut base = prev.cloned();
+    let mut base = status.cloned();
     if let Some(ledger) = bindings.ledger {
         base.get_or_insert_with(Default::default).role_bindings = ledger;
     }
@@ -214,7 +222,7 @@ pub fn stands(
     let mut notes = Vec::new();
     if let Some((reason, text)) = event {
         notes.push(Note::normal(reason, text));
-    } else if prev.and_then(|p| p.phase.as_deref()) != next.phase.as_deref()
+    } else if status.and_then(|p| p.phase.as_deref()) != next.phase.as_deref()
         && let Some(ready) = next.ready()
     {
         notes.push(Note {
@@ -222,7 +230,7 @@ pub fn stands(
             ..Note::normal(&ready.reason, ready.message.clone())
         });
     }
-    if ready_changed(prev, &next)
+    if ready_changed(status, &next)
         && let Some(ready) = next.ready()
     {
         if WARNED_BINDING_REASONS.contains(&ready.reason.as_str()) {
@@ -270,7 +278,7 @@ pub fn stands(
 /// A refusal or a permanent error: Ready=False with the reason, one Warning Event per change,
 /// and a slow retry (someone has to change something first).
 pub fn refused(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     reason: &str,
     message: String,
     generation: Option<i64>,
@@ -285,7 +293,7 @@ pub fn refused(
         message: message.clone(),
     };
     failing(
-        prev,
+        status,
         &outcome,
         Note::warning(reason, message),
         look,
@@ -297,7 +305,7 @@ pub fn refused(
 /// 429, 5xx or no response: status as it was (unless it was empty), a quick backoff per object
 /// that honours the server's wait.
 pub fn transient(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     e: &confluent_client::Error,
     generation: Option<i64>,
     now: jiff::Timestamp,
@@ -311,25 +319,25 @@ pub fn transient(
         message: e.detail(),
     };
     let note = Note::warning(e.reason(), e.detail());
-    failing(prev, &outcome, note, look, generation, now)
+    failing(status, &outcome, note, look, generation, now)
 }
 
 /// What refusals and transient failures share: the status, a Warning Event per change of
 /// Ready, the failure counted.
 fn failing(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     outcome: &Outcome<'_>,
     note: Note,
     look: Look,
     generation: Option<i64>,
     now: jiff::Timestamp,
 ) -> Conclusion {
-    let next = status::next_status(prev, outcome, generation, now);
+    let next = status::next_status(status, outcome, generation, now);
     let streak = Streak::Grows {
         reason: note.reason.clone(),
         detail: note.text.clone(),
     };
-    let notes = if ready_changed(prev, &next) {
+    let notes = if ready_changed(status, &next) {
         vec![note]
     } else {
         Vec::new()
@@ -345,7 +353,7 @@ fn failing(
 /// Nothing was sent on purpose (paused, or a preview): Ready=False with the reason, the remote
 /// facts as last observed, a Normal Event per change, and when to look again.
 pub fn held(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     reason: &str,
     message: String,
     (look, streak): (Look, Streak),
@@ -356,8 +364,8 @@ pub fn held(
         reason,
         message: message.clone(),
     };
-    let next = status::next_status(prev, &outcome, generation, now);
-    let notes = if ready_changed(prev, &next) {
+    let next = status::next_status(status, &outcome, generation, now);
+    let notes = if ready_changed(status, &next) {
         vec![Note::normal(reason, message)]
     } else {
         Vec::new()
@@ -372,9 +380,9 @@ pub fn held(
 
 /// Nothing changed that status would show (waiting for a list in flight): status as it is, no
 /// Event, the streak as it was, a look again after `wait`.
-pub fn unchanged(prev: Option<&InvitationStatus>, wait: Duration) -> Conclusion {
+pub fn unchanged(status: Option<&InvitationStatus>, wait: Duration) -> Conclusion {
     Conclusion {
-        status: prev.cloned().unwrap_or_default(),
+        status: status.cloned().unwrap_or_default(),
         notes: Vec::new(),
         look: Look::After(wait),
         streak: Streak::Stays,

@@ -75,25 +75,28 @@ impl Claim {
     }
 }
 
-/// The live claim that owns `me`'s email when it is not `me`: `me` must then touch nothing
-/// remote and report `EmailConflict` naming it. `None`: `me` owns it.
+/// The live claim that owns `claim`'s email when it is not `claim`: `claim`'s Invitation must
+/// then touch nothing remote and report `EmailConflict` naming it. `None`: `claim` owns it.
 pub fn owner_other_than<'a>(
-    me: &Claim,
+    claim: &Claim,
     others: impl IntoIterator<Item = &'a Claim>,
 ) -> Option<&'a Claim> {
     others
         .into_iter()
-        .filter(|o| !o.deleting && me.contends_with(o))
-        .filter(|o| o.precedence(me) == Ordering::Less)
+        .filter(|o| !o.deleting && claim.contends_with(o))
+        .filter(|o| o.precedence(claim) == Ordering::Less)
         .min_by(|a, b| a.precedence(b))
 }
 
-/// The live claim that takes over when `me` goes: the next owner, if any. While one exists the
-/// remote invitation must stay, whatever `me`'s deletion policy.
-pub fn successor<'a>(me: &Claim, others: impl IntoIterator<Item = &'a Claim>) -> Option<&'a Claim> {
+/// The live claim that takes over when `claim` goes: the next owner, if any. While one exists
+/// the remote invitation must stay, whatever `claim`'s deletion policy.
+pub fn successor<'a>(
+    claim: &Claim,
+    others: impl IntoIterator<Item = &'a Claim>,
+) -> Option<&'a Claim> {
     others
         .into_iter()
-        .filter(|o| !o.deleting && me.contends_with(o))
+        .filter(|o| !o.deleting && claim.contends_with(o))
         .min_by(|a, b| a.precedence(b))
 }
 

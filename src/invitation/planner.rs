@@ -8,7 +8,7 @@
 //! create whose response was lost adopt its own invitation instead of making a second one.
 
 use super::validate;
-use crate::invitation::resource::{DeletionPolicy, InvitationSpec, InvitationStatus};
+use crate::invitation::resource::{DeletionPolicy, Invitation, InvitationSpec, InvitationStatus};
 use crate::reason;
 use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
 
@@ -137,7 +137,16 @@ pub struct Resource<'a> {
     pub allowed_email_domains: &'a [String],
 }
 
-impl Resource<'_> {
+impl<'a> Resource<'a> {
+    /// The planner's view of `invitation` under the operator's allowed email domains.
+    pub fn of(invitation: &'a Invitation, allowed_email_domains: &'a [String]) -> Self {
+        Resource {
+            spec: &invitation.spec,
+            status: invitation.status.as_ref(),
+            allowed_email_domains,
+        }
+    }
+
     fn invitation_id(&self) -> Option<&str> {
         self.status
             .and_then(|s| s.invitation_id.as_deref())
@@ -153,68 +162,70 @@ impl Resource<'_> {
 }
 
 /// Plans the next step towards "exactly one remote invitation for this live resource".
-pub fn plan(resource: Resource<'_>, remote: &Remote) -> Step<Apply> {
+pub fn plan(invitation: Resource<'_>, remote: &Remote) -> Step<Apply> {
     // the operator's domain policy first: its refusal names the policy, whatever the address
     if let Err(message) =
-        validate::email_domain(&resource.spec.email, resource.allowed_email_domains)
+        validate::email_domain(&invitation.spec.email, invitation.allowed_email_domains)
     {
         return Step::Do(Apply::Refuse(SpecRefusal::EmailDomainNotAllowed(message)));
     }
-    if let Err(message) = validate::email(&resource.spec.email) {
+    if let Err(message) = validate::email(&invitation.spec.email) {
         return Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(format!(
             "spec.email: {message}"
         ))));
     }
-    if let Some(refusal) = immutable_violation(resource) {
+    if let Some(refusal) = immutable_violation(invitation) {
         return Step::Do(Apply::Refuse(refusal));
     }
-    match resource.invitation_id() {
+    match invitation.invitation_id() {
         Some(id) => match &remote.by_id {
             None => Step::Read(Read::Get(id.to_owned())),
-            Some(ById::Found(inv)) => plan_known(resource, remote, inv),
-            Some(ById::Gone) => adopt_or_create(resource, remote, CreateCause::Recreate),
+            Some(ById::Found(inv)) => plan_known(invitation, remote, inv),
+            Some(ById::Gone) => adopt_or_create(invitation, remote, CreateCause::Recreate),
         },
-        None => adopt_or_create(resource, remote, CreateCause::New),
+        None => adopt_or_create(invitation, remote, CreateCause::New),
     }
 }
 
 /// The id in status answered: keep observing it, unless it ended.
-fn plan_known(resource: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step<Apply> {
+fn plan_known(invitation: Resource<'_>, remote: &Remote, inv: &RemoteInvitation) -> Step<Apply> {
     if let Some(email) = &inv.email
-        && !inv.email_matches(&resource.spec.email)
+        && !inv.email_matches(&invitation.spec.email)
     {
         return Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email is {} but invitation {} was made for {email}; email is immutable: create a new Invitation instead",
-                resource.spec.email,
+                invitation.spec.email,
                 inv.id.as_deref().unwrap_or("?")
             ),
         }));
     }
     match inv.status {
-        Some(InviteStatus::Expired) if resource.spec.reinvite_on_expiry => {
-            match live_match(resource, remote) {
+        Some(InviteStatus::Expired) if invitation.spec.reinvite_on_expiry => {
+            match live_match(invitation, remote) {
                 None if remote.by_email.is_none() => Step::Read(Read::LookUp),
-                Some(live) => adopt(resource, live),
+                Some(live) => adopt(invitation, live),
                 None => Step::Do(Apply::Reinvite {
                     expired_id: inv.id.clone().unwrap_or_default(),
-                    request: resource.create_request(),
+                    request: invitation.create_request(),
                 }),
             }
         }
-        Some(InviteStatus::Deactivated) => adopt_or_create(resource, remote, CreateCause::Recreate),
+        Some(InviteStatus::Deactivated) => {
+            adopt_or_create(invitation, remote, CreateCause::Recreate)
+        }
         _ => Step::Do(Apply::Observe(inv.clone())),
     }
 }
 
-fn adopt_or_create(resource: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step<Apply> {
+fn adopt_or_create(invitation: Resource<'_>, remote: &Remote, cause: CreateCause) -> Step<Apply> {
     if remote.by_email.is_none() {
         return Step::Read(Read::LookUp);
     }
-    match live_match(resource, remote) {
-        Some(live) => adopt(resource, live),
-        None => Step::Do(Apply::Create(resource.create_request(), cause)),
+    match live_match(invitation, remote) {
+        Some(live) => adopt(invitation, live),
+        None => Step::Do(Apply::Create(invitation.create_request(), cause)),
     }
 }
 
@@ -252,14 +263,14 @@ pub fn how_found(
     }
 }
 
-fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step<Apply> {
-    if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, live.auth_type.as_deref())
+fn adopt(invitation: Resource<'_>, live: &RemoteInvitation) -> Step<Apply> {
+    if let (Some(wanted), Some(actual)) = (invitation.spec.auth_type, live.auth_type.as_deref())
         && wanted.as_str() != actual
     {
         return Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(format!(
             "invitation {} for {} already exists with {actual}, but spec.authType is {}; delete it in Confluent Cloud or change spec.authType",
             live.id.as_deref().unwrap_or("?"),
-            resource.spec.email,
+            invitation.spec.email,
             wanted.as_str()
         ))));
     }
@@ -268,11 +279,11 @@ fn adopt(resource: Resource<'_>, live: &RemoteInvitation) -> Step<Apply> {
 
 /// The live invitation for the email that this resource should own: an accepted one first,
 /// else the newest pending one. Expired and deactivated records are history, not candidates.
-fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r RemoteInvitation> {
+fn live_match<'r>(invitation: Resource<'_>, remote: &'r Remote) -> Option<&'r RemoteInvitation> {
     let candidates = remote.by_email.as_deref()?;
     candidates
         .iter()
-        .filter(|i| i.email_matches(&resource.spec.email) && i.id.is_some())
+        .filter(|i| i.email_matches(&invitation.spec.email) && i.id.is_some())
         .filter(|i| i.status.as_ref().is_none_or(InviteStatus::is_live))
         .max_by_key(|i| {
             (
@@ -284,20 +295,20 @@ fn live_match<'r>(resource: Resource<'_>, remote: &'r Remote) -> Option<&'r Remo
 
 /// Email and auth type cannot change once an invitation was made (clusters older than 1.25
 /// ignore the CRD's CEL rules, so the controller checks too).
-fn immutable_violation(resource: Resource<'_>) -> Option<SpecRefusal> {
-    let status = resource.status?;
+fn immutable_violation(invitation: Resource<'_>) -> Option<SpecRefusal> {
+    let status = invitation.status?;
     if let Some(email) = &status.email
-        && !email.eq_ignore_ascii_case(&resource.spec.email)
+        && !email.eq_ignore_ascii_case(&invitation.spec.email)
     {
         return Some(SpecRefusal::ImmutableFieldChanged {
             field: "email",
             message: format!(
                 "spec.email changed from {email} to {}; email is immutable: create a new Invitation instead",
-                resource.spec.email
+                invitation.spec.email
             ),
         });
     }
-    if let (Some(wanted), Some(actual)) = (resource.spec.auth_type, status.auth_type.as_deref())
+    if let (Some(wanted), Some(actual)) = (invitation.spec.auth_type, status.auth_type.as_deref())
         && status.invitation_id.is_some()
         && wanted.as_str() != actual
     {
@@ -314,12 +325,12 @@ fn immutable_violation(resource: Resource<'_>) -> Option<SpecRefusal> {
 }
 
 /// Plans the cleanup of a resource being deleted, per its deletion policy.
-pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
-    let policy = resource.spec.deletion_policy;
+pub fn plan_cleanup(invitation: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
+    let policy = invitation.spec.deletion_policy;
     if policy == DeletionPolicy::Orphan {
         return Step::Do(Cleanup::Release);
     }
-    let known = match resource.invitation_id() {
+    let known = match invitation.invitation_id() {
         Some(id) => match &remote.by_id {
             None => return Step::Read(Read::Get(id.to_owned())),
             // Only an invitation for this resource's email is its own: a status restored from
@@ -327,7 +338,7 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
             // cleanup must never touch.
             Some(ById::Found(inv))
                 if inv.status != Some(InviteStatus::Deactivated)
-                    && inv.email_matches(&resource.spec.email) =>
+                    && inv.email_matches(&invitation.spec.email) =>
             {
                 Some(inv)
             }
@@ -342,7 +353,7 @@ pub fn plan_cleanup(resource: Resource<'_>, remote: &Remote) -> Step<Cleanup> {
     let target = match known {
         Some(inv) => inv,
         None if remote.by_email.is_none() => return Step::Read(Read::LookUp),
-        None => match live_match(resource, remote) {
+        None => match live_match(invitation, remote) {
             Some(inv) => inv,
             None => return Step::Do(Cleanup::Release),
         },

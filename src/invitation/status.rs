@@ -95,12 +95,12 @@ impl Phase {
 
 /// The status after `outcome`, keeping `lastTransitionTime` unless Ready's status flips.
 pub fn next_status(
-    prev: Option<&InvitationStatus>,
+    status: Option<&InvitationStatus>,
     outcome: &Outcome<'_>,
     generation: Option<i64>,
     now: jiff::Timestamp,
 ) -> InvitationStatus {
-    let mut next = prev.cloned().unwrap_or_default();
+    let mut next = status.cloned().unwrap_or_default();
     let (ready, reason, message) = match outcome {
         Outcome::Remote(inv) => {
             apply_remote(&mut next, inv);
@@ -127,15 +127,15 @@ pub fn next_status(
             ("False", (*reason).to_owned(), message.clone())
         }
         Outcome::Transient { reason, message } => {
-            if let Some(prev) = prev.filter(|p| p.ready().is_some()) {
-                return prev.clone();
+            if let Some(status) = status.filter(|p| p.ready().is_some()) {
+                return status.clone();
             }
             next.phase = Some(Phase::Pending.as_str().into());
             ("Unknown", (*reason).to_owned(), message.clone())
         }
     };
     next.observed_generation = generation;
-    let transition = prev
+    let transition = status
         .and_then(InvitationStatus::ready)
         .filter(|c| c.status == ready)
         .map(|c| c.last_transition_time.clone())
@@ -243,10 +243,10 @@ pub fn pending_past_expiry(inv: &RemoteInvitation, now: jiff::Timestamp) -> bool
 
 /// Whether the Ready condition's status, reason or message differ between two statuses: the
 /// transitions worth an Event.
-pub fn ready_changed(prev: Option<&InvitationStatus>, next: &InvitationStatus) -> bool {
+pub fn ready_changed(status: Option<&InvitationStatus>, next: &InvitationStatus) -> bool {
     let key =
         |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
-    key(prev.and_then(InvitationStatus::ready)) != key(next.ready())
+    key(status.and_then(InvitationStatus::ready)) != key(next.ready())
 }
 
 #[cfg(test)]

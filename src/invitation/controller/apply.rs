@@ -60,14 +60,12 @@ async fn act(
     ctx: &Context,
 ) -> Result<Ending, Error> {
     let ns = invitation.namespace().ok_or(Error::Unnamed)?;
-    let resource = planner::Resource {
-        spec: &invitation.spec,
-        status: invitation.status.as_ref(),
-        allowed_email_domains: &ctx.settings.allowed_email_domains,
-    };
     // The planner's first answer needs nothing remote: a refusal of the spec comes before
     // credentials, so nothing is sent for a bad spec.
-    let first = planner::plan(resource, &Remote::default());
+    let first = planner::plan(
+        planner::Resource::of(invitation, &ctx.settings.allowed_email_domains),
+        &Remote::default(),
+    );
     if let Step::Do(Apply::Refuse(r)) = first {
         return Ok(Ending::refused(r.reason(), r.message().to_owned()));
     }
@@ -110,7 +108,7 @@ async fn act(
         },
     };
     let mut stage = ApplyStage {
-        resource,
+        invitation: planner::Resource::of(invitation, &ctx.settings.allowed_email_domains),
         client: &client,
         dry_run: ctx.settings.dry_run,
         fresh_lookup,
@@ -159,7 +157,7 @@ async fn act(
 
 /// The Apply stage's state across the steps of one reconcile.
 struct ApplyStage<'a> {
-    resource: planner::Resource<'a>,
+    invitation: planner::Resource<'a>,
     client: &'a confluent_client::Client,
     dry_run: bool,
     /// Look-ups bypass the snapshot (after a failure).
@@ -176,11 +174,11 @@ impl Stage for ApplyStage<'_> {
     const NAME: &'static str = "apply";
 
     fn plan(&self, remote: &Remote) -> Step<Apply> {
-        planner::plan(self.resource, remote)
+        planner::plan(self.invitation, remote)
     }
 
     async fn act(&mut self, act: Apply, remote: &mut Remote) -> Result<Option<Ended>, Error> {
-        let email = &self.resource.spec.email;
+        let email = &self.invitation.spec.email;
         if self.dry_run
             && let Some(would) = preview::would(&act, email)
         {

@@ -120,13 +120,18 @@ pub(super) fn known_scope(ctx: &Context, invitation: &Invitation) -> Option<Scop
 /// Whether another watched object claims `invitation`'s email at all: the usual answer, no, costs a
 /// scan of the cache and nothing else (no scope resolved, no call).
 pub(super) fn contested(ctx: &Context, invitation: &Invitation) -> bool {
-    let me = (invitation.namespace(), invitation.name_any());
     ctx.store
-        .find(|o| {
-            o.spec.email.eq_ignore_ascii_case(&invitation.spec.email)
-                && (o.namespace(), o.name_any()) != me
-        })
+        .find(|o| claims_same_email(o, invitation))
         .is_some()
+}
+
+/// Whether `other` is another object than `invitation` with the same email (any letter case).
+fn claims_same_email(other: &Invitation, invitation: &Invitation) -> bool {
+    other
+        .spec
+        .email
+        .eq_ignore_ascii_case(&invitation.spec.email)
+        && (other.namespace(), other.name_any()) != (invitation.namespace(), invitation.name_any())
 }
 
 /// Every other watched object claiming the same email, with its scope. Usually none: the scan
@@ -135,13 +140,11 @@ async fn rivals(
     ctx: &Context,
     invitation: &Invitation,
 ) -> Result<Vec<Claim>, confluent_client::Error> {
-    let me = (invitation.namespace(), invitation.name_any());
     let matching: Vec<_> = ctx
         .store
         .state()
         .into_iter()
-        .filter(|o| o.spec.email.eq_ignore_ascii_case(&invitation.spec.email))
-        .filter(|o| (o.namespace(), o.name_any()) != me)
+        .filter(|o| claims_same_email(o, invitation))
         .collect();
     let mut claims = Vec::with_capacity(matching.len());
     for o in matching {
@@ -162,9 +165,9 @@ pub(super) async fn owner_other_than(
     if !contested(ctx, invitation) {
         return Ok(None);
     }
-    let me = claim(invitation, scope_with(ctx, invitation, client).await?);
+    let scope = scope_with(ctx, invitation, client).await?;
     let rivals = rivals(ctx, invitation).await?;
-    Ok(ownership::owner_other_than(&me, &rivals).map(Claim::key))
+    Ok(ownership::owner_other_than(&claim(invitation, scope), &rivals).map(Claim::key))
 }
 
 /// The live object that takes `invitation`'s email over when `invitation` goes (woken, so it adopts the
@@ -174,9 +177,8 @@ pub(super) async fn hand_over(
     invitation: &Invitation,
     scope: Scope,
 ) -> Result<Option<String>, confluent_client::Error> {
-    let me = claim(invitation, scope);
     let rivals = rivals(ctx, invitation).await?;
-    let Some(next) = ownership::successor(&me, &rivals) else {
+    let Some(next) = ownership::successor(&claim(invitation, scope), &rivals) else {
         return Ok(None);
     };
     ctx.wake(ObjectRef::new(&next.name).within(&next.namespace));

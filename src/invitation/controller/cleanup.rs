@@ -60,11 +60,6 @@ pub async fn cleanup(
 
 async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
     let namespace = invitation.namespace().ok_or(Error::Unnamed)?;
-    let resource = planner::Resource {
-        spec: &invitation.spec,
-        status: invitation.status.as_ref(),
-        allowed_email_domains: &ctx.settings.allowed_email_domains,
-    };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
     let contested = claims::contested(ctx, invitation);
@@ -99,7 +94,10 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
     // the bindings first: once a pending invitation is deleted, its user may be gone and its
     // bindings no longer reachable by id
     role_bindings::clean_up(ctx, invitation, None, || async { Ok(client.clone()) }).await?;
-    let first = planner::plan_cleanup(resource, &Remote::default());
+    let first = planner::plan_cleanup(
+        planner::Resource::of(invitation, &ctx.settings.allowed_email_domains),
+        &Remote::default(),
+    );
     let reads = Reads {
         ctx,
         client: &client,
@@ -111,7 +109,6 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
     let mut stage = CleanupStage {
         ctx,
         invitation,
-        resource,
         client: &client,
     };
     drive::drive(&mut stage, &reads, first).await
@@ -152,7 +149,6 @@ async fn hand_over_bindings(
 struct CleanupStage<'a> {
     ctx: &'a Context,
     invitation: &'a Invitation,
-    resource: planner::Resource<'a>,
     client: &'a confluent_client::Client,
 }
 
@@ -162,7 +158,8 @@ impl Stage for CleanupStage<'_> {
     const NAME: &'static str = "cleanup";
 
     fn plan(&self, remote: &Remote) -> Step<Cleanup> {
-        planner::plan_cleanup(self.resource, remote)
+        let domains = &self.ctx.settings.allowed_email_domains;
+        planner::plan_cleanup(planner::Resource::of(self.invitation, domains), remote)
     }
 
     async fn act(&mut self, act: Cleanup, remote: &mut Remote) -> Result<Option<()>, Error> {

@@ -24,13 +24,16 @@ pub const SECRET_FINALIZER: &str = "iam.ccloud.dev/credentials-in-use";
 
 /// (namespace, name) of the Secret `invitation` names, if any.
 fn secret_of(invitation: &Invitation) -> Option<(String, String)> {
-    let name = invitation
-        .spec
-        .credentials_secret_ref
-        .as_ref()?
-        .name
-        .clone();
-    Some((invitation.namespace()?, name))
+    let namespace = invitation.namespace()?;
+    Some((
+        namespace,
+        invitation
+            .spec
+            .credentials_secret_ref
+            .as_ref()?
+            .name
+            .clone(),
+    ))
 }
 
 /// Puts the finalizer on the Secret `invitation` uses, at most once per Secret per resync interval
@@ -38,10 +41,9 @@ fn secret_of(invitation: &Invitation) -> Option<(String, String)> {
 /// and recreated meanwhile gets it back). A failure (the Secret is being deleted, or RBAC
 /// without `patch`) is logged and retried after a resync: it does not stop the invitation.
 pub(super) async fn hold(ctx: &Context, invitation: &Invitation) {
-    let Some((ns, name)) = secret_of(invitation) else {
+    let Some(secret) = secret_of(invitation) else {
         return;
     };
-    let secret = (ns, name);
     let now = Instant::now();
     {
         let mut held = ctx.held_secrets();
