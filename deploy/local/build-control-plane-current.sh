@@ -37,5 +37,5 @@ echo "building kube-apiserver, kube-controller-manager $K8S and etcd with $GO ($
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
 "$GO" build -trimpath -ldflags "-s -w" -o "$TMP/etcd" go.etcd.io/etcd/server/v3
 "$TMP/kube-apiserver" --version
-"$TMP/etcd" --version | head -1
+"$TMP/etcd" --version | sed -n 1p   # (not head: etcd would die of SIGPIPE under pipefail)
 rm -rf "$OUT"; mv "$TMP" "$OUT"
