@@ -9,8 +9,9 @@
 //! - [`ledger`]: `status.roleBindings`, every binding this Invitation asked for, holds, or must
 //!   still remove, with its principal and id.
 //!
-//! [`plan`] turns the three into the reads still needed, the writes, and the next ledger;
-//! [`verdict`] turns a ledger into Ready.
+//! [`plan`] turns the three into the reads still needed, the writes, and the next ledger; each
+//! write's end is settled into that ledger ([`Plan::settle`]); [`verdict`] turns a ledger into
+//! Ready.
 //!
 //! Expected flow (one reconcile): desired + observed + ledger → plan → (reads → plan again) →
 //! record the ledger if a create is to be sent → writes, each settled into the ledger → the
@@ -41,6 +42,7 @@ pub mod ledger;
 pub mod observed;
 pub mod plan;
 pub mod resource;
+mod settle;
 #[cfg(test)]
 mod tests;
 pub mod verdict;
