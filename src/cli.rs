@@ -39,9 +39,9 @@ pub enum Command {
     Export(Box<ExportArgs>),
 }
 
-/// Flags of `export`.
+/// How to reach Confluent Cloud: the flags `run` and `export` share.
 #[derive(Debug, Args, Clone)]
-pub struct ExportArgs {
+pub struct ConfluentArgs {
     /// Confluent Cloud API base URL.
     #[arg(
         long,
@@ -51,13 +51,20 @@ pub struct ExportArgs {
     pub confluent_endpoint: String,
 
     /// A file holding an OAuth access token for Confluent Cloud (instead of
-    /// CONFLUENT_CLOUD_API_KEY/SECRET).
+    /// CONFLUENT_CLOUD_API_KEY/SECRET); `run` reads it again when it changes.
     #[arg(long, env = "CONFLUENT_CLOUD_ACCESS_TOKEN_FILE")]
     pub access_token_file: Option<PathBuf>,
 
     /// Timeout of one Confluent API request.
     #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: std::time::Duration,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub confluent: ConfluentArgs,
 
     /// The namespace written into every manifest.
     #[arg(long, default_value = "default")]
@@ -101,18 +108,8 @@ impl From<ExportDeletionPolicy> for crate::invitation::resource::DeletionPolicy 
 /// Flags of `run`.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Confluent Cloud API base URL.
-    #[arg(
-        long,
-        env = "CONFLUENT_CLOUD_ENDPOINT",
-        default_value = "https://api.confluent.cloud"
-    )]
-    pub confluent_endpoint: String,
-
-    /// A file holding an OAuth access token for Confluent Cloud, re-read when it changes
-    /// (instead of CONFLUENT_CLOUD_API_KEY/SECRET).
-    #[arg(long, env = "CONFLUENT_CLOUD_ACCESS_TOKEN_FILE")]
-    pub access_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub confluent: ConfluentArgs,
 
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
@@ -134,10 +131,6 @@ pub struct RunArgs {
     /// Reconciles running at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
-
-    /// Timeout of one Confluent API request.
-    #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub request_timeout: std::time::Duration,
 
     /// Ceiling on Confluent calls per second and per credential (default: none; the limit is
     /// learnt from the server's X-RateLimit-* headers and 429s, which are always honoured).

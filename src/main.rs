@@ -105,11 +105,12 @@ enum ExportError {
 
 async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
     use futures::TryStreamExt;
-    let credentials = operator::credentials_from_env(args.access_token_file.as_deref())?
+    let credentials = operator::credentials_from_env(args.confluent.access_token_file.as_deref())?
         .ok_or(ExportError::NoCredentials)?;
-    let settings = ClientSettings::new(&args.confluent_endpoint).map_err(ExportError::Client)?;
-    let http_client =
-        confluent_client::http_client(args.request_timeout).map_err(ExportError::Client)?;
+    let settings =
+        ClientSettings::new(&args.confluent.confluent_endpoint).map_err(ExportError::Client)?;
+    let http_client = confluent_client::http_client(args.confluent.request_timeout)
+        .map_err(ExportError::Client)?;
     let client = confluent_client::Client::new(http_client, settings, credentials, None);
     let mut remote = Vec::new();
     let mut pages = std::pin::pin!(client.list_pages(&confluent_client::ListFilter::default()));

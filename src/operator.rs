@@ -109,15 +109,15 @@ pub async fn operate(args: RunArgs) -> Result<(), Error> {
 /// The runtime's parts from the flags (the credential store with the default credentials from
 /// the environment, the Kubernetes client, the metrics) and the controller's settings.
 async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Settings), Error> {
-    let defaults = credentials_from_env(args.access_token_file.as_deref())?;
-    let mut client_settings = ClientSettings::new(&args.confluent_endpoint)?;
+    let defaults = credentials_from_env(args.confluent.access_token_file.as_deref())?;
+    let mut client_settings = ClientSettings::new(&args.confluent.confluent_endpoint)?;
     client_settings.budget =
         args.confluent_rate_limit
             .map(|per_second| confluent_client::ratelimit::Budget {
                 per_second,
                 burst: args.confluent_rate_burst,
             });
-    let http_client = confluent_client::http_client(args.request_timeout)?;
+    let http_client = confluent_client::http_client(args.confluent.request_timeout)?;
     let credentials = CredentialStore::new(
         http_client,
         client_settings,
@@ -131,7 +131,7 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
         tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
     }
     tracing::info!(
-        endpoint = %args.confluent_endpoint,
+        endpoint = %args.confluent.confluent_endpoint,
         namespace = settings.namespace.as_deref().unwrap_or("<all>"),
         resync = ?settings.resync,
         concurrency = settings.concurrency,
