@@ -38,6 +38,7 @@ mod flags;
 mod invitations;
 mod machine;
 mod measure;
+mod notes;
 mod peers;
 mod phases;
 mod report;

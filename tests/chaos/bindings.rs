@@ -1,4 +1,4 @@
-//! Role bindings under chaos (issues 15 and 24): a fixed share of the Invitations ([`SHARE`])
+//! Role bindings under chaos: a fixed share of the Invitations ([`SHARE`])
 //! list 1–3 bindings over a few shared scopes the mock accepts (some exclusive), and the world
 //! changes them mid-run: items added to, replaced in and removed from `spec.roleBindings`,
 //! bindings removed out of band, unlisted bindings added out of band for an invitee, invitations

@@ -1,4 +1,4 @@
-//! Two Invitations claiming one email (issue 13), under the same fire as the rest: `<pair>-a`
+//! Two Invitations claiming one email, under the same fire as the rest: `<pair>-a`
 //! first, `<pair>-b` (the email in capitals) a second later. Half of the owners are deleted
 //! mid-run, handing the invitation over. Invariants: never two live remote invitations for one
 //! email (`check_always`'s `duplicate-remote`, which covers every email), never a handover that

@@ -1,4 +1,4 @@
-//! Deleting a namespace that holds Invitations and the Secret they use completes (issue 13):
+//! Deleting a namespace that holds Invitations and the Secret they use completes:
 //! the operator's finalizer on the Secret keeps it readable until the Invitations' cleanup has
 //! used it, also when the operator is down while the namespace is deleted. The control plane's
 //! kube-controller-manager performs the namespace deletion.

@@ -1,4 +1,4 @@
-//! One owner per email per Confluent organization (issue 13): the oldest Invitation claiming an
+//! One owner per email per Confluent organization: the oldest Invitation claiming an
 //! email owns the remote invitation, the others report `EmailConflict` and touch nothing, and
 //! the owner's deletion hands the invitation over instead of deleting it.
 

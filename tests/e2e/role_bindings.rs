@@ -1,4 +1,4 @@
-//! `spec.roleBindings` (issue 15): the invitee's access, created with the invitation for
+//! `spec.roleBindings`: the invitee's access, created with the invitation for
 //! `User:<status.userId>`, kept as listed under lost responses and drift, removed by the deletion
 //! policies, never touched by an `EmailConflict` loser, and observed in batches.
 

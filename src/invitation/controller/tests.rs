@@ -1131,7 +1131,7 @@ fn the_watch_cache_keeps_what_reconciles_read_and_drops_the_rest() {
     assert_eq!(obj.metadata.resource_version.as_deref(), Some("7"));
 }
 
-// ---- one owner per email (issue 13) ----
+// ---- one owner per email ----
 
 /// Puts `objects` in the controller's watch cache, as the reflector would.
 fn cache(h: &Harness, objects: &[Invitation]) {
