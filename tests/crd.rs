@@ -98,13 +98,8 @@ fn invitation(email: &str, auth: Option<AuthType>) -> Invitation {
     Invitation::new(
         "jane",
         InvitationSpec {
-            email: email.into(),
             auth_type: auth,
-            credentials_secret_ref: None,
-            deletion_policy: DeletionPolicy::Delete,
-            reinvite_on_expiry: false,
-            role_bindings: Vec::new(),
-            exclusive_role_bindings: false,
+            ..InvitationSpec::of_email(email)
         },
     )
 }

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use confluent_invitation_operator::invitation::resource::{
-    DeletionPolicy, Invitation, InvitationSpec,
-};
+use confluent_invitation_operator::invitation::resource::{Invitation, InvitationSpec};
 
 use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::{ListParams, PostParams};
@@ -90,13 +88,8 @@ pub fn invitation(i: u64, bindings: Bindings) -> Invitation {
     Invitation::new(
         &name_of(i),
         InvitationSpec {
-            email: email_of(i),
-            auth_type: None,
-            credentials_secret_ref: None,
-            deletion_policy: DeletionPolicy::Delete,
-            reinvite_on_expiry: false,
             role_bindings: bindings.items(i),
-            exclusive_role_bindings: false,
+            ..InvitationSpec::of_email(email_of(i))
         },
     )
 }

@@ -1,8 +1,10 @@
 //! The observations under the results: plain statements derived from one row of a run.
 
+use std::time::Duration;
+
 use crate::flags::Opts;
 use crate::phases::Row;
-use crate::report::{pct, per_window};
+use crate::report::per_window;
 use crate::units::{count, rate_str, secs};
 
 /// Plain statements derived from one row.

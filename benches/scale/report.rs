@@ -9,8 +9,8 @@ use confluent_mock::CallCounts;
 
 use crate::flags::{Opts, RunKind};
 use crate::machine::Machine;
-use crate::notes::notes;
 use crate::measure::{PAGE, bound_with_bindings, physical_bound};
+use crate::notes::notes;
 use crate::peers::PeerRow;
 use crate::phases::Row;
 use crate::units::{count, flag_duration, mib, rate_str, secs};

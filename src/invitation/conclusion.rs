@@ -332,11 +332,23 @@ fn failing(
     generation: Option<i64>,
     now: jiff::Timestamp,
 ) -> Conclusion {
-    let next = status::next_status(status, outcome, generation, now);
     let streak = Streak::Grows {
         reason: note.reason.clone(),
         detail: note.text.clone(),
     };
+    with_note(status, outcome, note, (look, streak), generation, now)
+}
+
+/// The next status after `outcome`, and `note` as its Event when Ready changed.
+fn with_note(
+    status: Option<&InvitationStatus>,
+    outcome: &Outcome<'_>,
+    note: Note,
+    (look, streak): (Look, Streak),
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Conclusion {
+    let next = status::next_status(status, outcome, generation, now);
     let notes = if ready_changed(status, &next) {
         vec![note]
     } else {
@@ -364,18 +376,8 @@ pub fn held(
         reason,
         message: message.clone(),
     };
-    let next = status::next_status(status, &outcome, generation, now);
-    let notes = if ready_changed(status, &next) {
-        vec![Note::normal(reason, message)]
-    } else {
-        Vec::new()
-    };
-    Conclusion {
-        status: next,
-        notes,
-        look,
-        streak,
-    }
+    let note = Note::normal(reason, message);
+    with_note(status, &outcome, note, (look, streak), generation, now)
 }
 
 /// Nothing changed that status would show (waiting for a list in flight): status as it is, no

@@ -347,17 +347,14 @@ pub fn invitations(
         };
         left_out.extend(unlisted);
         let spec = InvitationSpec {
-            email: inv.email.clone().unwrap_or_else(|| email.clone()),
             auth_type: match inv.auth_type.as_deref() {
                 Some(AUTH_TYPE_SSO) => Some(AuthType::Sso),
                 Some(AUTH_TYPE_LOCAL) => Some(AuthType::Local),
                 _ => None,
             },
-            credentials_secret_ref: None,
             deletion_policy: options.deletion_policy,
-            reinvite_on_expiry: false,
             role_bindings,
-            exclusive_role_bindings: false,
+            ..InvitationSpec::of_email(inv.email.clone().unwrap_or_else(|| email.clone()))
         };
         let mut resource = Invitation::new(&name, spec);
         resource.metadata.namespace = Some(options.namespace.clone());

@@ -119,6 +119,22 @@ pub struct InvitationSpec {
     pub exclusive_role_bindings: bool,
 }
 
+impl InvitationSpec {
+    /// The spec of a manifest that states only `email`: every other field as the API server
+    /// defaults it.
+    pub fn of_email(email: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            auth_type: None,
+            credentials_secret_ref: None,
+            deletion_policy: DeletionPolicy::default(),
+            reinvite_on_expiry: false,
+            role_bindings: Vec::new(),
+            exclusive_role_bindings: false,
+        }
+    }
+}
+
 // How the invitee authenticates. (A plain comment: a doc comment here would replace the
 // field's description in the generated schema.)
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]

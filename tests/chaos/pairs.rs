@@ -11,9 +11,7 @@
 use std::time::Duration;
 
 use confluent_client::model::InviteStatus;
-use confluent_invitation_operator::invitation::resource::{
-    DeletionPolicy, Invitation, InvitationSpec,
-};
+use confluent_invitation_operator::invitation::resource::{Invitation, InvitationSpec};
 use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::PostParams;
 
@@ -44,13 +42,8 @@ impl Pair {
         Invitation::new(
             name,
             InvitationSpec {
-                email: email.into(),
-                auth_type: None,
-                credentials_secret_ref: None,
-                deletion_policy: DeletionPolicy::Delete,
-                reinvite_on_expiry: false,
                 role_bindings,
-                exclusive_role_bindings: false,
+                ..InvitationSpec::of_email(email)
             },
         )
     }

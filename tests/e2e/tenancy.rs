@@ -6,8 +6,6 @@
 //! (`validation.rs` covers the plain invalid manifests; nothing here repeats those.)
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use confluent_invitation_operator::invitation::resource::Invitation;
 use confluent_mock::MockConfig;
@@ -21,37 +19,6 @@ use crate::harness::*;
 /// Credentials the mock accepts, held only by a Secret of another namespace.
 const FOREIGN_KEY: &str = "foreign-team-key";
 const FOREIGN_SECRET: &str = "foreign-secret-71d4-must-stay-there";
-
-/// `kubectl apply` of `manifest`; the API server, not kubectl's client-side check, must refuse.
-/// kubectl leaves validation to a server that does it (field validation, 1.25+); before that it
-/// checks the schema itself unless told not to (`--validate=false`).
-fn kubectl_apply(manifest: &str, server_validates: bool) -> (bool, String) {
-    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let mut args = vec!["apply", "-f", "-"];
-    if !server_validates {
-        args.push("--validate=false");
-    }
-    let mut child = Command::new(kubectl)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs (set KUBECTL)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(manifest.as_bytes())
-        .expect("manifest written");
-    let out = child.wait_with_output().expect("kubectl finished");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// A Secret's keys and raw values.
 type SecretData<'a> = Vec<(&'a str, &'a [u8])>;
@@ -173,7 +140,14 @@ async fn hostile_emails_are_refused_by_the_api_server() {
     let count = cases.len();
     let server_validates = env.server_minor().await >= 25;
     for (what, email) in cases {
-        let (ok, out) = kubectl_apply(&manifest(&email), server_validates);
+        let (ok, out) = kubectl_apply(
+            &manifest(&email),
+            if server_validates {
+                &[]
+            } else {
+                &["--validate=false"]
+            },
+        );
         assert!(!ok, "{what} ({email}) was accepted: {out}");
         assert!(
             out.contains("spec.email"),

@@ -1,33 +1,6 @@
 //! Invalid manifests are refused by the API server, with a message naming the field.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::harness::*;
-
-fn kubectl_apply(manifest: &str) -> (bool, String) {
-    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let mut child = Command::new(kubectl)
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs (set KUBECTL)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run-all.sh"]
@@ -74,13 +47,13 @@ async fn invalid_manifests_are_refused_naming_the_field() {
             vec!["spec.credentialsSecretRef.name", "Required"],
         ),
     ] {
-        let (ok, out) = kubectl_apply(&manifest(spec));
+        let (ok, out) = kubectl_apply(&manifest(spec), &[]);
         assert!(!ok, "{spec} was accepted: {out}");
         for want in wants {
             assert!(out.contains(want), "{spec}: {want:?} not in {out}");
         }
     }
-    let (ok, out) = kubectl_apply(&manifest("{email: valid@example.com}"));
+    let (ok, out) = kubectl_apply(&manifest("{email: valid@example.com}"), &[]);
     assert!(ok, "a valid manifest is accepted: {out}");
     env.wait_phase("bad", "Sent", "True").await;
     assert_eq!(

@@ -203,13 +203,8 @@ mod tests {
         let mut invitation = Invitation::new(
             "jane",
             InvitationSpec {
-                email: "jane@example.com".into(),
-                auth_type: None,
-                credentials_secret_ref: None,
                 deletion_policy: policy,
-                reinvite_on_expiry: false,
-                role_bindings: Vec::new(),
-                exclusive_role_bindings: false,
+                ..InvitationSpec::of_email("jane@example.com")
             },
         );
         invitation.status = Some(InvitationStatus {

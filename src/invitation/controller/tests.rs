@@ -190,15 +190,7 @@ fn not_found(resource: &str, name: &str) -> Value {
 // ---- the Invitation as stored ----
 
 fn spec() -> InvitationSpec {
-    InvitationSpec {
-        email: EMAIL.into(),
-        auth_type: None,
-        credentials_secret_ref: None,
-        deletion_policy: DeletionPolicy::Delete,
-        reinvite_on_expiry: false,
-        role_bindings: Vec::new(),
-        exclusive_role_bindings: false,
-    }
+    InvitationSpec::of_email(EMAIL)
 }
 
 /// An Invitation as the API server would hand it over, with or without our finalizer.

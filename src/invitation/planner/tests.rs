@@ -3,15 +3,7 @@ use crate::invitation::resource::AuthType;
 use confluent_client::model::{ObjectMeta, ObjectReference};
 
 fn spec(email: &str) -> InvitationSpec {
-    InvitationSpec {
-        email: email.into(),
-        auth_type: None,
-        credentials_secret_ref: None,
-        deletion_policy: DeletionPolicy::Delete,
-        reinvite_on_expiry: false,
-        role_bindings: Vec::new(),
-        exclusive_role_bindings: false,
-    }
+    InvitationSpec::of_email(email)
 }
 
 fn inv(id: &str, email: &str, status: InviteStatus) -> RemoteInvitation {

@@ -39,26 +39,14 @@ where
     };
     let mut observed = Observed::default();
     if let Some(used) = ctx.owner(&key(invitation)) {
-        add_held(
-            ctx,
-            used.client,
-            ledger,
-            recorded_user(invitation),
-            &mut observed,
-        );
+        add_held(ctx, used.client, invitation, &mut observed);
     }
     let first = decide::plan_cleanup(&cleanup, ledger, &observed);
     if first.reads.is_empty() && first.steps.is_empty() && !first.removals_outstanding() {
         return Ok(());
     }
     let client = client().await?;
-    add_held(
-        ctx,
-        client.key(),
-        ledger,
-        recorded_user(invitation),
-        &mut observed,
-    );
+    add_held(ctx, client.key(), invitation, &mut observed);
     let mut plan = planned(&client, &mut observed, |seen| {
         decide::plan_cleanup(&cleanup, ledger, seen)
     })

@@ -29,7 +29,7 @@ use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use crate::role_bindings::{self as decide, Key, Observed, Plan, Step};
 use confluent_client::model::RemoteInvitation;
 use confluent_client::role_bindings::{organization_of, user_principal};
-use observe::{Ask, add_held, concerned, planned, recorded_user};
+use observe::{Ask, add_held, concerned, planned};
 use writes::Run;
 
 /// The bindings step of Apply, once the remote invitation stands as `inv`. No ledger when the
@@ -82,13 +82,7 @@ pub(super) async fn apply(
             });
             observed.list(&principal, filter, shown);
         }
-        add_held(
-            ctx,
-            client.key(),
-            ledger,
-            recorded_user(invitation),
-            &mut observed,
-        );
+        add_held(ctx, client.key(), invitation, &mut observed);
     }
     let mut plan = planned(client, &mut observed, |seen| {
         decide::plan(&live, ledger, seen)

@@ -125,15 +125,16 @@ impl Ask {
     }
 }
 
-/// Adds to `observed` what the held lists of `credential` show of every principal the ledger
-/// names (no call): whose an id is, for bindings no desired scope covers.
+/// Adds to `observed` what the held lists of `credential` show of every principal
+/// `invitation`'s ledger names (no call): whose an id is, for bindings no desired scope covers.
 pub(super) fn add_held(
     ctx: &Context,
     credential: u64,
-    ledger: &[RoleBindingStatus],
-    recorded_user: Option<&str>,
+    invitation: &Invitation,
     observed: &mut Observed,
 ) {
+    let recorded_user = recorded_user(invitation);
+    let ledger = recorded(invitation);
     let mut principals: Vec<String> = ledger
         .iter()
         .filter_map(|e| Key::of_entry(e, recorded_user).map(|k| k.principal))

@@ -3,7 +3,7 @@
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::super::context::{Context, CredentialUse, key};
-use super::observe::{Ask, MAX_SCOPE_LISTS, add_held, concerned, recorded, recorded_user};
+use super::observe::{Ask, MAX_SCOPE_LISTS, add_held, concerned, recorded};
 use crate::invitation::resource::Invitation;
 use crate::invitation::status::Phase;
 use crate::reason;
@@ -146,13 +146,7 @@ fn drifted(
         }
     }
     let ledger = recorded(invitation);
-    add_held(
-        ctx,
-        used.client,
-        ledger,
-        recorded_user(invitation),
-        &mut observed,
-    );
+    add_held(ctx, used.client, invitation, &mut observed);
     let plan = decide::plan(&ask.live(ctx, invitation), ledger, &observed);
     !plan.steps.is_empty() || !plan.reads.is_empty() || plan.ledger != ledger
 }
