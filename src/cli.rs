@@ -8,6 +8,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::runtime::telemetry::LogFormat;
 
+/// Confluent Cloud's API, where the operator calls unless told otherwise.
+const CONFLUENT_CLOUD: &str = "https://api.confluent.cloud";
+
+/// The leader-election Lease's default name: the operator's own.
+const LEASE_NAME: &str = "confluent-invitation-operator";
+
 /// Kubernetes operator for Confluent Cloud IAM v2 invitations.
 #[derive(Debug, Parser)]
 #[command(
@@ -43,11 +49,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct ConfluentArgs {
     /// Confluent Cloud API base URL.
-    #[arg(
-        long,
-        env = "CONFLUENT_CLOUD_ENDPOINT",
-        default_value = "https://api.confluent.cloud"
-    )]
+    #[arg(long, env = "CONFLUENT_CLOUD_ENDPOINT", default_value = CONFLUENT_CLOUD)]
     pub confluent_endpoint: String,
 
     /// A file holding an OAuth access token for Confluent Cloud (instead of
@@ -166,11 +168,7 @@ pub struct RunArgs {
     pub leader_election: bool,
 
     /// Name of the leader-election Lease.
-    #[arg(
-        long,
-        env = "LEADER_ELECTION_LEASE_NAME",
-        default_value = "confluent-invitation-operator"
-    )]
+    #[arg(long, env = "LEADER_ELECTION_LEASE_NAME", default_value = LEASE_NAME)]
     pub leader_election_lease_name: String,
 
     /// Namespace of the leader-election Lease (default: POD_NAMESPACE, else "default").
