@@ -6,6 +6,23 @@ fn spec(email: &str) -> InvitationSpec {
     InvitationSpec::of_email(email)
 }
 
+/// The planner's view of `spec` and `status`, every email domain allowed.
+fn view<'a>(spec: &'a InvitationSpec, status: Option<&'a InvitationStatus>) -> Resource<'a> {
+    Resource {
+        spec,
+        status,
+        allowed_email_domains: &[],
+    }
+}
+
+/// The field an immutable-field refusal names, if `step` is one.
+fn immutable_field(step: &Step<Apply>) -> Option<&'static str> {
+    match step {
+        Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged { field, .. })) => Some(field),
+        _ => None,
+    }
+}
+
 fn inv(id: &str, email: &str, status: InviteStatus) -> RemoteInvitation {
     RemoteInvitation {
         id: Some(id.into()),
@@ -36,10 +53,22 @@ fn status(id: &str, email: &str) -> InvitationStatus {
 const E: &str = "jane@example.com";
 
 fn found(i: RemoteInvitation) -> Remote {
+    read_by_id(ById::Found(i))
+}
+
+fn read_by_id(by_id: ById) -> Remote {
     Remote {
-        by_id: Some(ById::Found(i)),
+        by_id: Some(by_id),
         by_email: None,
     }
+}
+
+/// The invitation in status is no more: removed, or deactivated out of band.
+fn gone_or_deactivated() -> [ById; 2] {
+    [
+        ById::Gone,
+        ById::Found(inv("i-1", E, InviteStatus::Deactivated)),
+    ]
 }
 
 fn listed(items: Vec<RemoteInvitation>) -> Remote {
@@ -59,11 +88,7 @@ fn create(email: &str) -> CreateInvitation {
 #[test]
 fn a_new_resource_looks_up_then_creates() {
     let s = spec(E);
-    let r = Resource {
-        spec: &s,
-        status: None,
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, None);
     assert_eq!(plan(r, &Remote::default()), Step::Read(Read::LookUp));
     assert_eq!(
         plan(r, &listed(vec![])),
@@ -74,11 +99,7 @@ fn a_new_resource_looks_up_then_creates() {
 #[test]
 fn a_new_resource_adopts_a_live_invitation_for_its_email() {
     let s = spec(E);
-    let r = Resource {
-        spec: &s,
-        status: None,
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, None);
     let sent = inv("i-1", "JANE@example.com", InviteStatus::Sent);
     assert_eq!(
         plan(r, &listed(vec![sent.clone()])),
@@ -112,11 +133,7 @@ fn a_new_resource_adopts_a_live_invitation_for_its_email() {
 fn adopting_with_another_auth_type_is_refused() {
     let mut s = spec(E);
     s.auth_type = Some(AuthType::Local);
-    let r = Resource {
-        spec: &s,
-        status: None,
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, None);
     let a = plan(r, &listed(vec![inv("i-1", E, InviteStatus::Sent)]));
     assert!(
         matches!(&a, Step::Do(Apply::Refuse(SpecRefusal::AuthTypeConflict(m))) if m.contains("AUTH_TYPE_SSO")),
@@ -128,11 +145,7 @@ fn adopting_with_another_auth_type_is_refused() {
 fn a_known_id_is_read_and_observed_in_every_state() {
     let s = spec(E);
     let st = status("i-1", E);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, Some(&st));
     assert_eq!(
         plan(r, &Remote::default()),
         Step::Read(Read::Get("i-1".into()))
@@ -153,19 +166,9 @@ fn a_known_id_is_read_and_observed_in_every_state() {
 fn removed_or_deactivated_out_of_band_is_recreated_after_a_look_up() {
     let s = spec(E);
     let st = status("i-1", E);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
-    for by_id in [
-        ById::Gone,
-        ById::Found(inv("i-1", E, InviteStatus::Deactivated)),
-    ] {
-        let mut remote = Remote {
-            by_id: Some(by_id),
-            by_email: None,
-        };
+    let r = view(&s, Some(&st));
+    for by_id in gone_or_deactivated() {
+        let mut remote = read_by_id(by_id);
         assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
         remote.by_email = Some(vec![]);
         assert_eq!(
@@ -184,21 +187,13 @@ fn expiry_reinvites_only_when_asked_and_never_twice() {
     let mut s = spec(E);
     let st = status("i-1", E);
     let expired = inv("i-1", E, InviteStatus::Expired);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, Some(&st));
     assert_eq!(
         plan(r, &found(expired.clone())),
         Step::Do(Apply::Observe(expired.clone()))
     );
     s.reinvite_on_expiry = true;
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, Some(&st));
     let mut remote = found(expired.clone());
     assert_eq!(plan(r, &remote), Step::Read(Read::LookUp));
     remote.by_email = Some(vec![expired.clone()]);
@@ -219,46 +214,17 @@ fn expiry_reinvites_only_when_asked_and_never_twice() {
 fn immutable_fields_are_guarded_by_the_controller_itself() {
     let mut s = spec("john@example.com");
     let st = status("i-1", E);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
-    let a = plan(r, &Remote::default());
-    assert!(
-        matches!(
-            &a,
-            Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
-                field: "email",
-                ..
-            }))
-        ),
-        "{a:?}"
-    );
+    let r = view(&s, Some(&st));
+    assert_eq!(immutable_field(&plan(r, &Remote::default())), Some("email"));
     s.email = E.to_uppercase(); // case alone is no change
     s.auth_type = Some(AuthType::Local);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
-    let a = plan(r, &Remote::default());
-    assert!(
-        matches!(
-            &a,
-            Step::Do(Apply::Refuse(SpecRefusal::ImmutableFieldChanged {
-                field: "authType",
-                ..
-            }))
-        ),
-        "{a:?}"
+    let r = view(&s, Some(&st));
+    assert_eq!(
+        immutable_field(&plan(r, &Remote::default())),
+        Some("authType")
     );
     s.auth_type = Some(AuthType::Sso);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, Some(&st));
     assert_eq!(
         plan(r, &Remote::default()),
         Step::Read(Read::Get("i-1".into()))
@@ -269,11 +235,7 @@ fn immutable_fields_are_guarded_by_the_controller_itself() {
         ..Default::default()
     };
     let s = spec(E);
-    let r = Resource {
-        spec: &s,
-        status: Some(&st),
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, Some(&st));
     let a = plan(
         r,
         &found(inv("i-1", "john@example.com", InviteStatus::Sent)),
@@ -287,11 +249,7 @@ fn immutable_fields_are_guarded_by_the_controller_itself() {
 #[test]
 fn an_invalid_email_is_never_sent() {
     let s = spec("not-an-address");
-    let r = Resource {
-        spec: &s,
-        status: None,
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, None);
     assert!(matches!(
         plan(r, &Remote::default()),
         Step::Do(Apply::Refuse(SpecRefusal::InvalidSpec(_)))
@@ -345,16 +303,7 @@ fn cleanup_follows_the_deletion_policy() {
     let sent = inv("i-1", E, InviteStatus::Sent);
     let accepted = inv("i-1", E, InviteStatus::Accepted);
     let mut s = spec(E);
-    let r = |s: &InvitationSpec, remote: &Remote| {
-        plan_cleanup(
-            Resource {
-                spec: s,
-                status: Some(&st),
-                allowed_email_domains: &[],
-            },
-            remote,
-        )
-    };
+    let r = |s: &InvitationSpec, remote: &Remote| plan_cleanup(view(s, Some(&st)), remote);
     // Delete
     assert_eq!(
         r(&s, &Remote::default()),
@@ -373,14 +322,8 @@ fn cleanup_follows_the_deletion_policy() {
         Step::Do(Cleanup::KeepAcceptedMember("u-i-1".into()))
     );
     // gone or deactivated: look for a replacement whose id never reached status
-    for by_id in [
-        ById::Gone,
-        ById::Found(inv("i-1", E, InviteStatus::Deactivated)),
-    ] {
-        let mut remote = Remote {
-            by_id: Some(by_id),
-            by_email: None,
-        };
+    for by_id in gone_or_deactivated() {
+        let mut remote = read_by_id(by_id);
         assert_eq!(r(&s, &remote), Step::Read(Read::LookUp));
         remote.by_email = Some(vec![inv("i-1", E, InviteStatus::Deactivated)]);
         assert_eq!(r(&s, &remote), Step::Do(Cleanup::Release));
@@ -412,11 +355,7 @@ fn cleanup_never_touches_an_invitation_for_another_email() {
     for policy in [DeletionPolicy::Delete, DeletionPolicy::DeleteUser] {
         let mut s = spec(E);
         s.deletion_policy = policy;
-        let r = Resource {
-            spec: &s,
-            status: Some(&st),
-            allowed_email_domains: &[],
-        };
+        let r = view(&s, Some(&st));
         for theirs in [
             inv("i-9", "b@example.com", InviteStatus::Sent),
             inv("i-9", "b@example.com", InviteStatus::Accepted),
@@ -442,11 +381,7 @@ fn cleanup_never_touches_an_invitation_for_another_email() {
 #[test]
 fn cleanup_without_an_id_finds_the_invitation_by_email() {
     let s = spec(E);
-    let r = Resource {
-        spec: &s,
-        status: None,
-        allowed_email_domains: &[],
-    };
+    let r = view(&s, None);
     assert_eq!(
         plan_cleanup(r, &Remote::default()),
         Step::Read(Read::LookUp)
