@@ -85,12 +85,8 @@ async fn chaos_keeps_every_invariant() {
 
     // 1. create everything and change the world, under faults, kills and one API server restart
     let dry_run_at = kills_before * 3 / 4;
-    eprintln!(
-        "[{:7.1}s] phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {}, --dry-run at kill {dry_run_at})",
-        w.t(),
-        planned.len(),
-        kills_before / 2
-    );
+    w.say(format_args!("phase 1: create {} Invitations under fire ({kills_before} kills, API server restart after kill {}, --dry-run at kill {dry_run_at})", planned.len(),
+        kills_before / 2));
     let (stop, rx) = stop_pair();
     // the world changes over about as long as the kills take; faults go on until both are done
     let spread = Duration::from_millis(2500 * u64::from(kills_before));
@@ -107,7 +103,7 @@ async fn chaos_keeps_every_invariant() {
                         },
                     ))
                     .await;
-                    eprintln!("[{:7.1}s] all {} created", w.t(), planned.len());
+                    w.say(format_args!("all {} created", planned.len()));
                     mutate(w, seed ^ 1, spread).await;
                 },
                 async {
@@ -129,10 +125,9 @@ async fn chaos_keeps_every_invariant() {
     );
 
     // 2. faults stop: the operator must converge, every status true to the mock
-    eprintln!(
-        "[{:7.1}s] phase 2: faults stopped; waiting for convergence",
-        w.t()
-    );
+    w.say(format_args!(
+        "phase 2: faults stopped; waiting for convergence"
+    ));
     let started = Instant::now();
     let mut last_report = Instant::now();
     let (converged, converged_bindings, converged_account) = loop {
@@ -145,12 +140,11 @@ async fn chaos_keeps_every_invariant() {
             .filter(|n| snap.deleted.contains(*n))
             .collect();
         if out.violations.is_empty() && deleting.is_empty() {
-            eprintln!(
-                "[{:7.1}s] converged after {:.1}s: {} live Invitations match the mock",
-                w.t(),
+            w.say(format_args!(
+                "converged after {:.1}s: {} live Invitations match the mock",
                 started.elapsed().as_secs_f64(),
                 snap.resources.len()
-            );
+            ));
             break (
                 converged_state(&snap),
                 bindings::converged(&snap),
@@ -165,23 +159,21 @@ async fn chaos_keeps_every_invariant() {
                     .entry(v.key.split(':').next().unwrap_or("?"))
                     .or_default() += 1;
             }
-            eprintln!(
-                "[{:7.1}s] not converged yet: {kinds:?}, {} still deleting; e.g. {}",
-                w.t(),
+            w.say(format_args!(
+                "not converged yet: {kinds:?}, {} still deleting; e.g. {}",
                 deleting.len(),
                 out.violations
                     .first()
                     .map(|v| v.message.as_str())
                     .unwrap_or("-")
-            );
+            ));
         }
         if started.elapsed() > CONVERGE_WITHIN {
-            eprintln!(
-                "[{:7.1}s] NOT converged after {}s: {} mismatches, still deleting {deleting:?}",
-                w.t(),
+            w.say(format_args!(
+                "NOT converged after {}s: {} mismatches, still deleting {deleting:?}",
                 CONVERGE_WITHIN.as_secs(),
                 out.violations.len()
-            );
+            ));
             w.record(out.violations);
             break (
                 converged_state(&snap),
@@ -193,10 +185,9 @@ async fn chaos_keeps_every_invariant() {
     };
 
     // 3. delete everything, under faults and kills again
-    eprintln!(
-        "[{:7.1}s] phase 3: delete everything under fire ({kills_after_converge} kills)",
-        w.t()
-    );
+    w.say(format_args!(
+        "phase 3: delete everything under fire ({kills_after_converge} kills)"
+    ));
     let (stop, rx) = stop_pair();
     tokio::join!(
         async {
@@ -211,27 +202,24 @@ async fn chaos_keeps_every_invariant() {
     );
 
     // 4. faults stop: everything must be released, with its policy applied
-    eprintln!(
-        "[{:7.1}s] phase 4: faults stopped; waiting for every finalizer",
-        w.t()
-    );
+    w.say(format_args!(
+        "phase 4: faults stopped; waiting for every finalizer"
+    ));
     let started = Instant::now();
     loop {
         let left = w.list().await.len();
         if left == 0 {
-            eprintln!(
-                "[{:7.1}s] all released after {:.1}s",
-                w.t(),
+            w.say(format_args!(
+                "all released after {:.1}s",
                 started.elapsed().as_secs_f64()
-            );
+            ));
             break;
         }
         if started.elapsed() > RELEASE_WITHIN {
-            eprintln!(
-                "[{:7.1}s] {left} Invitations still there after {}s",
-                w.t(),
+            w.say(format_args!(
+                "{left} Invitations still there after {}s",
                 RELEASE_WITHIN.as_secs()
-            );
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

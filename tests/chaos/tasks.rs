@@ -372,14 +372,13 @@ async fn dry_run_stretch(w: &World, op: &mut Operator, rng: &mut fastrand::Rng) 
     let before_writes = writes(w);
     let before = recorded_ids(&w.list().await);
     start(w, op, true).await;
-    eprintln!(
-        "[{:7.1}s] operator #{} runs with --dry-run for {}s ({} statuses record {} binding ids)",
-        w.t(),
+    w.say(format_args!(
+        "operator #{} runs with --dry-run for {}s ({} statuses record {} binding ids)",
         op.incarnation,
         DRY_RUN_FOR.as_secs(),
         before.values().filter(|ids| !ids.is_empty()).count(),
         before.values().map(BTreeSet::len).sum::<usize>()
-    );
+    ));
     let started = Instant::now();
     let mut changes: Vec<bool> = std::iter::repeat_n(true, DRY_RUN_EDITS)
         .chain(std::iter::repeat_n(false, DRY_RUN_REMOVALS))
@@ -428,11 +427,10 @@ async fn dry_run_stretch(w: &World, op: &mut Operator, rng: &mut fastrand::Rng) 
     });
     out.count(w);
     w.record(out.violations);
-    eprintln!(
-        "[{:7.1}s] --dry-run stretch over ({} Confluent writes meanwhile); back to a normal operator",
-        w.t(),
+    w.say(format_args!(
+        "--dry-run stretch over ({} Confluent writes meanwhile); back to a normal operator",
         wrote
-    );
+    ));
     start(w, op, false).await;
 }
 
@@ -477,11 +475,10 @@ async fn restart_apiserver(w: &World, op: &mut Operator) {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/local/restart-apiserver.sh");
     let dir = w.config.control_plane_dir.clone();
     let pid = op.pid();
-    eprintln!(
-        "[{:7.1}s] restarting the kube-apiserver (operator #{} pid {pid} keeps running)",
-        w.t(),
+    w.say(format_args!(
+        "restarting the kube-apiserver (operator #{} pid {pid} keeps running)",
         op.incarnation
-    );
+    ));
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(script).arg(dir).stdin(Stdio::null()).output()
@@ -496,11 +493,10 @@ async fn restart_apiserver(w: &World, op: &mut Operator) {
         String::from_utf8_lossy(&out.stderr)
     );
     Stats::add(&w.stats.apiserver_restarts, 1);
-    eprintln!(
-        "[{:7.1}s] kube-apiserver back after {:.1}s",
-        w.t(),
+    w.say(format_args!(
+        "kube-apiserver back after {:.1}s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     // Invitations created while the operator's watch is still recovering; their names sort
     // first, in the middle and last, so they come at different points of its re-list.
     let mut probes = Vec::new();
@@ -543,13 +539,12 @@ async fn restart_apiserver(w: &World, op: &mut Operator) {
         tokio::time::sleep(ms(500)).await;
     }
     let survived = op.exited().is_none();
-    eprintln!(
-        "[{:7.1}s] after the API server restart: operator pid {pid} {}; {} of {} new Invitations reconciled",
-        w.t(),
+    w.say(format_args!(
+        "after the API server restart: operator pid {pid} {}; {} of {} new Invitations reconciled",
         if survived { "still running" } else { "EXITED" },
         probes.len() - waiting.len(),
         probes.len()
-    );
+    ));
     if !survived {
         w.record(vec![Violation::new(
             "apiserver-restart-exit",

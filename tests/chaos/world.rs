@@ -380,6 +380,11 @@ impl World {
         self.started.elapsed().as_secs_f64()
     }
 
+    /// Prints a line of the run's progress, stamped with the seconds since it started.
+    pub fn say(&self, line: std::fmt::Arguments<'_>) {
+        eprintln!("[{:7.1}s] {line}", self.t());
+    }
+
     /// Records violations; prints each new one at once.
     pub fn record(&self, found: Vec<Violation>) {
         let mut all = lock(&self.violations);
@@ -387,7 +392,7 @@ impl World {
             match all.get_mut(&v.key) {
                 Some((_, seen)) => *seen += 1,
                 None => {
-                    eprintln!("[{:7.1}s] VIOLATION {}: {}", self.t(), v.key, v.message);
+                    self.say(format_args!("VIOLATION {}: {}", v.key, v.message));
                     all.insert(v.key.clone(), (v, 1));
                 }
             }
