@@ -12,30 +12,12 @@ use confluent_mock::{Fault, FaultAction, MockConfig, MockServer};
 const KEY: &str = "role-bindings-test-key";
 const SECRET: &str = "role-bindings-test-secret-5e1a";
 
-async fn mock() -> MockServer {
-    confluent_mock::start(
-        "127.0.0.1:0".parse().unwrap(),
-        MockConfig {
-            api_keys: vec![(KEY.into(), SECRET.into())],
-            ..MockConfig::default()
-        },
-    )
-    .await
-    .unwrap()
-}
-
-fn client(server: &MockServer, credentials: Credentials) -> Client {
+/// The real client on the mock, retrying quickly.
+fn client(server: &MockServer) -> Client {
     let http = confluent_client::http_client(Duration::from_secs(2)).unwrap();
     let mut settings = ClientSettings::new(&server.base_url()).unwrap();
     settings.retry.backoff.base = Duration::from_millis(20);
-    Client::new(http, settings, credentials, None)
-}
-
-fn create(email: &str) -> CreateInvitation {
-    CreateInvitation {
-        email: email.into(),
-        auth_type: None,
-    }
+    Client::new(http, settings, Credentials::api_key(KEY, SECRET), None)
 }
 
 /// The pure decisions (`role_bindings`) driven with the real client against the mock: observing
@@ -50,14 +32,19 @@ async fn planned_bindings_against_the_mock_cost_one_list_per_scope_and_never_dup
         self, Demand, Done, Live, Observed, OnDisallowed, Step,
     };
 
-    let server = mock().await;
-    let c = client(&server, Credentials::api_key(KEY, SECRET));
+    let server = test_support::start_mock(KEY, SECRET, MockConfig::default())
+        .await
+        .unwrap();
+    let c = client(&server);
     let m = server.state();
     // N = 30 invitees, k = 2 bindings each, over s = 3 distinct scopes
     let mut users = Vec::new();
     for n in 0..30 {
         let inv = c
-            .create_invitation(&create(&format!("user{n}@example.com")))
+            .create_invitation(&CreateInvitation {
+                email: format!("user{n}@example.com"),
+                auth_type: None,
+            })
             .await
             .unwrap();
         users.push(inv);
