@@ -79,18 +79,8 @@ CHART=deploy/helm/confluent-invitation-operator
 install_chart() {
   helm install "$RELEASE" "$CHART" -n "$RELEASE_NS" --create-namespace --server-side="$1" \
     --set leaderElection.enabled=true --set replicas=2 >/dev/null
-  local sa token server
-  sa=$(kubectl -n "$RELEASE_NS" get deploy "$RELEASE" -o jsonpath='{.spec.template.spec.serviceAccountName}')
-  token=$(kubectl -n "$RELEASE_NS" create token "$sa" --duration=3h)
-  server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-  cat > "$E2E_CONTROL_PLANE_DIR/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "$server", insecure-skip-tls-verify: true}}]
-users: [{name: operator, user: {token: "$token"}}]
-contexts: [{name: operator, context: {cluster: local, user: operator}}]
-current-context: operator
-KC
+  local sa
+  sa=$(tests/manifests/sa-kubeconfig.sh "$RELEASE_NS" "$RELEASE" 3h "$E2E_CONTROL_PLANE_DIR/operator.kubeconfig")
   export E2E_OPERATOR_KUBECONFIG="$E2E_CONTROL_PLANE_DIR/operator.kubeconfig"
   # the leader-election test uses the chart's own Lease (its Role allows only that one)
   E2E_LEASE_NAME=$(kubectl -n "$RELEASE_NS" get deploy "$RELEASE" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="LEADER_ELECTION_LEASE_NAME")].value}')

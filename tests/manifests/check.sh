@@ -226,7 +226,7 @@ check "GitOps examples parse and point at existing paths" \
 
 # ---- Dockerfile and scripts -----------------------------------------------------------------
 check "hadolint Dockerfile" hadolint Dockerfile
-check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" "$HERE/gitops-live.sh" deploy/kustomize/generate.sh \
+check "shellcheck of the manifest scripts" shellcheck "$HERE/check.sh" "$HERE/gitops-live.sh" "$HERE/sa-kubeconfig.sh" deploy/kustomize/generate.sh \
   deploy/argocd/embed-health.sh
 
 # ---- server-side dry runs (only with a cluster) ---------------------------------------------

@@ -115,18 +115,8 @@ pass "kstatus of the live chart objects: Current (the Deployment InProgress: no 
 
 # The operator as the rendered Deployment would run it: its ServiceAccount's token, its flags.
 DEPLOY="$RELEASE-confluent-invitation-operator"
-SA=$(kubectl -n "$NS" get deploy "$DEPLOY" -o jsonpath='{.spec.template.spec.serviceAccountName}')
+tests/manifests/sa-kubeconfig.sh "$NS" "$DEPLOY" 1h "$work/operator.kubeconfig" >/dev/null
 LEASE=$(kubectl -n "$NS" get deploy "$DEPLOY" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="LEADER_ELECTION_LEASE_NAME")].value}')
-TOKEN=$(kubectl -n "$NS" create token "$SA" --duration=1h)
-SERVER=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-cat >"$work/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "$SERVER", insecure-skip-tls-verify: true}}]
-users: [{name: operator, user: {token: "$TOKEN"}}]
-contexts: [{name: operator, context: {cluster: local, user: operator}}]
-current-context: operator
-KC
 EXAMPLE_KEY=$(sed -n 's/^ *apiKey: *\([^ #]*\).*/\1/p' deploy/examples/10-credentials-secret.yaml)
 EXAMPLE_SECRET=$(sed -n 's/^ *apiSecret: *\([^ #]*\).*/\1/p' deploy/examples/10-credentials-secret.yaml)
 target/debug/confluent-mock --listen "127.0.0.1:$MOCK_PORT" --api-key gitops-key --api-secret gitops-secret \
