@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use super::drive::{self, Reads, Source, Stage};
+use super::drive::{self, Driven, Reads, Source, Stage};
 use super::error::Error;
 use super::role_bindings;
 use super::{claims, preview, report};
@@ -116,7 +116,7 @@ async fn act(
         conflicts: 0,
     };
     match drive::drive(&mut stage, &reads, first).await {
-        Ok(Ended::Remote(inv, event)) => {
+        Ok(Driven::Done(Ended::Remote(inv, event))) => {
             ctx.confluent.snapshots.record(&client, &inv);
             if let Some(org) = inv
                 .resource_name()
@@ -131,9 +131,11 @@ async fn act(
                 bindings,
             })
         }
-        Ok(Ended::Refused(r)) => Ok(Ending::refused(r.reason(), r.message().to_owned())),
-        Ok(Ended::Held(would)) => Ok(preview::held(invitation, ctx, would)),
-        Err(Error::AwaitingList) => {
+        Ok(Driven::Done(Ended::Refused(r))) => {
+            Ok(Ending::refused(r.reason(), r.message().to_owned()))
+        }
+        Ok(Driven::Done(Ended::Held(would))) => Ok(preview::held(invitation, ctx, would)),
+        Ok(Driven::AwaitingList) => {
             // The list in flight (or the sweeper's next) reports what changed remotely, if
             // anything, and a look again costs nothing once it is in: soon at first, then
             // the longer the lists keep failing (half the time they have, up to half a resync),

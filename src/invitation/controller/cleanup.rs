@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use super::drive::{self, Reads, Source, Stage};
+use super::drive::{self, Driven, Reads, Source, Stage};
 use super::error::Error;
 use super::{claims, report, role_bindings};
 use crate::invitation::planner::{self, Cleanup, Remote, Step};
@@ -111,7 +111,11 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
         invitation,
         client: &client,
     };
-    drive::drive(&mut stage, &reads, first).await
+    match drive::drive(&mut stage, &reads, first).await? {
+        Driven::Done(()) => Ok(()),
+        // (cleanup reads from Confluent itself, never from a snapshot: it has no list to await)
+        Driven::AwaitingList => Err(Error::Unsettled(CleanupStage::NAME)),
+    }
 }
 
 /// The invitation stays for `next`: the bindings this resource recorded go per its policy,

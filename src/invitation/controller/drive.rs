@@ -33,6 +33,17 @@ pub(super) trait Stage {
     ) -> Result<Option<Self::Done>, Error>;
 }
 
+/// How a drive ended.
+pub(super) enum Driven<D> {
+    /// The stage's terminal action is done.
+    Done(D),
+    /// An unchanged resource's credential is being listed (or its list failed moments ago): it
+    /// waits for that list instead of holding a worker
+    /// ([`crate::runtime::snapshot::Snapshots::fresh_unless_listing`]). Not a failure: Apply
+    /// looks again quietly.
+    AwaitingList,
+}
+
 /// Where reads are answered from.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Source {
@@ -41,7 +52,7 @@ pub(super) enum Source {
     /// (a resource whose spec changed, a new one), except under a 429.
     Snapshot,
     /// The snapshot only: when it is being listed the reconcile does not wait
-    /// ([`Error::AwaitingList`]), and when it cannot be refreshed nothing stands in for it, the
+    /// ([`Driven::AwaitingList`]), and when it cannot be refreshed nothing stands in for it, the
     /// status staying as last observed. For a resource reconciled again unchanged (after a
     /// restart or a watch re-list, every resource at once): a worker held, or a call made, by
     /// each would put the resources that changed, or are new, behind all of them.
@@ -61,14 +72,20 @@ pub(super) struct Reads<'a> {
 }
 
 impl Reads<'_> {
-    async fn read(&self, read: Read, remote: &mut Remote) -> Result<(), Error> {
+    async fn read(&self, read: Read, remote: &mut Remote) -> Result<Driven<()>, Error> {
         match read {
             Read::Get(id) => {
-                remote.by_id = Some(match self.gets {
+                let found = match self.gets {
                     Source::Snapshot => observe(self.ctx, self.client, &id).await?,
-                    Source::SnapshotOnly => observe_unchanged(self.ctx, self.client, &id).await?,
+                    Source::SnapshotOnly => {
+                        match observe_unchanged(self.ctx, self.client, &id).await? {
+                            Some(found) => found,
+                            None => return Ok(Driven::AwaitingList),
+                        }
+                    }
                     Source::Confluent => get(self.client, &id).await?,
-                });
+                };
+                remote.by_id = Some(found);
             }
             Read::LookUp => {
                 remote.by_email = Some(match self.look_ups {
@@ -81,7 +98,7 @@ impl Reads<'_> {
                 });
             }
         }
-        Ok(())
+        Ok(Driven::Done(()))
     }
 }
 
@@ -91,15 +108,19 @@ pub(super) async fn drive<S: Stage>(
     stage: &mut S,
     reads: &Reads<'_>,
     first: Step<S::Act>,
-) -> Result<S::Done, Error> {
+) -> Result<Driven<S::Done>, Error> {
     let mut remote = Remote::default();
     let mut step = first;
     for _ in 0..MAX_STEPS {
         match step {
-            Step::Read(read) => reads.read(read, &mut remote).await?,
+            Step::Read(read) => {
+                if let Driven::AwaitingList = reads.read(read, &mut remote).await? {
+                    return Ok(Driven::AwaitingList);
+                }
+            }
             Step::Do(act) => {
                 if let Some(done) = stage.act(act, &mut remote).await? {
-                    return Ok(done);
+                    return Ok(Driven::Done(done));
                 }
             }
         }
@@ -138,20 +159,21 @@ fn call_may_stand_in(e: confluent_client::Error) -> Result<confluent_client::Err
     }
 }
 
-/// [`Source::SnapshotOnly`]: the invitation with this id from a fresh snapshot, or nothing yet.
+/// [`Source::SnapshotOnly`]: the invitation with this id from a fresh snapshot, or `None`
+/// while the list is awaited.
 async fn observe_unchanged(
     ctx: &Context,
     client: &confluent_client::Client,
     id: &str,
-) -> Result<ById, Error> {
+) -> Result<Option<ById>, Error> {
     match ctx
         .confluent
         .snapshots
         .fresh_unless_listing(client, |s| s.get(id))
         .await?
     {
-        Some(found) => from_snapshot(client, id, found).await,
-        None => Err(Error::AwaitingList),
+        Some(found) => Ok(Some(from_snapshot(client, id, found).await?)),
+        None => Ok(None),
     }
 }
 

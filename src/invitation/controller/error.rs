@@ -29,11 +29,6 @@ pub enum Error {
     /// The planner asked for more steps than any of its paths takes: a bug, not input.
     #[error("internal: the planner did not settle during {0}")]
     Unsettled(&'static str),
-    /// An unchanged resource's credential is being listed (or its list failed moments ago): it
-    /// waits for that list instead of holding a worker ([`crate::runtime::snapshot::Snapshots::fresh_unless_listing`]).
-    /// Not a failure: Apply requeues it quietly.
-    #[error("waiting for the credential's invitation list")]
-    AwaitingList,
 }
 
 impl Error {
@@ -51,7 +46,6 @@ impl Error {
             Self::BindingsLeft => "RoleBindingRevocationPending",
             Self::Unnamed => "Unnamed",
             Self::Unsettled(_) => "InternalError",
-            Self::AwaitingList => "AwaitingList",
         }
     }
 
