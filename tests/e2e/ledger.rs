@@ -103,6 +103,24 @@ fn is_ready(i: &Invitation) -> bool {
     ready_of(i).is_some_and(|r| r.0 == "True")
 }
 
+/// `name` once its one item is Bound and Ready is True.
+async fn bound_once(env: &Env, name: &str, what: &str) -> Invitation {
+    env.wait_for(name, what, |i| all_bound(i, 1) && is_ready(i))
+        .await
+}
+
+/// Deletes `name` (policy Delete) and checks that `user` is left no binding.
+async fn deleted_with_every_binding(env: &Env, name: &str, user: &str, why: &str) {
+    env.delete_and_wait_gone(name).await;
+    assert!(env.bindings_of_user(user).is_empty(), "{why}");
+}
+
+/// The binding `id` is gone, and status records exactly what Confluent holds for `user`.
+fn gone_and_status_true(env: &Env, user: &str, id: &str, inv: &Invitation) {
+    assert!(!remote_ids(env, user).contains(id));
+    assert_eq!(remote_ids(env, user), status_ids(inv));
+}
+
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run-all.sh"]
 async fn a_replaced_item_stays_recorded_while_rate_limited_then_goes() {
@@ -249,11 +267,13 @@ async fn a_tightened_allowed_roles_keeps_the_binding_recorded_and_deletes_it_wit
         .await;
     assert_eq!(kind, "Warning");
     assert!(remote_ids(&env, &user).contains(&id), "kept (Keep)");
-    env.delete_and_wait_gone("boss").await;
-    assert!(
-        env.bindings_of_user(&user).is_empty(),
-        "deleted with the Invitation (policy Delete)"
-    );
+    deleted_with_every_binding(
+        &env,
+        "boss",
+        &user,
+        "deleted with the Invitation (policy Delete)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -285,11 +305,7 @@ async fn a_refusal_of_allowed_roles_is_lifted_when_the_flag_is() {
     env.options_mut().extra_args.clear();
     env.start_operator();
     env.wait_ready().await;
-    let inv = env
-        .wait_for("dev", "Bound without the flag", |i| {
-            all_bound(i, 1) && is_ready(i)
-        })
-        .await;
+    let inv = bound_once(&env, "dev", "Bound without the flag").await;
     assert!(
         bindings_of(&inv)[0].message.is_none(),
         "no word of a flag that no longer holds"
@@ -316,11 +332,7 @@ async fn a_refused_list_keeps_the_ids_and_the_deletion_still_deletes_them() {
         bindings_of(&inv)
     );
     assert!(all_bound(&inv, 2), "{:#?}", bindings_of(&inv));
-    env.delete_and_wait_gone("jane").await;
-    assert!(
-        env.bindings_of_user(&user).is_empty(),
-        "both deleted with the Invitation"
-    );
+    deleted_with_every_binding(&env, "jane", &user, "both deleted with the Invitation").await;
 }
 
 #[tokio::test]
@@ -355,13 +367,8 @@ async fn a_dry_run_keeps_the_id_of_a_binding_it_would_delete() {
     env.kill_operator();
     env.start_operator();
     env.wait_ready().await;
-    let inv = env
-        .wait_for("jane", "the removed item's binding deleted", |i| {
-            all_bound(i, 1) && is_ready(i)
-        })
-        .await;
-    assert!(!remote_ids(&env, &user).contains(&topic_id));
-    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    let inv = bound_once(&env, "jane", "the removed item's binding deleted").await;
+    gone_and_status_true(&env, &user, &topic_id, &inv);
 }
 
 #[tokio::test]
@@ -400,11 +407,7 @@ async fn a_lost_create_is_found_and_deleted_when_the_invitation_goes_before_the_
         1,
         "the lost create committed"
     );
-    env.delete_and_wait_gone("jane").await;
-    assert!(
-        env.bindings_of_user(&user).is_empty(),
-        "found by its key and deleted"
-    );
+    deleted_with_every_binding(&env, "jane", &user, "found by its key and deleted").await;
 }
 
 #[tokio::test]
@@ -436,13 +439,8 @@ async fn a_failing_delete_is_not_ready_with_a_warning_until_it_goes() {
         .await;
     assert_eq!(kind, "Warning");
     assert!(note.contains(&topic_id), "{note}");
-    let inv = env
-        .wait_for("jane", "deleted once DELETE works", |i| {
-            all_bound(i, 1) && is_ready(i)
-        })
-        .await;
-    assert!(!remote_ids(&env, &user).contains(&topic_id));
-    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    let inv = bound_once(&env, "jane", "deleted once DELETE works").await;
+    gone_and_status_true(&env, &user, &topic_id, &inv);
 }
 
 #[tokio::test]
