@@ -34,6 +34,26 @@ async fn wait_reason_in(env: &Env, ns: &str, name: &str, reason: &str) -> Invita
     .await
 }
 
+/// Team B's claimant `b` for `email`, with team B's credentials, created a second after
+/// whatever came before (creationTimestamp has one-second resolution: it is then the younger).
+async fn create_b(env: &Env, b_api: &Api<Invitation>, email: &str) {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = labelled(env, with_secret(invitation("b", email), "team-b-creds"));
+    b_api
+        .create(&PostParams::default(), &b)
+        .await
+        .expect("b created");
+}
+
+/// Deletes team B's `b` and waits until it is gone.
+async fn delete_b(env: &Env, b_api: &Api<Invitation>, team_b: &str) {
+    b_api
+        .delete("b", &DeleteParams::default())
+        .await
+        .expect("b deleted");
+    wait_gone_in(env, team_b, "b").await;
+}
+
 async fn wait_gone_in(env: &Env, ns: &str, name: &str) {
     let api: Api<Invitation> = Api::namespaced(env.kube.clone(), ns);
     eventually(&format!("{ns}/{name} deleted"), WAIT, || {
@@ -110,17 +130,9 @@ async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
     let id = id_of(&owned);
     let user = owned.status.as_ref().and_then(|s| s.user_id.clone());
     assert!(user.is_some(), "the owner shows the user id");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // team B, same email in another case, other credentials of the same organization
-    let b = labelled(
-        &env,
-        with_secret(invitation("b", "Shared@Example.com"), "team-b-creds"),
-    );
-    b_api
-        .create(&PostParams::default(), &b)
-        .await
-        .expect("b created");
+    create_b(&env, &b_api, "Shared@Example.com").await;
     let conflicted = wait_reason_in(&env, &team_b, "b", "EmailConflict").await;
     let (ready, _, message) = ready_of(&conflicted).expect("Ready");
     assert_eq!(ready, "False");
@@ -176,11 +188,7 @@ async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
     assert_eq!(live[0].id.as_deref(), Some(id.as_str()));
 
     // the last claimant goes: its policy applies as before
-    b_api
-        .delete("b", &DeleteParams::default())
-        .await
-        .expect("b deleted");
-    wait_gone_in(&env, &team_b, "b").await;
+    delete_b(&env, &b_api, &team_b).await;
     assert!(
         env.live("shared@example.com").is_empty(),
         "the last claimant's Delete policy deleted the invitation"
@@ -198,15 +206,7 @@ async fn invitations_of_different_organizations_never_conflict() {
     env.create(&labelled(&env, invitation("a", "both@example.com")))
         .await;
     let a = env.wait_phase("a", "Sent", "True").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let b = labelled(
-        &env,
-        with_secret(invitation("b", "Both@Example.com"), "team-b-creds"),
-    );
-    b_api
-        .create(&PostParams::default(), &b)
-        .await
-        .expect("b created");
+    create_b(&env, &b_api, "Both@Example.com").await;
     let b = eventually("b is invited in its own organization", WAIT, || {
         let b_api = b_api.clone();
         async move {
@@ -239,11 +239,7 @@ async fn invitations_of_different_organizations_never_conflict() {
         1,
         "B's invitation, in the other organization, is untouched"
     );
-    b_api
-        .delete("b", &DeleteParams::default())
-        .await
-        .expect("b deleted");
-    wait_gone_in(&env, &team_b, "b").await;
+    delete_b(&env, &b_api, &team_b).await;
     assert!(
         env.remote()
             .live_invitations_in(other_org, "both@example.com")
