@@ -23,8 +23,8 @@ use super::role_bindings::{
     RoleBindingCalls, RoleBindingError, RoleBindingQuery, RoleBindingRecord,
 };
 use super::sync::lock;
-use super::wire::{Links, rfc3339};
-use confluent_client::model::{API_VERSION, ListMeta, ObjectMeta};
+use super::wire::{Links, list_meta, rfc3339};
+use confluent_client::model::{API_VERSION, ObjectMeta};
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, RemoteRoleBindingList,
 };
@@ -91,20 +91,10 @@ fn render_list(
     filters: &str,
 ) -> RemoteRoleBindingList {
     let url = |paging: &str| format!("{}{COLLECTION}?{filters}&{paging}", links.base);
-    let size = format!("page_size={}", page.page_size);
     RemoteRoleBindingList {
         api_version: Some(API_VERSION.to_owned()),
         kind: Some("RoleBindingList".to_owned()),
-        metadata: ListMeta {
-            first: Some(url(&size)),
-            last: None,
-            prev: None,
-            next: page
-                .next_token
-                .as_ref()
-                .map(|t| url(&format!("{size}&page_token={t}"))),
-            total_size: Some(page.total_size),
-        },
+        metadata: list_meta(page, url),
         data: page.items.iter().map(|r| render(links, r)).collect(),
     }
 }
