@@ -952,20 +952,11 @@ async fn latency_is_added_to_api_requests() {
     env.server.shutdown().await;
 }
 
-fn fault(method: Option<&str>, prefix: &str, count: u32, action: FaultAction) -> Fault {
-    Fault {
-        method: method.map(str::to_owned),
-        path_prefix: prefix.into(),
-        count,
-        action,
-    }
-}
-
 #[tokio::test]
 async fn fault_status_codes() {
     let env = env().await;
     let state = env.server.state();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/invitations",
         2,
@@ -1000,7 +991,7 @@ async fn fault_status_codes() {
         StatusCode::CREATED
     );
 
-    state.inject(fault(
+    state.inject(Fault::new(
         None,
         "/iam/v2",
         1,
@@ -1010,7 +1001,7 @@ async fn fault_status_codes() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.header("retry-after"), "1");
     assert_eq!(r.header("x-ratelimit-reset"), "1");
-    state.inject(fault(
+    state.inject(Fault::new(
         None,
         "/iam/v2",
         1,
@@ -1033,7 +1024,7 @@ async fn a_fault_ending_in_a_question_mark_hits_lists_only() {
         .as_str()
         .unwrap()
         .to_owned();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("GET"),
         "/iam/v2/invitations?",
         2,
@@ -1068,7 +1059,7 @@ async fn a_fault_ending_in_a_question_mark_hits_lists_only() {
 #[tokio::test]
 async fn fault_delay() {
     let env = env().await;
-    env.server.state().inject(fault(
+    env.server.state().inject(Fault::new(
         Some("get"),
         "/iam/v2/invitations",
         1,
@@ -1107,7 +1098,7 @@ async fn post_expecting_connection_error(env: &Env, email: &str) {
 async fn fault_drop_closes_the_connection_without_committing() {
     let env = env().await;
     let state = env.server.state();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/invitations",
         1,
@@ -1128,7 +1119,7 @@ async fn fault_drop_closes_the_connection_without_committing() {
 async fn fault_commit_then_drop_commits_and_closes() {
     let env = env().await;
     let state = env.server.state();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/invitations",
         1,
@@ -1146,7 +1137,7 @@ async fn fault_commit_then_drop_commits_and_closes() {
 async fn fault_commit_then_500_commits_and_answers_500() {
     let env = env().await;
     let state = env.server.state();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/invitations",
         1,
@@ -1162,7 +1153,7 @@ async fn fault_commit_then_500_commits_and_answers_500() {
         .id
         .clone()
         .unwrap();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("DELETE"),
         "/iam/v2/invitations/",
         1,
@@ -2013,7 +2004,7 @@ async fn role_bindings_share_the_faults_and_the_rate_limit_of_invitations() {
     let state = env.server.state();
     let principal = format!("User:{}", env.invitee("jane@example.com").await);
     // a fault on the role-binding path hits role bindings only
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("GET"),
         "/iam/v2/role-bindings",
         1,
@@ -2031,7 +2022,7 @@ async fn role_bindings_share_the_faults_and_the_rate_limit_of_invitations() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
     // a create whose answer is lost did commit
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/role-bindings",
         1,
