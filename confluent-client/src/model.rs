@@ -9,6 +9,29 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Declares a wire object the way the service writes them: every field optional, a missing or
+/// unknown field no error, an unset field left out of the JSON.
+macro_rules! sparse_object {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $($(#[$field_attr:meta])* pub $field:ident: Option<$ty:ty>,)*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            $(
+                $(#[$field_attr])*
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+    };
+}
+pub(crate) use sparse_object;
+
 /// `api_version` of every object of this API.
 pub const API_VERSION: &str = "iam/v2";
 
@@ -88,64 +111,44 @@ pub const AUTH_TYPE_SSO: &str = "AUTH_TYPE_SSO";
 /// `AUTH_TYPE_LOCAL` (password login).
 pub const AUTH_TYPE_LOCAL: &str = "AUTH_TYPE_LOCAL";
 
-/// `ObjectMeta` of a single resource.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObjectMeta {
-    #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
-    pub self_link: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
+sparse_object! {
+    /// `ObjectMeta` of a single resource.
+    pub struct ObjectMeta {
+        #[serde(rename = "self")]
+        pub self_link: Option<String>,
+        pub resource_name: Option<String>,
+        pub created_at: Option<String>,
+        pub updated_at: Option<String>,
+        pub deleted_at: Option<String>,
+    }
 }
 
-/// `GlobalObjectReference`: the invitee (`user`) or the `creator` of an invitation.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObjectReference {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub related: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+sparse_object! {
+    /// `GlobalObjectReference`: the invitee (`user`) or the `creator` of an invitation.
+    pub struct ObjectReference {
+        pub id: Option<String>,
+        pub related: Option<String>,
+        pub resource_name: Option<String>,
+        pub api_version: Option<String>,
+        pub kind: Option<String>,
+    }
 }
 
-/// `iam.v2.Invitation` as the server returns it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RemoteInvitation {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<ObjectMeta>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<InviteStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accepted_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<ObjectReference>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub creator: Option<ObjectReference>,
+sparse_object! {
+    /// `iam.v2.Invitation` as the server returns it.
+    pub struct RemoteInvitation {
+        pub api_version: Option<String>,
+        pub kind: Option<String>,
+        pub id: Option<String>,
+        pub metadata: Option<ObjectMeta>,
+        pub email: Option<String>,
+        pub auth_type: Option<String>,
+        pub status: Option<InviteStatus>,
+        pub accepted_at: Option<String>,
+        pub expires_at: Option<String>,
+        pub user: Option<ObjectReference>,
+        pub creator: Option<ObjectReference>,
+    }
 }
 
 impl RemoteInvitation {
@@ -188,20 +191,15 @@ pub struct CreateInvitation {
     pub auth_type: Option<String>,
 }
 
-/// `ListMeta` of a page.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ListMeta {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prev: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total_size: Option<u64>,
+sparse_object! {
+    /// `ListMeta` of a page.
+    pub struct ListMeta {
+        pub first: Option<String>,
+        pub last: Option<String>,
+        pub prev: Option<String>,
+        pub next: Option<String>,
+        pub total_size: Option<u64>,
+    }
 }
 
 /// `iam.v2.InvitationList`: one page of a list.
@@ -216,52 +214,37 @@ pub struct InvitationList {
     pub data: Vec<RemoteInvitation>,
 }
 
-/// `iam.v2.User`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct User {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<ObjectMeta>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub full_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_type: Option<String>,
+sparse_object! {
+    /// `iam.v2.User`.
+    pub struct User {
+        pub api_version: Option<String>,
+        pub kind: Option<String>,
+        pub id: Option<String>,
+        pub metadata: Option<ObjectMeta>,
+        pub email: Option<String>,
+        pub full_name: Option<String>,
+        pub auth_type: Option<String>,
+    }
 }
 
-/// `Error_source`: the request part an error points at.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ErrorSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pointer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameter: Option<String>,
+sparse_object! {
+    /// `Error_source`: the request part an error points at.
+    pub struct ErrorSource {
+        pub pointer: Option<String>,
+        pub parameter: Option<String>,
+    }
 }
 
-/// One entry of a `Failure` body.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ErrorItem {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<ErrorSource>,
+sparse_object! {
+    /// One entry of a `Failure` body.
+    pub struct ErrorItem {
+        pub id: Option<String>,
+        pub status: Option<String>,
+        pub code: Option<String>,
+        pub title: Option<String>,
+        pub detail: Option<String>,
+        pub source: Option<ErrorSource>,
+    }
 }
 
 /// `Failure`: the body of every documented error response.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{Client, ListPage, Operation, PAGE_SIZE, decode, path_segment};
 use super::error::Error;
-use super::model::{ListMeta, ObjectMeta};
+use super::model::{ListMeta, ObjectMeta, sparse_object};
 
 /// What every absolute CRN starts with.
 pub const CRN_PREFIX: &str = "crn://confluent.cloud/";
@@ -29,27 +29,20 @@ pub fn user_principal(user_id: &str) -> String {
     format!("User:{user_id}")
 }
 
-/// `iam.v2.RoleBinding` as the server returns it (every field optional, unknown ones ignored).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RemoteRoleBinding {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// `rb-…`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<ObjectMeta>,
-    /// `User:u-…` or `Group:…`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role_name: Option<String>,
-    /// The absolute CRN pattern of the scope or resources bound.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub crn_pattern: Option<String>,
+sparse_object! {
+    /// `iam.v2.RoleBinding` as the server returns it (every field optional, unknown ones ignored).
+    pub struct RemoteRoleBinding {
+        pub api_version: Option<String>,
+        pub kind: Option<String>,
+        /// `rb-…`.
+        pub id: Option<String>,
+        pub metadata: Option<ObjectMeta>,
+        /// `User:u-…` or `Group:…`.
+        pub principal: Option<String>,
+        pub role_name: Option<String>,
+        /// The absolute CRN pattern of the scope or resources bound.
+        pub crn_pattern: Option<String>,
+    }
 }
 
 impl RemoteRoleBinding {

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use confluent_client::client::{MAX_BODY_BYTES, MAX_PAGES};
-use confluent_client::model::{CreateInvitation, InviteStatus};
-use confluent_client::role_bindings::RoleBindingFilter;
+use confluent_client::model::{CreateInvitation, InviteStatus, RemoteInvitation};
+use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter};
 use confluent_client::{Client, ClientSettings, Credentials, Error, ListFilter, http_client};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -239,12 +239,17 @@ fn json(status: u16, body: impl AsRef<[u8]>) -> Vec<u8> {
     http(status, &[JSON, ("X-Request-Id", "req-hostile")], body)
 }
 
-/// A list page with one invitation and this `next` link.
-fn page(n: usize, next: Option<&str>) -> Vec<u8> {
-    let next = match next {
+/// The `next` member of a page's `metadata`: this link, or the empty string of a last page.
+fn next_field(next: Option<&str>) -> String {
+    match next {
         Some(n) => format!(r#""next": {}"#, serde_json::Value::from(n)),
         None => r#""next": """#.to_owned(),
-    };
+    }
+}
+
+/// A list page with one invitation and this `next` link.
+fn page(n: usize, next: Option<&str>) -> Vec<u8> {
+    let next = next_field(next);
     json(
         200,
         format!(
@@ -287,6 +292,34 @@ fn create_request() -> CreateInvitation {
         email: "jane@example.com".into(),
         auth_type: None,
     }
+}
+
+// The calls most cases make, each on a fresh client of `s` with the default 4 attempts.
+
+/// Every invitation (no filter).
+async fn list_all(s: &Raw) -> Result<Vec<RemoteInvitation>, Error> {
+    client(&s.base(), 4)
+        .list_invitations(&ListFilter::default())
+        .await
+}
+
+/// The look-up by email the operator makes before a create.
+async fn list_by_email(s: &Raw) -> Result<Vec<RemoteInvitation>, Error> {
+    client(&s.base(), 4)
+        .list_invitations(&ListFilter::email("a@example.com"))
+        .await
+}
+
+/// `i-1`, a valid id.
+async fn get_one(s: &Raw) -> Result<RemoteInvitation, Error> {
+    client(&s.base(), 4).get_invitation("i-1").await
+}
+
+/// An invitation for jane@example.com.
+async fn create_one(s: &Raw) -> Result<RemoteInvitation, Error> {
+    client(&s.base(), 4)
+        .create_invitation(&create_request())
+        .await
 }
 
 type Checked = Result<String, String>;
@@ -420,13 +453,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
     vec![
         case("malformed JSON", async {
             let s = Raw::canned(json(200, r#"{"data": [{"id": "i-1", "#)).await;
-            decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::email("a@example.com"))
-                    .await,
-                "list_invitations",
-                "EOF",
-            )?;
+            decode_error(list_by_email(&s).await, "list_invitations", "EOF")?;
             requests(&s, 1)?;
             Ok("Decode, not retried".into())
         }),
@@ -437,11 +464,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>",
             ))
             .await;
-            let e = decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
-                "get_invitation",
-                "expected value",
-            )?;
+            let e = decode_error(get_one(&s).await, "get_invitation", "expected value")?;
             ensure!(
                 e.request_id().is_none(),
                 "no request id was sent: {:?}",
@@ -451,11 +474,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         }),
         case("a 200 whose body is a JSON string", async {
             let s = Raw::canned(json(200, r#""ok""#)).await;
-            let e = decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
-                "get_invitation",
-                "invalid type: string",
-            )?;
+            let e = decode_error(get_one(&s).await, "get_invitation", "invalid type: string")?;
             ensure!(
                 e.request_id() == Some("req-hostile"),
                 "request id kept for support"
@@ -465,9 +484,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         case("a 200 whose body is null", async {
             let s = Raw::canned(json(200, "null")).await;
             decode_error(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
+                create_one(&s).await,
                 "create_invitation",
                 "invalid type: null",
             )
@@ -476,9 +493,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         case("a 200 whose body is a number", async {
             let s = Raw::canned(json(200, "42")).await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
+                list_all(&s).await,
                 "list_invitations",
                 "invalid type: integer",
             )
@@ -486,20 +501,14 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         }),
         case("an empty 200 body", async {
             let s = Raw::canned(json(200, "")).await;
-            decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
-                "get_invitation",
-                "EOF",
-            )
-            .map(|e| e.to_string())
+            decode_error(get_one(&s).await, "get_invitation", "EOF").map(|e| e.to_string())
         }),
         case(
             "a list page without data (proto-JSON omits empty lists)",
             async {
                 let s =
                     Raw::canned(json(200, r#"{"kind": "InvitationList", "metadata": {}}"#)).await;
-                let got = client(&s.base(), 4)
-                    .list_invitations(&ListFilter::email("a@example.com"))
+                let got = list_by_email(&s)
                     .await
                     .map_err(|e| format!("an empty page is a valid answer: {e}"))?;
                 ensure!(got.is_empty(), "{got:?}");
@@ -508,14 +517,8 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         ),
         case("a list whose data is null", async {
             let s = Raw::canned(json(200, r#"{"data": null, "metadata": null}"#)).await;
-            decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
-                "list_invitations",
-                "invalid type: null",
-            )
-            .map(|e| e.to_string())
+            decode_error(list_all(&s).await, "list_invitations", "invalid type: null")
+                .map(|e| e.to_string())
         }),
         case("an invitation with null everywhere", async {
             let s = Raw::canned(json(
@@ -525,8 +528,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                     "expires_at": null, "user": null, "creator": null}"#,
             ))
             .await;
-            let inv = client(&s.base(), 4)
-                .get_invitation("i-1")
+            let inv = get_one(&s)
                 .await
                 .map_err(|e| format!("nulls are absent fields: {e}"))?;
             ensure!(
@@ -543,8 +545,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                     "user": {"id": "u-1", "extra": [1, {"x": null}]}, "new_field": {"a": [true]}}"#,
             ))
             .await;
-            let inv = client(&s.base(), 4)
-                .get_invitation("i-1")
+            let inv = get_one(&s)
                 .await
                 .map_err(|e| format!("unknown values are valid: {e}"))?;
             ensure!(
@@ -585,7 +586,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             );
             let s = Raw::canned(json(200, body)).await;
             decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
+                get_one(&s).await,
                 "get_invitation",
                 "invalid type: sequence",
             )
@@ -600,8 +601,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 "}]".repeat(depth)
             );
             let s = Raw::canned(json(200, body)).await;
-            let inv = client(&s.base(), 4)
-                .get_invitation("i-1")
+            let inv = get_one(&s)
                 .await
                 .map_err(|e| format!("an unknown field is ignored: {e}"))?;
             ensure!(
@@ -615,12 +615,8 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             body.extend_from_slice(&[0xff, 0xfe, 0xc3]);
             body.extend_from_slice(br#"ne@example.com"}"#);
             let s = Raw::canned(json(200, body)).await;
-            decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
-                "get_invitation",
-                "invalid unicode",
-            )
-            .map(|e| e.to_string())
+            decode_error(get_one(&s).await, "get_invitation", "invalid unicode")
+                .map(|e| e.to_string())
         }),
         case("a gigantic page (declared length)", async {
             let s = Raw::start(|_, _| Reply::Endless {
@@ -665,9 +661,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         case("an endless next loop (the same link)", async {
             let s = Raw::start(|i, _| page(i, Some("/iam/v2/invitations?page_token=again"))).await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::email("a@example.com"))
-                    .await,
+                list_by_email(&s).await,
                 "list_invitations",
                 "pagination does not end",
             )?;
@@ -685,13 +679,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 page(i, Some(next))
             })
             .await;
-            decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
-                "list_invitations",
-                "repeats",
-            )?;
+            decode_error(list_all(&s).await, "list_invitations", "repeats")?;
             requests(&s, 3)?;
             Ok("refused on the first repeat".into())
         }),
@@ -732,13 +720,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             let evil = Raw::canned(page(0, None)).await;
             let link = format!("{}/iam/v2/invitations?page_token=steal", evil.base());
             let s = Raw::canned(page(0, Some(&link))).await;
-            decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
-                "list_invitations",
-                "next link leaves",
-            )?;
+            decode_error(list_all(&s).await, "list_invitations", "next link leaves")?;
             requests(&s, 1)?;
             ensure!(
                 s.requests()[0].authorization.as_deref() == Some(basic_header().as_str()),
@@ -756,13 +738,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             let evil = Raw::canned(page(0, None)).await;
             let link = format!("//{}/iam/v2/invitations?page_token=steal", evil.addr);
             let s = Raw::canned(page(0, Some(&link))).await;
-            decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
-                "list_invitations",
-                "next link leaves",
-            )?;
+            decode_error(list_all(&s).await, "list_invitations", "next link leaves")?;
             tokio::time::sleep(Duration::from_millis(200)).await;
             ensure!(evil.connections() == 0, "the other origin was contacted");
             Ok("refused".into())
@@ -783,13 +759,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 })
                 .await;
                 own.set(s.addr).expect("set once");
-                decode_error(
-                    client(&s.base(), 4)
-                        .list_invitations(&ListFilter::default())
-                        .await,
-                    "list_invitations",
-                    "next link leaves",
-                )?;
+                decode_error(list_all(&s).await, "list_invitations", "next link leaves")?;
                 requests(&s, 1)?;
                 Ok("refused".into())
             },
@@ -798,7 +768,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             let evil = Raw::canned(json(200, r#"{"id": "i-1"}"#)).await;
             let location = format!("{}/iam/v2/invitations/i-1", evil.base());
             let s = Raw::canned(http(302, &[("Location", location.as_str())], "")).await;
-            let r = client(&s.base(), 4).get_invitation("i-1").await;
+            let r = get_one(&s).await;
             let e = match r {
                 Err(e @ Error::Unexpected(_)) => e,
                 other => return Err(format!("wanted Unexpected(302), got {other:?}")),
@@ -812,12 +782,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         case("a server slower than the request timeout (create)", async {
             let s = Raw::start(|_, _| Reply::Hang).await;
             let started = Instant::now();
-            network_error(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
-                "timed out",
-            )?;
+            network_error(create_one(&s).await, "timed out")?;
             within(started, TIMEOUT + SLACK)?;
             requests(&s, 1)?;
             Ok(format!("timed out after {:?}", started.elapsed()))
@@ -827,12 +792,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             async {
                 let s = Raw::start(|_, _| Reply::Hang).await;
                 let started = Instant::now();
-                network_error(
-                    client(&s.base(), 4)
-                        .list_invitations(&ListFilter::default())
-                        .await,
-                    "timed out",
-                )?;
+                network_error(list_all(&s).await, "timed out")?;
                 within(started, retry_bound(TIMEOUT))?;
                 requests(&s, 4)?;
                 Ok(format!("4 attempts, gave up after {:?}", started.elapsed()))
@@ -879,23 +839,13 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 "",
             ))
             .await;
-            rate_limited(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
-                Duration::from_secs(1),
-            )?;
+            rate_limited(create_one(&s).await, Duration::from_secs(1))?;
             requests(&s, 1)?;
             Ok("unparsable: the 1 s default".into())
         }),
         case("429 with a negative Retry-After", async {
             let s = Raw::canned(http(429, &[("Retry-After", "-30")], "")).await;
-            rate_limited(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
-                Duration::from_secs(1),
-            )?;
+            rate_limited(create_one(&s).await, Duration::from_secs(1))?;
             Ok("the 1 s default".into())
         }),
         case("429 with a non-numeric Retry-After", async {
@@ -908,21 +858,13 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 "",
             ))
             .await;
-            rate_limited(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
-                Duration::from_secs(1),
-            )?;
+            rate_limited(create_one(&s).await, Duration::from_secs(1))?;
             Ok("the 1 s default".into())
         }),
         case("429 with Retry-After: 0 is not a hot loop", async {
             let s = Raw::canned(http(429, &[("Retry-After", "0")], "")).await;
             let started = Instant::now();
-            rate_limited(
-                client(&s.base(), 4).get_invitation("i-1").await,
-                Duration::ZERO,
-            )?;
+            rate_limited(get_one(&s).await, Duration::ZERO)?;
             // three backoffs of at least half their ceilings (100 + 200 + 400 ms)
             let took = started.elapsed();
             ensure!(took >= Duration::from_millis(650), "retried hot: {took:?}");
@@ -944,7 +886,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             ))
             .await;
             let started = Instant::now();
-            let r = client(&s.base(), 4).get_invitation("i-1").await;
+            let r = get_one(&s).await;
             let e = match r {
                 Err(e @ Error::Server(_)) => e,
                 other => return Err(format!("wanted Server, got {other:?}")),
@@ -961,10 +903,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         }),
         case("503 on a create is not retried", async {
             let s = Raw::canned(http(503, &[("Content-Type", "text/html")], "<h1>down</h1>")).await;
-            match client(&s.base(), 4)
-                .create_invitation(&create_request())
-                .await
-            {
+            match create_one(&s).await {
                 Err(Error::Server(_)) => {}
                 other => return Err(format!("wanted Server, got {other:?}")),
             }
@@ -973,7 +912,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
         }),
         case("401 without a body", async {
             let s = Raw::canned(http(401, &[], "")).await;
-            let r = client(&s.base(), 4).get_invitation("i-1").await;
+            let r = get_one(&s).await;
             let e = match r {
                 Err(e @ Error::Unauthenticated(_)) => e,
                 other => return Err(format!("wanted Unauthenticated, got {other:?}")),
@@ -1031,12 +970,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                     .to_vec(),
             )
             .await;
-            network_error(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
-                "",
-            )?;
+            network_error(create_one(&s).await, "")?;
             requests(&s, 1)?;
             Ok("Network, the POST not retried".into())
         }),
@@ -1047,12 +981,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
             )
             .await;
             let started = Instant::now();
-            network_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::default())
-                    .await,
-                "",
-            )?;
+            network_error(list_all(&s).await, "")?;
             within(started, retry_bound(Duration::ZERO))?;
             requests(&s, 4)?;
             Ok("Network after 4 attempts".into())
@@ -1073,10 +1002,7 @@ fn cases() -> Vec<(&'static str, CaseFuture)> {
                 r#"{"errors": {"detail": "not a list"}, "detail": ["neither"]}"#,
             ))
             .await;
-            match client(&s.base(), 4)
-                .create_invitation(&create_request())
-                .await
-            {
+            match create_one(&s).await {
                 Err(e @ Error::Invalid(_)) => {
                     ensure!(
                         e.detail()
@@ -1162,9 +1088,7 @@ async fn json_arrays_are_not_objects() {
         case("a 200 whose body is a JSON array (list)", async {
             let s = Raw::canned(json(200, "[]")).await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_invitations(&ListFilter::email("a@example.com"))
-                    .await,
+                list_by_email(&s).await,
                 "list_invitations",
                 "expected a JSON object",
             )
@@ -1173,7 +1097,7 @@ async fn json_arrays_are_not_objects() {
         case("a 200 whose body is a JSON array (get)", async {
             let s = Raw::canned(json(200, r#"["iam/v2", "Invitation", "i-1"]"#)).await;
             decode_error(
-                client(&s.base(), 4).get_invitation("i-1").await,
+                get_one(&s).await,
                 "get_invitation",
                 "expected a JSON object",
             )
@@ -1182,9 +1106,7 @@ async fn json_arrays_are_not_objects() {
         case("a 200 whose body is a JSON array (create)", async {
             let s = Raw::canned(json(200, "[]")).await;
             decode_error(
-                client(&s.base(), 4)
-                    .create_invitation(&create_request())
-                    .await,
+                create_one(&s).await,
                 "create_invitation",
                 "expected a JSON object",
             )
@@ -1226,10 +1148,7 @@ async fn server_text_in_errors_is_bounded() {
                 format!(r#"{{"errors": [{{"code": "invalid", "detail": "{detail}"}}]}}"#),
             ))
             .await;
-            match client(&s.base(), 4)
-                .create_invitation(&create_request())
-                .await
-            {
+            match create_one(&s).await {
                 Err(e @ Error::Invalid(_)) => bounded(&e),
                 other => Err(format!("wanted Invalid, got {:.200}", format!("{other:?}"))),
             }
@@ -1248,10 +1167,7 @@ async fn server_text_in_errors_is_bounded() {
         case("a 1 MiB unparsable next link", async {
             let link = format!("http://[{}", "1".repeat(1024 * 1024));
             let s = Raw::canned(page(0, Some(&link))).await;
-            match client(&s.base(), 4)
-                .list_invitations(&ListFilter::default())
-                .await
-            {
+            match list_all(&s).await {
                 Err(e @ Error::Decode { .. }) => bounded(&e),
                 other => Err(format!("wanted Decode, got {:.200}", format!("{other:?}"))),
             }
@@ -1269,10 +1185,7 @@ async fn server_text_in_errors_is_bounded() {
 
 /// A role-binding list page with one binding and this `next` link.
 fn binding_page(n: usize, next: Option<&str>) -> Vec<u8> {
-    let next = match next {
-        Some(n) => format!(r#""next": {}"#, serde_json::Value::from(n)),
-        None => r#""next": """#.to_owned(),
-    };
+    let next = next_field(next);
     json(
         200,
         format!(
@@ -1287,6 +1200,13 @@ fn all_role_bindings() -> RoleBindingFilter {
     RoleBindingFilter::nested("crn://confluent.cloud/organization=o")
 }
 
+/// Every role binding of the organization.
+async fn list_bindings(s: &Raw) -> Result<Vec<RemoteRoleBinding>, Error> {
+    client(&s.base(), 4)
+        .list_role_bindings(&all_role_bindings())
+        .await
+}
+
 /// The role-binding calls share the client's defences: pagination that does not end, links to
 /// another origin, arrays, and the 403s that mean "gone" only when they say so.
 #[tokio::test]
@@ -1297,9 +1217,7 @@ async fn role_bindings_answering_badly() {
             let link = format!("{}/iam/v2/role-bindings?page_token=steal", evil.base());
             let s = Raw::canned(binding_page(0, Some(&link))).await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_role_bindings(&all_role_bindings())
-                    .await,
+                list_bindings(&s).await,
                 "list_role_bindings",
                 "next link leaves",
             )?;
@@ -1314,9 +1232,7 @@ async fn role_bindings_answering_badly() {
             })
             .await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_role_bindings(&all_role_bindings())
-                    .await,
+                list_bindings(&s).await,
                 "list_role_bindings",
                 "repeats",
             )?;
@@ -1326,9 +1242,7 @@ async fn role_bindings_answering_badly() {
         case("a role-binding list answered with an array", async {
             let s = Raw::canned(json(200, "[]")).await;
             decode_error(
-                client(&s.base(), 4)
-                    .list_role_bindings(&all_role_bindings())
-                    .await,
+                list_bindings(&s).await,
                 "list_role_bindings",
                 "expected a JSON object",
             )

@@ -1,10 +1,12 @@
 //! The `/iam/v2` handlers: parse the request, run the organization's rule, render the answer.
 //! Authentication, latency, rate limits and faults happen before, in [`super::gate`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,9 +18,12 @@ use super::error::MockError;
 use super::handle::Shared;
 use super::query;
 use super::respond::{self, json};
-use super::state::ListQuery;
+use super::state::{ListQuery, Org};
 use super::sync::lock;
+use super::wire::Links;
 use confluent_client::model::CreateInvitation;
+use serde::Serialize;
+use serde_json::Value;
 
 /// The API routes (state: the shared mock).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -41,6 +46,78 @@ pub(super) fn base_url(headers: &HeaderMap, shared: &Shared) -> String {
         })
         .map(|h| format!("http://{h}"))
         .unwrap_or_else(|| shared.base_url.clone())
+}
+
+/// What every API handler starts from: the shared mock, the caller the gate authenticated, and
+/// the base URL the client used, which the answer's links are built on.
+pub(super) struct ApiCall {
+    shared: Arc<Shared>,
+    pub caller: Caller,
+    base: String,
+}
+
+impl FromRequestParts<Arc<Shared>> for ApiCall {
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let Extension(caller) = Extension::<Caller>::from_request_parts(parts, shared).await?;
+        Ok(Self {
+            shared: shared.clone(),
+            caller,
+            base: base_url(&parts.headers, shared),
+        })
+    }
+}
+
+impl ApiCall {
+    /// The caller's organization.
+    pub fn org(&self) -> &Mutex<Org> {
+        self.shared.org_of(&self.caller).0
+    }
+
+    /// Links in the caller's organization, from where the client stands.
+    pub fn links(&self) -> Links<'_> {
+        let (_, org_id) = self.shared.org_of(&self.caller);
+        self.shared.links_in(&self.base, org_id)
+    }
+
+    /// 200 with what `render` makes of `found`, or the error's own answer.
+    pub fn ok<T, B: Serialize, E: IntoResponse>(
+        &self,
+        found: Result<T, E>,
+        render: impl FnOnce(&Links<'_>, &T) -> B,
+    ) -> Response {
+        match found {
+            Ok(found) => json(StatusCode::OK, &render(&self.links(), &found)),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// 204, or the error's own answer.
+pub(super) fn no_content<E: IntoResponse>(done: Result<(), E>) -> Response {
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A request body that must be a JSON object; which properties it needs is the caller's rule.
+pub(super) fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, MockError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(MockError::invalid_body(
+            "/",
+            "The request body must be a JSON object",
+        )),
+        Err(e) => Err(MockError::invalid_body(
+            "/",
+            format!("The request body must be a JSON object: {e}"),
+        )),
+    }
 }
 
 /// A list request's filters, plus their re-encoding for the `first` and `next` links.
@@ -72,40 +149,19 @@ fn parse_list(raw: &str) -> Result<ParsedList, MockError> {
 }
 
 /// `GET /iam/v2/invitations`.
-async fn list(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+async fn list(call: ApiCall, RawQuery(raw): RawQuery) -> Response {
     let parsed = match parse_list(raw.as_deref().unwrap_or("")) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let (org, org_id) = shared.org_of(&caller);
-    let page = match lock(org).list(&parsed.query, Timestamp::now()) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let base = base_url(&headers, &shared);
-    json(
-        StatusCode::OK,
-        &shared.links_in(&base, org_id).list(&page, &parsed.filters),
-    )
+    let page = lock(call.org()).list(&parsed.query, Timestamp::now());
+    call.ok(page, |links, page| links.list(page, &parsed.filters))
 }
 
 /// Parses a create body leniently about extra properties (the request schema is the whole
 /// Invitation, whose read-only fields are ignored) and strictly about `email` and `auth_type`.
 fn parse_create(body: &[u8]) -> Result<CreateInvitation, MockError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        MockError::invalid_body("/", format!("The request body must be a JSON object: {e}"))
-    })?;
-    let Some(obj) = value.as_object() else {
-        return Err(MockError::invalid_body(
-            "/",
-            "The request body must be a JSON object",
-        ));
-    };
+    let obj = body_object(body)?;
     let email = match obj.get("email") {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => {
@@ -135,23 +191,17 @@ fn parse_create(body: &[u8]) -> Result<CreateInvitation, MockError> {
 }
 
 /// `POST /iam/v2/invitations`: 201 with the invitation and a `Location` header.
-async fn create(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create(call: ApiCall, body: Bytes) -> Response {
     let req = match parse_create(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (org, org_id) = shared.org_of(&caller);
-    let record = match lock(org).create(&req, &caller.user_id, Timestamp::now()) {
+    let created = lock(call.org()).create(&req, &call.caller.user_id, Timestamp::now());
+    let record = match created {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let base = base_url(&headers, &shared);
-    let links = shared.links_in(&base, org_id);
+    let links = call.links();
     let mut resp = json(StatusCode::CREATED, &links.invitation(&record));
     if let Ok(location) = HeaderValue::from_str(&links.invitation_url(&record.id)) {
         resp.headers_mut().insert(header::LOCATION, location);
@@ -160,68 +210,25 @@ async fn create(
 }
 
 /// `GET /iam/v2/invitations/{id}`: deactivated invitations included.
-async fn get_one(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (org, org_id) = shared.org_of(&caller);
-    let record = lock(org).get(&id, Timestamp::now());
-    match record {
-        Ok(r) => {
-            let base = base_url(&headers, &shared);
-            json(
-                StatusCode::OK,
-                &shared.links_in(&base, org_id).invitation(&r),
-            )
-        }
-        Err(e) => e.into_response(),
-    }
+async fn get_one(call: ApiCall, Path(id): Path<String>) -> Response {
+    let record = lock(call.org()).get(&id, Timestamp::now());
+    call.ok(record, |links, r| links.invitation(r))
 }
 
 /// `DELETE /iam/v2/invitations/{id}`: 204, 400 when accepted, 404 when unknown or deactivated.
-async fn delete_one(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let result = lock(shared.org_of(&caller).0).delete(&id, Timestamp::now());
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn delete_one(call: ApiCall, Path(id): Path<String>) -> Response {
+    no_content(lock(call.org()).delete(&id, Timestamp::now()))
 }
 
 /// `GET /iam/v2/users/{id}`.
-async fn get_user(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (org, org_id) = shared.org_of(&caller);
-    let user = lock(org).user(&id);
-    match user {
-        Ok(u) => {
-            let base = base_url(&headers, &shared);
-            json(StatusCode::OK, &shared.links_in(&base, org_id).user(&u))
-        }
-        Err(e) => e.into_response(),
-    }
+async fn get_user(call: ApiCall, Path(id): Path<String>) -> Response {
+    let user = lock(call.org()).user(&id);
+    call.ok(user, |links, u| links.user(u))
 }
 
 /// `DELETE /iam/v2/users/{id}`: the user goes, their invitations become DEACTIVATED.
-async fn delete_user(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    let result = lock(shared.org_of(&caller).0).delete_user(&id, Timestamp::now());
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn delete_user(call: ApiCall, Path(id): Path<String>) -> Response {
+    no_content(lock(call.org()).delete_user(&id, Timestamp::now()))
 }
 
 /// Unknown paths: 404 with a Failure body, after authentication like the real gateway.

@@ -47,6 +47,17 @@ pub enum FaultAction {
 }
 
 impl Fault {
+    /// Makes the next `count` requests matching `method` (any when `None`) and `path_prefix`
+    /// fail with `action`.
+    pub fn new(method: Option<&str>, path_prefix: &str, count: u32, action: FaultAction) -> Self {
+        Self {
+            method: method.map(str::to_owned),
+            path_prefix: path_prefix.into(),
+            count,
+            action,
+        }
+    }
+
     /// Whether this fault applies to a request.
     pub fn matches(&self, method: &str, path: &str) -> bool {
         self.count > 0
@@ -100,31 +111,22 @@ impl FaultQueue {
 mod tests {
     use super::*;
 
-    fn fault(method: Option<&str>, prefix: &str, count: u32, action: FaultAction) -> Fault {
-        Fault {
-            method: method.map(str::to_owned),
-            path_prefix: prefix.into(),
-            count,
-            action,
-        }
-    }
-
     #[test]
     fn consumes_counts_in_order() {
         let q = FaultQueue::default();
-        q.push(fault(
+        q.push(Fault::new(
             Some("post"),
             "/iam/v2/invitations",
             2,
             FaultAction::Drop,
         ));
-        q.push(fault(
+        q.push(Fault::new(
             None,
             "/iam/v2",
             1,
             FaultAction::Status { status: 503 },
         ));
-        q.push(fault(None, "/", 0, FaultAction::Drop));
+        q.push(Fault::new(None, "/", 0, FaultAction::Drop));
         assert_eq!(q.pending().len(), 2);
         assert_eq!(
             q.take("GET", "/iam/v2/invitations"),

@@ -5,16 +5,15 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 use jiff::Timestamp;
 
-use super::api::base_url;
-use super::auth::Caller;
+use super::api::{ApiCall, body_object};
 use super::error::MockError;
 use super::handle::Shared;
 use super::pagination::Page;
@@ -24,8 +23,8 @@ use super::role_bindings::{
     RoleBindingCalls, RoleBindingError, RoleBindingQuery, RoleBindingRecord,
 };
 use super::sync::lock;
-use super::wire::{Links, rfc3339};
-use confluent_client::model::{API_VERSION, ListMeta, ObjectMeta};
+use super::wire::{Links, list_meta, rfc3339};
+use confluent_client::model::{API_VERSION, ObjectMeta};
 use confluent_client::role_bindings::{
     CreateRoleBinding, RemoteRoleBinding, RemoteRoleBindingList,
 };
@@ -92,20 +91,10 @@ fn render_list(
     filters: &str,
 ) -> RemoteRoleBindingList {
     let url = |paging: &str| format!("{}{COLLECTION}?{filters}&{paging}", links.base);
-    let size = format!("page_size={}", page.page_size);
     RemoteRoleBindingList {
         api_version: Some(API_VERSION.to_owned()),
         kind: Some("RoleBindingList".to_owned()),
-        metadata: ListMeta {
-            first: Some(url(&size)),
-            last: None,
-            prev: None,
-            next: page
-                .next_token
-                .as_ref()
-                .map(|t| url(&format!("{size}&page_token={t}"))),
-            total_size: Some(page.total_size),
-        },
+        metadata: list_meta(page, url),
         data: page.items.iter().map(|r| render(links, r)).collect(),
     }
 }
@@ -167,15 +156,7 @@ fn parse_list(raw: &str) -> Result<(RoleBindingQuery, String), MockError> {
 /// Parses a create body: the three properties are required strings; other (read-only)
 /// properties of the RoleBinding schema are ignored.
 fn parse_create(body: &[u8]) -> Result<CreateRoleBinding, MockError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        MockError::invalid_body("/", format!("The request body must be a JSON object: {e}"))
-    })?;
-    let Some(obj) = value.as_object() else {
-        return Err(MockError::invalid_body(
-            "/",
-            "The request body must be a JSON object",
-        ));
-    };
+    let obj = body_object(body)?;
     let field = |name: &str| -> Result<String, MockError> {
         match obj.get(name) {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
@@ -210,51 +191,31 @@ fn parse_create(body: &[u8]) -> Result<CreateRoleBinding, MockError> {
 }
 
 /// `GET /iam/v2/role-bindings`.
-async fn list(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+async fn list(call: ApiCall, RawQuery(raw): RawQuery) -> Response {
     let (q, filters) = match parse_list(raw.as_deref().unwrap_or("")) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let (org, org_id) = shared.org_of(&caller);
-    let page = lock(org).role_bindings.list(&q);
-    match page {
-        Ok(page) => {
-            let base = base_url(&headers, &shared);
-            let links = shared.links_in(&base, org_id);
-            json(StatusCode::OK, &render_list(&links, &page, &filters))
-        }
-        Err(e) => e.into_response(),
-    }
+    let page = lock(call.org()).role_bindings.list(&q);
+    call.ok(page, |links, page| render_list(links, page, &filters))
 }
 
 /// `POST /iam/v2/role-bindings`: 201 with the binding and `Location`.
-async fn create(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create(call: ApiCall, body: Bytes) -> Response {
     let req = match parse_create(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (org, org_id) = shared.org_of(&caller);
+    let links = call.links();
     let created = {
-        let mut org = lock(org);
+        let mut org = lock(call.org());
         let is_user = req
             .principal
             .strip_prefix("User:")
             .is_some_and(|id| org.user(id).is_ok());
         org.role_bindings
-            .create(&req, org_id, is_user, Timestamp::now())
+            .create(&req, links.org, is_user, Timestamp::now())
     };
-    let base = base_url(&headers, &shared);
-    let links = shared.links_in(&base, org_id);
     let (mut resp, location) = match created {
         Ok(record) => (
             json(StatusCode::CREATED, &render(&links, &record)),
@@ -275,40 +236,16 @@ async fn create(
 }
 
 /// `GET /iam/v2/role-bindings/{id}`: 403 (`40301`) when missing.
-async fn get_one(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (org, org_id) = shared.org_of(&caller);
-    let found = lock(org).role_bindings.get(&id);
-    match found {
-        Ok(r) => {
-            let base = base_url(&headers, &shared);
-            json(StatusCode::OK, &render(&shared.links_in(&base, org_id), &r))
-        }
-        Err(e) => e.into_response(),
-    }
+async fn get_one(call: ApiCall, Path(id): Path<String>) -> Response {
+    let found = lock(call.org()).role_bindings.get(&id);
+    call.ok(found, render)
 }
 
 /// `DELETE /iam/v2/role-bindings/{id}`: 200 with the deleted binding; 403 (`40301`) when
 /// missing.
-async fn delete_one(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (org, org_id) = shared.org_of(&caller);
-    let deleted = lock(org).role_bindings.delete(&id);
-    match deleted {
-        Ok(r) => {
-            let base = base_url(&headers, &shared);
-            json(StatusCode::OK, &render(&shared.links_in(&base, org_id), &r))
-        }
-        Err(e) => e.into_response(),
-    }
+async fn delete_one(call: ApiCall, Path(id): Path<String>) -> Response {
+    let deleted = lock(call.org()).role_bindings.delete(&id);
+    call.ok(deleted, render)
 }
 
 /// A snapshot of [`RoleBindingCalls`].

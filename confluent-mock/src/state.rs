@@ -174,6 +174,11 @@ fn is_live(status: &InviteStatus) -> bool {
     )
 }
 
+/// Sent and not yet answered: what the invitee can still accept, and what can still expire.
+fn is_waiting(status: &InviteStatus) -> bool {
+    matches!(status, InviteStatus::Sent | InviteStatus::Staged)
+}
+
 fn is_pending(status: &InviteStatus) -> bool {
     matches!(
         status,
@@ -339,6 +344,27 @@ impl Org {
             .ok_or_else(|| MockError::invitation_not_found(id))
     }
 
+    /// Invitation `id` for a test control (`action`) that applies only in the states `applies`
+    /// accepts, after the sweep at `now`; in another state the control is refused.
+    fn control_target(
+        &mut self,
+        id: &str,
+        now: Timestamp,
+        action: &'static str,
+        applies: impl Fn(&InviteStatus) -> bool,
+    ) -> Result<&mut InvitationRecord, MockError> {
+        self.sweep(now);
+        let record = self.record_mut(id)?;
+        if !applies(&record.status) {
+            return Err(MockError::InvalidState {
+                id: id.to_owned(),
+                status: record.status.to_string(),
+                action,
+            });
+        }
+        Ok(record)
+    }
+
     /// `GET /iam/v2/invitations/{id}`: any stored invitation, deactivated ones included.
     pub fn get(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
         self.sweep(now);
@@ -386,16 +412,8 @@ impl Org {
 
     /// A test control: the invitee accepts; they become a member.
     pub fn accept(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
-        self.sweep(now);
+        let record = self.control_target(id, now, "accept", is_waiting)?;
         let now = whole_seconds(now);
-        let record = self.record_mut(id)?;
-        if !matches!(record.status, InviteStatus::Sent | InviteStatus::Staged) {
-            return Err(MockError::InvalidState {
-                id: id.to_owned(),
-                status: record.status.to_string(),
-                action: "accept",
-            });
-        }
         record.status = InviteStatus::Accepted;
         record.accepted_at = Some(now);
         record.updated_at = now;
@@ -409,16 +427,8 @@ impl Org {
 
     /// A test control: a pending invitation expires now.
     pub fn expire(&mut self, id: &str, now: Timestamp) -> Result<InvitationRecord, MockError> {
-        self.sweep(now);
+        let record = self.control_target(id, now, "expire", is_waiting)?;
         let now = whole_seconds(now);
-        let record = self.record_mut(id)?;
-        if !matches!(record.status, InviteStatus::Sent | InviteStatus::Staged) {
-            return Err(MockError::InvalidState {
-                id: id.to_owned(),
-                status: record.status.to_string(),
-                action: "expire",
-            });
-        }
         record.status = InviteStatus::Expired;
         record.expires_at = now;
         record.updated_at = now;
@@ -433,16 +443,8 @@ impl Org {
         at: Timestamp,
         now: Timestamp,
     ) -> Result<InvitationRecord, MockError> {
-        self.sweep(now);
+        let record = self.control_target(id, now, "expire", |s| *s == InviteStatus::Sent)?;
         let at = whole_seconds(at);
-        let record = self.record_mut(id)?;
-        if record.status != InviteStatus::Sent {
-            return Err(MockError::InvalidState {
-                id: id.to_owned(),
-                status: record.status.to_string(),
-                action: "expire",
-            });
-        }
         record.expires_at = at;
         let record = record.clone();
         self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));

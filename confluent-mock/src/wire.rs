@@ -16,6 +16,23 @@ pub fn rfc3339(ts: Timestamp) -> String {
     whole_seconds(ts).to_string()
 }
 
+/// The `metadata` of a list page: `first` and `next` are `url` with the paging parameters (the
+/// page size, and for `next` the token; no `next` on the last page). `last` and `prev` are not
+/// supported, which the spec allows.
+pub fn list_meta<T>(page: &Page<T>, url: impl Fn(&str) -> String) -> ListMeta {
+    let size = format!("page_size={}", page.page_size);
+    ListMeta {
+        first: Some(url(&size)),
+        last: None,
+        prev: None,
+        next: page
+            .next_token
+            .as_ref()
+            .map(|t| url(&format!("{size}&page_token={t}"))),
+        total_size: Some(page.total_size),
+    }
+}
+
 /// The base URL and organization every link and CRN is built from.
 #[derive(Clone, Copy, Debug)]
 pub struct Links<'a> {
@@ -101,28 +118,17 @@ impl Links<'_> {
     }
 
     /// An `iam.v2.InvitationList` page. `first` and `next` repeat the filters (`filters` is an
-    /// already encoded query string without paging parameters, possibly empty); `next` carries
-    /// the page size and the token, and is absent on the last page. `last`/`prev` are not
-    /// supported, which the spec allows.
+    /// already encoded query string without paging parameters, possibly empty), then the paging
+    /// of [`list_meta`].
     pub fn list(&self, page: &Page<InvitationRecord>, filters: &str) -> InvitationList {
         let url = |paging: &str| {
             let sep = if filters.is_empty() { "" } else { "&" };
             format!("{}/iam/v2/invitations?{filters}{sep}{paging}", self.base)
         };
-        let size = format!("page_size={}", page.page_size);
         InvitationList {
             api_version: Some(API_VERSION.to_owned()),
             kind: Some("InvitationList".to_owned()),
-            metadata: ListMeta {
-                first: Some(url(&size)),
-                last: None,
-                prev: None,
-                next: page
-                    .next_token
-                    .as_ref()
-                    .map(|t| url(&format!("{size}&page_token={t}"))),
-                total_size: Some(page.total_size),
-            },
+            metadata: list_meta(page, url),
             data: page.items.iter().map(|r| self.invitation(r)).collect(),
         }
     }

@@ -255,6 +255,16 @@ impl Reply {
     fn code(&self) -> String {
         self.failure().errors[0].code.clone().unwrap()
     }
+
+    /// The query parameter the first error points at.
+    fn parameter(&self) -> Option<String> {
+        self.failure().errors[0].source.clone()?.parameter
+    }
+
+    /// The body property the first error points at.
+    fn pointer(&self) -> Option<String> {
+        self.failure().errors[0].source.clone()?.pointer
+    }
 }
 
 enum Auth<'a> {
@@ -274,6 +284,32 @@ async fn env_with(config: MockConfig) -> Env {
             .build()
             .unwrap(),
     }
+}
+
+/// The organization of the `other-key` credential of [`env_with_another_organization`].
+const OTHER_ORG: &str = "5d0c1f7e-7d3a-4c1b-9d8e-0a0b0c0d0e0f";
+
+/// A mock whose `other-key`/`other-secret` credential belongs to organization [`OTHER_ORG`].
+async fn env_with_another_organization() -> Env {
+    env_with(MockConfig {
+        org_id: ORG.into(),
+        other_organizations: vec![OtherOrganization {
+            api_key: "other-key".into(),
+            api_secret: "other-secret".into(),
+            org_id: OTHER_ORG.into(),
+        }],
+        ..MockConfig::default()
+    })
+    .await
+}
+
+/// The default mock, whose next invitation create meets `action`.
+async fn env_with_create_fault(action: FaultAction) -> Env {
+    let env = env().await;
+    env.server
+        .state()
+        .inject(Fault::new(Some("POST"), "/iam/v2/invitations", 1, action));
+    env
 }
 
 async fn env() -> Env {
@@ -351,6 +387,16 @@ impl Env {
 
     async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.send(method, path, body, Auth::None).await.unwrap()
+    }
+
+    /// `POST /_mock/invitations/{id}/{action}`: a test control on one invitation.
+    async fn control_invitation(&self, id: &str, action: &str) -> Reply {
+        self.control(
+            Method::POST,
+            &format!("/_mock/invitations/{id}/{action}"),
+            None,
+        )
+        .await
     }
 }
 
@@ -454,17 +500,7 @@ async fn authentication_basic_and_bearer() {
 
 #[tokio::test]
 async fn a_key_of_another_organization_sees_only_that_organization() {
-    const OTHER_ORG: &str = "5d0c1f7e-7d3a-4c1b-9d8e-0a0b0c0d0e0f";
-    let env = env_with(MockConfig {
-        org_id: ORG.into(),
-        other_organizations: vec![OtherOrganization {
-            api_key: "other-key".into(),
-            api_secret: "other-secret".into(),
-            org_id: OTHER_ORG.into(),
-        }],
-        ..MockConfig::default()
-    })
-    .await;
+    let env = env_with_another_organization().await;
     let main = env.create("jane@example.com").await.invitation();
     let other = env
         .send(
@@ -703,13 +739,7 @@ async fn pagination_over_250_invitations_follows_next() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
         assert_eq!(r.code(), "invalid_filter");
-        assert_eq!(
-            r.failure().errors[0]
-                .source
-                .as_ref()
-                .and_then(|s| s.parameter.as_deref()),
-            Some(param)
-        );
+        assert_eq!(r.parameter().as_deref(), Some(param));
     }
     env.server.shutdown().await;
 }
@@ -952,20 +982,11 @@ async fn latency_is_added_to_api_requests() {
     env.server.shutdown().await;
 }
 
-fn fault(method: Option<&str>, prefix: &str, count: u32, action: FaultAction) -> Fault {
-    Fault {
-        method: method.map(str::to_owned),
-        path_prefix: prefix.into(),
-        count,
-        action,
-    }
-}
-
 #[tokio::test]
 async fn fault_status_codes() {
     let env = env().await;
     let state = env.server.state();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/invitations",
         2,
@@ -1000,7 +1021,7 @@ async fn fault_status_codes() {
         StatusCode::CREATED
     );
 
-    state.inject(fault(
+    state.inject(Fault::new(
         None,
         "/iam/v2",
         1,
@@ -1010,7 +1031,7 @@ async fn fault_status_codes() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.header("retry-after"), "1");
     assert_eq!(r.header("x-ratelimit-reset"), "1");
-    state.inject(fault(
+    state.inject(Fault::new(
         None,
         "/iam/v2",
         1,
@@ -1033,7 +1054,7 @@ async fn a_fault_ending_in_a_question_mark_hits_lists_only() {
         .as_str()
         .unwrap()
         .to_owned();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("GET"),
         "/iam/v2/invitations?",
         2,
@@ -1068,7 +1089,7 @@ async fn a_fault_ending_in_a_question_mark_hits_lists_only() {
 #[tokio::test]
 async fn fault_delay() {
     let env = env().await;
-    env.server.state().inject(fault(
+    env.server.state().inject(Fault::new(
         Some("get"),
         "/iam/v2/invitations",
         1,
@@ -1105,14 +1126,8 @@ async fn post_expecting_connection_error(env: &Env, email: &str) {
 
 #[tokio::test]
 async fn fault_drop_closes_the_connection_without_committing() {
-    let env = env().await;
+    let env = env_with_create_fault(FaultAction::Drop).await;
     let state = env.server.state();
-    state.inject(fault(
-        Some("POST"),
-        "/iam/v2/invitations",
-        1,
-        FaultAction::Drop,
-    ));
     post_expecting_connection_error(&env, "drop@example.com").await;
     assert!(state.live_invitations_for("drop@example.com").is_empty());
     // the server keeps serving, and the retry succeeds
@@ -1126,14 +1141,8 @@ async fn fault_drop_closes_the_connection_without_committing() {
 
 #[tokio::test]
 async fn fault_commit_then_drop_commits_and_closes() {
-    let env = env().await;
+    let env = env_with_create_fault(FaultAction::CommitThenDrop).await;
     let state = env.server.state();
-    state.inject(fault(
-        Some("POST"),
-        "/iam/v2/invitations",
-        1,
-        FaultAction::CommitThenDrop,
-    ));
     post_expecting_connection_error(&env, "lost@example.com").await;
     assert_eq!(state.live_invitations_for("LOST@example.com").len(), 1);
     // the blind retry meets the 409 the real service answers
@@ -1144,14 +1153,8 @@ async fn fault_commit_then_drop_commits_and_closes() {
 
 #[tokio::test]
 async fn fault_commit_then_500_commits_and_answers_500() {
-    let env = env().await;
+    let env = env_with_create_fault(FaultAction::CommitThen500).await;
     let state = env.server.state();
-    state.inject(fault(
-        Some("POST"),
-        "/iam/v2/invitations",
-        1,
-        FaultAction::CommitThen500,
-    ));
     let r = env.create("half@example.com").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(state.live_invitations_for("half@example.com").len(), 1);
@@ -1162,7 +1165,7 @@ async fn fault_commit_then_500_commits_and_answers_500() {
         .id
         .clone()
         .unwrap();
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("DELETE"),
         "/iam/v2/invitations/",
         1,
@@ -1215,23 +1218,11 @@ async fn control_endpoints() {
     let all: Vec<RemoteInvitation> = serde_json::from_value(r.body).unwrap();
     assert_eq!(all.len(), 1);
     // accept, and users
-    let r = env
-        .control(
-            Method::POST,
-            &format!("/_mock/invitations/{id}/accept"),
-            None,
-        )
-        .await;
+    let r = env.control_invitation(&id, "accept").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "INVITE_STATUS_ACCEPTED");
     assert!(r.body["accepted_at"].is_string());
-    let r = env
-        .control(
-            Method::POST,
-            &format!("/_mock/invitations/{id}/accept"),
-            None,
-        )
-        .await;
+    let r = env.control_invitation(&id, "accept").await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = env.control(Method::GET, "/_mock/users", None).await;
     let users: Vec<User> = serde_json::from_value(r.body).unwrap();
@@ -1240,13 +1231,7 @@ async fn control_endpoints() {
     // expire
     let other = env.create("exp@example.com").await.invitation();
     let oid = other.id.unwrap();
-    let r = env
-        .control(
-            Method::POST,
-            &format!("/_mock/invitations/{oid}/expire"),
-            None,
-        )
-        .await;
+    let r = env.control_invitation(&oid, "expire").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "INVITE_STATUS_EXPIRED");
     let r = env
@@ -1742,13 +1727,7 @@ async fn role_binding_lists_require_crn_pattern_nest_with_a_star_and_filter_exac
     let r = env.api(Method::GET, "/iam/v2/role-bindings", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "invalid_filter");
-    assert_eq!(
-        r.failure().errors[0]
-            .source
-            .as_ref()
-            .and_then(|s| s.parameter.as_deref()),
-        Some("crn_pattern")
-    );
+    assert_eq!(r.parameter().as_deref(), Some("crn_pattern"));
     let count = |q: String| {
         let env = &env;
         async move { env.list_bindings(&q).await.0.len() }
@@ -1886,13 +1865,7 @@ async fn a_role_at_the_wrong_scope_is_a_400_in_confluents_shape() {
             .api(Method::POST, "/iam/v2/role-bindings", Some(body))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            r.failure().errors[0]
-                .source
-                .as_ref()
-                .and_then(|s| s.pointer.as_deref()),
-            Some(pointer)
-        );
+        assert_eq!(r.pointer().as_deref(), Some(pointer));
     }
     assert!(env.server.state().role_bindings().is_empty());
     env.server.shutdown().await;
@@ -1922,17 +1895,7 @@ async fn a_duplicate_binding_is_a_409_naming_the_existing_one() {
 
 #[tokio::test]
 async fn a_binding_needs_a_user_of_the_organization_as_principal() {
-    const OTHER_ORG: &str = "5d0c1f7e-7d3a-4c1b-9d8e-0a0b0c0d0e0f";
-    let env = env_with(MockConfig {
-        org_id: ORG.into(),
-        other_organizations: vec![OtherOrganization {
-            api_key: "other-key".into(),
-            api_secret: "other-secret".into(),
-            org_id: OTHER_ORG.into(),
-        }],
-        ..MockConfig::default()
-    })
-    .await;
+    let env = env_with_another_organization().await;
     let inv = env.create("jane@example.com").await.invitation();
     for principal in [
         format!("User:{}", inv.id.as_deref().unwrap()),
@@ -2013,7 +1976,7 @@ async fn role_bindings_share_the_faults_and_the_rate_limit_of_invitations() {
     let state = env.server.state();
     let principal = format!("User:{}", env.invitee("jane@example.com").await);
     // a fault on the role-binding path hits role bindings only
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("GET"),
         "/iam/v2/role-bindings",
         1,
@@ -2031,7 +1994,7 @@ async fn role_bindings_share_the_faults_and_the_rate_limit_of_invitations() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
     // a create whose answer is lost did commit
-    state.inject(fault(
+    state.inject(Fault::new(
         Some("POST"),
         "/iam/v2/role-bindings",
         1,

@@ -19,12 +19,23 @@ fn req(principal: &str, role: &str, crn_pattern: &str) -> CreateRoleBinding {
     }
 }
 
+/// A binding of `role` at `rest` (below the organization) for `u-1`.
 fn create(
     b: &mut RoleBindings,
     role: &str,
     rest: &str,
 ) -> Result<RoleBindingRecord, RoleBindingError> {
-    b.create(&req("User:u-1", role, &crn(rest)), ORG, true, t0())
+    create_for(b, "User:u-1", role, rest)
+}
+
+/// The same for another principal.
+fn create_for(
+    b: &mut RoleBindings,
+    principal: &str,
+    role: &str,
+    rest: &str,
+) -> Result<RoleBindingRecord, RoleBindingError> {
+    b.create(&req(principal, role, &crn(rest)), ORG, true, t0())
 }
 
 fn pointer(e: RoleBindingError) -> String {
@@ -148,13 +159,7 @@ fn an_unknown_principal_is_forbidden_and_a_duplicate_conflicts() {
     }
     // another role or principal is another binding
     create(&mut b, "DataSteward", "/environment=e").unwrap();
-    b.create(
-        &req("User:u-2", "EnvironmentAdmin", &crn("/environment=e")),
-        ORG,
-        true,
-        t0(),
-    )
-    .unwrap();
+    create_for(&mut b, "User:u-2", "EnvironmentAdmin", "/environment=e").unwrap();
     assert_eq!(b.all().len(), 3);
 }
 
@@ -198,13 +203,7 @@ fn list_filters_scope_exactly_or_nested_with_a_star() {
         "/environment=e/cloud-cluster=c/kafka=c/topic=t",
     )
     .unwrap();
-    b.create(
-        &req("User:u-2", "EnvironmentAdmin", &crn("/environment=e")),
-        ORG,
-        true,
-        t0(),
-    )
-    .unwrap();
+    create_for(&mut b, "User:u-2", "EnvironmentAdmin", "/environment=e").unwrap();
     let q = |pattern: String, principal: Option<&str>, role: Option<&str>| RoleBindingQuery {
         crn_pattern: Some(pattern),
         principal: principal.map(str::to_owned),
@@ -268,13 +267,7 @@ fn pages_follow_tokens_and_removal_by_principal() {
     for i in 0..25 {
         create(&mut b, "EnvironmentAdmin", &format!("/environment=e{i}")).unwrap();
     }
-    b.create(
-        &req("User:u-2", "OrganizationAdmin", &crn("")),
-        ORG,
-        true,
-        t0(),
-    )
-    .unwrap();
+    create_for(&mut b, "User:u-2", "OrganizationAdmin", "").unwrap();
     let mut q = RoleBindingQuery {
         crn_pattern: Some(crn("/*")),
         principal: Some("User:u-1".into()),
