@@ -231,6 +231,12 @@ pub fn check_bindings(remote: &MockHandle, n: u64, bindings: Bindings) -> Bindin
     check
 }
 
+/// Calls per resync window of a steady stretch.
+pub fn per_window(c: &Option<CallCounts>, windows: u32) -> Option<f64> {
+    c.as_ref()
+        .map(|c| c.total as f64 / f64::from(windows.max(1)))
+}
+
 /// The calls between two readings of the mock's counters.
 pub fn diff(a: &CallCounts, b: &CallCounts) -> CallCounts {
     CallCounts {

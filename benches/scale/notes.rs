@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::flags::Opts;
+use crate::measure::per_window;
 use crate::phases::Row;
-use crate::report::per_window;
 use crate::units::{count, rate_str, secs};
 
 /// Plain statements derived from one row.

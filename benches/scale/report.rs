@@ -5,11 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use confluent_mock::CallCounts;
-
 use crate::flags::{Opts, RunKind};
 use crate::machine::Machine;
-use crate::measure::{PAGE, bound_with_bindings, physical_bound};
+use crate::measure::{PAGE, bound_with_bindings, per_window, physical_bound};
 use crate::notes::notes;
 use crate::peers::PeerRow;
 use crate::phases::Row;
@@ -17,11 +15,6 @@ use crate::units::{count, flag_duration, mib, rate_str, secs};
 
 pub fn yes_no(met: bool) -> &'static str {
     if met { "yes" } else { "**no**" }
-}
-
-pub fn per_window(c: &Option<CallCounts>, windows: u32) -> Option<f64> {
-    c.as_ref()
-        .map(|c| c.total as f64 / f64::from(windows.max(1)))
 }
 
 pub fn rss_cell(r: &Row) -> String {
