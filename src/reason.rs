@@ -19,7 +19,8 @@ pub const IMMUTABLE_FIELD_CHANGED: &str = "ImmutableFieldChanged";
 pub const INVALID_SPEC: &str = "InvalidSpec";
 /// An invitation for the email exists with another auth type.
 pub const AUTH_TYPE_CONFLICT: &str = "AuthTypeConflict";
-/// The email's domain is not among `--allowed-email-domains`.
+/// The email's domain is not among `--allowed-email-domains`, or not among an applying
+/// InvitationPolicy's `allowedEmailDomains`.
 pub const EMAIL_DOMAIN_NOT_ALLOWED: &str = "EmailDomainNotAllowed";
 /// An older Invitation owns the email in the same organization.
 pub const EMAIL_CONFLICT: &str = "EmailConflict";
@@ -39,6 +40,19 @@ pub const ROLE_BINDING_REVOCATION_PENDING: &str = "RoleBindingRevocationPending"
 /// A listed binding exists but is no longer allowed (`--allowed-roles`); kept until the
 /// Invitation is deleted (also a Warning Event on the change).
 pub const ROLE_BINDING_DISALLOWED: &str = "RoleBindingDisallowed";
+/// No InvitationPolicy selects the Invitation's namespace, and the operator requires one.
+pub const POLICY_MISSING: &str = "PolicyMissing";
+/// An applying InvitationPolicy lists the email in `protectedEmails`.
+pub const PRINCIPAL_PROTECTED: &str = "PrincipalProtected";
+/// An applying InvitationPolicy does not allow the Invitation's `deletionPolicy` or
+/// `exclusiveRoleBindings`.
+pub const POLICY_VIOLATION: &str = "PolicyViolation";
+
+// ---- InvitationPolicy's Ready reasons ----
+/// The policy's selector and grants can be read: it is enforced.
+pub const ENFORCED: &str = "Enforced";
+/// The policy's selector or a grant's scope cannot be read; the message names the field.
+pub const INVALID_POLICY: &str = "InvalidPolicy";
 
 // ---- dry run: Ready reasons and Normal Events ----
 pub const WOULD_CREATE: &str = "WouldCreate";
@@ -105,6 +119,11 @@ mod tests {
         ROLE_BINDING_PENDING,
         ROLE_BINDING_REVOCATION_PENDING,
         ROLE_BINDING_DISALLOWED,
+        POLICY_MISSING,
+        PRINCIPAL_PROTECTED,
+        POLICY_VIOLATION,
+        ENFORCED,
+        INVALID_POLICY,
         WOULD_CREATE,
         WOULD_RECREATE,
         WOULD_REINVITE,
