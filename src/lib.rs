@@ -8,6 +8,8 @@
 //!   role-binding lists, metrics, Events, leader election, the HTTP endpoint, telemetry.
 //! - [`invitation`]: the `Invitation` kind: its resource, pure decisions (planner, status,
 //!   ownership) and the controller wiring that performs them.
+//! - [`invitation_policy`]: the `InvitationPolicy` kind's pure half: what Invitations may do in
+//!   the namespaces a policy selects.
 //! - [`role_bindings`]: the pure decisions about the access an Invitation grants.
 //! - [`cli`] and [`operator`]: the process: flags, the `run` command.
 //!
@@ -16,6 +18,7 @@
 
 pub mod cli;
 pub mod invitation;
+pub mod invitation_policy;
 pub mod operator;
 pub mod reason;
 pub mod role_bindings;
