@@ -34,11 +34,13 @@
 //! one reconcile decides against one set of them.
 
 pub mod coverage;
+pub mod decide;
 pub mod resource;
 #[cfg(test)]
 mod tests;
 
 pub use coverage::covers;
+pub use decide::{Refusal, admit, grant_refusal, on_disallowed, protected_by, selects, status};
 pub use resource::{
     DisallowedExisting, Grant, InvitationPolicy, InvitationPolicySpec, InvitationPolicyStatus,
     crd_yaml,
