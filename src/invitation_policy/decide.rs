@@ -135,6 +135,38 @@ pub fn admit(
     Ok(())
 }
 
+/// Why the deletion of an Invitation with `spec` must touch nothing in Confluent, if it must:
+/// its email is protected, or its `deletionPolicy` is one a policy does not allow (the
+/// Invitation predates the policy, or the policy was tightened since). Nothing is deleted then,
+/// rather than something the policy forbids; the finalizer still goes.
+pub fn forbids_cleanup(applying: &[&InvitationPolicy], spec: &InvitationSpec) -> Option<Refusal> {
+    if let Some(name) = protected_by(applying, &spec.email) {
+        return Some(Refusal {
+            reason: reason::PRINCIPAL_PROTECTED,
+            message: format!(
+                "{} is protected by InvitationPolicy {name}: nothing in Confluent Cloud was deleted",
+                spec.email
+            ),
+        });
+    }
+    by_name(applying)
+        .into_iter()
+        .find(|p| {
+            !p.spec
+                .allowed_deletion_policies
+                .contains(&spec.deletion_policy)
+        })
+        .map(|p| Refusal {
+            reason: reason::POLICY_VIOLATION,
+            message: format!(
+                "deletionPolicy {:?} is not allowed by InvitationPolicy {}: nothing in Confluent \
+                 Cloud was deleted",
+                spec.deletion_policy,
+                p.name()
+            ),
+        })
+}
+
 /// The first applying policy (by name) that protects `email`, compared without regard to case:
 /// cleanup must not delete, and apply must not touch, a protected person.
 pub fn protected_by<'a>(applying: &[&'a InvitationPolicy], email: &str) -> Option<&'a str> {

@@ -33,6 +33,7 @@
 //! decoded ([`crate::role_bindings::resolve`]); policies are read from one consistent cache, so
 //! one reconcile decides against one set of them.
 
+pub mod controller;
 pub mod coverage;
 pub mod decide;
 pub mod resource;
@@ -40,7 +41,9 @@ pub mod resource;
 mod tests;
 
 pub use coverage::covers;
-pub use decide::{Refusal, admit, grant_refusal, on_disallowed, protected_by, selects, status};
+pub use decide::{
+    Refusal, admit, forbids_cleanup, grant_refusal, on_disallowed, protected_by, selects, status,
+};
 pub use resource::{
     DisallowedExisting, Grant, InvitationPolicy, InvitationPolicySpec, InvitationPolicyStatus,
     crd_yaml,
