@@ -38,8 +38,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default).
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinition YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions' YAML: every kind's (one YAML stream), or one's.
+    Crd {
+        /// Only this kind's CRD.
+        #[arg(value_enum)]
+        kind: Option<CrdKind>,
+    },
     /// Print the organization's invitations as Invitation manifests (stdout; progress on
     /// stderr). Same credentials as `run`.
     Export(Box<ExportArgs>),
@@ -87,6 +91,13 @@ pub struct ExportArgs {
     /// with one organization-wide list.
     #[arg(long)]
     pub no_role_bindings: bool,
+}
+
+/// The kinds whose CRD `crd` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrdKind {
+    Invitation,
+    InvitationPolicy,
 }
 
 /// `--deletion-policy` of `export`, in the CLI's spelling.
@@ -147,6 +158,12 @@ pub struct RunArgs {
     /// credentials (for clusters shared by several teams).
     #[arg(long, env = "REQUIRE_CREDENTIALS_REF")]
     pub require_credentials_ref: bool,
+
+    /// Refuse Invitations in namespaces that no InvitationPolicy selects (`PolicyMissing`,
+    /// nothing sent), instead of applying no policy there: for clusters where every team's
+    /// namespace must be given its limits before it may invite anyone.
+    #[arg(long, env = "REQUIRE_POLICY")]
+    pub require_policy: bool,
 
     /// Comma-separated email domains that may be invited (default: any).
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
@@ -238,7 +255,15 @@ mod tests {
         );
         assert!(matches!(
             Cli::try_parse_from(["op", "crd"]).unwrap().command,
-            Some(Command::Crd)
+            Some(Command::Crd { kind: None })
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["op", "crd", "invitation-policy"])
+                .unwrap()
+                .command,
+            Some(Command::Crd {
+                kind: Some(CrdKind::InvitationPolicy)
+            })
         ));
         assert!(Cli::try_parse_from(["op", "--concurrency", "0"]).is_err());
     }

@@ -1,13 +1,14 @@
 //! `confluent-invitation-operator`: `run` (the default) runs the controller; `crd` prints the
-//! CustomResourceDefinition; `export` prints the organization's invitations, with their
+//! CustomResourceDefinitions; `export` prints the organization's invitations, with their
 //! invitees' role bindings, as manifests.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use confluent_client::ClientSettings;
-use confluent_invitation_operator::cli::{Cli, Command, ExportArgs, RunArgs};
+use confluent_invitation_operator::cli::{Cli, Command, CrdKind, ExportArgs, RunArgs};
 use confluent_invitation_operator::invitation::{export, resource};
+use confluent_invitation_operator::invitation_policy::resource as policy_resource;
 use confluent_invitation_operator::operator;
 use confluent_invitation_operator::runtime::telemetry;
 
@@ -18,10 +19,23 @@ use confluent_invitation_operator::runtime::telemetry;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The CRDs `crd` prints: `kind`'s, or every kind's as one YAML stream.
+fn crds(kind: Option<CrdKind>) -> Result<String, serde_saphyr::SerializeError> {
+    Ok(match kind {
+        Some(CrdKind::Invitation) => resource::crd_yaml()?,
+        Some(CrdKind::InvitationPolicy) => policy_resource::crd_yaml()?,
+        None => format!(
+            "{}---\n{}",
+            resource::crd_yaml()?,
+            policy_resource::crd_yaml()?
+        ),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Crd) => match resource::crd_yaml() {
+        Some(Command::Crd { kind }) => match crds(kind) {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS

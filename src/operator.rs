@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::cli::RunArgs;
 use crate::invitation::controller::{self, Settings};
+use crate::invitation_policy::controller::Policies;
 use crate::runtime::credentials::CredentialStore;
 use crate::runtime::http;
 use crate::runtime::leader::{self, Election};
@@ -171,6 +172,7 @@ fn controller_settings(args: &RunArgs) -> Result<Settings, Error> {
             .collect(),
         allowed_roles: (!allowed_roles.is_empty()).then_some(allowed_roles),
         dry_run: args.dry_run,
+        require_policy: args.require_policy,
     })
 }
 
@@ -282,7 +284,8 @@ async fn reconcile_until_stopped(
     };
     let gauges = endpoint.gauges.clone();
     let ready = endpoint.ready.clone();
-    controller::run(runtime, settings, controller_stop, move |store| {
+    let policies = Policies::start(&runtime.kube.client).await;
+    controller::run(runtime, settings, policies, controller_stop, move |store| {
         let _ = gauges.set(controller::gauges::of(store));
         ready.store(true, Ordering::Relaxed);
         tracing::info!("watch cache synced: ready");

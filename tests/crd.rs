@@ -14,12 +14,29 @@ fn generated() -> String {
     crd_yaml().expect("the CRD renders")
 }
 
+/// The InvitationPolicy CRD, in `crds/` and the chart, as generated.
+#[test]
+fn the_policy_crd_files_match_the_generator() {
+    let generated = confluent_invitation_operator::invitation_policy::resource::crd_yaml()
+        .expect("the policy CRD renders");
+    for file in [
+        "crds/invitationpolicies.iam.ccloud.dev.yaml",
+        "deploy/helm/confluent-invitation-operator/crds/invitationpolicies.iam.ccloud.dev.yaml",
+    ] {
+        let committed = std::fs::read_to_string(file).expect("the policy CRD is committed");
+        assert!(
+            committed == generated,
+            "{file} differs from the generated CRD: run `cargo run -- crd invitation-policy > {file}`"
+        );
+    }
+}
+
 #[test]
 fn crds_directory_matches_the_generator() {
     let committed = std::fs::read_to_string(CRD_FILE).expect("crds/ holds the CRD");
     assert!(
         committed == generated(),
-        "{CRD_FILE} differs from the generated CRD: run `cargo run -- crd > {CRD_FILE}` (and copy it to the chart)"
+        "{CRD_FILE} differs from the generated CRD: run `cargo run -- crd invitation > {CRD_FILE}` (and copy it to the chart)"
     );
 }
 

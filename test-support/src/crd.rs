@@ -1,18 +1,29 @@
-//! Installing the Invitation CRD into the API server a suite runs against.
+//! Installing the operator's CRDs (Invitation, InvitationPolicy) into the API server a suite runs
+//! against.
 
 use std::time::Duration;
 
 use confluent_invitation_operator::invitation::resource::Invitation;
+use confluent_invitation_operator::invitation_policy::resource::InvitationPolicy;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt};
 
 use crate::error::Error;
 
-/// Creates the CRD unless it exists, then waits up to `wait` for it to be Established.
+/// Installs every CRD of the operator (each as [`install_one`] does).
 pub async fn install_crd(kube: &kube::Client, wait: Duration) -> Result<(), Error> {
+    install_one(kube, Invitation::crd(), wait).await?;
+    install_one(kube, InvitationPolicy::crd(), wait).await
+}
+
+/// Creates the CRD unless it exists, then waits up to `wait` for it to be Established.
+async fn install_one(
+    kube: &kube::Client,
+    crd: CustomResourceDefinition,
+    wait: Duration,
+) -> Result<(), Error> {
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    let crd = Invitation::crd();
     let name = crd
         .metadata
         .name

@@ -17,6 +17,8 @@ use super::{claims, preview, report};
 use crate::invitation::conclusion::{self, Ending};
 use crate::invitation::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::invitation::resource::Invitation;
+use crate::invitation_policy::decide as policy;
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
 use confluent_client::retry::Backoff;
 use confluent_client::{model::CreateInvitation, model::RemoteInvitation};
@@ -68,6 +70,13 @@ async fn act(
     );
     if let Step::Do(Apply::Refuse(r)) = first {
         return Ok(Ending::refused(r.reason(), r.message().to_owned()));
+    }
+    // What the namespace's policies forbid is refused before credentials too: nothing is
+    // sent for it, not even a look-up.
+    let applying = ctx.policies.applying(&ns);
+    let applying: Vec<&InvitationPolicy> = applying.iter().map(AsRef::as_ref).collect();
+    if let Err(refusal) = policy::admit(&applying, ctx.settings.require_policy, &invitation.spec) {
+        return Ok(Ending::refused(refusal.reason, refusal.message));
     }
     let client = match ctx.client_of(invitation, &ns).await {
         Ok(c) => c,

@@ -15,6 +15,8 @@ use super::{claims, report, role_bindings};
 use crate::invitation::planner::{self, Cleanup, Remote, Step};
 use crate::invitation::resource::{DeletionPolicy, Invitation};
 use crate::invitation::status::{self, Outcome};
+use crate::invitation_policy::decide as policy;
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
@@ -60,6 +62,14 @@ pub async fn cleanup(
 
 async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
     let namespace = invitation.namespace().ok_or(Error::Unnamed)?;
+    // What the namespace's policies forbid is not done on the way out either: a protected
+    // person is not touched, and a deletion policy no policy permits deletes nothing.
+    let applying = ctx.policies.applying(&namespace);
+    let applying: Vec<&InvitationPolicy> = applying.iter().map(AsRef::as_ref).collect();
+    if let Some(refusal) = policy::forbids_cleanup(&applying, &invitation.spec) {
+        report::event(ctx, invitation, true, refusal.reason, &refusal.message).await;
+        return Ok(());
+    }
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
     let contested = claims::contested(ctx, invitation);

@@ -13,6 +13,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::invitation::resource::Invitation;
+use crate::invitation_policy::controller::Policies;
 use crate::role_bindings::Key;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::{Confluent, Kube, Runtime};
@@ -35,6 +36,8 @@ pub struct Settings {
     pub allowed_roles: Option<Vec<String>>,
     /// Preview mode: read and plan, never write to Confluent (see [`super::preview`]).
     pub dry_run: bool,
+    /// A namespace that no InvitationPolicy selects may do nothing (`--require-policy`).
+    pub require_policy: bool,
 }
 
 impl Settings {
@@ -75,6 +78,8 @@ pub struct Context {
     pub settings: Settings,
     /// The watch cache: whom else an email is claimed by, which Secrets are still used.
     pub store: Store<Invitation>,
+    /// The InvitationPolicies and the namespaces they select: what each namespace may do.
+    pub policies: Arc<Policies>,
     /// Wakes an object through the controller (a hand-over's successor).
     wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
@@ -123,6 +128,7 @@ impl Context {
         runtime: &Runtime,
         settings: Settings,
         store: Store<Invitation>,
+        policies: Arc<Policies>,
         wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
     ) -> Self {
         Self {
@@ -131,6 +137,7 @@ impl Context {
             metrics: runtime.metrics.clone(),
             settings,
             store,
+            policies,
             wake,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),

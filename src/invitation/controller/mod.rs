@@ -36,6 +36,7 @@ pub use error::Error;
 use crate::invitation::conclusion;
 use crate::invitation::resource::{FINALIZER, Invitation};
 use crate::invitation::status::{self, Outcome};
+use crate::invitation_policy::controller::{self as policy_controller, Policies};
 use crate::runtime::Runtime;
 use crate::runtime::snapshot::Snapshot;
 
@@ -143,13 +144,20 @@ pub fn watcher_config(settings: &Settings) -> watcher::Config {
 
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 /// `on_ready` is called once the watch cache has synced. The context is built here, once the
-/// watch cache exists.
+/// watch cache exists. Nothing is reconciled before `policies` are known (their caches
+/// synced); the Invitations of a namespace in `changed` are looked at again.
 pub async fn run(
     runtime: &Runtime,
     settings: Settings,
+    (policies, changed): (Policies, policy_controller::Changed),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     on_ready: impl FnOnce(kube::runtime::reflector::Store<Invitation>) + Send + 'static,
 ) {
+    let mut shutdown = Box::pin(shutdown);
+    tokio::select! {
+        () = policies.ready() => {}
+        () = &mut shutdown => return,
+    }
     let api: Api<Invitation> = match &settings.namespace {
         Some(ns) => Api::namespaced(runtime.kube.client.clone(), ns),
         None => Api::all(runtime.kube.client.clone()),
@@ -164,11 +172,19 @@ pub async fn run(
         // our own status writes must not trigger reconciles: only what a user changes does
         .predicate_filter(user_changes, PredicateConfig::default());
     let (wake, woken) = futures::channel::mpsc::unbounded();
-    let ctx = Arc::new(Context::new(runtime, settings, store.clone(), wake.clone()));
+    let policies = Arc::new(policies);
+    let ctx = Arc::new(Context::new(
+        runtime,
+        settings,
+        store.clone(),
+        policies,
+        wake.clone(),
+    ));
     let controller = Controller::for_stream(events, store.clone())
         .with_config(config)
         .reconcile_on(woken);
-    let sweeper = tokio::spawn(sweep(ctx.clone(), store.clone(), wake));
+    let sweeper = tokio::spawn(sweep(ctx.clone(), store.clone(), wake.clone()));
+    let follower = tokio::spawn(follow_policies(changed, store.clone(), wake));
     tokio::spawn(async move {
         // kube-runtime's readiness signal is a shared oneshot that wakes only its last waiter,
         // and the controller waits on it too: poll it again until it answers.
@@ -190,6 +206,26 @@ pub async fn run(
         })
         .await;
     sweeper.abort();
+    follower.abort();
+}
+
+/// Wakes the Invitations of every namespace whose applying policies may have changed.
+async fn follow_policies(
+    mut changed: policy_controller::Changed,
+    store: reflector::Store<Invitation>,
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
+) {
+    while let Some(namespace) = changed.recv().await {
+        for invitation in store.state() {
+            if invitation.namespace().as_deref() == Some(namespace.as_str())
+                && wake
+                    .unbounded_send(ObjectRef::from(invitation.as_ref()))
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// Once per resync interval: refresh every credential's snapshot (one paginated list each) and

@@ -1,15 +1,18 @@
 //! What the controller observes of an Invitation's bindings: the held lists of its
 //! credential, a list where none is held, and the exact reads the decisions ask for.
 
+use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::super::context::Context;
 use crate::invitation::resource::Invitation;
+use crate::invitation_policy::decide as policy;
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::role_bindings::resource::RoleBindingStatus;
 use crate::role_bindings::{
     self as decide, Demand, Desired, Key, Live, Observed, OnDisallowed, Plan, Read,
 };
-use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter};
+use confluent_client::role_bindings::{RemoteRoleBinding, RoleBindingFilter, organization_of};
 
 /// Past this many distinct scopes per credential, one organization-wide list replaces the
 /// lists per scope (it costs its pages once, whatever the scopes).
@@ -76,6 +79,8 @@ pub(super) struct Ask {
     pub(super) desired: Vec<Desired>,
     pub(super) exclusive: bool,
     pub(super) refused_recently: std::collections::BTreeSet<Key>,
+    /// What becomes of a binding that exists but is no longer allowed.
+    pub(super) on_disallowed: OnDisallowed,
 }
 
 impl Ask {
@@ -86,18 +91,33 @@ impl Ask {
         organization: Option<&str>,
         user_id: Option<&str>,
     ) -> Self {
-        let desired = decide::desired(
+        let mut desired = decide::desired(
             &invitation.spec.role_bindings,
             organization,
             user_id.unwrap_or_default(),
             ctx.settings.allowed_roles.as_deref(),
         );
+        let applying = ctx
+            .policies
+            .applying(&invitation.namespace().unwrap_or_default());
+        let applying: Vec<&InvitationPolicy> = applying.iter().map(AsRef::as_ref).collect();
+        // what the namespace's policies do not grant is refused like a role --allowed-roles
+        // leaves out: nothing sent, an existing binding Disallowed (kept, or revoked)
+        for d in desired.iter_mut().filter(|d| d.refusal.is_none()) {
+            if let Ok(b) = &d.binding {
+                let org = organization
+                    .or_else(|| organization_of(&b.crn_pattern))
+                    .unwrap_or_default();
+                d.refusal = policy::grant_refusal(&applying, &b.role_name, &b.crn_pattern, org);
+            }
+        }
         Self {
             organization: organization.map(str::to_owned),
             user_id: user_id.map(str::to_owned),
             desired,
             exclusive: invitation.spec.exclusive_role_bindings && organization.is_some(),
             refused_recently: ctx.refused_recently(object),
+            on_disallowed: policy::on_disallowed(&applying),
         }
     }
 
@@ -109,7 +129,7 @@ impl Ask {
             desired: &self.desired,
             exclusive: self.exclusive,
             allowed_roles: ctx.settings.allowed_roles.as_deref(),
-            on_disallowed: OnDisallowed::Keep,
+            on_disallowed: self.on_disallowed,
             refused_recently: &self.refused_recently,
         }
     }

@@ -203,6 +203,7 @@ async fn harness() -> Harness {
         allowed_email_domains: vec![],
         allowed_roles: None,
         dry_run: false,
+        require_policy: false,
     };
     let runtime = crate::runtime::Runtime {
         kube: crate::runtime::Kube::new(kube, None),
@@ -211,7 +212,11 @@ async fn harness() -> Harness {
     };
     let (store, writer) = kube::runtime::reflector::store();
     let (wake, _woken) = futures::channel::mpsc::unbounded();
-    let ctx = Context::new(&runtime, settings, store, wake);
+    let policies = Arc::new(crate::invitation_policy::controller::Policies::fixed(
+        Vec::new(),
+        Vec::new(),
+    ));
+    let ctx = Context::new(&runtime, settings, store, policies, wake);
     Harness {
         ctx: Arc::new(ctx),
         cache: parking_lot::Mutex::new(writer),
