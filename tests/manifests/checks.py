@@ -44,6 +44,14 @@ OPERATOR_RULES = {
     ("events.k8s.io", "events", "create"),
     ("events.k8s.io", "events", "patch"),
 }
+# InvitationPolicies and the namespaces' labels they select by: cluster-wide in every mode.
+POLICY_RULES = {
+    ("iam.ccloud.dev", "invitationpolicies", "list"),
+    ("iam.ccloud.dev", "invitationpolicies", "watch"),
+    ("iam.ccloud.dev", "invitationpolicies/status", "patch"),
+    ("", "namespaces", "list"),
+    ("", "namespaces", "watch"),
+}
 LEASE_RULES = {
     ("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "patch")
 }
@@ -92,11 +100,11 @@ def check_rbac(mode, release_ns, watch_ns, path):
     if unbound:
         fail(f"roles without a binding: {sorted(unbound, key=str)}")
 
-    want = {}
+    want = {None: set(POLICY_RULES)}
     if watch_ns:
         want[watch_ns] = set(OPERATOR_RULES)
     else:
-        want[None] = set(OPERATOR_RULES)
+        want[None] |= set(OPERATOR_RULES)
     if mode == "leader":
         want.setdefault(release_ns, set()).update(LEASE_RULES)
     if granted != want:
