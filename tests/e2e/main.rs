@@ -22,6 +22,7 @@ mod lifecycle;
 mod namespace_deletion;
 mod ownership;
 mod pause;
+mod policy;
 mod ratelimit;
 mod restart;
 mod role_bindings;

@@ -1,0 +1,314 @@
+//! InvitationPolicies: what a namespace may grant, decided before any call. Each test labels its
+//! own namespace and writes policies that select that label only (they are cluster-scoped:
+//! a policy selecting every namespace would reach the tests running beside it).
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+
+use crate::harness::*;
+use crate::role_bindings::{ENV, TOPIC, create_bound, listing, remote_ids, status_ids};
+use confluent_invitation_operator::reason;
+use confluent_invitation_operator::role_bindings::resource::RoleBindingState;
+
+/// Labels this test's namespace `e2e-policy=<namespace>`, the label its policies select.
+async fn label_namespace(env: &Env) {
+    let api: Api<Namespace> = Api::all(env.kube.clone());
+    api.patch(
+        &env.ns,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": {"e2e-policy": env.ns}}})),
+    )
+    .await
+    .expect("namespace labelled");
+}
+
+/// Applies the InvitationPolicy `<namespace>-<name>` selecting this test's namespace, with
+/// `spec` (YAML, indented by four) besides the selector, as a cluster admin would.
+fn apply_policy(env: &Env, name: &str, spec: &str) -> String {
+    let full = format!("{}-{name}", env.ns);
+    let manifest = format!(
+        "apiVersion: iam.ccloud.dev/v1alpha1\nkind: InvitationPolicy\nmetadata:\n  name: {full}\nspec:\n  namespaceSelector:\n    matchLabels:\n      e2e-policy: {}\n{spec}",
+        env.ns
+    );
+    let (ok, out) = kubectl_apply(&manifest, &[]);
+    assert!(ok, "policy {full} applied: {out}");
+    full
+}
+
+async fn delete_policy(env: &Env, full: &str) {
+    let api: Api<confluent_invitation_operator::invitation_policy::resource::InvitationPolicy> =
+        Api::all(env.kube.clone());
+    let _ = api.delete(full, &DeleteParams::default()).await;
+}
+
+/// No call concerned any Invitation: no create, read, deletion or role-binding call (the
+/// credential's own snapshot list is no call for anyone).
+fn nothing_sent_for_anyone(env: &Env) {
+    let calls = env.remote().calls();
+    assert_eq!(
+        (
+            calls.create,
+            calls.get,
+            calls.delete,
+            calls.get_user,
+            calls.delete_user
+        ),
+        (0, 0, 0, 0, 0),
+        "{calls:?}"
+    );
+    let bindings = env.remote().role_binding_calls();
+    assert_eq!(
+        (
+            bindings.list,
+            bindings.create,
+            bindings.get,
+            bindings.delete
+        ),
+        (0, 0, 0, 0),
+        "{bindings:?}"
+    );
+}
+
+/// The status entry of the item `role` on a pattern ending in `crn_end`.
+fn entry<'a>(
+    entries: &'a [confluent_invitation_operator::role_bindings::resource::RoleBindingStatus],
+    role: &str,
+) -> &'a confluent_invitation_operator::role_bindings::resource::RoleBindingStatus {
+    entries
+        .iter()
+        .find(|e| e.role_name == role)
+        .unwrap_or_else(|| panic!("an entry for {role}: {entries:#?}"))
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn what_no_grant_covers_is_refused_naming_the_policy_and_never_sent() {
+    let env = env("policy-grants").await;
+    label_namespace(&env).await;
+    let policy = apply_policy(
+        &env,
+        "team",
+        "  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n    - roles: [DeveloperRead]\n      scopes: [\"environment=env-abc/cloud-cluster=lkc-1/kafka=lkc-1/topic=ord*\"]\n",
+    );
+    // a second policy selecting the namespace narrows further: both must permit
+    let narrower = apply_policy(
+        &env,
+        "narrower",
+        "  grants:\n    - roles: [EnvironmentAdmin, DeveloperRead]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    let items = [
+        ("EnvironmentAdmin".to_string(), env.crn(ENV)),
+        ("DeveloperRead".to_string(), TOPIC.to_string()),
+        ("OrganizationAdmin".to_string(), env.crn("")),
+        (
+            "EnvironmentAdmin".to_string(),
+            "environment=env-b".to_string(),
+        ),
+        (
+            "DeveloperWrite".to_string(),
+            "environment=env-abc/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders".to_string(),
+        ),
+    ];
+    env.create(&listing(invitation("jane", "jane@example.com"), &items))
+        .await;
+    let inv = env
+        .wait_for("jane", "two Bound, three Refused", |i| {
+            let e = bindings_of(i);
+            e.len() == 5
+                && e.iter()
+                    .filter(|e| e.state == RoleBindingState::Bound)
+                    .count()
+                    == 2
+                && e.iter()
+                    .filter(|e| e.state == RoleBindingState::Refused)
+                    .count()
+                    == 3
+        })
+        .await;
+    let entries = bindings_of(&inv);
+    for refused in [&entries[2], &entries[3], &entries[4]] {
+        let message = refused.message.clone().unwrap_or_default();
+        assert!(
+            message.contains(&policy) || message.contains(&narrower),
+            "names the policy: {message}"
+        );
+        assert!(refused.id.is_none(), "{refused:?}");
+    }
+    assert!(
+        entries[2]
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("OrganizationAdmin"),
+        "{:?}",
+        entries[2]
+    );
+    assert_eq!(
+        env.remote().role_binding_calls().create,
+        2,
+        "only the permitted items reached Confluent"
+    );
+    let user = user_of(&inv);
+    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    delete_policy(&env, &policy).await;
+    delete_policy(&env, &narrower).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_protected_email_an_exclusive_item_or_delete_user_is_refused_with_no_call() {
+    let env = env("policy-refusals").await;
+    label_namespace(&env).await;
+    let policy = apply_policy(
+        &env,
+        "team",
+        "  protectedEmails: [owner@example.com]\n  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    env.create(&invitation("owner", "Owner@Example.com")).await;
+    let mut exclusive = invitation("strip", "strip@example.com");
+    exclusive.spec.exclusive_role_bindings = true;
+    env.create(&exclusive).await;
+    let mut delete_user = invitation("purge", "purge@example.com");
+    delete_user.spec.deletion_policy =
+        confluent_invitation_operator::invitation::resource::DeletionPolicy::DeleteUser;
+    env.create(&delete_user).await;
+    for (name, want) in [
+        ("owner", reason::PRINCIPAL_PROTECTED),
+        ("strip", reason::POLICY_VIOLATION),
+        ("purge", reason::POLICY_VIOLATION),
+    ] {
+        let inv = env.wait_reason(name, want).await;
+        let (ready, _, message) = ready_of(&inv).expect("Ready");
+        assert_eq!(ready, "False", "{name}");
+        assert!(
+            message.contains(&policy),
+            "{name} names the policy: {message}"
+        );
+    }
+    nothing_sent_for_anyone(&env);
+    // the protected one's deletion touches nothing either
+    env.delete_and_wait_gone("owner").await;
+    nothing_sent_for_anyone(&env);
+    delete_policy(&env, &policy).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn tightening_a_policy_keeps_a_live_binding_disallowed_or_revokes_it() {
+    let env = env("policy-tighten").await;
+    label_namespace(&env).await;
+    let grant = "  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n    - roles: [DeveloperRead]\n      scopes: [\"environment=env-abc\"]\n";
+    let policy = apply_policy(&env, "team", grant);
+    let items = [
+        ("EnvironmentAdmin".to_string(), env.crn(ENV)),
+        ("DeveloperRead".to_string(), TOPIC.to_string()),
+    ];
+    let inv = create_bound(&env, invitation("dev", "dev@example.com"), &items).await;
+    let user = user_of(&inv);
+    let admin_id = entry(&bindings_of(&inv), "EnvironmentAdmin")
+        .id
+        .clone()
+        .expect("an id");
+    let deletes_before = env.remote().role_binding_calls().delete;
+
+    // EnvironmentAdmin no longer granted, onDisallowedExisting: Keep (the default)
+    apply_policy(
+        &env,
+        "team",
+        "  grants:\n    - roles: [DeveloperRead]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    let inv = env
+        .wait_for("dev", "EnvironmentAdmin Disallowed", |i| {
+            bindings_of(i).iter().any(|e| {
+                e.role_name == "EnvironmentAdmin" && e.state == RoleBindingState::Disallowed
+            })
+        })
+        .await;
+    let kept = entry(&bindings_of(&inv), "EnvironmentAdmin").clone();
+    assert_eq!(
+        kept.id.as_deref(),
+        Some(admin_id.as_str()),
+        "the id is kept"
+    );
+    assert!(
+        kept.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&policy),
+        "{kept:?}"
+    );
+    assert!(
+        remote_ids(&env, &user).contains(&admin_id),
+        "kept under Keep"
+    );
+    assert_eq!(
+        env.remote().role_binding_calls().delete,
+        deletes_before,
+        "no DELETE under Keep"
+    );
+
+    // Revoke: the disallowed binding is deleted, and status says so
+    apply_policy(
+        &env,
+        "team",
+        "  onDisallowedExisting: Revoke\n  grants:\n    - roles: [DeveloperRead]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    let inv = env
+        .wait_for("dev", "EnvironmentAdmin revoked", |i| {
+            bindings_of(i)
+                .iter()
+                .any(|e| e.role_name == "EnvironmentAdmin" && e.state == RoleBindingState::Refused)
+        })
+        .await;
+    assert!(!remote_ids(&env, &user).contains(&admin_id), "revoked");
+    assert_eq!(remote_ids(&env, &user), status_ids(&inv));
+    let (_, note) = env.wait_event("dev", reason::ROLE_BINDING_DELETED).await;
+    assert!(note.contains(&admin_id), "{note}");
+    delete_policy(&env, &policy).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn with_require_policy_an_unselected_namespace_may_do_nothing() {
+    let mut env = env("policy-required").await;
+    env.kill_operator();
+    env.options_mut().extra_args = vec!["--require-policy".into()];
+    env.start_operator();
+    env.wait_ready().await;
+    env.create(&invitation("jane", "jane@example.com")).await;
+    let inv = env.wait_reason("jane", reason::POLICY_MISSING).await;
+    let (ready, _, message) = ready_of(&inv).expect("Ready");
+    assert_eq!(ready, "False");
+    assert!(message.contains("no InvitationPolicy selects"), "{message}");
+    nothing_sent_for_anyone(&env);
+
+    // a policy selecting the namespace arrives: the Invitation goes ahead on its own
+    label_namespace(&env).await;
+    let policy = apply_policy(&env, "team", "");
+    let inv = env.wait_phase("jane", "Sent", "True").await;
+    assert!(
+        inv.status
+            .as_ref()
+            .and_then(|s| s.invitation_id.clone())
+            .is_some()
+    );
+    let api: Api<confluent_invitation_operator::invitation_policy::resource::InvitationPolicy> =
+        Api::all(env.kube.clone());
+    let seen = eventually("the policy counts its namespace", WAIT, || {
+        let api = api.clone();
+        let policy = policy.clone();
+        async move {
+            let p = api.get(&policy).await.ok()?;
+            let status = p.status?;
+            (status.selected_namespaces == 1).then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(
+        seen.ready().map(|c| c.status.as_str()),
+        Some("True"),
+        "{seen:?}"
+    );
+    delete_policy(&env, &policy).await;
+}
