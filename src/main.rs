@@ -8,9 +8,13 @@ use clap::Parser;
 use confluent_client::ClientSettings;
 use confluent_invitation_operator::cli::{Cli, Command, CrdKind, ExportArgs, RunArgs};
 use confluent_invitation_operator::invitation::{export, resource};
-use confluent_invitation_operator::invitation_policy::resource as policy_resource;
+use confluent_invitation_operator::invitation_policy::decide as policy;
+use confluent_invitation_operator::invitation_policy::resource::{
+    self as policy_resource, InvitationPolicy,
+};
 use confluent_invitation_operator::operator;
 use confluent_invitation_operator::runtime::telemetry;
+use kube::ResourceExt;
 
 // jemalloc returns freed memory to the OS by itself (glibc's malloc had to be told, with one
 // arena and a trim after each resync), and kept the smallest resident set of the allocators
@@ -182,5 +186,52 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
         remote.len(),
         args.namespace
     );
+    let organization = remote
+        .iter()
+        .find_map(|i| i.resource_name())
+        .and_then(confluent_client::role_bindings::organization_of);
+    match policies_of(&args.namespace).await {
+        Ok((applying, all)) => {
+            let all: Vec<&InvitationPolicy> = all.iter().collect();
+            let applying: Option<Vec<&InvitationPolicy>> = applying.map(|names| {
+                all.iter()
+                    .copied()
+                    .filter(|p| names.contains(&p.name_any()))
+                    .collect()
+            });
+            for note in
+                export::policy_notes(&exported.resources, organization, applying.as_deref(), &all)
+            {
+                eprintln!("warning: {note}");
+            }
+        }
+        Err(e) => eprintln!(
+            "note: InvitationPolicies not read ({e}): an import into a namespace they select may refuse some of these"
+        ),
+    }
     Ok(export::render(&exported.resources)?)
+}
+
+/// The cluster's InvitationPolicies (none where the CRD is not installed), and the names of
+/// those selecting `namespace` when it exists, from the usual kubeconfig.
+async fn policies_of(
+    namespace: &str,
+) -> Result<(Option<Vec<String>>, Vec<InvitationPolicy>), kube::Error> {
+    use kube::api::{Api, ListParams};
+    let client = kube::Client::try_default().await?;
+    let policies: Api<InvitationPolicy> = Api::all(client.clone());
+    let all = match policies.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let applying = namespaces.get_opt(namespace).await?.map(|ns| {
+        let labels = ns.metadata.labels.unwrap_or_default();
+        all.iter()
+            .filter(|p| policy::selects(p, &labels).unwrap_or(false))
+            .map(|p| p.name_any())
+            .collect()
+    });
+    Ok((applying, all))
 }

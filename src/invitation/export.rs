@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::invitation::resource::{AuthType, DeletionPolicy, Invitation, InvitationSpec};
 
-use crate::role_bindings::organization_crn;
+use crate::invitation_policy::decide as policy;
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::role_bindings::resource::{MAX_CRN_PATTERN_LENGTH, RoleBinding};
+use crate::role_bindings::{organization_crn, resolve};
 use confluent_client::model::{AUTH_TYPE_LOCAL, AUTH_TYPE_SSO, InviteStatus, RemoteInvitation};
 use confluent_client::role_bindings::organization_of;
 use confluent_client::role_bindings::{
@@ -251,6 +253,60 @@ fn role_bindings_of(
         }
     }
     (listed, left_out)
+}
+
+/// What an import of `resources` into the export's namespace would meet from InvitationPolicies,
+/// one line each, so that it is no surprise: `applying` are the policies that select that
+/// namespace when it exists (every one must permit, as in a reconcile: the resources and items
+/// they would refuse, with their words); when it does not exist yet (`None`), the items that no
+/// policy of `all` would permit anywhere. Nothing when the cluster has no policy.
+pub fn policy_notes(
+    resources: &[Invitation],
+    organization: Option<&str>,
+    applying: Option<&[&InvitationPolicy]>,
+    all: &[&InvitationPolicy],
+) -> Vec<String> {
+    if all.is_empty() {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    for r in resources {
+        let email = &r.spec.email;
+        if let Some(applying) = applying
+            && let Err(refusal) = policy::admit(applying, false, &r.spec)
+        {
+            notes.push(format!(
+                "{email} would be refused ({}): {}",
+                refusal.reason, refusal.message
+            ));
+            continue;
+        }
+        for item in &r.spec.role_bindings {
+            let Ok(pattern) = resolve(&item.crn_pattern, organization) else {
+                continue;
+            };
+            let org = organization
+                .or_else(|| organization_of(&pattern))
+                .unwrap_or_default();
+            let refused = |policies: &[&InvitationPolicy]| {
+                policy::grant_refusal(policies, &item.role_name, &pattern, org)
+            };
+            let what = format!("{email}: {} on {}", item.role_name, item.crn_pattern);
+            match applying {
+                Some(applying) => {
+                    if let Some(why) = refused(applying) {
+                        notes.push(format!("{what} would be Refused: {why}"));
+                    }
+                }
+                None => {
+                    if all.iter().all(|p| refused(&[*p]).is_some()) {
+                        notes.push(format!("{what}: no InvitationPolicy would permit it"));
+                    }
+                }
+            }
+        }
+    }
+    notes
 }
 
 /// FNV-1a, 64 bits: a hash that never changes between builds or Rust versions (the standard

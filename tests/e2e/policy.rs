@@ -312,3 +312,60 @@ async fn with_require_policy_an_unselected_namespace_may_do_nothing() {
     );
     delete_policy(&env, &policy).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn export_says_what_the_target_namespace_s_policies_would_refuse() {
+    let env = env("policy-export").await;
+    label_namespace(&env).await;
+    let policy = apply_policy(
+        &env,
+        "team",
+        "  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    let remote = env.remote();
+    let invited = remote.seed_invitation("jane@example.com", None);
+    let user = invited.user_id().expect("a user id").to_owned();
+    for (role, crn) in [
+        ("EnvironmentAdmin", env.crn(ENV)),
+        ("DeveloperRead", env.crn(&format!("/{TOPIC}"))),
+    ] {
+        remote.seed_role_binding(&confluent_client::role_bindings::CreateRoleBinding {
+            principal: confluent_client::role_bindings::user_principal(&user),
+            role_name: role.into(),
+            crn_pattern: crn,
+        });
+    }
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_confluent-invitation-operator"));
+    cmd.args(["export", "--namespace", &env.ns])
+        .env_clear()
+        .env("KUBECONFIG", kubeconfig)
+        .env("CONFLUENT_CLOUD_ENDPOINT", env.mock.base_url())
+        .env("CONFLUENT_CLOUD_API_KEY", API_KEY)
+        .env("CONFLUENT_CLOUD_API_SECRET", API_SECRET);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("export joined")
+        .expect("export ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: jane@example.com"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("DeveloperRead")
+            && warnings[0].contains("would be Refused")
+            && warnings[0].contains(&policy),
+        "{stderr}"
+    );
+    // the manifests are whole all the same: the import decides, not the export
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("DeveloperRead") && stdout.contains("EnvironmentAdmin"),
+        "{stdout}"
+    );
+    delete_policy(&env, &policy).await;
+}

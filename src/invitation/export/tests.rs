@@ -394,3 +394,73 @@ fn the_schema_check_agrees_with_the_crd() {
         MAX_ROLE_NAME_LENGTH
     );
 }
+
+/// An InvitationPolicy named `name` with `spec` (its selector given or not).
+fn policy(name: &str, mut spec: serde_json::Value) -> InvitationPolicy {
+    spec.as_object_mut()
+        .expect("an object")
+        .entry("namespaceSelector")
+        .or_insert(serde_json::json!({}));
+    InvitationPolicy::new(name, serde_json::from_value(spec).expect("a policy spec"))
+}
+
+#[test]
+fn an_import_is_told_what_the_policies_would_refuse() {
+    let team = policy(
+        "team",
+        serde_json::json!({"grants": [{"roles": ["EnvironmentAdmin"], "scopes": ["environment=env-a"]}]}),
+    );
+    let other = policy(
+        "other",
+        serde_json::json!({"protectedEmails": ["boss@example.com"],
+            "grants": [{"roles": ["DeveloperRead"], "scopes": ["environment=env-b"]}]}),
+    );
+    let item = |role: &str, crn: &str| RoleBinding {
+        role_name: role.into(),
+        crn_pattern: crn.into(),
+    };
+    let jane = Invitation::new(
+        "jane",
+        InvitationSpec {
+            role_bindings: vec![
+                item("EnvironmentAdmin", "environment=env-a"),
+                item("DeveloperRead", "environment=env-b"),
+                item("OrganizationAdmin", "organization=org-1"),
+            ],
+            ..InvitationSpec::of_email("jane@example.com")
+        },
+    );
+    let boss = Invitation::new("boss", InvitationSpec::of_email("Boss@example.com"));
+    let resources = [jane, boss];
+    let all = [&team, &other];
+    let org = Some("org-1");
+    // into a namespace `team` selects: its refusals, in its words
+    let notes = policy_notes(&resources, org, Some(&[&team]), &all);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes[0]
+            .starts_with("jane@example.com: DeveloperRead on environment=env-b would be Refused"),
+        "{notes:#?}"
+    );
+    assert!(notes[0].contains("team"), "{notes:#?}");
+    assert!(
+        notes[1].starts_with("jane@example.com: OrganizationAdmin on organization=org-1"),
+        "{notes:#?}"
+    );
+    // into a namespace both select: the protected email is refused whole
+    let notes = policy_notes(&resources, org, Some(&[&team, &other]), &all);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("Boss@example.com would be refused (PrincipalProtected)")),
+        "{notes:#?}"
+    );
+    // into a namespace that does not exist yet: what no policy permits anywhere
+    let notes = policy_notes(&resources, org, None, &all);
+    assert_eq!(
+        notes,
+        vec!["jane@example.com: OrganizationAdmin on organization=org-1: no InvitationPolicy would permit it".to_owned()]
+    );
+    // no policy in the cluster: nothing to say
+    assert!(policy_notes(&resources, org, None, &[]).is_empty());
+}
