@@ -324,6 +324,62 @@ EOF
     then echo "deletionPolicy Forget accepted"; return 1; fi
   }
   check "${dry_run[*]}: CRD schema rejects a bad Invitation" rejects_bad_invitation
+  # The admission policies, live, where the server serves them (1.30+): the operator's
+  # ServiceAccount may change only its own finalizer of a Secret; an Invitation that an
+  # InvitationPolicy refuses is warned about at apply time.
+  admission_policies() {
+    local ns="cio-vap-check-$RANDOM" release=vapcheck sa out="" i denied=false
+    sa="system:serviceaccount:$ns:$release-confluent-invitation-operator"
+    helm template "$release" "$CHART" -n "$ns" --show-only templates/admissionpolicies.yaml \
+      --api-versions admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy >"$work/vap.yaml"
+    kubectl create namespace "$ns" >/dev/null
+    kubectl label namespace "$ns" cio-vap-check=yes >/dev/null
+    kubectl apply --server-side -f "$work/vap.yaml" >/dev/null
+    kubectl -n "$ns" create secret generic creds --from-literal=apiKey=k --from-literal=apiSecret=s >/dev/null
+    kubectl -n "$ns" create role sec --verb=get,patch --resource=secrets >/dev/null
+    kubectl -n "$ns" create rolebinding sec --role=sec --serviceaccount="$ns:$release-confluent-invitation-operator" >/dev/null
+    # the policy and its binding take a moment to be enforced
+    for i in $(seq 1 30); do
+      if ! kubectl -n "$ns" patch secret creds --as "$sa" -p '{"data":{"apiKey":"eHg="}}' >/dev/null 2>&1; then
+        denied=true; break
+      fi
+      kubectl -n "$ns" patch secret creds -p '{"data":{"apiKey":"aw=="}}' >/dev/null
+      sleep 1
+    done
+    [ "$denied" = true ] || { echo "the operator's ServiceAccount could change a Secret's data ($i tries)"; return 1; }
+    if kubectl -n "$ns" patch secret creds --as "$sa" -p '{"metadata":{"labels":{"a":"b"}}}' >/dev/null 2>&1; then
+      echo "the operator's ServiceAccount could label a Secret"; return 1
+    fi
+    kubectl -n "$ns" patch secret creds --as "$sa" \
+      -p '{"metadata":{"finalizers":["iam.ccloud.dev/credentials-in-use"]}}' >/dev/null ||
+      { echo "the operator's ServiceAccount could not add its finalizer"; return 1; }
+    kubectl -n "$ns" patch secret creds --as "$sa" --type=json \
+      -p '[{"op":"remove","path":"/metadata/finalizers/0"}]' >/dev/null ||
+      { echo "the operator's ServiceAccount could not remove its finalizer"; return 1; }
+    printf '%s\n' "apiVersion: iam.ccloud.dev/v1alpha1" "kind: InvitationPolicy" \
+      "metadata: {name: cio-vap-check}" \
+      "spec: {namespaceSelector: {matchLabels: {cio-vap-check: \"yes\"}}, protectedEmails: [boss@example.com]}" \
+      | kubectl apply -f - >/dev/null
+    printf '%s\n' "apiVersion: iam.ccloud.dev/v1alpha1" "kind: Invitation" \
+      "metadata: {name: boss, namespace: $ns}" "spec: {email: Boss@Example.com}" >"$work/vap-invitation.yaml"
+    for i in $(seq 1 30); do
+      out=$(kubectl apply --dry-run=server -f "$work/vap-invitation.yaml" 2>&1) || break
+      case $out in *PrincipalProtected*) break ;; esac
+      sleep 1
+    done
+    kubectl delete invitationpolicy cio-vap-check >/dev/null
+    kubectl delete -f "$work/vap.yaml" >/dev/null
+    kubectl delete namespace "$ns" --wait=false >/dev/null
+    case $out in
+      *PrincipalProtected*) ;;
+      *) echo "no apply-time warning: $out"; return 1 ;;
+    esac
+  }
+  if [ "$server_minor" -ge 30 ]; then
+    check "admission policies (live): the operator may change only its finalizer of a Secret; policy refusals warned at apply" admission_policies
+  else
+    skip "admission policies (the server is older than 1.30)"
+  fi
 else
   skip "kubectl apply --dry-run=server (KUBECONFIG not set)"
 fi
