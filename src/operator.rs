@@ -319,3 +319,44 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings_of(args: &[&str]) -> Result<Settings, Error> {
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("op").chain(args.iter().copied()))
+                .expect("flags parse");
+        controller_settings(&cli.run)
+    }
+
+    /// `--allowed-roles` naming no role is a startup error, never "any role"; a policy is
+    /// required only when asked.
+    #[test]
+    fn an_allowed_roles_flag_naming_no_role_is_refused() {
+        for blank in [",", " ", " , "] {
+            assert!(
+                matches!(
+                    settings_of(&["--allowed-roles", blank]),
+                    Err(Error::NoAllowedRoles)
+                ),
+                "{blank:?}"
+            );
+        }
+        let s =
+            settings_of(&["--allowed-roles", "DeveloperRead, ,EnvironmentAdmin"]).expect("valid");
+        assert_eq!(
+            s.allowed_roles.as_deref(),
+            Some(&["DeveloperRead".to_owned(), "EnvironmentAdmin".to_owned()][..])
+        );
+        assert_eq!(settings_of(&[]).expect("valid").allowed_roles, None);
+        assert!(!settings_of(&[]).expect("valid").require_policy);
+        assert!(
+            settings_of(&["--require-policy"])
+                .expect("valid")
+                .require_policy
+        );
+    }
+}
