@@ -7,6 +7,7 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::role_bindings::resource::{RoleBinding, RoleBindingStatus};
+use crate::runtime::conditions;
 
 /// The finalizer that guards the remote invitation until the resource's deletion policy ran.
 pub const FINALIZER: &str = "iam.ccloud.dev/invitation-cleanup";
@@ -232,14 +233,10 @@ pub struct InvitationStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// The condition type GitOps tools read (kstatus, Argo CD health). The printer columns above
-/// spell it too: attributes take no constants.
-pub const READY: &str = "Ready";
-
 impl InvitationStatus {
     /// The `Ready` condition, if any.
     pub fn ready(&self) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == READY)
+        conditions::ready(&self.conditions)
     }
 }
 

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use crate::invitation::resource::{InvitationStatus, READY};
+use crate::invitation::resource::InvitationStatus;
 use crate::reason;
 use crate::role_bindings::{self, Verdict};
+use crate::runtime::conditions;
 use confluent_client::model::{InviteStatus, RemoteInvitation};
 
 /// What this reconcile ended with, as far as status is concerned.
@@ -135,20 +136,15 @@ pub fn next_status(
         }
     };
     next.observed_generation = generation;
-    let transition = status
-        .and_then(InvitationStatus::ready)
-        .filter(|c| c.status == ready)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    next.conditions.retain(|c| c.type_ != READY);
-    next.conditions.push(Condition {
-        type_: READY.into(),
-        status: ready.into(),
+    // (next's conditions are the stored ones: Ready keeps its transition time unless it flips)
+    conditions::set_ready(
+        &mut next.conditions,
+        ready,
         reason,
         message,
-        observed_generation: generation,
-        last_transition_time: transition,
-    });
+        generation,
+        now,
+    );
     next
 }
 
@@ -252,7 +248,9 @@ pub fn ready_changed(status: Option<&InvitationStatus>, next: &InvitationStatus)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::conditions::READY;
     use confluent_client::model::{ObjectMeta, ObjectReference};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn t(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()

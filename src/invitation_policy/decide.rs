@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::core::{Selector, SelectorExt};
 
 use super::coverage::covers;
 use super::resource::{DisallowedExisting, InvitationPolicy, InvitationPolicyStatus};
-use crate::invitation::resource::{InvitationSpec, READY};
+use crate::invitation::resource::InvitationSpec;
 use crate::reason;
 use crate::role_bindings::{OnDisallowed, PatternError, resolve};
+use crate::runtime::conditions;
 
 /// Whether `policy` selects a namespace with `namespace_labels`, or why its selector cannot be
 /// read (the caller treats that as selecting nothing, and the policy's status reports it).
@@ -309,20 +309,14 @@ pub fn status(
         ("False", reason::INVALID_POLICY, problems.join("; "))
     };
     let mut next = policy.status.clone().unwrap_or_default();
-    let transition = next
-        .ready()
-        .filter(|c| c.status == ready)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    next.conditions.retain(|c| c.type_ != READY);
-    next.conditions.push(Condition {
-        type_: READY.into(),
-        status: ready.into(),
-        reason: reason.into(),
+    conditions::set_ready(
+        &mut next.conditions,
+        ready,
+        reason.into(),
         message,
-        observed_generation: policy.metadata.generation,
-        last_transition_time: transition,
-    });
+        policy.metadata.generation,
+        now,
+    );
     next.selected_namespaces = selected;
     next.observed_generation = policy.metadata.generation;
     next

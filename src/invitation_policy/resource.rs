@@ -7,11 +7,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::invitation::resource::{DeletionPolicy, EMAIL_PATTERN, READY};
+use crate::invitation::resource::{DeletionPolicy, EMAIL_PATTERN};
 use crate::role_bindings::OnDisallowed;
 use crate::role_bindings::resource::{
     MAX_CRN_PATTERN_LENGTH, ROLE_BINDING_CRN_PATTERN, ROLE_NAME_PATTERN,
 };
+use crate::runtime::conditions;
 
 /// The schema pattern of an entry of `spec.allowedEmailDomains`: the domain part of
 /// [`EMAIL_PATTERN`], so that every domain that can be listed is one an Invitation can have.
@@ -177,7 +178,7 @@ pub struct InvitationPolicyStatus {
 impl InvitationPolicyStatus {
     /// The `Ready` condition, if any.
     pub fn ready(&self) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == READY)
+        conditions::ready(&self.conditions)
     }
 }
 

@@ -4,6 +4,7 @@
 //! telemetry. Nothing here decides about a resource. A kind's context takes the parts it needs
 //! ([`Runtime`]'s fields) and adds its own watch cache and memory.
 
+pub mod conditions;
 pub mod credentials;
 pub mod events;
 pub mod http;
