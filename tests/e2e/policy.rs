@@ -369,3 +369,123 @@ async fn export_says_what_the_target_namespace_s_policies_would_refuse() {
     );
     delete_policy(&env, &policy).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn two_teams_namespaces_each_grant_only_what_their_own_policy_says() {
+    let mut env = env("policy-teams").await;
+    // one operator over both namespaces (limited to this test's labelled Invitations)
+    env.kill_operator();
+    env.start_operator_across_namespaces();
+    env.wait_ready().await;
+    let team_b = test_support::create_namespace(&env.kube, &format!("{}-b", env.ns))
+        .await
+        .expect("team B's namespace");
+    let namespaces: Api<Namespace> = Api::all(env.kube.clone());
+    for (ns, team) in [(env.ns.clone(), "a"), (team_b.clone(), "b")] {
+        namespaces
+            .patch(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {"e2e-team": format!("{}-{team}", env.ns)}}})),
+            )
+            .await
+            .expect("namespace labelled");
+    }
+    let mut policies = Vec::new();
+    for (team, scope) in [("a", "environment=env-abc"), ("b", "environment=env-b")] {
+        let name = format!("{}-team-{team}", env.ns);
+        let manifest = format!(
+            "apiVersion: iam.ccloud.dev/v1alpha1\nkind: InvitationPolicy\nmetadata:\n  name: {name}\nspec:\n  namespaceSelector:\n    matchLabels:\n      e2e-team: {}-{team}\n  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"{scope}\"]\n",
+            env.ns
+        );
+        let (ok, out) = kubectl_apply(&manifest, &[]);
+        assert!(ok, "{out}");
+        policies.push(name);
+    }
+    let both = [
+        (
+            "EnvironmentAdmin".to_string(),
+            "environment=env-abc".to_string(),
+        ),
+        (
+            "EnvironmentAdmin".to_string(),
+            "environment=env-b".to_string(),
+        ),
+        ("OrganizationAdmin".to_string(), env.crn("")),
+    ];
+    let labelled = |mut inv: confluent_invitation_operator::invitation::resource::Invitation| {
+        inv.metadata.labels = Some(std::collections::BTreeMap::from([(
+            "e2e".to_string(),
+            env.ns.clone(),
+        )]));
+        listing(inv, &both)
+    };
+    env.create(&labelled(invitation("ann", "ann@example.com")))
+        .await;
+    let b_api: Api<confluent_invitation_operator::invitation::resource::Invitation> =
+        Api::namespaced(env.kube.clone(), &team_b);
+    b_api
+        .create(
+            &kube::api::PostParams::default(),
+            &labelled(invitation("bob", "bob@example.com")),
+        )
+        .await
+        .expect("bob created");
+    let states = |i: &confluent_invitation_operator::invitation::resource::Invitation| {
+        bindings_of(i).iter().map(|e| e.state).collect::<Vec<_>>()
+    };
+    let ann = env
+        .wait_for("ann", "env-abc Bound, the rest Refused", |i| {
+            states(i)
+                == [
+                    RoleBindingState::Bound,
+                    RoleBindingState::Refused,
+                    RoleBindingState::Refused,
+                ]
+        })
+        .await;
+    let bob = eventually("bob: env-b Bound, the rest Refused", WAIT, || {
+        let b_api = b_api.clone();
+        async move {
+            let i = b_api.get_opt("bob").await.ok().flatten()?;
+            (states(&i)
+                == [
+                    RoleBindingState::Refused,
+                    RoleBindingState::Bound,
+                    RoleBindingState::Refused,
+                ])
+            .then_some(i)
+        }
+    })
+    .await;
+    for (inv, own, other) in [
+        (&ann, &policies[0], &policies[1]),
+        (&bob, &policies[1], &policies[0]),
+    ] {
+        for e in bindings_of(inv)
+            .iter()
+            .filter(|e| e.state == RoleBindingState::Refused)
+        {
+            let message = e.message.as_deref().unwrap_or_default();
+            assert!(
+                message.contains(own.as_str()),
+                "names its own policy: {message}"
+            );
+            assert!(
+                !message.contains(other.as_str()),
+                "not the other team's: {message}"
+            );
+        }
+    }
+    assert_eq!(
+        env.remote().role_binding_calls().create,
+        2,
+        "one POST per team: neither OrganizationAdmin nor the other team's environment was sent"
+    );
+    for name in &policies {
+        delete_policy(&env, name).await;
+    }
+    let _ = b_api.delete("bob", &DeleteParams::default()).await;
+    let _ = namespaces.delete(&team_b, &DeleteParams::default()).await;
+}
