@@ -39,11 +39,16 @@ users: [{name: admin, user: {token: "$TOKEN"}}]
 contexts: [{name: local, context: {cluster: local, user: admin, namespace: default}}]
 current-context: local
 KC
-for i in $(seq 1 120); do
+# (up to 2 minutes: a loaded 2-core machine has taken over one)
+for i in $(seq 1 240); do
   if curl -sk -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$API_PORT/readyz" 2>/dev/null | grep -q '^ok$'; then break; fi
   sleep 0.5
 done
-curl -sk -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$API_PORT/readyz" | grep -q '^ok$' || { echo "apiserver not ready"; tail -20 "$W/apiserver.log"; exit 1; }
+# (on stderr: callers often silence stdout)
+curl -sk -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$API_PORT/readyz" | grep -q '^ok$' || {
+  echo "apiserver not ready on 127.0.0.1:$API_PORT; its log, then etcd's:"
+  tail -20 "$W/apiserver.log"; tail -5 "$W/etcd.log"; exit 1
+} >&2
 # the 'default' namespace is created by the apiserver's bootstrap controller shortly after readyz
 for i in $(seq 1 40); do KUBECONFIG="$W/kubeconfig" kubectl get ns default >/dev/null 2>&1 && break; sleep 0.5; done
 if [ -x "$BIN/kube-controller-manager" ]; then
