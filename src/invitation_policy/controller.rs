@@ -169,7 +169,9 @@ async fn served(client: &kube::Client) -> bool {
 type Events<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
 
 /// Follows both watches: after each change, the namespaces whose applying policies may differ
-/// are sent on `changed`, and every policy's status is written where it differs.
+/// are sent on `changed`, and every policy's status is written where it differs. A re-list
+/// (after an outage, a watch expiring) repeats every object: what it repeats unchanged wakes
+/// nobody, or every Invitation of the cluster would be reconciled at once after each.
 async fn follow(
     client: kube::Client,
     policies: Store<InvitationPolicy>,
@@ -178,44 +180,117 @@ async fn follow(
     namespace_events: Events<PartialObjectMeta<Namespace>>,
     changed: mpsc::UnboundedSender<String>,
 ) {
-    enum Seen {
+    enum Event {
         Policy(watcher::Event<InvitationPolicy>),
         Namespace(PartialObjectMeta<Namespace>),
     }
     let mut events = futures::stream::select(
-        policy_events.map(|e| e.map(Seen::Policy)),
-        namespace_events.map(|e| e.map(Seen::Namespace)),
+        policy_events.map(|e| e.map(Event::Policy)),
+        namespace_events.map(|e| e.map(Event::Namespace)),
     );
-    // what each policy selected when last looked at, to tell whom a change concerns
-    let mut selected: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut seen = Seen::default();
+    // until the first full list of policies, the Invitation controller has not started: its
+    // first reconcile of everything covers whatever is found meanwhile
+    let mut synced = false;
     while let Some(event) = events.next().await {
-        let touched: BTreeSet<String> = match event {
-            Ok(Seen::Namespace(ns)) => BTreeSet::from([ns.name_any()]),
-            Ok(Seen::Policy(watcher::Event::Apply(p) | watcher::Event::Delete(p))) => {
-                let mut touched = selected.remove(&p.name_any()).unwrap_or_default();
-                touched.extend(selection(&p, &namespaces));
-                touched
+        let touched = match event {
+            Ok(Event::Namespace(ns)) => seen.namespace(&ns),
+            Ok(Event::Policy(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => {
+                seen.policy(&p, selection(&p, &namespaces))
             }
-            // a re-list: anything may have changed while the watch was down
-            Ok(Seen::Policy(watcher::Event::InitDone)) => {
-                selected.drain().flat_map(|(_, s)| s).collect()
+            Ok(Event::Policy(watcher::Event::Delete(p))) => seen.gone(&p.name_any()),
+            Ok(Event::Policy(watcher::Event::InitDone)) => {
+                synced = true;
+                let listed: BTreeSet<String> =
+                    policies.state().iter().map(|p| p.name_any()).collect();
+                seen.not_listed(&listed)
             }
-            Ok(Seen::Policy(_)) => continue,
+            Ok(Event::Policy(watcher::Event::Init)) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "InvitationPolicy or Namespace watch failed; retrying");
                 continue;
             }
         };
+        let Some(touched) = touched else {
+            continue;
+        };
         for policy in policies.state() {
             let now = selection(&policy, &namespaces);
-            let count = now.len();
-            selected.insert(policy.name_any(), now.clone());
-            write_status(&client, &policy, count).await;
+            write_status(&client, &policy, now.len()).await;
+            seen.reselect(&policy.name_any(), now);
+        }
+        if !synced {
+            continue;
         }
         for ns in touched {
             if changed.send(ns).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// What the follower remembers between events, to tell a change from a repetition.
+#[derive(Default)]
+struct Seen {
+    /// Each policy's generation and the namespaces it selected, when last looked at.
+    policies: HashMap<String, (Option<i64>, BTreeSet<String>)>,
+    /// Each namespace's labels, when last seen.
+    labels: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Seen {
+    /// A namespace seen: `Some` (itself) when its labels changed. A new namespace holds no
+    /// Invitation yet, but the policies' counts change (`Some` of nobody).
+    fn namespace(&mut self, ns: &PartialObjectMeta<Namespace>) -> Option<BTreeSet<String>> {
+        let labels = ns.labels().clone();
+        match self.labels.insert(ns.name_any(), labels.clone()) {
+            Some(old) if old == labels => None,
+            Some(_) => Some(BTreeSet::from([ns.name_any()])),
+            None => Some(BTreeSet::new()),
+        }
+    }
+
+    /// A policy seen, selecting `selection`: the namespaces it selected and selects, unless
+    /// neither its spec (generation) nor its selection changed.
+    fn policy(
+        &mut self,
+        policy: &InvitationPolicy,
+        selection: BTreeSet<String>,
+    ) -> Option<BTreeSet<String>> {
+        let generation = policy.metadata.generation;
+        match self
+            .policies
+            .insert(policy.name_any(), (generation, selection.clone()))
+        {
+            Some((g, old)) if g == generation && old == selection => None,
+            Some((_, old)) => Some(old.union(&selection).cloned().collect()),
+            None => Some(selection),
+        }
+    }
+
+    /// A policy deleted: the namespaces it selected.
+    fn gone(&mut self, name: &str) -> Option<BTreeSet<String>> {
+        self.policies.remove(name).map(|(_, selected)| selected)
+    }
+
+    /// After a full list: the policies remembered but not listed were deleted meanwhile.
+    fn not_listed(&mut self, listed: &BTreeSet<String>) -> Option<BTreeSet<String>> {
+        let gone: Vec<String> = self
+            .policies
+            .keys()
+            .filter(|name| !listed.contains(*name))
+            .cloned()
+            .collect();
+        let touched: BTreeSet<String> =
+            gone.iter().filter_map(|n| self.gone(n)).flatten().collect();
+        (!gone.is_empty()).then_some(touched)
+    }
+
+    /// What `name` selects now (after a namespace's labels changed).
+    fn reselect(&mut self, name: &str, selection: BTreeSet<String>) {
+        if let Some((_, selected)) = self.policies.get_mut(name) {
+            *selected = selection;
         }
     }
 }
@@ -254,5 +329,65 @@ async fn write_status(client: &kube::Client, policy: &InvitationPolicy, selected
         .await
     {
         tracing::warn!(policy = %policy.name_any(), error = %e, "InvitationPolicy status not written; written at its next change");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespace(name: &str, labels: &[(&str, &str)]) -> PartialObjectMeta<Namespace> {
+        let mut ns = PartialObjectMeta::<Namespace>::default();
+        ns.metadata.name = Some(name.into());
+        ns.metadata.labels = Some(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        );
+        ns
+    }
+
+    fn policy(name: &str, generation: i64) -> InvitationPolicy {
+        let mut p = InvitationPolicy::new(
+            name,
+            serde_json::from_value(serde_json::json!({"namespaceSelector": {}}))
+                .expect("a policy spec"),
+        );
+        p.metadata.generation = Some(generation);
+        p
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    /// A re-list repeats everything: what it repeats unchanged wakes nobody; a change wakes
+    /// exactly the namespaces it concerns.
+    #[test]
+    fn only_changes_wake_namespaces() {
+        let mut seen = Seen::default();
+        // first sight: a namespace holds no Invitation yet; a policy concerns what it selects
+        assert_eq!(
+            seen.namespace(&namespace("a", &[("team", "a")])),
+            Some(set(&[]))
+        );
+        assert_eq!(seen.policy(&policy("p", 1), set(&["a"])), Some(set(&["a"])));
+        // the same again (a re-list, or the operator's own status write): nothing
+        assert_eq!(seen.namespace(&namespace("a", &[("team", "a")])), None);
+        assert_eq!(seen.policy(&policy("p", 1), set(&["a"])), None);
+        // a label changed: that namespace; a spec changed: what it selected and selects
+        assert_eq!(
+            seen.namespace(&namespace("a", &[("team", "b")])),
+            Some(set(&["a"]))
+        );
+        assert_eq!(
+            seen.policy(&policy("p", 2), set(&["b"])),
+            Some(set(&["a", "b"]))
+        );
+        // deleted while the watch was down: found by the next full list
+        assert_eq!(seen.not_listed(&set(&["p"])), None);
+        assert_eq!(seen.not_listed(&set(&[])), Some(set(&["b"])));
+        assert_eq!(seen.gone("p"), None);
     }
 }
