@@ -51,14 +51,14 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Whether the applying policies admit an Invitation with `spec` at all (its role bindings are
+/// Whether the applying policies admit an Invitation (its spec, `invitation`) at all (its role bindings are
 /// decided one by one, [`grant_refusal`]). Checked in this order: a policy is required but none
 /// applies; the email is protected; its domain is not allowed; the deletion policy is not
 /// allowed; `exclusiveRoleBindings` is not allowed. No applying policy and none required: Ok.
 pub fn admit(
     applying: &[&InvitationPolicy],
     require_policy: bool,
-    spec: &InvitationSpec,
+    invitation: &InvitationSpec,
 ) -> Result<(), Refusal> {
     let policies = by_name(applying);
     if policies.is_empty() {
@@ -72,17 +72,17 @@ pub fn admit(
         }
         return Ok(());
     }
-    if let Some(name) = protected_by(applying, &spec.email) {
+    if let Some(name) = protected_by(applying, &invitation.email) {
         return Err(Refusal {
             reason: reason::PRINCIPAL_PROTECTED,
             message: format!(
                 "spec.email {} is protected by InvitationPolicy {name}: no Invitation in this \
                  namespace may invite, bind or delete it",
-                spec.email
+                invitation.email
             ),
         });
     }
-    let domain = spec
+    let domain = invitation
         .email
         .rsplit_once('@')
         .map(|(_, d)| d)
@@ -104,21 +104,21 @@ pub fn admit(
     }
     for p in &policies {
         let allowed = &p.spec.allowed_deletion_policies;
-        if !allowed.contains(&spec.deletion_policy) {
+        if !allowed.contains(&invitation.deletion_policy) {
             let names: Vec<String> = allowed.iter().map(|d| format!("{d:?}")).collect();
             return Err(Refusal {
                 reason: reason::POLICY_VIOLATION,
                 message: format!(
                     "deletionPolicy {:?} is not allowed by InvitationPolicy {} \
                      (allowedDeletionPolicies: {})",
-                    spec.deletion_policy,
+                    invitation.deletion_policy,
                     p.name(),
                     names.join(", ")
                 ),
             });
         }
     }
-    if spec.exclusive_role_bindings
+    if invitation.exclusive_role_bindings
         && let Some(p) = policies
             .iter()
             .find(|p| !p.spec.allow_exclusive_role_bindings)
@@ -135,17 +135,20 @@ pub fn admit(
     Ok(())
 }
 
-/// Why the deletion of an Invitation with `spec` must touch nothing in Confluent, if it must:
+/// Why the deletion of an Invitation (its spec, `invitation`) must touch nothing in Confluent, if it must:
 /// its email is protected, or its `deletionPolicy` is one a policy does not allow (the
 /// Invitation predates the policy, or the policy was tightened since). Nothing is deleted then,
 /// rather than something the policy forbids; the finalizer still goes.
-pub fn forbids_cleanup(applying: &[&InvitationPolicy], spec: &InvitationSpec) -> Option<Refusal> {
-    if let Some(name) = protected_by(applying, &spec.email) {
+pub fn forbids_cleanup(
+    applying: &[&InvitationPolicy],
+    invitation: &InvitationSpec,
+) -> Option<Refusal> {
+    if let Some(name) = protected_by(applying, &invitation.email) {
         return Some(Refusal {
             reason: reason::PRINCIPAL_PROTECTED,
             message: format!(
                 "{} is protected by InvitationPolicy {name}: nothing in Confluent Cloud was deleted",
-                spec.email
+                invitation.email
             ),
         });
     }
@@ -154,14 +157,14 @@ pub fn forbids_cleanup(applying: &[&InvitationPolicy], spec: &InvitationSpec) ->
         .find(|p| {
             !p.spec
                 .allowed_deletion_policies
-                .contains(&spec.deletion_policy)
+                .contains(&invitation.deletion_policy)
         })
         .map(|p| Refusal {
             reason: reason::POLICY_VIOLATION,
             message: format!(
                 "deletionPolicy {:?} is not allowed by InvitationPolicy {}: nothing in Confluent \
                  Cloud was deleted",
-                spec.deletion_policy,
+                invitation.deletion_policy,
                 p.name()
             ),
         })
