@@ -27,10 +27,16 @@ use crate::runtime::FIELD_MANAGER;
 /// What the Invitation controller reads of the policies, and the tasks that keep it current.
 pub struct Policies {
     /// `None` when the API server does not serve InvitationPolicies (the CRD is not installed):
-    /// no policy can exist then.
-    policies: Option<Store<InvitationPolicy>>,
-    namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// no policy can exist then, and no namespace is watched for one.
+    caches: Option<Caches>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The watch caches the view reads.
+struct Caches {
+    policies: Store<InvitationPolicy>,
+    /// The namespaces' labels, which the policies select by.
+    namespaces: Store<PartialObjectMeta<Namespace>>,
 }
 
 /// The namespaces whose applying policies may have changed: their Invitations are looked at
@@ -42,8 +48,13 @@ impl Policies {
     /// to look at again.
     pub async fn start(client: &kube::Client) -> (Self, Changed) {
         let (changed_tx, changed) = mpsc::unbounded_channel();
+        if !served(client).await {
+            tracing::warn!(
+                "the API server does not serve InvitationPolicies (their CRD is not installed): no policy applies"
+            );
+            return (Self::none(), changed);
+        }
         let (namespaces, namespace_writer) = reflector::store();
-        let mut tasks = Vec::new();
         // metadata only: a namespace's labels are all a policy reads of it
         let namespace_events = watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
@@ -52,98 +63,70 @@ impl Policies {
         .default_backoff()
         .reflect(namespace_writer)
         .applied_objects();
-        let policies = if served(client).await {
-            let (policies, policy_writer) = reflector::store();
-            let policy_events = watcher(
-                Api::<InvitationPolicy>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .default_backoff()
-            .reflect(policy_writer);
-            tasks.push(tokio::spawn(follow(
-                client.clone(),
-                policies.clone(),
-                namespaces.clone(),
-                policy_events.boxed(),
-                namespace_events.boxed(),
-                changed_tx,
-            )));
-            Some(policies)
-        } else {
-            tracing::warn!(
-                "the API server does not serve InvitationPolicies (their CRD is not installed): no policy applies"
-            );
-            tasks.push(tokio::spawn(async move {
-                // keep the namespace cache current; nothing depends on its changes
-                namespace_events.for_each(|_| async {}).await;
-            }));
-            None
+        let (policies, policy_writer) = reflector::store();
+        let policy_events = watcher(
+            Api::<InvitationPolicy>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(policy_writer);
+        let follower = tokio::spawn(follow(
+            client.clone(),
+            policies.clone(),
+            namespaces.clone(),
+            policy_events.boxed(),
+            namespace_events.boxed(),
+            changed_tx,
+        ));
+        let caches = Caches {
+            policies,
+            namespaces,
         };
         (
             Self {
-                policies,
-                namespaces,
-                tasks,
+                caches: Some(caches),
+                tasks: vec![follower],
             },
             changed,
         )
     }
 
-    /// A view that watches nothing: `policies`, and `namespaces` with their labels. For the
-    /// controller's tests, which script every request the API server sees.
-    pub fn fixed(
-        policies: Vec<InvitationPolicy>,
-        namespaces: Vec<(String, BTreeMap<String, String>)>,
-    ) -> Self {
-        let (policy_store, mut policy_writer) = reflector::store();
-        for p in policies {
-            policy_writer.apply_watcher_event(&watcher::Event::Apply(p));
-        }
-        policy_writer.apply_watcher_event(&watcher::Event::InitDone);
-        let (namespace_store, mut namespace_writer) = reflector::store();
-        for (name, labels) in namespaces {
-            let mut ns = PartialObjectMeta::<Namespace>::default();
-            ns.metadata.name = Some(name);
-            ns.metadata.labels = Some(labels);
-            namespace_writer.apply_watcher_event(&watcher::Event::Apply(ns));
-        }
-        namespace_writer.apply_watcher_event(&watcher::Event::InitDone);
+    /// A view in which no policy exists, and nothing is watched: where the CRD is not served,
+    /// and for the controller's tests, which script every request the API server sees.
+    pub fn none() -> Self {
         Self {
-            policies: Some(policy_store),
-            namespaces: namespace_store,
+            caches: None,
             tasks: Vec::new(),
         }
     }
 
     /// Resolves once both watch caches are synced.
     pub async fn ready(&self) {
-        if let Some(policies) = &self.policies {
-            let _ = policies.wait_until_ready().await;
+        if let Some(caches) = &self.caches {
+            let _ = caches.policies.wait_until_ready().await;
+            let _ = caches.namespaces.wait_until_ready().await;
         }
-        let _ = self.namespaces.wait_until_ready().await;
     }
 
     /// The policies that select `namespace`, by name. A namespace not (yet) in the cache has
     /// no labels: only the policies that select every namespace apply to it.
     pub fn applying(&self, namespace: &str) -> Vec<Arc<InvitationPolicy>> {
-        let Some(policies) = &self.policies else {
+        let Some(caches) = &self.caches else {
             return Vec::new();
         };
-        let labels = self.labels_of(namespace);
-        let mut applying: Vec<_> = policies
+        let labels = caches
+            .namespaces
+            .get(&reflector::ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+            .unwrap_or_default();
+        let mut applying: Vec<_> = caches
+            .policies
             .state()
             .into_iter()
             .filter(|p| decide::selects(p, &labels).unwrap_or(false))
             .collect();
         applying.sort_by_key(|p| p.name_any());
         applying
-    }
-
-    fn labels_of(&self, namespace: &str) -> BTreeMap<String, String> {
-        self.namespaces
-            .get(&reflector::ObjectRef::new(namespace))
-            .map(|ns| ns.labels().clone())
-            .unwrap_or_default()
     }
 }
 

@@ -212,10 +212,7 @@ async fn harness() -> Harness {
     };
     let (store, writer) = kube::runtime::reflector::store();
     let (wake, _woken) = futures::channel::mpsc::unbounded();
-    let policies = Arc::new(crate::invitation_policy::controller::Policies::fixed(
-        Vec::new(),
-        Vec::new(),
-    ));
+    let policies = Arc::new(crate::invitation_policy::controller::Policies::none());
     let ctx = Context::new(&runtime, settings, store, policies, wake);
     Harness {
         ctx: Arc::new(ctx),
