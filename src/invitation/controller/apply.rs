@@ -133,7 +133,8 @@ async fn act(
             {
                 ctx.confluent.learn_organization(&client.identity(), org);
             }
-            let bindings = role_bindings::apply(ctx, invitation, object, &client, &inv).await?;
+            let bindings =
+                role_bindings::apply(ctx, invitation, object, &client, (&inv, &applying)).await?;
             Ok(Ending::Stands {
                 invitation: inv,
                 event,

@@ -24,6 +24,7 @@ use super::report;
 use crate::invitation::conclusion::{Bindings, Would};
 use crate::invitation::resource::Invitation;
 use crate::invitation::status::{self, Outcome, Phase};
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
 use crate::role_bindings::resource::{RoleBindingState, RoleBindingStatus};
 use crate::role_bindings::{self as decide, Key, Observed, Plan, Step};
@@ -32,15 +33,16 @@ use confluent_client::role_bindings::{organization_of, user_principal};
 use observe::{Ask, add_held, concerned, planned};
 use writes::Run;
 
-/// The bindings step of Apply, once the remote invitation stands as `inv`. No ledger when the
-/// object lists, excludes and records no binding: nothing is read for it. Fails only when the
-/// ledger could not be recorded before a create (nothing was sent then).
+/// The bindings step of Apply, once the remote invitation stands as `inv`, under the
+/// InvitationPolicies `applying` to its namespace (as Apply read them, once per reconcile). No
+/// ledger when the object lists, excludes and records no binding: nothing is read for it.
+/// Fails only when the ledger could not be recorded before a create (nothing was sent then).
 pub(super) async fn apply(
     ctx: &Context,
     invitation: &Invitation,
     object: &ObjectRef<Invitation>,
     client: &confluent_client::Client,
-    inv: &RemoteInvitation,
+    (inv, applying): (&RemoteInvitation, &[&InvitationPolicy]),
 ) -> Result<Bindings, Error> {
     if !concerned(invitation) {
         return Ok(Bindings::default());
@@ -59,7 +61,13 @@ pub(super) async fn apply(
         ctx.keep_binding_refusals(object, &[]);
     }
     let organization = inv.resource_name().and_then(organization_of);
-    let ask = Ask::new(ctx, invitation, object, organization, inv.user_id());
+    let ask = Ask::new(
+        ctx,
+        invitation,
+        object,
+        applying,
+        (organization, inv.user_id()),
+    );
     let live = ask.live(ctx, invitation);
     let mut observed = Observed::default();
     let mut retry = None;

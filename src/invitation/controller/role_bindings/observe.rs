@@ -1,7 +1,6 @@
 //! What the controller observes of an Invitation's bindings: the held lists of its
 //! credential, a list where none is held, and the exact reads the decisions ask for.
 
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::super::context::Context;
@@ -84,12 +83,13 @@ pub(super) struct Ask {
 }
 
 impl Ask {
+    /// `applying`: the InvitationPolicies that select the Invitation's namespace.
     pub(super) fn new(
         ctx: &Context,
         invitation: &Invitation,
         object: &ObjectRef<Invitation>,
-        organization: Option<&str>,
-        user_id: Option<&str>,
+        applying: &[&InvitationPolicy],
+        (organization, user_id): (Option<&str>, Option<&str>),
     ) -> Self {
         let mut desired = decide::desired(
             &invitation.spec.role_bindings,
@@ -97,10 +97,6 @@ impl Ask {
             user_id.unwrap_or_default(),
             ctx.settings.allowed_roles.as_deref(),
         );
-        let applying = ctx
-            .policies
-            .applying(&invitation.namespace().unwrap_or_default());
-        let applying: Vec<&InvitationPolicy> = applying.iter().map(AsRef::as_ref).collect();
         // what the namespace's policies do not grant is refused like a role --allowed-roles
         // leaves out: nothing sent, an existing binding Disallowed (kept, or revoked)
         for d in desired.iter_mut().filter(|d| d.refusal.is_none()) {
@@ -108,7 +104,7 @@ impl Ask {
                 let org = organization
                     .or_else(|| organization_of(&b.crn_pattern))
                     .unwrap_or_default();
-                d.refusal = policy::grant_refusal(&applying, &b.role_name, &b.crn_pattern, org);
+                d.refusal = policy::grant_refusal(applying, &b.role_name, &b.crn_pattern, org);
             }
         }
         Self {
@@ -117,7 +113,7 @@ impl Ask {
             desired,
             exclusive: invitation.spec.exclusive_role_bindings && organization.is_some(),
             refused_recently: ctx.refused_recently(object),
-            on_disallowed: policy::on_disallowed(&applying),
+            on_disallowed: policy::on_disallowed(applying),
         }
     }
 

@@ -1,11 +1,16 @@
 //! Once per resync: the held lists compared with every ledger, without a call per Invitation.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::super::context::{Context, CredentialUse, key};
 use super::observe::{Ask, MAX_SCOPE_LISTS, add_held, concerned, recorded};
 use crate::invitation::resource::Invitation;
 use crate::invitation::status::Phase;
+use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
 use crate::role_bindings::{self as decide, Demand, Observed};
 use confluent_client::role_bindings::{RoleBindingFilter, organization_of, user_principal};
@@ -26,6 +31,8 @@ pub(in crate::invitation::controller) async fn sweep(
     // the objects to compare, with their credential and what they ask
     let mut watched = Vec::new();
     let mut demands = Vec::new();
+    // the policies applying to each namespace, read once per namespace, not per Invitation
+    let mut applying: HashMap<String, Vec<Arc<InvitationPolicy>>> = HashMap::new();
     for invitation in store.state() {
         if !concerned(&invitation)
             || invitation.paused()
@@ -56,12 +63,16 @@ pub(in crate::invitation::controller) async fn sweep(
         });
         // no organization known yet: nothing is listed for it, and its own reconcile lists
         let Some(org) = organization else { continue };
+        let policies = applying
+            .entry(invitation.namespace().unwrap_or_default())
+            .or_insert_with_key(|ns| ctx.policies.applying(ns));
+        let policies: Vec<&InvitationPolicy> = policies.iter().map(AsRef::as_ref).collect();
         let ask = Ask::new(
             ctx,
             &invitation,
             &key(&invitation),
-            Some(&org),
-            Some(&user_id),
+            &policies,
+            (Some(&org), Some(&user_id)),
         );
         demands.push(Demand {
             credential: used.client,
