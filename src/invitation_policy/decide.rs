@@ -9,7 +9,7 @@ use kube::core::{Selector, SelectorExt};
 
 use super::coverage::covers;
 use super::resource::{DisallowedExisting, InvitationPolicy, InvitationPolicyStatus};
-use crate::invitation::resource::InvitationSpec;
+use crate::invitation::resource::{DeletionPolicy, InvitationSpec};
 use crate::reason;
 use crate::role_bindings::{OnDisallowed, PatternError, resolve};
 use crate::runtime::conditions;
@@ -135,16 +135,26 @@ pub fn admit(
     Ok(())
 }
 
-/// Why the deletion of an Invitation (its spec, `invitation`) must touch nothing in Confluent, if it must:
-/// its email is protected, or its `deletionPolicy` is one a policy does not allow (the
-/// Invitation predates the policy, or the policy was tightened since). Nothing is deleted then,
-/// rather than something the policy forbids; the finalizer still goes.
-pub fn forbids_cleanup(
-    applying: &[&InvitationPolicy],
-    invitation: &InvitationSpec,
-) -> Option<Refusal> {
+/// What the deletion of an Invitation (its spec, `invitation`) may do under the applying
+/// policies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Its own `deletionPolicy` applies.
+    AsSpecified,
+    /// Its `deletionPolicy` is one a policy does not allow (the Invitation predates the policy,
+    /// or the policy was tightened since): this one, allowed by every policy, applies instead,
+    /// said in a Warning. `Delete` first: it removes what the Invitation recorded (its
+    /// bindings, its pending invitation) and never a member, so no grant it made is forgotten.
+    Instead(DeletionPolicy, Refusal),
+    /// Its email is protected: nothing in Confluent is touched.
+    Untouched(Refusal),
+}
+
+/// How the deletion of `invitation` goes under `applying` ([`Deletion`]). Where no deletion
+/// policy is allowed by every policy, nothing is touched (`Orphan`).
+pub fn deletion_under(applying: &[&InvitationPolicy], invitation: &InvitationSpec) -> Deletion {
     if let Some(name) = protected_by(applying, &invitation.email) {
-        return Some(Refusal {
+        return Deletion::Untouched(Refusal {
             reason: reason::PRINCIPAL_PROTECTED,
             message: format!(
                 "{} is protected by InvitationPolicy {name}: nothing in Confluent Cloud was deleted",
@@ -152,22 +162,39 @@ pub fn forbids_cleanup(
             ),
         });
     }
-    by_name(applying)
-        .into_iter()
-        .find(|p| {
-            !p.spec
-                .allowed_deletion_policies
-                .contains(&invitation.deletion_policy)
-        })
-        .map(|p| Refusal {
+    let policies = by_name(applying);
+    let allowed = |d: &DeletionPolicy| {
+        policies
+            .iter()
+            .all(|p| p.spec.allowed_deletion_policies.contains(d))
+    };
+    let Some(refusing) = policies.iter().find(|p| {
+        !p.spec
+            .allowed_deletion_policies
+            .contains(&invitation.deletion_policy)
+    }) else {
+        return Deletion::AsSpecified;
+    };
+    let instead = [
+        DeletionPolicy::Delete,
+        DeletionPolicy::Orphan,
+        DeletionPolicy::DeleteUser,
+    ]
+    .into_iter()
+    .find(allowed)
+    .unwrap_or(DeletionPolicy::Orphan);
+    Deletion::Instead(
+        instead,
+        Refusal {
             reason: reason::POLICY_VIOLATION,
             message: format!(
-                "deletionPolicy {:?} is not allowed by InvitationPolicy {}: nothing in Confluent \
-                 Cloud was deleted",
+                "deletionPolicy {:?} is not allowed by InvitationPolicy {}: deleted as {instead:?} \
+                 instead",
                 invitation.deletion_policy,
-                p.name()
+                refusing.name()
             ),
-        })
+        },
+    )
 }
 
 /// The first applying policy (by name) that protects `email`, compared without regard to case:

@@ -42,7 +42,8 @@ mod tests;
 
 pub use coverage::covers;
 pub use decide::{
-    Refusal, admit, forbids_cleanup, grant_refusal, on_disallowed, protected_by, selects, status,
+    Deletion, Refusal, admit, deletion_under, grant_refusal, on_disallowed, protected_by, selects,
+    status,
 };
 pub use resource::{
     DisallowedExisting, Grant, InvitationPolicy, InvitationPolicySpec, InvitationPolicyStatus,

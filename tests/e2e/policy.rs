@@ -489,3 +489,48 @@ async fn two_teams_namespaces_each_grant_only_what_their_own_policy_says() {
     let _ = b_api.delete("bob", &DeleteParams::default()).await;
     let _ = namespaces.delete(&team_b, &DeleteParams::default()).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_deletion_policy_no_longer_allowed_gives_way_to_delete_and_forgets_no_grant() {
+    let env = env("policy-deletion").await;
+    let items = [("EnvironmentAdmin".to_string(), env.crn(ENV))];
+    let mut inv = invitation("dora", "dora@example.com");
+    inv.spec.deletion_policy =
+        confluent_invitation_operator::invitation::resource::DeletionPolicy::DeleteUser;
+    let inv = create_bound(&env, inv, &items).await;
+    let user = user_of(&inv);
+    env.remote()
+        .accept(&id_of(&inv))
+        .expect("accepted in the mock");
+    env.wait_phase("dora", "Accepted", "True").await;
+    // a policy arrives that allows Delete and Orphan only (the default)
+    label_namespace(&env).await;
+    let policy = apply_policy(
+        &env,
+        "team",
+        "  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n",
+    );
+    env.wait_reason("dora", reason::POLICY_VIOLATION).await;
+    env.delete_and_wait_gone("dora").await;
+    // (the first PolicyViolation Event is the apply-time refusal; this is the deletion's)
+    let (kind, _, note) = eventually("the deletion's Warning", WAIT, || async {
+        env.events("dora")
+            .await
+            .into_iter()
+            .find(|e| e.1 == reason::POLICY_VIOLATION && e.2.contains("deleted as"))
+    })
+    .await;
+    assert_eq!(kind, "Warning");
+    assert!(
+        note.contains("deleted as Delete") && note.contains(&policy),
+        "{note}"
+    );
+    // as Delete: the member stays, the grant it recorded goes (never left live, unrecorded)
+    assert_eq!(env.remote().calls().delete_user, 0, "no user deleted");
+    assert!(
+        env.bindings_of_user(&user).is_empty(),
+        "its recorded binding is deleted with it"
+    );
+    delete_policy(&env, &policy).await;
+}

@@ -15,7 +15,7 @@ use super::{claims, report, role_bindings};
 use crate::invitation::planner::{self, Cleanup, Remote, Step};
 use crate::invitation::resource::{DeletionPolicy, Invitation};
 use crate::invitation::status::{self, Outcome};
-use crate::invitation_policy::decide as policy;
+use crate::invitation_policy::decide::{self as policy, Deletion};
 use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
 
@@ -63,13 +63,25 @@ pub async fn cleanup(
 async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
     let namespace = invitation.namespace().ok_or(Error::Unnamed)?;
     // What the namespace's policies forbid is not done on the way out either: a protected
-    // person is not touched, and a deletion policy no policy permits deletes nothing.
+    // person is not touched, and a deletion policy no longer allowed gives way to one that is
+    // (which still removes what this Invitation recorded, so no grant of it is forgotten).
     let applying = ctx.policies.applying(&namespace);
     let applying: Vec<&InvitationPolicy> = applying.iter().map(AsRef::as_ref).collect();
-    if let Some(refusal) = policy::forbids_cleanup(&applying, &invitation.spec) {
-        report::event(ctx, invitation, true, refusal.reason, &refusal.message).await;
-        return Ok(());
-    }
+    let instead;
+    let invitation = match policy::deletion_under(&applying, &invitation.spec) {
+        Deletion::AsSpecified => invitation,
+        Deletion::Instead(deletion_policy, refusal) => {
+            report::distinct_event(ctx, invitation, true, refusal.reason, &refusal.message).await;
+            let mut under = invitation.clone();
+            under.spec.deletion_policy = deletion_policy;
+            instead = under;
+            &instead
+        }
+        Deletion::Untouched(refusal) => {
+            report::distinct_event(ctx, invitation, true, refusal.reason, &refusal.message).await;
+            return Ok(());
+        }
+    };
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
     let contested = claims::contested(ctx, invitation);

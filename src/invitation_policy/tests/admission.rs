@@ -1,11 +1,12 @@
-//! `admit`, `protected_by`, `grant_refusal` and `on_disallowed` over the applying policies.
+//! `admit`, `protected_by`, `deletion_under`, `grant_refusal` and `on_disallowed` over the
+//! applying policies.
 
 use serde_json::json;
 
 use super::{ORG, abs, policy};
 use crate::invitation::resource::{DeletionPolicy, InvitationSpec};
 use crate::invitation_policy::{
-    InvitationPolicy, admit, grant_refusal, on_disallowed, protected_by,
+    Deletion, InvitationPolicy, admit, deletion_under, grant_refusal, on_disallowed, protected_by,
 };
 use crate::reason;
 use crate::role_bindings::OnDisallowed;
@@ -224,6 +225,106 @@ fn protected_by_names_the_first_protecting_policy() {
     assert_eq!(protected_by(&[&open], "owner@example.com"), None);
     assert_eq!(protected_by(&[&b], "owner2@example.com"), None);
     assert_eq!(protected_by(&[], "owner@example.com"), None);
+}
+
+/// What a deletion must come to, in [`deletion_under_table`].
+#[derive(Debug)]
+enum Want {
+    AsSpecified,
+    Untouched,
+    Instead(DeletionPolicy),
+}
+
+/// (why, applying, the spec's deletionPolicy, what applies).
+type DeletionRow<'a> = (&'a str, Vec<&'a InvitationPolicy>, DeletionPolicy, Want);
+
+/// A deletion goes as specified where every policy allows it; else the first of Delete, Orphan,
+/// DeleteUser that every policy allows (Delete first: it removes what the Invitation
+/// recorded), else Orphan; a protected email is not touched whatever the policy.
+#[test]
+fn deletion_under_table() {
+    use DeletionPolicy::{Delete, DeleteUser, Orphan};
+    let allowing = |name: &str, allowed: &[DeletionPolicy]| {
+        policy(
+            name,
+            json!({"namespaceSelector": {}, "allowedDeletionPolicies": allowed}),
+        )
+    };
+    let default = policy("default", json!({"namespaceSelector": {}}));
+    let orphan_only = allowing("orphan-only", &[Orphan]);
+    let user = allowing("user", &[DeleteUser]);
+    let protecting = policy(
+        "protecting",
+        json!({"namespaceSelector": {}, "protectedEmails": ["jane@example.com"]}),
+    );
+    let table: Vec<DeletionRow> = vec![
+        ("no policy", vec![], DeleteUser, Want::AsSpecified),
+        (
+            "allowed by default",
+            vec![&default],
+            Delete,
+            Want::AsSpecified,
+        ),
+        (
+            "Orphan allowed by default",
+            vec![&default],
+            Orphan,
+            Want::AsSpecified,
+        ),
+        (
+            "DeleteUser gives way to Delete",
+            vec![&default],
+            DeleteUser,
+            Want::Instead(Delete),
+        ),
+        (
+            "Delete gives way to Orphan",
+            vec![&orphan_only],
+            Delete,
+            Want::Instead(Orphan),
+        ),
+        (
+            "Orphan gives way to the one allowed",
+            vec![&user],
+            Orphan,
+            Want::Instead(DeleteUser),
+        ),
+        (
+            "none allowed by both: Orphan",
+            vec![&orphan_only, &user],
+            Delete,
+            Want::Instead(Orphan),
+        ),
+        (
+            "protected: untouched",
+            vec![&default, &protecting],
+            Delete,
+            Want::Untouched,
+        ),
+    ];
+    for (why, applying, deletion_policy, want) in table {
+        let spec = InvitationSpec {
+            deletion_policy,
+            ..InvitationSpec::of_email("Jane@Example.com")
+        };
+        let got = deletion_under(&applying, &spec);
+        match (&got, &want) {
+            (Deletion::AsSpecified, Want::AsSpecified) => {}
+            (Deletion::Untouched(r), Want::Untouched) => {
+                assert_eq!(r.reason, reason::PRINCIPAL_PROTECTED, "{why}");
+                assert!(r.message.contains("protecting"), "{why}: {r:?}");
+            }
+            (Deletion::Instead(p, r), Want::Instead(want)) => {
+                assert_eq!(p, want, "{why}");
+                assert_eq!(r.reason, reason::POLICY_VIOLATION, "{why}");
+                assert!(
+                    r.message.contains(&format!("deleted as {want:?}")),
+                    "{why}: {r:?}"
+                );
+            }
+            _ => panic!("{why}: {got:?}, want {want:?}"),
+        }
+    }
 }
 
 /// (why, applying, role, pattern, `None` or the words of the refusal).
