@@ -2,6 +2,7 @@
 //! CustomResourceDefinitions; `export` prints the organization's invitations, with their
 //! invitees' role bindings, as manifests.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,7 +15,6 @@ use confluent_invitation_operator::invitation_policy::resource::{
 };
 use confluent_invitation_operator::operator;
 use confluent_invitation_operator::runtime::telemetry;
-use kube::ResourceExt;
 
 // jemalloc returns freed memory to the OS by itself (glibc's malloc had to be told, with one
 // arena and a trim after each resync), and kept the smallest resident set of the allocators
@@ -191,12 +191,13 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
         .find_map(|i| i.resource_name())
         .and_then(confluent_client::role_bindings::organization_of);
     match policies_of(&args.namespace).await {
-        Ok((applying, all)) => {
+        Ok((all, labels)) => {
             let all: Vec<&InvitationPolicy> = all.iter().collect();
-            let applying: Option<Vec<&InvitationPolicy>> = applying.map(|names| {
+            // the target namespace's, when it exists: those selecting its labels
+            let applying: Option<Vec<&InvitationPolicy>> = labels.map(|labels| {
                 all.iter()
                     .copied()
-                    .filter(|p| names.contains(&p.name_any()))
+                    .filter(|p| policy::selects(p, &labels).unwrap_or(false))
                     .collect()
             });
             for note in
@@ -212,11 +213,11 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
     Ok(export::render(&exported.resources)?)
 }
 
-/// The cluster's InvitationPolicies (none where the CRD is not installed), and the names of
-/// those selecting `namespace` when it exists, from the usual kubeconfig.
+/// The cluster's InvitationPolicies (none where the CRD is not installed), and the labels of
+/// `namespace` when it exists, from the usual kubeconfig.
 async fn policies_of(
     namespace: &str,
-) -> Result<(Option<Vec<String>>, Vec<InvitationPolicy>), kube::Error> {
+) -> Result<(Vec<InvitationPolicy>, Option<BTreeMap<String, String>>), kube::Error> {
     use kube::api::{Api, ListParams};
     let client = kube::Client::try_default().await?;
     let policies: Api<InvitationPolicy> = Api::all(client.clone());
@@ -226,12 +227,9 @@ async fn policies_of(
         Err(e) => return Err(e),
     };
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
-    let applying = namespaces.get_opt(namespace).await?.map(|ns| {
-        let labels = ns.metadata.labels.unwrap_or_default();
-        all.iter()
-            .filter(|p| policy::selects(p, &labels).unwrap_or(false))
-            .map(|p| p.name_any())
-            .collect()
-    });
-    Ok((applying, all))
+    let labels = namespaces
+        .get_opt(namespace)
+        .await?
+        .map(|ns| ns.metadata.labels.unwrap_or_default());
+    Ok((all, labels))
 }
