@@ -37,6 +37,16 @@ pub struct Launch {
 impl Launch {
     /// Starts the process.
     pub fn spawn(self) -> Result<Operator, Error> {
+        let (child, http) = self.start()?;
+        Ok(Operator {
+            child,
+            http,
+            launch: self,
+        })
+    }
+
+    /// Starts one process as launched, on a port free at the time of asking.
+    fn start(&self) -> Result<(Child, SocketAddr), Error> {
         let http = free_port()?;
         let mut command = Command::new(&self.binary);
         command
@@ -55,7 +65,11 @@ impl Launch {
                     .try_clone()
                     .map_err(Error::io("operator log handle"))?,
             )
-            .stderr(self.log);
+            .stderr(
+                self.log
+                    .try_clone()
+                    .map_err(Error::io("operator log handle"))?,
+            );
         if let Some((key, secret)) = &self.credentials {
             command
                 .env("CONFLUENT_CLOUD_API_KEY", key)
@@ -65,7 +79,7 @@ impl Launch {
             "operator {} not started",
             self.binary.display()
         )))?;
-        Ok(Operator { child, http })
+        Ok((child, http))
     }
 }
 
@@ -75,6 +89,8 @@ pub struct Operator {
     child: Child,
     /// Its /metrics, /healthz and /readyz address.
     pub http: SocketAddr,
+    /// How it was started, to start it again the same way.
+    launch: Launch,
 }
 
 impl Operator {
@@ -106,6 +122,16 @@ impl Operator {
             std::thread::sleep(Duration::from_millis(100));
         }
         self.kill();
+    }
+
+    /// Kills the process and starts it again as it was launched (same flags, same log) on a
+    /// new free port: for one whose port another process took between the asking and its bind.
+    pub fn respawn(&mut self) -> Result<(), Error> {
+        self.kill();
+        let (child, http) = self.launch.start()?;
+        self.child = child;
+        self.http = http;
+        Ok(())
     }
 
     /// Whether (and how) the process ended.

@@ -213,23 +213,26 @@ impl Env {
 
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&mut self) {
+        let Some(mut op) = self.operator.take() else {
+            panic!("no operator running");
+        };
+        self.ready(&mut op).await;
+        self.operator = Some(op);
+    }
+
+    /// Waits until `op` (an operator of this env) is ready. One whose free port another test
+    /// took between the probe and its bind is started again as it was launched, on a new port.
+    pub async fn ready(&self, op: &mut Operator) {
         let deadline = Instant::now() + WAIT;
         let mut rebinds = 0;
         loop {
             let within = deadline.saturating_duration_since(Instant::now());
-            let Some(op) = self.operator.as_mut() else {
-                panic!("no operator running");
-            };
             let Err(e) = op.wait_ready(within).await else {
                 return;
             };
-            if !self.operator_alive()
-                && rebinds < 3
-                && self.log_tail().contains("binding 127.0.0.1")
-            {
-                // another test took the free port between our probe and the operator's bind
+            if !op.alive() && rebinds < 3 && self.log_tail().contains("binding 127.0.0.1") {
                 rebinds += 1;
-                self.start_operator();
+                op.respawn().expect("operator started again");
                 continue;
             }
             panic!("{e}; log:\n{}", self.log_tail());

@@ -10,8 +10,10 @@ use crate::harness::*;
 async fn disjoint_label_selectors_split_the_fleet() {
     let mut env = env("shard").await;
     env.kill_operator(); // replaced by two sharded ones
-    let _a = env.spawn_operator(&["--label-selector", "shard=a"]);
-    let _b = env.spawn_operator(&["--label-selector", "shard notin (a)"]);
+    let mut a = env.spawn_operator(&["--label-selector", "shard=a"]);
+    let mut b = env.spawn_operator(&["--label-selector", "shard notin (a)"]);
+    env.ready(&mut a).await;
+    env.ready(&mut b).await;
     let labelled = |name: &str, shard: Option<&str>| {
         let mut inv = invitation(name, &format!("{name}@example.com"));
         if let Some(s) = shard {
