@@ -108,6 +108,12 @@ impl MockHandle {
         records.iter().map(|r| links.invitation(r)).collect()
     }
 
+    /// Makes the main organization's `email=` filter compare letter case too, or not (off by
+    /// default: Confluent documents its filters as exact without saying whether case counts).
+    pub fn set_case_sensitive_email_filter(&self, on: bool) {
+        lock(&self.shared.org).case_sensitive_email_filter = on;
+    }
+
     /// Creates an invitation as if made out of band (console, CLI), without validation. If the
     /// email already has a live invitation, that one is returned instead (the real service would
     /// not allow a second).

@@ -108,6 +108,10 @@ pub struct Org {
     next_expiry: Option<Timestamp>,
     /// The organization's role bindings (`super::role_bindings`).
     pub(crate) role_bindings: RoleBindings,
+    /// `email=` filters compare letter case too. Confluent documents its filters as exact and
+    /// does not say whether that includes case: off, the mock compares addresses
+    /// case-insensitively; on, a client must find `jane@example.com` whatever case it asks in.
+    pub(crate) case_sensitive_email_filter: bool,
 }
 
 impl Default for Org {
@@ -197,6 +201,7 @@ impl Org {
             next_seq: 1,
             next_expiry: None,
             role_bindings: RoleBindings::default(),
+            case_sensitive_email_filter: false,
         }
     }
 
@@ -379,11 +384,15 @@ impl Org {
     ) -> Result<Page<InvitationRecord>, MockError> {
         self.sweep(now);
         let cursor = pagination::start(q.page_token.as_deref(), q.page_size)?;
+        let case_sensitive = self.case_sensitive_email_filter;
         Ok(pagination::page(&self.records, cursor, |r| {
-            q.email
-                .as_deref()
-                .is_none_or(|e| r.email.eq_ignore_ascii_case(e))
-                && q.status.as_deref().is_none_or(|s| r.status.as_str() == s)
+            q.email.as_deref().is_none_or(|e| {
+                if case_sensitive {
+                    r.email == e
+                } else {
+                    r.email.eq_ignore_ascii_case(e)
+                }
+            }) && q.status.as_deref().is_none_or(|s| r.status.as_str() == s)
                 && q.user.as_deref().is_none_or(|u| r.user_id == u)
                 && q.creator.as_deref().is_none_or(|c| r.creator_id == c)
         }))

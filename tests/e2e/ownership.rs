@@ -247,3 +247,32 @@ async fn invitations_of_different_organizations_never_conflict() {
     );
     let _ = nss.delete(&team_b, &DeleteParams::default()).await;
 }
+
+/// The successor's spec writes the email in another case than the invitation its predecessor
+/// sent, and the server's `email=` filter compares case: the hand-over still finds that
+/// invitation (ownership compares emails case-insensitively), so nothing is sent twice.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_successor_writing_the_email_in_another_case_adopts_without_a_second_invitation() {
+    let env = env("ownership-case").await;
+    env.remote().set_case_sensitive_email_filter(true);
+    env.create(&invitation("a", "shared@example.com")).await;
+    let owned = env.wait_phase("a", "Sent", "True").await;
+    let id = id_of(&owned);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.create(&invitation("c", "Shared@Example.com")).await;
+    env.wait_reason("c", "EmailConflict").await;
+    env.delete_and_wait_gone("a").await;
+    let adopted = eventually("c adopts the invitation", WAIT, || {
+        let api = env.api.clone();
+        async move {
+            let inv = api.get_opt("c").await.ok().flatten()?;
+            (ready_of(&inv)?.0 == "True").then_some(inv)
+        }
+    })
+    .await;
+    assert_eq!(id_of(&adopted), id, "the same invitation id");
+    let calls = env.remote().calls();
+    assert_eq!((calls.create, calls.delete), (1, 0), "one POST, no DELETE");
+    assert_eq!(env.live("shared@example.com").len(), 1);
+}

@@ -271,6 +271,18 @@ fn filters_are_exact() {
         ..Default::default()
     };
     assert_eq!(by(q, &mut org), vec![a.id.clone()]);
+    org.case_sensitive_email_filter = true;
+    let q = ListQuery {
+        email: Some("A@EXAMPLE.COM".into()),
+        ..Default::default()
+    };
+    assert!(by(q, &mut org).is_empty(), "a case-sensitive filter");
+    let q = ListQuery {
+        email: Some("a@example.com".into()),
+        ..Default::default()
+    };
+    assert_eq!(by(q, &mut org), vec![a.id.clone()]);
+    org.case_sensitive_email_filter = false;
     let q = ListQuery {
         email: Some("example.com".into()),
         ..Default::default()

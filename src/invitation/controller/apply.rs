@@ -117,6 +117,7 @@ async fn act(
         },
     };
     let mut stage = ApplyStage {
+        ctx,
         invitation: planner::Resource::of(invitation, &ctx.settings.allowed_email_domains),
         client: &client,
         dry_run: ctx.settings.dry_run,
@@ -169,6 +170,7 @@ async fn act(
 
 /// The Apply stage's state across the steps of one reconcile.
 struct ApplyStage<'a> {
+    ctx: &'a Context,
     invitation: planner::Resource<'a>,
     client: &'a confluent_client::Client,
     dry_run: bool,
@@ -277,7 +279,8 @@ impl ApplyStage<'_> {
             Ok(inv) => Ok(Some(inv)),
             Err(confluent_client::Error::AlreadyExists(_)) if self.conflicts == 0 => {
                 self.conflicts += 1;
-                remote.by_email = Some(drive::look_up(self.client, &request.email).await?);
+                remote.by_email =
+                    Some(drive::look_up(self.ctx, self.client, &request.email).await?);
                 Ok(None)
             }
             Err(e) => Err(e.into()),

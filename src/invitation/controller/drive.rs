@@ -94,7 +94,7 @@ impl Reads<'_> {
                     Source::Snapshot | Source::SnapshotOnly => {
                         look_up_in_snapshot(self.ctx, self.client, self.email).await?
                     }
-                    Source::Confluent => look_up(self.client, self.email).await?,
+                    Source::Confluent => look_up(self.ctx, self.client, self.email).await?,
                 });
             }
         }
@@ -212,7 +212,7 @@ async fn look_up_in_snapshot(
         Err(e) => {
             let e = call_may_stand_in(e)?;
             tracing::debug!(error = %e, "no fresh snapshot; looking the email up");
-            look_up(client, email).await
+            look_up(ctx, client, email).await
         }
     }
 }
@@ -226,10 +226,37 @@ async fn get(client: &confluent_client::Client, id: &str) -> Result<ById, Error>
     }
 }
 
-/// Lists the invitations for an email.
+/// Looks an email up in Confluent itself. The server's filter is exact, while ownership compares
+/// emails case-insensitively: a successor whose spec says `Shared@Example.com` must find the
+/// invitation its predecessor sent to `shared@example.com`, not send a second one. So besides
+/// the filter on the spec's email, the lower-cased email is asked too (when it differs), and
+/// every invitation the credential's snapshot holds for the email in another case is read by id
+/// (the snapshot as it stands, never refreshed for this: what it does not hold yet, the create's
+/// 409 looks for again). Usually one call: the email as written matches, the snapshot holds no
+/// other case.
 pub(super) async fn look_up(
+    ctx: &Context,
     client: &confluent_client::Client,
     email: &str,
 ) -> Result<Vec<RemoteInvitation>, Error> {
-    Ok(client.list_invitations(&ListFilter::email(email)).await?)
+    let mut found = client.list_invitations(&ListFilter::email(email)).await?;
+    let lower = email.to_ascii_lowercase();
+    if lower != email {
+        found.extend(client.list_invitations(&ListFilter::email(&lower)).await?);
+    }
+    let held = ctx.confluent.snapshots.held(client, |s| s.for_email(email));
+    for other in held {
+        let Some(id) = other.id.as_deref() else {
+            continue;
+        };
+        if found.iter().any(|f| f.id.as_deref() == Some(id)) {
+            continue;
+        }
+        if let ById::Found(inv) = get(client, id).await? {
+            found.push(inv);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|inv| inv.id.as_ref().is_none_or(|id| seen.insert(id.clone())));
+    Ok(found)
 }

@@ -358,6 +358,16 @@ impl Snapshots {
         Ok(Some(look(&entry.read())))
     }
 
+    /// Answers `look` from `client`'s snapshot as it stands, however old, without listing: for
+    /// a reader that confirms what it finds by other calls.
+    pub fn held<R>(
+        &self,
+        client: &confluent_client::Client,
+        look: impl FnOnce(&Snapshot) -> R,
+    ) -> R {
+        look(&self.entry(client).read())
+    }
+
     /// How long past its maximum age `client`'s snapshot is (zero while fresh, or never taken).
     pub fn overdue(&self, client: &confluent_client::Client) -> Duration {
         let entry = self.entry(client);
