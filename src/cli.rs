@@ -165,6 +165,23 @@ pub struct RunArgs {
     #[arg(long, env = "REQUIRE_POLICY")]
     pub require_policy: bool,
 
+    /// A namespace shared by every installation acting on one Confluent organization: one
+    /// Lease there per (organization, email) says which Invitation owns the email, across
+    /// installations and shards. Without it, one owner per email holds within this installation
+    /// only.
+    #[arg(long, env = "CLAIMS_NAMESPACE", requires = "installation_id")]
+    pub claims_namespace: Option<String>,
+
+    /// This installation's name in the claims (required with --claims-namespace; the chart
+    /// gives `<release namespace>/<release name>`).
+    #[arg(long, env = "INSTALLATION_ID")]
+    pub installation_id: Option<String>,
+
+    /// Take an email's claim over from a holder whose installation stopped renewing its
+    /// heartbeat this long ago (default: never; claimants report the stale holder).
+    #[arg(long, env = "CLAIMS_TAKEOVER_AFTER", value_parser = parse_duration, requires = "claims_namespace")]
+    pub claims_takeover_after: Option<std::time::Duration>,
+
     /// Comma-separated email domains that may be invited (default: any).
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
     pub allowed_email_domains: Vec<String>,

@@ -43,6 +43,12 @@ pub enum Error {
     /// as "any role".
     #[error("--allowed-roles names no role; omit the flag to allow any role")]
     NoAllowedRoles,
+    /// `--claims-namespace` without a usable `--installation-id` (blank, or with spaces):
+    /// refused rather than keeping claims no installation can be told apart in.
+    #[error(
+        "--claims-namespace needs --installation-id (a name without spaces, e.g. <namespace>/<release>)"
+    )]
+    NoInstallationId,
     /// The election ended (its task failed) before this replica ever led.
     #[error("leader election ended before this replica led")]
     ElectionEnded,
@@ -173,7 +179,32 @@ fn controller_settings(args: &RunArgs) -> Result<Settings, Error> {
         allowed_roles: (!allowed_roles.is_empty()).then_some(allowed_roles),
         dry_run: args.dry_run,
         require_policy: args.require_policy,
+        claims: claims_config(args)?,
     })
+}
+
+/// Where the claims on emails are kept, from `--claims-namespace` and `--installation-id`
+/// (blank means not set; a namespace without an id is an error, not "no claims").
+fn claims_config(args: &RunArgs) -> Result<Option<controller::email_claims::Config>, Error> {
+    let Some(namespace) = args
+        .claims_namespace
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    let installation = args
+        .installation_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && !i.contains(char::is_whitespace))
+        .ok_or(Error::NoInstallationId)?;
+    Ok(Some(controller::email_claims::Config {
+        namespace: namespace.to_owned(),
+        installation: installation.to_owned(),
+        takeover_after: args.claims_takeover_after,
+    }))
 }
 
 /// What `/readyz` and `/metrics` read, shared with whoever flips readiness.
@@ -330,6 +361,50 @@ mod tests {
             crate::cli::Cli::try_parse_from(std::iter::once("op").chain(args.iter().copied()))
                 .expect("flags parse");
         controller_settings(&cli.run)
+    }
+
+    /// Claims need an installation id, and a takeover needs claims: refused at startup, never
+    /// run with claims nobody can tell apart.
+    #[test]
+    fn claims_need_an_installation_id() {
+        let parse = |args: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("op").chain(args.iter().copied()))
+        };
+        assert!(parse(&["--claims-namespace", "claims"]).is_err());
+        assert!(parse(&["--claims-takeover-after", "1h"]).is_err());
+        assert!(matches!(
+            settings_of(&["--claims-namespace", "claims", "--installation-id", " "]),
+            Err(Error::NoInstallationId)
+        ));
+        assert!(matches!(
+            settings_of(&["--claims-namespace", "claims", "--installation-id", "a b"]),
+            Err(Error::NoInstallationId)
+        ));
+        let s = settings_of(&[
+            "--claims-namespace",
+            "claims",
+            "--installation-id",
+            "team-a/operator",
+            "--claims-takeover-after",
+            "1h",
+        ])
+        .expect("valid");
+        let claims = s.claims.expect("claims kept");
+        assert_eq!(
+            (claims.namespace.as_str(), claims.installation.as_str()),
+            ("claims", "team-a/operator")
+        );
+        assert_eq!(
+            claims.takeover_after,
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert!(settings_of(&[]).expect("valid").claims.is_none());
+        assert!(
+            settings_of(&["--claims-namespace", "", "--installation-id", "x"])
+                .expect("valid")
+                .claims
+                .is_none()
+        );
     }
 
     /// `--allowed-roles` naming no role is a startup error, never "any role"; a policy is

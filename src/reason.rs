@@ -22,8 +22,12 @@ pub const AUTH_TYPE_CONFLICT: &str = "AuthTypeConflict";
 /// The email's domain is not among `--allowed-email-domains`, or not among an applying
 /// InvitationPolicy's `allowedEmailDomains`.
 pub const EMAIL_DOMAIN_NOT_ALLOWED: &str = "EmailDomainNotAllowed";
-/// An older Invitation owns the email in the same organization.
+/// An older Invitation owns the email in the same organization, or, with
+/// `--claims-namespace`, another Invitation holds the email's claim.
 pub const EMAIL_CONFLICT: &str = "EmailConflict";
+/// The email's claim (a Lease in `--claims-namespace`) cannot be read or written: RBAC on the
+/// claims namespace, or the API server failed. Nothing is sent meanwhile.
+pub const CLAIM_UNAVAILABLE: &str = "ClaimUnavailable";
 /// No credentials for the resource (also an Event when cleanup is blocked by it).
 pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
 /// The operator may not read the credentials' Secret, or the API server failed.
@@ -113,6 +117,7 @@ mod tests {
         AUTH_TYPE_CONFLICT,
         EMAIL_DOMAIN_NOT_ALLOWED,
         EMAIL_CONFLICT,
+        CLAIM_UNAVAILABLE,
         CREDENTIALS_MISSING,
         CREDENTIALS_UNREADABLE,
         ROLE_BINDING_REFUSED,

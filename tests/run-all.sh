@@ -73,12 +73,16 @@ server_version() { kubectl version -o json | python3 -c 'import json,sys; print(
 RELEASE=confluent-invitation-operator
 RELEASE_NS=confluent-invitation-operator
 CHART=deploy/helm/confluent-invitation-operator
+CLAIMS_NS=confluent-invitation-claims
 # install_chart SERVER_SIDE: helm install with leader election (two replicas), then a token for
 # the chart's ServiceAccount as the e2e operator's identity. SERVER_SIDE=false only for servers
 # older than 1.25, which refuse to server-side apply the CRD's CEL rules.
 install_chart() {
+  # the claims namespace the chart's Role on Leases lives in (the claims e2e tests use it)
+  kubectl create namespace "$CLAIMS_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   helm install "$RELEASE" "$CHART" -n "$RELEASE_NS" --create-namespace --server-side="$1" \
-    --set leaderElection.enabled=true --set replicas=2 >/dev/null
+    --set leaderElection.enabled=true --set replicas=2 --set claims.namespace="$CLAIMS_NS" >/dev/null
+  export E2E_CLAIMS_NAMESPACE="$CLAIMS_NS"
   local sa
   sa=$(tests/manifests/sa-kubeconfig.sh "$RELEASE_NS" "$RELEASE" 3h "$E2E_CONTROL_PLANE_DIR/operator.kubeconfig")
   export E2E_OPERATOR_KUBECONFIG="$E2E_CONTROL_PLANE_DIR/operator.kubeconfig"
@@ -155,9 +159,9 @@ echo "kube-apiserver $OLDEST_VERSION"
 install_chart false
 # lifecycle (with the controller's ImmutableFieldChanged refusal, which only a server without
 # CEL rules lets it show), schema validation, hostile emails, kstatus health, deletion, leader
-# election under the chart's RBAC
+# election and the claims across installations (Leases) under the chart's RBAC
 cargo test --locked --test e2e -- --include-ignored --test-threads 4 \
-  lifecycle:: validation:: tenancy::hostile_emails gitops:: deletion:: leader:: 2>&1 | tee "$WORK/cargo-oldest.out"
+  lifecycle:: validation:: tenancy::hostile_emails gitops:: deletion:: leader:: claims:: 2>&1 | tee "$WORK/cargo-oldest.out"
 
 step "all tests passed (main run on $SERVER_VERSION, smoke run on $OLDEST_VERSION)"
 # one closing line over everything that ran: cargo's per-binary results (the main run and the 1.20

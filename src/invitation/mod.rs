@@ -4,6 +4,7 @@
 
 pub mod conclusion;
 pub mod controller;
+pub mod email_claim;
 pub mod export;
 pub mod ownership;
 pub mod planner;

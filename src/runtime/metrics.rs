@@ -71,6 +71,8 @@ pub struct Metrics {
     leader: Gauge,
     dry_run: Family<ActionLabels, Counter>,
     oldest_deletion: Gauge,
+    stale_claims: Gauge,
+    claim_takeovers: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -160,7 +162,21 @@ impl Metrics {
             "Age of the oldest Invitation waiting for its finalizer (deleted, not yet released); 0 when none",
             oldest_deletion.clone(),
         );
+        let stale_claims = Gauge::default();
+        registry.register(
+            "email_claims_stale",
+            "Email claims (Leases in --claims-namespace) whose holder's installation stopped renewing its heartbeat: claimants of those emails wait (EmailConflict) unless --claims-takeover-after is set",
+            stale_claims.clone(),
+        );
+        let claim_takeovers = Counter::default();
+        registry.register(
+            "email_claim_takeovers",
+            "Email claims taken over from a holder that was gone or stale for longer than --claims-takeover-after",
+            claim_takeovers.clone(),
+        );
         Self {
+            stale_claims,
+            claim_takeovers,
             oldest_deletion,
             dry_run,
             leader,
@@ -224,6 +240,17 @@ impl Metrics {
     /// Records the age of the oldest pending deletion, in whole seconds.
     pub fn set_oldest_deletion(&self, seconds: i64) {
         self.oldest_deletion.set(seconds.max(0));
+    }
+
+    /// Records how many email claims have a stale holder.
+    pub fn set_stale_claims(&self, count: usize) {
+        self.stale_claims
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts an email claim taken over.
+    pub fn claim_taken_over(&self) {
+        self.claim_takeovers.inc();
     }
 
     /// Replaces the per-phase gauge with fresh counts.

@@ -152,7 +152,9 @@ impl Env {
         self.operator = Some(op);
     }
 
-    fn spawn_operator_watching(&mut self, scope: &[&str], extra: &[&str]) -> Operator {
+    /// Starts one more operator process with this scope (`--watch-namespace`, a label
+    /// selector...) and extra flags; the caller owns it.
+    pub fn spawn_operator_watching(&mut self, scope: &[&str], extra: &[&str]) -> Operator {
         let mut args: Vec<String> = scope.iter().map(|a| a.to_string()).collect();
         args.extend([
             "--resync-interval".into(),
@@ -199,6 +201,15 @@ impl Env {
     /// The Lease for leader election (namespace, name): the chart's own under its RBAC.
     pub fn lease(&self) -> (String, String) {
         self.control_plane.lease(&self.ns)
+    }
+
+    /// The namespace for email claims (`--claims-namespace`): the chart's when the suite runs
+    /// under its RBAC (`E2E_CLAIMS_NAMESPACE`), otherwise the test's own.
+    pub fn claims_namespace(&self) -> String {
+        std::env::var("E2E_CLAIMS_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.ns.clone())
     }
 
     /// The operator's log so far.

@@ -6,6 +6,7 @@ mod harness;
 
 mod alerts;
 mod cel;
+mod claims;
 mod credentials;
 mod deletion;
 mod dry_run;

@@ -103,8 +103,11 @@ skip() { echo "SKIP $1"; }
     --set grafanaDashboard.enabled=true --set prometheusRule.enabled=true --set dryRun=true)
   MODE_apikey=(--set credentials.existingSecret=ccloud-credentials)
   MODE_tenants=(-f "$CHART/examples/multi-tenant-values.yaml")
+  # a per-namespace install keeping its email claims with the other installations'
+  MODE_claims=(--set "watchNamespace=$DEMO_NS" --set claims.namespace=cio-claims
+    --set claims.takeoverAfter=1h)
 }
-MODES="all namespace leader full apikey tenants"
+MODES="all namespace leader full apikey tenants claims"
 
 # mode_args MODE: sets the array `args` to that mode's helm flags.
 mode_args() { local -n ref="MODE_$1"; args=("${ref[@]}"); }
@@ -117,7 +120,7 @@ render() { # render MODE [more helm flags] > file
 
 # ---- chart ----------------------------------------------------------------------------------
 lint() { local args; mode_args "$1"; helm lint --strict "$CHART" --namespace "$RELEASE_NS" "${args[@]}"; }
-for m in all namespace leader full; do check "helm lint --strict ($m)" lint "$m"; done
+for m in all namespace leader full claims; do check "helm lint --strict ($m)" lint "$m"; done
 
 schema_rejects() {
   # Each of these must be refused, by values.schema.json or by the template's own guard.
@@ -125,7 +128,8 @@ schema_rejects() {
   for bad in "--set foo=1" "--set image.registry=x" "--set replicas=2" "--set resyncInterval=5x" \
     "--set logFormat=xml" "--set credentials.type=password" "--set concurrency=0" \
     "--set watchNamespace=Not_A_Namespace" "--set allowedEmailDomains={@bad}" \
-    "--set allowedRoles={1Admin}"; do
+    "--set allowedRoles={1Admin}" "--set claims.namespace=Not_A_Namespace" \
+    "--set claims.takeoverAfter=soon"; do
     # shellcheck disable=SC2086 # word splitting of $bad is the point
     if helm template "$RELEASE" "$CHART" $bad >/dev/null 2>&1; then echo "accepted: $bad"; return 1; fi
   done
@@ -152,6 +156,7 @@ rbac() { render "$1" >"$work/rbac-$1.yaml"; python3 "$HERE/checks.py" rbac "$1" 
 check "RBAC is exactly the agreed set, no wildcards (all namespaces)" rbac all ""
 check "RBAC is exactly the agreed set, no wildcards (watchNamespace)" rbac namespace "$DEMO_NS"
 check "RBAC is exactly the agreed set, no wildcards (leader election)" rbac leader ""
+check "RBAC is exactly the agreed set, no wildcards (claims across installations)" rbac claims "$DEMO_NS"
 
 monitoring() {
   local alerts=$CHART/files/alerts.yaml
@@ -267,7 +272,7 @@ if [ -n "${KUBECONFIG:-}" ]; then
     "${crd_apply[@]}" -f "$CHART_CRD" -f "$CHART/crds/invitationpolicies.iam.ccloud.dev.yaml"
     kubectl wait --for=condition=Established --timeout=60s crd/invitations.iam.ccloud.dev \
       crd/invitationpolicies.iam.ccloud.dev
-    for ns in "$RELEASE_NS" "$DEMO_NS"; do
+    for ns in "$RELEASE_NS" "$DEMO_NS" cio-claims; do
       if ! kubectl get namespace "$ns" >/dev/null 2>&1; then
         kubectl create namespace "$ns"
         echo "$ns" >>"$work/created-ns"

@@ -11,10 +11,12 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
 use super::drive::{self, Driven, Reads, Source, Stage};
+use super::email_claims::{EmailClaims, Holding};
 use super::error::Error;
 use super::role_bindings;
 use super::{claims, preview, report};
 use crate::invitation::conclusion::{self, Ending};
+use crate::invitation::ownership::Scope;
 use crate::invitation::planner::{self, Apply, CreateCause, Remote, SpecRefusal, Step};
 use crate::invitation::resource::Invitation;
 use crate::invitation_policy::decide as policy;
@@ -98,6 +100,12 @@ async fn act(
         );
         return Ok(Ending::refused(reason::EMAIL_CONFLICT, message));
     }
+    // Across installations the claim every one of them sees decides, and is held before any
+    // write for the email.
+    let claimed = match claim_email(ctx, invitation, &client).await {
+        Ok(claimed) => claimed,
+        Err(ending) => return Ok(ending),
+    };
     // After a failure (maybe a create whose response was lost) the look-up must be fresh: the
     // snapshot may predate that create.
     let fresh_lookup = ctx.failures_so_far(object) > 0;
@@ -133,6 +141,20 @@ async fn act(
                 .and_then(confluent_client::role_bindings::organization_of)
             {
                 ctx.confluent.learn_organization(&client.identity(), org);
+                // held under the credential while the organization was unknown: held under the
+                // organization now, before any role binding is written, for claimants of other
+                // credentials to find
+                if let (Some(claims), Some(Scope::Credential(_))) = (&ctx.email_claims, &claimed)
+                    && let Err(ending) = hold_under(
+                        ctx,
+                        claims,
+                        invitation,
+                        &Scope::Organization(org.to_owned()),
+                    )
+                    .await
+                {
+                    return Ok(ending);
+                }
             }
             let bindings =
                 role_bindings::apply(ctx, invitation, object, &client, (&inv, &applying)).await?;
@@ -165,6 +187,47 @@ async fn act(
         Err(Error::Confluent(e)) if e.is_transient() => Ok(Ending::Transient(e)),
         Err(Error::Confluent(e)) => Ok(Ending::refused(e.reason(), e.detail())),
         Err(e) => Err(e),
+    }
+}
+
+/// With `--claims-namespace`: holds the email's claim where `invitation` acts, and says under
+/// which scope (`None`: no claims are kept); else how the reconcile ends (another holds it,
+/// or the claim cannot be read or written).
+async fn claim_email(
+    ctx: &Context,
+    invitation: &Invitation,
+    client: &confluent_client::Client,
+) -> Result<Option<Scope>, Ending> {
+    let Some(claims) = &ctx.email_claims else {
+        return Ok(None);
+    };
+    let scope = claims::scope_with(ctx, invitation, client)
+        .await
+        .map_err(Ending::Transient)?;
+    hold_under(ctx, claims, invitation, &scope).await?;
+    Ok(Some(scope))
+}
+
+async fn hold_under(
+    ctx: &Context,
+    claims: &EmailClaims,
+    invitation: &Invitation,
+    scope: &Scope,
+) -> Result<(), Ending> {
+    let held = claims
+        .hold(
+            &ctx.kube.client,
+            &ctx.store,
+            &ctx.metrics,
+            invitation,
+            scope,
+            ctx.settings.dry_run,
+        )
+        .await;
+    match held {
+        Ok(Holding::Held) => Ok(()),
+        Ok(Holding::Taken(message)) => Err(Ending::refused(reason::EMAIL_CONFLICT, message)),
+        Err(e) => Err(Ending::refused(reason::CLAIM_UNAVAILABLE, e.to_string())),
     }
 }
 

@@ -26,6 +26,12 @@ pub async fn cleanup(
     ctx: &Context,
 ) -> Result<Action, Error> {
     let mut result = run(&invitation, ctx).await;
+    if result.is_ok()
+        && let Some(claims) = &ctx.email_claims
+    {
+        // the claim goes once what it guarded is done: a successor takes it then
+        result = claims.release(&invitation).await.map_err(Error::from);
+    }
     if result.is_ok() {
         // the Secret's finalizer goes with its last user; a failure retries the whole cleanup,
         // whose remote steps are idempotent
@@ -82,6 +88,12 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
             return Ok(());
         }
     };
+    // Across installations, a claim another holds means this one never owned the invitation:
+    // it stays for the holder; what this one recorded goes per its policy.
+    if let Some(holder) = held_by_another(ctx, invitation, &namespace).await? {
+        hand_over_bindings(ctx, invitation, &namespace, &holder).await?;
+        return handed_over(ctx, invitation, &holder).await;
+    }
     // Another live Invitation claims the email: the remote invitation stays for it, whatever
     // the policy (decided without credentials when this process knows where this one acted).
     let contested = claims::contested(ctx, invitation);
@@ -113,6 +125,15 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
             return handed_over(ctx, invitation, &next).await;
         }
     }
+    // a claimant of another installation waits for the email: the invitation stays for it
+    if let Some(claims) = &ctx.email_claims
+        && let Some(next) = claims
+            .successor(&ctx.kube.client, &ctx.store, invitation)
+            .await
+    {
+        hand_over_bindings(ctx, invitation, &namespace, &next.key).await?;
+        return handed_over(ctx, invitation, &next.key).await;
+    }
     // the bindings first: once a pending invitation is deleted, its user may be gone and its
     // bindings no longer reachable by id
     role_bindings::clean_up(ctx, invitation, None, || async { Ok(client.clone()) }).await?;
@@ -138,6 +159,30 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
         // (cleanup reads from Confluent itself, never from a snapshot: it has no list to await)
         Driven::AwaitingList => Err(Error::Unsettled(CleanupStage::NAME)),
     }
+}
+
+/// With `--claims-namespace`: the holder of the email's claim when another holds it and this
+/// one holds none (its deletion policy then touches nothing of the invitation). `Orphan`
+/// touches nothing remote either way and is not asked.
+async fn held_by_another(
+    ctx: &Context,
+    invitation: &Invitation,
+    namespace: &str,
+) -> Result<Option<String>, Error> {
+    let Some(claims) = &ctx.email_claims else {
+        return Ok(None);
+    };
+    if invitation.spec.deletion_policy == DeletionPolicy::Orphan || claims.holds_any(invitation) {
+        return Ok(None);
+    }
+    let scope = match claims::known_scope(ctx, invitation) {
+        Some(scope) => scope,
+        None => {
+            let client = ctx.client_of(invitation, namespace).await?;
+            claims::scope_with(ctx, invitation, &client).await?
+        }
+    };
+    Ok(claims.held_by_another(invitation, &scope))
 }
 
 /// The invitation stays for `next`: the bindings this resource recorded go per its policy,

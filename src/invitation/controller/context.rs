@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::email_claims::EmailClaims;
 use crate::invitation::resource::Invitation;
 use crate::invitation_policy::controller::Policies;
 use crate::role_bindings::Key;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub dry_run: bool,
     /// A namespace that no InvitationPolicy selects may do nothing (`--require-policy`).
     pub require_policy: bool,
+    /// Claims on emails shared with other installations (`--claims-namespace`).
+    pub claims: Option<super::email_claims::Config>,
 }
 
 impl Settings {
@@ -80,6 +83,9 @@ pub struct Context {
     pub store: Store<Invitation>,
     /// The InvitationPolicies and the namespaces they select: what each namespace may do.
     pub policies: Arc<Policies>,
+    /// The claims on emails every installation sees (`--claims-namespace`); `None`: ownership
+    /// holds within this installation only.
+    pub(super) email_claims: Option<EmailClaims>,
     /// Wakes an object through the controller (a hand-over's successor).
     wake: futures::channel::mpsc::UnboundedSender<ObjectRef<Invitation>>,
     /// Consecutive failures per object, for per-object backoff. Entries go on success and on
@@ -138,6 +144,7 @@ impl Context {
             settings,
             store,
             policies,
+            email_claims: None,
             wake,
             failures: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
@@ -145,6 +152,12 @@ impl Context {
             binding_refusals: Mutex::new(HashMap::new()),
             cleaned_up: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The same context, keeping claims on emails in `claims` before any write for an email.
+    pub(super) fn with_email_claims(mut self, claims: EmailClaims) -> Self {
+        self.email_claims = Some(claims);
+        self
     }
 
     /// Wakes `object` through the controller (it is reconciled soon, not at the next resync).

@@ -14,6 +14,9 @@ pub enum Error {
     /// A Confluent call failed during cleanup (the finalizer stays until it succeeds).
     #[error("confluent: {0}")]
     Confluent(#[from] confluent_client::Error),
+    /// An email's claim could not be read or written (cleanup keeps its finalizer meanwhile).
+    #[error("{0}")]
+    Claims(#[from] super::email_claims::Error),
     /// Cleanup left a role binding its policy removes (it could not be checked or deleted yet):
     /// the finalizer stays, and the ledger shows which.
     #[error(
@@ -43,6 +46,7 @@ impl Error {
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.reason(),
                 _ => "FinalizerError",
             },
+            Self::Claims(_) => crate::reason::CLAIM_UNAVAILABLE,
             Self::BindingsLeft => "RoleBindingRevocationPending",
             Self::Unnamed => "Unnamed",
             Self::Unsettled(_) => "InternalError",

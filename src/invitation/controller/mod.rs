@@ -8,6 +8,7 @@ mod cleanup;
 mod context;
 pub mod credentials_in_use;
 mod drive;
+pub mod email_claims;
 mod error;
 pub mod gauges;
 mod pause;
@@ -173,13 +174,20 @@ pub async fn run(
         .predicate_filter(user_changes, PredicateConfig::default());
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let policies = Arc::new(policies);
-    let ctx = Arc::new(Context::new(
-        runtime,
-        settings,
-        store.clone(),
-        policies,
-        wake.clone(),
-    ));
+    let email_claims = settings
+        .claims
+        .clone()
+        .map(|config| email_claims::EmailClaims::start(&runtime.kube.client, config, wake.clone()));
+    let mut ctx = Context::new(runtime, settings, store.clone(), policies, wake.clone());
+    if let Some(claims) = email_claims {
+        // no claim is judged against a partial view of the claims namespace
+        tokio::select! {
+            () = claims.ready() => {}
+            () = &mut shutdown => return,
+        }
+        ctx = ctx.with_email_claims(claims);
+    }
+    let ctx = Arc::new(ctx);
     let controller = Controller::for_stream(events, store.clone())
         .with_config(config)
         .reconcile_on(woken);
@@ -255,6 +263,9 @@ async fn sweep(
             }
         }
         follow_secrets(&ctx, &store).await;
+        if let Some(claims) = &ctx.email_claims {
+            claims.sweep(&ctx.kube.client, &store, &ctx.metrics).await;
+        }
         let mut closed = false;
         // credentials whose list failed: their role bindings are not listed this resync either
         let mut unlisted = Vec::new();

@@ -204,6 +204,7 @@ async fn harness() -> Harness {
         allowed_roles: None,
         dry_run: false,
         require_policy: false,
+        claims: None,
     };
     let runtime = crate::runtime::Runtime {
         kube: crate::runtime::Kube::new(kube, None),
