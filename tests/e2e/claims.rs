@@ -358,3 +358,119 @@ async fn a_shard_flip_and_a_new_installation_id_keep_the_claim() {
     assert_eq!(env.remote().calls().create, 1, "no second create");
     drop((s1, s3));
 }
+
+/// A heartbeat and a claim as a gone installation leaves them: renewed an hour ago.
+async fn leave_a_gone_installation(env: &Env, email: &str) -> String {
+    let leases: Api<Lease> = Api::namespaced(env.kube.clone(), &env.claims_namespace());
+    let gone = format!("{}/gone", env.ns);
+    let hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600);
+    let heartbeat: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": email_claim::heartbeat_name(&gone),
+            "labels": {email_claim::KIND_LABEL: email_claim::HEARTBEAT},
+        },
+        "spec": {"holderIdentity": gone, "leaseDurationSeconds": 60, "renewTime": hour_ago},
+    }))
+    .expect("a Lease");
+    leases
+        .create(&PostParams::default(), &heartbeat)
+        .await
+        .expect("heartbeat left");
+    let name = email_claim::claim_name(&Scope::Organization(env.org_id.clone()), email)
+        .expect("a claim name");
+    let claim: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": name,
+            "labels": {email_claim::KIND_LABEL: email_claim::CLAIM},
+            "annotations": {
+                email_claim::HOLDER_ANNOTATION: "elsewhere/x",
+                email_claim::INSTALLATION_ANNOTATION: gone,
+            },
+        },
+        "spec": {"holderIdentity": "0d6c1b2e-0000-4000-8000-000000000000"},
+    }))
+    .expect("a Lease");
+    leases
+        .create(&PostParams::default(), &claim)
+        .await
+        .expect("claim left");
+    gone
+}
+
+async fn metric(env: &Env, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{}/metrics", env.http()))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let full = format!("confluent_invitation_operator_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&full))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_gone_installations_claim_is_reported_stale_and_taken_over_only_when_told() {
+    let mut env = env("claims-stale").await;
+    env.kill_operator();
+    // the gone installation's invitation, and what it left in the claims namespace
+    let seeded = env
+        .remote()
+        .seed_invitation("stale@example.com", Some("AUTH_TYPE_LOCAL"));
+    let gone = leave_a_gone_installation(&env, "stale@example.com").await;
+    let id = format!("{}/a", env.ns);
+    let ns = env.ns.clone();
+    let mut a = spawn(&mut env, &["--watch-namespace", &ns], &id);
+    env.ready(&mut a).await;
+    env.operator = Some(a);
+    env.create(&invitation("x", "stale@example.com")).await;
+    let waiting = env.wait_reason("x", "EmailConflict").await;
+    let message = ready_of(&waiting).expect("Ready").2;
+    assert!(
+        message.contains("elsewhere/x")
+            && message.contains(&format!("installation {gone}"))
+            && message.contains("looks stale"),
+        "{message}"
+    );
+    let stale = eventually("the stale claim counted", WAIT, || {
+        let env = &env;
+        async move {
+            metric(env, "email_claims_stale")
+                .await
+                .filter(|v| *v >= 1.0)
+        }
+    })
+    .await;
+    if env.claims_namespace() == env.ns {
+        assert_eq!(stale, 1.0, "the one claim this test left");
+    } // (a claims namespace shared with the other tests holds their stale claims too)
+    let calls = env.remote().calls();
+    assert_eq!(
+        (calls.create, calls.delete),
+        (0, 0),
+        "never stolen by itself"
+    );
+
+    // told to take over claims stale for a second: x adopts the gone installation's invitation
+    env.kill_operator();
+    let flags = [
+        claim_flags(&env, &id),
+        vec!["--claims-takeover-after".into(), "1s".into()],
+    ]
+    .concat();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut a = env.spawn_operator_watching(&["--watch-namespace", &ns], &flags);
+    env.ready(&mut a).await;
+    env.operator = Some(a);
+    let adopted = env.wait_phase("x", "Sent", "True").await;
+    assert_eq!(Some(id_of(&adopted)), seeded.id, "the same invitation");
+    let claim = claim_of(&env, "stale@example.com").await.expect("a claim");
+    assert_eq!(
+        claim.spec.as_ref().and_then(|s| s.holder_identity.clone()),
+        adopted.uid()
+    );
+    assert_eq!(metric(&env, "email_claim_takeovers_total").await, Some(1.0));
+    assert_eq!(env.remote().calls().create, 0, "nothing sent");
+}
