@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use std::time::Duration;
 
 use super::ownership::Scope;
+use crate::runtime::hash;
 
 /// The label on every Lease this operator keeps in the claims namespace: its value says which
 /// kind ([`CLAIM`] or [`HEARTBEAT`]). The watch selects by it.
@@ -50,25 +51,13 @@ pub fn claim_name(scope: &Scope, email: &str) -> Option<String> {
         Scope::Unknown => return None,
     };
     let text = format!("{organization}\n{}", email.to_ascii_lowercase());
-    Some(format!("inv-{}", sha256_hex(text.as_bytes())))
+    Some(format!("inv-{}", hash::sha256_hex(text.as_bytes())))
 }
 
 /// An installation's heartbeat Lease name: `installation-` and the hex SHA-256 of its id (ids
 /// like `team-a/operator` are not object names).
 pub fn heartbeat_name(installation: &str) -> String {
-    format!("installation-{}", sha256_hex(installation.as_bytes()))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    format!("installation-{}", hash::sha256_hex(installation.as_bytes()))
 }
 
 /// An Invitation as a claimant.

@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod credentials;
 pub mod events;
+pub mod hash;
 pub mod http;
 pub mod leader;
 pub mod metrics;
