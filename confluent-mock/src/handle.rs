@@ -108,6 +108,12 @@ impl MockHandle {
         records.iter().map(|r| links.invitation(r)).collect()
     }
 
+    /// Sets how many role bindings the main organization may hold (default
+    /// [`crate::role_bindings::QUOTA`]): a create beyond it answers 402 `quota_exceeded`.
+    pub fn set_role_binding_quota(&self, quota: usize) {
+        lock(&self.shared.org).role_bindings.quota = quota;
+    }
+
     /// Makes the main organization's `email=` filter compare letter case too, or not (off by
     /// default: Confluent documents its filters as exact without saying whether case counts).
     pub fn set_case_sensitive_email_filter(&self, on: bool) {

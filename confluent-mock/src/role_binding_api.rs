@@ -120,6 +120,13 @@ impl IntoResponse for RoleBindingError {
                 &detail,
                 None,
             ),
+            Self::QuotaExceeded { .. } => respond::failure(
+                StatusCode::PAYMENT_REQUIRED,
+                "quota_exceeded",
+                "Quota Exceeded",
+                &detail,
+                None,
+            ),
             Self::Duplicate { .. } => respond::failure(
                 StatusCode::CONFLICT,
                 "resource_already_exists",

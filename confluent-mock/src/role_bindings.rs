@@ -135,6 +135,12 @@ pub enum RoleBindingError {
         /// What is not allowed.
         detail: String,
     },
+    /// The organization holds as many bindings as its quota allows: 402 `quota_exceeded`.
+    #[error("The organization has reached its quota of {quota} role bindings")]
+    QuotaExceeded {
+        /// The quota.
+        quota: usize,
+    },
     /// The same binding exists: 409 `resource_already_exists`.
     #[error("The role binding '{existing}' already exists")]
     Duplicate {
@@ -142,6 +148,10 @@ pub enum RoleBindingError {
         existing: String,
     },
 }
+
+/// The role bindings an organization may hold, as Confluent documents it (1 000; whether that
+/// still holds is unverified).
+pub const QUOTA: usize = 1000;
 
 /// One binding as the organization stores it.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +186,9 @@ pub struct RoleBindingQuery {
 #[derive(Debug)]
 pub struct RoleBindings {
     records: BTreeMap<u64, RoleBindingRecord>,
+    /// How many bindings the organization may hold ([`QUOTA`] unless a test sets another):
+    /// Confluent documents about 1 000 per organization.
+    pub(crate) quota: usize,
     /// Ids are never reused, even across [`RoleBindings::reset`].
     ids: Ids,
     next_seq: u64,
@@ -185,6 +198,7 @@ impl Default for RoleBindings {
     fn default() -> Self {
         Self {
             records: BTreeMap::new(),
+            quota: QUOTA,
             ids: Ids::new(),
             next_seq: 1,
         }
@@ -323,6 +337,9 @@ impl RoleBindings {
             return Err(RoleBindingError::Duplicate {
                 existing: existing.id.clone(),
             });
+        }
+        if self.records.len() >= self.quota {
+            return Err(RoleBindingError::QuotaExceeded { quota: self.quota });
         }
         Ok(self.insert(&req.principal, &req.role_name, &crn, now))
     }

@@ -354,3 +354,53 @@ fn nested_filter_matching() {
     assert!(filter_matches("a", "a"));
     assert!(!filter_matches("a", "a/b=1"));
 }
+
+#[test]
+fn an_organization_holds_at_most_its_quota_of_bindings() {
+    let mut b = RoleBindings::default();
+    assert_eq!(b.quota, QUOTA);
+    b.quota = 2;
+    create(
+        &mut b,
+        "DeveloperRead",
+        "/environment=env-1/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders",
+    )
+    .unwrap();
+    create_for(
+        &mut b,
+        "User:u-2",
+        "DeveloperRead",
+        "/environment=env-1/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders",
+    )
+    .unwrap();
+    let third = create_for(
+        &mut b,
+        "User:u-3",
+        "DeveloperRead",
+        "/environment=env-1/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders",
+    );
+    assert!(
+        matches!(third, Err(RoleBindingError::QuotaExceeded { quota: 2 })),
+        "{third:?}"
+    );
+    // a duplicate is still a duplicate, not a quota matter
+    let again = create(
+        &mut b,
+        "DeveloperRead",
+        "/environment=env-1/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders",
+    );
+    assert!(
+        matches!(again, Err(RoleBindingError::Duplicate { .. })),
+        "{again:?}"
+    );
+    // one deleted makes room
+    let id = b.records.values().next().unwrap().id.clone();
+    b.delete(&id).unwrap();
+    create_for(
+        &mut b,
+        "User:u-3",
+        "DeveloperRead",
+        "/environment=env-1/cloud-cluster=lkc-1/kafka=lkc-1/topic=orders",
+    )
+    .unwrap();
+}
