@@ -98,6 +98,7 @@ pub struct ExportArgs {
 pub enum CrdKind {
     Invitation,
     InvitationPolicy,
+    InvitationGroup,
 }
 
 /// `--deletion-policy` of `export`, in the CLI's spelling.
@@ -181,6 +182,12 @@ pub struct RunArgs {
     /// heartbeat this long ago (default: never; claimants report the stale holder).
     #[arg(long, env = "CLAIMS_TAKEOVER_AFTER", value_parser = parse_duration, requires = "claims_namespace")]
     pub claims_takeover_after: Option<std::time::Duration>,
+
+    /// The most role bindings every Invitation this operator manages may list together
+    /// (Confluent allows about 1 000 per organization): an InvitationGroup that would pass it
+    /// adds nobody (`RoleBindingBudget`).
+    #[arg(long, env = "ROLE_BINDING_BUDGET", default_value_t = 900)]
+    pub role_binding_budget: usize,
 
     /// Comma-separated email domains that may be invited (default: any).
     #[arg(long, env = "ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]

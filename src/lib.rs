@@ -10,6 +10,7 @@
 //!   ownership) and the controller wiring that performs them.
 //! - [`invitation_policy`]: the `InvitationPolicy` kind's pure half: what Invitations may do in
 //!   the namespaces a policy selects.
+//! - [`invitation_group`]: the `InvitationGroup` kind: one child Invitation per member of a team.
 //! - [`role_bindings`]: the pure decisions about the access an Invitation grants.
 //! - [`cli`] and [`operator`]: the process: flags, the `run` command.
 //!
@@ -18,6 +19,7 @@
 
 pub mod cli;
 pub mod invitation;
+pub mod invitation_group;
 pub mod invitation_policy;
 pub mod operator;
 pub mod reason;

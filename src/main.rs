@@ -28,10 +28,14 @@ fn crds(kind: Option<CrdKind>) -> Result<String, serde_saphyr::SerializeError> {
     Ok(match kind {
         Some(CrdKind::Invitation) => resource::crd_yaml()?,
         Some(CrdKind::InvitationPolicy) => policy_resource::crd_yaml()?,
+        Some(CrdKind::InvitationGroup) => {
+            confluent_invitation_operator::invitation_group::crd_yaml()?
+        }
         None => format!(
-            "{}---\n{}",
+            "{}---\n{}---\n{}",
             resource::crd_yaml()?,
-            policy_resource::crd_yaml()?
+            policy_resource::crd_yaml()?,
+            confluent_invitation_operator::invitation_group::crd_yaml()?
         ),
     })
 }

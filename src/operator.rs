@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::cli::RunArgs;
 use crate::invitation::controller::{self, Settings};
+use crate::invitation_group;
 use crate::invitation_policy::controller::Policies;
 use crate::runtime::credentials::CredentialStore;
 use crate::runtime::http;
@@ -99,7 +100,20 @@ pub async fn operate(args: RunArgs) -> Result<(), Error> {
         None
     };
 
-    reconcile_until_stopped(&runtime, settings, &endpoint, election.as_ref(), stop_rx).await;
+    let groups = invitation_group::controller::Settings {
+        resync: settings.resync,
+        namespace: settings.namespace.clone(),
+        label_selector: settings.label_selector.clone(),
+        role_binding_budget: args.role_binding_budget,
+    };
+    reconcile_until_stopped(
+        &runtime,
+        (settings, groups),
+        &endpoint,
+        election.as_ref(),
+        stop_rx,
+    )
+    .await;
     let lost_leadership = election.as_ref().is_some_and(|e| !*e.is_leader.borrow());
     if let Some(e) = election {
         metrics.set_leader(false);
@@ -295,7 +309,7 @@ async fn stand_by(
 /// endpoint turns ready once the watch cache has synced.
 async fn reconcile_until_stopped(
     runtime: &Runtime,
-    settings: Settings,
+    (settings, group_settings): (Settings, invitation_group::controller::Settings),
     endpoint: &Endpoint,
     election: Option<&Election>,
     stop: watch::Receiver<bool>,
@@ -316,12 +330,16 @@ async fn reconcile_until_stopped(
     let gauges = endpoint.gauges.clone();
     let ready = endpoint.ready.clone();
     let policies = Policies::start(&runtime.kube.client).await;
-    controller::run(runtime, settings, policies, controller_stop, move |store| {
+    // one stop for every kind's controller
+    let controller_stop = futures::FutureExt::shared(Box::pin(controller_stop));
+    let groups =
+        invitation_group::controller::run(runtime, group_settings, controller_stop.clone());
+    let invitations = controller::run(runtime, settings, policies, controller_stop, move |store| {
         let _ = gauges.set(controller::gauges::of(store));
         ready.store(true, Ordering::Relaxed);
         tracing::info!("watch cache synced: ready");
-    })
-    .await;
+    });
+    futures::join!(invitations, groups);
 }
 
 /// Resolves once a stop is requested.

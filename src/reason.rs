@@ -28,6 +28,22 @@ pub const EMAIL_CONFLICT: &str = "EmailConflict";
 /// The email's claim (a Lease in `--claims-namespace`) cannot be read or written: RBAC on the
 /// claims namespace, or the API server failed. Nothing is sent meanwhile.
 pub const CLAIM_UNAVAILABLE: &str = "ClaimUnavailable";
+/// InvitationGroup: every member's Invitation is Ready.
+pub const MEMBERS_READY: &str = "MembersReady";
+/// InvitationGroup: some member's Invitation is not Ready (the message names them).
+pub const MEMBERS_NOT_READY: &str = "MembersNotReady";
+/// InvitationGroup: removed members wait for the next removal window (`maxRemovalsPerSync`).
+pub const REMOVAL_THROTTLED: &str = "RemovalThrottled";
+/// InvitationGroup: growing it would pass `--role-binding-budget`; nothing is added.
+pub const ROLE_BINDING_BUDGET: &str = "RoleBindingBudget";
+/// InvitationGroup: `spec.members` is empty without the allow-empty annotation; nobody removed.
+pub const EMPTY_MEMBERS: &str = "EmptyMembers";
+/// InvitationGroup: `spec.members` lists one address twice (in two letter cases); nothing done.
+pub const DUPLICATE_MEMBERS: &str = "DuplicateMembers";
+/// InvitationGroup member: its Invitation is about to be created.
+pub const CREATING: &str = "Creating";
+/// InvitationGroup member: removed from the list, its Invitation is being deleted.
+pub const REMOVING: &str = "Removing";
 /// No credentials for the resource (also an Event when cleanup is blocked by it).
 pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
 /// The operator may not read the credentials' Secret, or the API server failed.
@@ -118,6 +134,14 @@ mod tests {
         EMAIL_DOMAIN_NOT_ALLOWED,
         EMAIL_CONFLICT,
         CLAIM_UNAVAILABLE,
+        MEMBERS_READY,
+        MEMBERS_NOT_READY,
+        REMOVAL_THROTTLED,
+        ROLE_BINDING_BUDGET,
+        EMPTY_MEMBERS,
+        DUPLICATE_MEMBERS,
+        CREATING,
+        REMOVING,
         CREDENTIALS_MISSING,
         CREDENTIALS_UNREADABLE,
         ROLE_BINDING_REFUSED,

@@ -31,6 +31,23 @@ fn the_policy_crd_files_match_the_generator() {
     }
 }
 
+/// The InvitationGroup CRD, in `crds/` and the chart, as generated.
+#[test]
+fn the_group_crd_files_match_the_generator() {
+    let generated = confluent_invitation_operator::invitation_group::resource::crd_yaml()
+        .expect("the group CRD renders");
+    for file in [
+        "crds/invitationgroups.iam.ccloud.dev.yaml",
+        "deploy/helm/confluent-invitation-operator/crds/invitationgroups.iam.ccloud.dev.yaml",
+    ] {
+        let committed = std::fs::read_to_string(file).expect("the group CRD is committed");
+        assert!(
+            committed == generated,
+            "{file} differs from the generated CRD: run `cargo run -- crd invitation-group > {file}`"
+        );
+    }
+}
+
 #[test]
 fn crds_directory_matches_the_generator() {
     let committed = std::fs::read_to_string(CRD_FILE).expect("crds/ holds the CRD");

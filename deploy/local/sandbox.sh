@@ -51,15 +51,15 @@ say "applying the CRDs"
 if [ "$(kubectl version -o json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["serverVersion"]["minor"].rstrip("+")))')" -ge 25 ]; then
   # as shipped: server-side apply, the CEL rules (x-kubernetes-validations) enforced
   kubectl apply --server-side -f crds/invitations.iam.ccloud.dev.yaml \
-    -f crds/invitationpolicies.iam.ccloud.dev.yaml >/dev/null
+    -f crds/invitationpolicies.iam.ccloud.dev.yaml -f crds/invitationgroups.iam.ccloud.dev.yaml >/dev/null
 else
   # K8S_VERSION=1.20: kubectl's client-side schema check on a pre-1.25 server does not know the
   # CEL rules; the server drops them and validates the rest
   kubectl apply --validate=false -f crds/invitations.iam.ccloud.dev.yaml \
-    -f crds/invitationpolicies.iam.ccloud.dev.yaml >/dev/null
+    -f crds/invitationpolicies.iam.ccloud.dev.yaml -f crds/invitationgroups.iam.ccloud.dev.yaml >/dev/null
 fi
 kubectl wait --for condition=Established crd/invitations.iam.ccloud.dev \
-  crd/invitationpolicies.iam.ccloud.dev --timeout=30s >/dev/null
+  crd/invitationpolicies.iam.ccloud.dev crd/invitationgroups.iam.ccloud.dev --timeout=30s >/dev/null
 
 say "starting the operator (log: $SANDBOX_DIR/operator.log, metrics: http://127.0.0.1:$OPERATOR_PORT/metrics)"
 CONFLUENT_CLOUD_ENDPOINT="http://127.0.0.1:$MOCK_PORT" \

@@ -1,9 +1,10 @@
-//! Installing the operator's CRDs (Invitation, InvitationPolicy) into the API server a suite runs
+//! Installing the operator's CRDs (Invitation, InvitationPolicy, InvitationGroup) into the API server a suite runs
 //! against.
 
 use std::time::Duration;
 
 use confluent_invitation_operator::invitation::resource::Invitation;
+use confluent_invitation_operator::invitation_group::resource::InvitationGroup;
 use confluent_invitation_operator::invitation_policy::resource::InvitationPolicy;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -14,7 +15,8 @@ use crate::error::Error;
 /// Installs every CRD of the operator (each as [`install_one`] does).
 pub async fn install_crd(kube: &kube::Client, wait: Duration) -> Result<(), Error> {
     install_one(kube, Invitation::crd(), wait).await?;
-    install_one(kube, InvitationPolicy::crd(), wait).await
+    install_one(kube, InvitationPolicy::crd(), wait).await?;
+    install_one(kube, InvitationGroup::crd(), wait).await
 }
 
 /// Creates the CRD unless it exists, then waits up to `wait` for it to be Established.

@@ -17,6 +17,7 @@ mod expiry;
 mod export;
 mod faults;
 mod gitops;
+mod groups;
 mod leader;
 mod ledger;
 mod lifecycle;

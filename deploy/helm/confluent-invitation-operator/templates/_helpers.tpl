@@ -63,10 +63,12 @@ The operator's permissions, shared by the ClusterRole (all namespaces) and the R
 */}}
 {{- define "cio.rules" -}}
 # The controller's informer lists and watches Invitations, and the finalizer helper adds and
-# removes its finalizer with a (JSON) patch of the main resource.
+# removes its finalizer with a (JSON) patch of the main resource. create, update, delete: an
+# InvitationGroup's member Invitations (created, put back when edited by hand, deleted when
+# the member is removed); the operator writes no other Invitation's spec.
 - apiGroups: [iam.ccloud.dev]
   resources: [invitations]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, patch, create, update, delete]
 # Status is written with patches of the status subresource only (never the spec).
 - apiGroups: [iam.ccloud.dev]
   resources: [invitations/status]
@@ -75,6 +77,18 @@ The operator's permissions, shared by the ClusterRole (all namespaces) and the R
 # update on this subresource before a controller may set finalizers.
 - apiGroups: [iam.ccloud.dev]
   resources: [invitations/finalizers]
+  verbs: [update]
+# InvitationGroups are watched and their status written (never their spec); their member
+# Invitations carry a controller reference blocking the group's deletion, which clusters with
+# OwnerReferencesPermissionEnforcement allow only with update on the finalizers subresource.
+- apiGroups: [iam.ccloud.dev]
+  resources: [invitationgroups]
+  verbs: [get, list, watch]
+- apiGroups: [iam.ccloud.dev]
+  resources: [invitationgroups/status]
+  verbs: [patch]
+- apiGroups: [iam.ccloud.dev]
+  resources: [invitationgroups/finalizers]
   verbs: [update]
 # spec.credentialsSecretRef is read with a single GET when needed; no list/watch, so Secrets are
 # never cached in the operator's memory. The name is chosen by each Invitation, so resourceNames
