@@ -91,6 +91,11 @@ pub struct ExportArgs {
     /// with one organization-wide list.
     #[arg(long)]
     pub no_role_bindings: bool,
+
+    /// Print the invitees who share the same role bindings (and auth type) as InvitationGroups,
+    /// one per set of access, instead of one Invitation each; the others stay Invitations.
+    #[arg(long, conflicts_with = "no_role_bindings")]
+    pub groups: bool,
 }
 
 /// The kinds whose CRD `crd` prints.

@@ -214,7 +214,26 @@ async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
             "note: InvitationPolicies not read ({e}): an import into a namespace they select may refuse some of these"
         ),
     }
-    Ok(export::render(&exported.resources)?)
+    if !args.groups {
+        return Ok(export::render(&exported.resources)?);
+    }
+    let grouped =
+        confluent_invitation_operator::invitation_group::export::grouped(exported.resources);
+    eprintln!(
+        "grouped into {} InvitationGroups ({} members); {} Invitations stay",
+        grouped.groups.len(),
+        grouped
+            .groups
+            .iter()
+            .map(|g| g.spec.members.len())
+            .sum::<usize>(),
+        grouped.invitations.len()
+    );
+    Ok(format!(
+        "{}{}",
+        export::render(&grouped.groups)?,
+        export::render(&grouped.invitations)?
+    ))
 }
 
 /// The cluster's InvitationPolicies (none where the CRD is not installed), and the labels of

@@ -426,12 +426,16 @@ pub fn invitations(
     })
 }
 
-/// The resources as one multi-document YAML stream.
-pub fn render(resources: &[Invitation]) -> Result<String, Error> {
+/// The resources (Invitations, or the groups of `export --groups`) as one multi-document YAML
+/// stream.
+pub fn render<K>(resources: &[K]) -> Result<String, Error>
+where
+    K: kube::Resource + serde::Serialize,
+{
     let mut out = String::new();
     for r in resources {
         let yaml = serde_saphyr::to_string(r)
-            .map_err(|e| Error::Render(r.spec.email.clone(), e.to_string()))?;
+            .map_err(|e| Error::Render(r.meta().name.clone().unwrap_or_default(), e.to_string()))?;
         out.push_str("---\n");
         out.push_str(&yaml);
     }

@@ -7,6 +7,7 @@
 //! - [`resource`]: the namespaced custom resource; its CRD is generated from it.
 //! - [`decide`]: pure: the children a group should have, which of them go in this pass
 //!   (`maxRemovalsPerSync` per resync interval), the role-binding budget, the group's status.
+//! - [`export`]: pure: `export --groups`, members sharing the same access as one group.
 //! - [`controller`]: the wiring: lists the children, creates, puts back and deletes them, writes
 //!   the group's status.
 //!
@@ -23,6 +24,7 @@
 
 pub mod controller;
 pub mod decide;
+pub mod export;
 pub mod resource;
 
 pub use resource::{InvitationGroup, InvitationGroupSpec, InvitationGroupStatus, crd_yaml};

@@ -306,3 +306,82 @@ async fn an_export_that_cannot_list_says_what_failed_and_prints_no_manifest() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("someone@example.com"), "{stdout}");
 }
+
+/// `export --groups`: invitees sharing the same access come out as one InvitationGroup, which
+/// applies as adoptions: not one invitation nor one role binding created.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn exported_groups_apply_as_adoptions_without_a_create() {
+    use confluent_invitation_operator::invitation_group::resource::InvitationGroup;
+    let env = env("export-groups").await;
+    let remote = env.remote();
+    let seeded: Vec<_> = (0..3)
+        .map(|i| remote.seed_invitation(&format!("member.{i}@example.com"), None))
+        .collect();
+    let org = organization_of(seeded[0].resource_name().unwrap())
+        .unwrap()
+        .to_owned();
+    let env_crn = format!("crn://confluent.cloud/organization={org}/environment=env-abc");
+    // members 0 and 1 share EnvironmentAdmin; member 2 has it and more
+    for (i, role, pattern) in [
+        (0, "EnvironmentAdmin", env_crn.clone()),
+        (1, "EnvironmentAdmin", env_crn.clone()),
+        (2, "EnvironmentAdmin", env_crn.clone()),
+        (
+            2,
+            "MetricsViewer",
+            format!("crn://confluent.cloud/organization={org}"),
+        ),
+    ] {
+        remote.seed_role_binding(&CreateRoleBinding {
+            principal: format!("User:{}", seeded[i].user_id().unwrap()),
+            role_name: role.into(),
+            crn_pattern: pattern,
+        });
+    }
+    let (yaml, progress) = export(&env, &["--groups"]).await;
+    assert!(
+        progress.contains("grouped into 1 InvitationGroups (2 members); 1 Invitations stay"),
+        "{progress}"
+    );
+    let docs: Vec<&str> = yaml
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    assert_eq!(docs.len(), 2, "{yaml}");
+    let group: InvitationGroup = serde_saphyr::from_str(docs[0]).expect("a group manifest");
+    let single: Invitation = serde_saphyr::from_str(docs[1]).expect("an Invitation manifest");
+    assert_eq!(
+        group.spec.members,
+        vec!["member.0@example.com", "member.1@example.com"]
+    );
+    assert_eq!(group.spec.role_bindings.len(), 1);
+    assert_eq!(single.spec.email, "member.2@example.com");
+    let groups: kube::Api<InvitationGroup> = kube::Api::namespaced(env.kube.clone(), &env.ns);
+    groups
+        .create(&PostParams::default(), &group)
+        .await
+        .expect("the group applies");
+    env.api
+        .create(&PostParams::default(), &single)
+        .await
+        .expect("the Invitation applies");
+    let name = group.metadata.name.clone().unwrap();
+    eventually("the exported group Ready", WAIT, || {
+        let groups = groups.clone();
+        let name = name.clone();
+        async move {
+            let g = groups.get_opt(&name).await.ok().flatten()?;
+            (g.status?.ready()?.status == "True").then_some(())
+        }
+    })
+    .await;
+    env.wait_phase(single.metadata.name.as_deref().unwrap(), "Sent", "True")
+        .await;
+    assert_eq!(env.remote().calls().create, 0, "not one invitation re-sent");
+    assert_eq!(
+        env.remote().role_binding_calls().create,
+        0,
+        "not one role binding created: each was adopted"
+    );
+}
