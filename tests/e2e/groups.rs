@@ -275,9 +275,19 @@ async fn a_member_whose_email_another_invitation_owns_shows_the_owner() {
         ),
     )
     .await;
-    let g = wait_group(&env, "team", "MembersNotReady").await;
-    let status = g.status.expect("status");
-    assert_eq!(status.summary.conflicts, 1);
+    // (MembersNotReady comes first while the members have no status yet)
+    let status = eventually("the group shows the conflict", WAIT, || {
+        let api = groups(&env);
+        async move {
+            let status = api.get_opt("team").await.ok().flatten()?.status?;
+            (status.summary.conflicts == 1 && status.summary.ready == 1).then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(
+        status.ready().map(|c| c.reason.as_str()),
+        Some("MembersNotReady")
+    );
     let shared = status
         .members
         .iter()
