@@ -252,7 +252,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.identity(), "api-key:K1");
         let c = credentials_from(&secret(&[("accessToken", "T")]), "ns", "s").unwrap();
-        assert_eq!(c.identity(), "token");
+        // sha256("T") = e632b7095b0bf32c…: a digest, never the token
+        assert_eq!(c.identity(), "token:e632b7095b0bf32c");
     }
 
     #[test]
