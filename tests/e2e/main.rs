@@ -27,5 +27,6 @@ mod ratelimit;
 mod restart;
 mod role_bindings;
 mod sharding;
+mod shared_credentials;
 mod tenancy;
 mod validation;
