@@ -80,6 +80,7 @@ async fn second_team(env: &mut Env, other_org: Option<&str>) -> (String, Api<Nam
                 api_key: second.0,
                 api_secret: second.1,
                 org_id: org_id.into(),
+                tokens: Vec::new(),
             }],
         ),
     };
