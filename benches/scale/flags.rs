@@ -93,6 +93,11 @@ pub struct Opts {
     /// 0: one namespace, the operator's default credentials.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub secrets: u64,
+    /// Make the N Invitations as the members of InvitationGroups (at most 500 members each,
+    /// every member of a group with that group's role bindings) instead of N resources: the
+    /// steady state must then cost what N Invitations cost, the groups calling nothing.
+    #[arg(long, conflicts_with = "secrets")]
+    pub groups: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,

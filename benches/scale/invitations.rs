@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use confluent_invitation_operator::invitation::resource::{Invitation, InvitationSpec, SecretRef};
+use confluent_invitation_operator::invitation_group::resource::{
+    InvitationGroup, InvitationGroupSpec,
+};
 
 use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::{ListParams, PostParams};
@@ -128,6 +131,48 @@ pub fn name_of(i: u64) -> String {
 
 pub fn email_of(i: u64) -> String {
     format!("bench-user-{i:05}@example.com")
+}
+
+/// The most members an InvitationGroup takes.
+pub const GROUP_MEMBERS: u64 = 500;
+
+/// Group `g` of `--groups`: the members `g*500 .. min(n, (g+1)*500)`, with group `g`'s items.
+pub fn group(g: u64, n: u64, bindings: Bindings, spread: &Spread) -> InvitationGroup {
+    let members = (g * GROUP_MEMBERS..n.min((g + 1) * GROUP_MEMBERS))
+        .map(email_of)
+        .collect();
+    let spec = InvitationGroupSpec {
+        members,
+        role_bindings: bindings.items(g),
+        exclusive_role_bindings: false,
+        auth_type: None,
+        credentials_secret_ref: spread
+            .secret
+            .as_ref()
+            .map(|name| SecretRef { name: name.clone() }),
+        reinvite_on_expiry: false,
+        member_removal_policy: Default::default(),
+        max_removals_per_sync: 5,
+    };
+    InvitationGroup::new(&format!("bench-group-{g:03}"), spec)
+}
+
+/// Creates group `g` of `n` members in all; returns how many members it holds.
+pub async fn create_group(
+    (kube, namespace): (&kube::Client, &str),
+    spread: &Spread,
+    g: u64,
+    n: u64,
+    bindings: Bindings,
+) -> Result<u64, String> {
+    let group = group(g, n, bindings, spread);
+    let members = group.spec.members.len() as u64;
+    let api: Api<InvitationGroup> = Api::namespaced(kube.clone(), namespace);
+    match api.create(&PostParams::default(), &group).await {
+        Ok(_) => Ok(members),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(members),
+        Err(e) => Err(format!("create group {g}: {e}")),
+    }
 }
 
 /// Creates one Invitation, retrying what the API server may refuse under load.
