@@ -40,6 +40,10 @@ pub const ROLE_BINDING_BUDGET: &str = "RoleBindingBudget";
 pub const EMPTY_MEMBERS: &str = "EmptyMembers";
 /// InvitationGroup: `spec.members` lists one address twice (in two letter cases); nothing done.
 pub const DUPLICATE_MEMBERS: &str = "DuplicateMembers";
+/// InvitationGroup Event: members' Invitations were created.
+pub const MEMBERS_ADDED: &str = "MembersAdded";
+/// InvitationGroup Event: removed members' Invitations were deleted.
+pub const MEMBERS_REMOVED: &str = "MembersRemoved";
 /// InvitationGroup member: its Invitation is about to be created.
 pub const CREATING: &str = "Creating";
 /// InvitationGroup member: removed from the list, its Invitation is being deleted.
@@ -140,6 +144,8 @@ mod tests {
         ROLE_BINDING_BUDGET,
         EMPTY_MEMBERS,
         DUPLICATE_MEMBERS,
+        MEMBERS_ADDED,
+        MEMBERS_REMOVED,
         CREATING,
         REMOVING,
         CREDENTIALS_MISSING,

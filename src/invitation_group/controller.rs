@@ -16,8 +16,11 @@ use kube::{Api, Resource, ResourceExt};
 use super::decide::{self, Budget, Child, Group};
 use super::resource::{GROUP_LABEL, InvitationGroup, InvitationGroupStatus, RemovalWindow};
 use crate::invitation::resource::{Invitation, InvitationSpec};
+use crate::reason;
 use crate::runtime::conditions;
+use crate::runtime::events::EventSink;
 use crate::runtime::{FIELD_MANAGER, Runtime};
+use kube::runtime::events::{Event, EventType};
 use parking_lot::Mutex;
 
 /// The group controller's tunables.
@@ -46,6 +49,8 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Publishes the groups' Events (members added and removed, refusals).
+    events: Arc<EventSink>,
     settings: Settings,
     /// Each group's removal window as this process last wrote it, by uid: the watch cache may
     /// still show the status before that write when the next pass runs (the deletions wake
@@ -77,6 +82,7 @@ pub async fn run(
     }
     let ctx = Arc::new(Context {
         client,
+        events: runtime.kube.events.clone(),
         settings,
         windows: Mutex::new(HashMap::new()),
     });
@@ -194,6 +200,7 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
         })
         .collect();
     write_status(&ctx, &group, &after_pass, &plan).await?;
+    announce(&ctx, &group, &plan).await;
     for child in &plan.delete {
         match api.delete(child, &DeleteParams::default()).await {
             Ok(_) => {
@@ -206,6 +213,89 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::requeue(
         plan.next_window.unwrap_or(ctx.settings.resync),
     ))
+}
+
+/// The pass's Events: the members added and removed (one Event each way, naming the first
+/// few), and a Warning when the group starts refusing something (not again while it still
+/// does: the status says so meanwhile).
+async fn announce(ctx: &Context, group: &InvitationGroup, plan: &decide::Plan) {
+    let emails = |specs: Vec<&str>| {
+        let shown: Vec<&str> = specs.iter().take(5).copied().collect();
+        let more = specs.len().saturating_sub(shown.len());
+        let mut text = shown.join(", ");
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        text
+    };
+    let mut notes: Vec<(bool, &str, String)> = Vec::new();
+    if !plan.create.is_empty() {
+        let added = plan.create.iter().map(|(_, s)| s.email.as_str()).collect();
+        notes.push((
+            false,
+            reason::MEMBERS_ADDED,
+            format!(
+                "Created the Invitations of {} members: {}",
+                plan.create.len(),
+                emails(added)
+            ),
+        ));
+    }
+    if !plan.delete.is_empty() {
+        notes.push((
+            false,
+            reason::MEMBERS_REMOVED,
+            format!(
+                "Deleted the Invitations of {} removed members (memberRemovalPolicy {:?} applies to each): {}",
+                plan.delete.len(),
+                group.spec.member_removal_policy,
+                emails(plan.delete.iter().map(String::as_str).collect())
+            ),
+        ));
+    }
+    let was = group
+        .status
+        .as_ref()
+        .and_then(|s| s.ready())
+        .map(|c| c.reason.as_str());
+    let refusal = plan
+        .refusal
+        .as_ref()
+        .map(|r| (r.reason, r.message.clone()))
+        .or_else(|| {
+            (!plan.throttled.is_empty()).then(|| {
+                (
+                    reason::REMOVAL_THROTTLED,
+                    format!(
+                        "{} removed members wait for the next resync interval (maxRemovalsPerSync {})",
+                        plan.throttled.len(),
+                        group.spec.max_removals_per_sync
+                    ),
+                )
+            })
+        });
+    if let Some((why, message)) = refusal
+        && was != Some(why)
+    {
+        notes.push((true, why, message));
+    }
+    let reference = group.object_ref(&());
+    for (warning, why, note) in notes {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: why.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.events.recorder().publish(&event, &reference).await {
+            tracing::warn!(error = %e, reason = why, "could not publish the group's Event");
+        }
+    }
 }
 
 fn child_of(invitation: &Invitation) -> Child {
