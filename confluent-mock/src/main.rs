@@ -103,6 +103,8 @@ impl Args {
             latency: Duration::from_millis(self.latency_ms),
             rate_limit,
             other_organizations: Vec::new(),
+            sts_pools: defaults.sts_pools,
+            sts_token_lifetime: defaults.sts_token_lifetime,
         })
     }
 }
