@@ -105,7 +105,7 @@ impl CredentialStore {
             }
             return self.default.clone().ok_or_else(|| {
                 Error::Missing(
-                    "no spec.credentialsSecretRef, and the operator has no default credentials (CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE)".into(),
+                    "no spec.credentialsSecretRef, and the operator has no default credentials (CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET, CONFLUENT_CLOUD_ACCESS_TOKEN_FILE, or STS_IDENTITY_POOL_ID/STS_SUBJECT_TOKEN_FILE)".into(),
                 )
             });
         };

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use confluent_client::{Observer, Operation};
+use confluent_client::{Observer, Operation, StsResult};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -32,6 +32,12 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CredentialLabels {
+    /// `Credentials::identity()`: the pool and the subject's source, never a token.
+    credential: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,6 +79,8 @@ pub struct Metrics {
     oldest_deletion: Gauge,
     stale_claims: Gauge,
     claim_takeovers: Counter,
+    sts_exchanges: Family<ResultLabels, Counter>,
+    sts_token_remaining: Family<CredentialLabels, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,7 +182,21 @@ impl Metrics {
             "Email claims taken over from a holder that was gone or stale for longer than --claims-takeover-after",
             claim_takeovers.clone(),
         );
+        let sts_exchanges = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "sts_exchanges",
+            "STS token exchanges of keyless credentials, by result (issued, refused, rate_limited, failed)",
+            sts_exchanges.clone(),
+        );
+        let sts_token_remaining = Family::<CredentialLabels, Gauge>::default();
+        registry.register(
+            "sts_token_remaining_seconds",
+            "Seconds the current STS token of a keyless credential has left to live, as of its last use or exchange",
+            sts_token_remaining.clone(),
+        );
         Self {
+            sts_exchanges,
+            sts_token_remaining,
             stale_claims,
             claim_takeovers,
             oldest_deletion,
@@ -300,6 +322,22 @@ impl Observer for Metrics {
             })
             .observe(elapsed.as_secs_f64());
     }
+
+    fn on_sts_exchange(&self, result: StsResult) {
+        self.sts_exchanges
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+
+    fn on_sts_token(&self, identity: &str, remaining: Duration) {
+        self.sts_token_remaining
+            .get_or_create(&CredentialLabels {
+                credential: identity.to_owned(),
+            })
+            .set(i64::try_from(remaining.as_secs()).unwrap_or(i64::MAX));
+    }
 }
 
 /// Lets an `Arc<Metrics>` be handed to the Confluent clients as their observer.
@@ -323,6 +361,9 @@ mod tests {
             Duration::from_millis(40),
         );
         m.on_response(Operation::GetInvitation, None, Duration::from_millis(40));
+        m.on_sts_exchange(StsResult::Issued);
+        m.on_sts_exchange(StsResult::Refused);
+        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(42));
         m.set_phases([("Sent", 2), ("Accepted", 1)]);
         m.set_role_binding_states([("Bound", 4), ("Refused", 1)]);
         let text = m.encode().unwrap();
@@ -336,6 +377,9 @@ mod tests {
             "confluent_invitation_operator_events_total{reason=\"Created\",type=\"Normal\"} 1",
             "confluent_invitation_operator_reconcile_duration_seconds_count 1",
             "confluent_invitation_operator_confluent_request_duration_seconds_bucket",
+            "confluent_invitation_operator_sts_exchanges_total{result=\"issued\"} 1",
+            "confluent_invitation_operator_sts_exchanges_total{result=\"refused\"} 1",
+            "confluent_invitation_operator_sts_token_remaining_seconds{credential=\"sts:pool-1:/var/run/token\"} 42",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
