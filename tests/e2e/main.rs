@@ -29,5 +29,6 @@ mod ratelimit;
 mod restart;
 mod role_bindings;
 mod sharding;
+mod sts;
 mod tenancy;
 mod validation;
