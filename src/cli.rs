@@ -203,6 +203,24 @@ pub struct RunArgs {
     #[arg(long, env = "CLAIMS_TAKEOVER_AFTER", value_parser = parse_duration, requires = "claims_namespace")]
     pub claims_takeover_after: Option<std::time::Duration>,
 
+    /// Let credentials Secrets be keyless (identityPoolId + serviceAccountName): the operator
+    /// mints a token of that ServiceAccount of the Secret's namespace (TokenRequest) for each STS
+    /// exchange. Needs `create` on `serviceaccounts/token` (SECURITY.md).
+    #[arg(long, env = "ALLOW_SERVICEACCOUNT_TOKENS")]
+    pub allow_serviceaccount_tokens: bool,
+
+    /// The audience of the ServiceAccount tokens minted for keyless credentials Secrets.
+    #[arg(
+        long,
+        env = "SERVICEACCOUNT_TOKEN_AUDIENCE",
+        default_value = "confluent"
+    )]
+    pub serviceaccount_token_audience: String,
+
+    /// The life of each minted ServiceAccount token (at least 10m, the API server's minimum).
+    #[arg(long, env = "SERVICEACCOUNT_TOKEN_EXPIRATION", default_value = "10m", value_parser = parse_duration)]
+    pub serviceaccount_token_expiration: std::time::Duration,
+
     /// The most role bindings every Invitation this operator manages may list together
     /// (Confluent allows about 1 000 per organization): an InvitationGroup that would pass it
     /// adds nobody (`RoleBindingBudget`).

@@ -18,6 +18,7 @@ use crate::runtime::credentials::CredentialStore;
 use crate::runtime::http;
 use crate::runtime::leader::{self, Election};
 use crate::runtime::metrics::{self, Metrics};
+use crate::runtime::service_account_token::{MIN_EXPIRATION, Minting};
 use crate::runtime::{Confluent, Kube, Runtime};
 use confluent_client::{ClientSettings, Credentials};
 
@@ -32,6 +33,12 @@ pub enum Error {
         "keyless credentials (--sts-identity-pool-id/STS_IDENTITY_POOL_ID) exclude CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET and --access-token-file (CONFLUENT_CLOUD_ACCESS_TOKEN_FILE): set one kind of credential"
     )]
     ConflictingCredentials,
+    /// `--serviceaccount-token-audience` is blank.
+    #[error("--serviceaccount-token-audience must name an audience (e.g. confluent)")]
+    NoTokenAudience,
+    /// `--serviceaccount-token-expiration` below what the API server grants.
+    #[error("--serviceaccount-token-expiration must be at least 10m, the API server's minimum")]
+    TokenExpirationTooShort,
     /// Only one of the two keyless settings.
     #[error(
         "keyless credentials need both --sts-identity-pool-id (STS_IDENTITY_POOL_ID) and --sts-subject-token-file (STS_SUBJECT_TOKEN_FILE)"
@@ -186,7 +193,8 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
         Some(metrics::observer(metrics)),
         defaults,
         args.require_credentials_ref,
-    );
+    )
+    .with_minting(minting(args)?);
     let kube = kube::Client::try_default().await?;
     let settings = controller_settings(args)?;
     if args.dry_run {
@@ -206,6 +214,25 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
         metrics: metrics.clone(),
     };
     Ok((runtime, settings))
+}
+
+/// How keyless credentials Secrets get their subject tokens, with `--allow-serviceaccount-tokens`.
+fn minting(args: &RunArgs) -> Result<Option<Minting>, Error> {
+    if !args.allow_serviceaccount_tokens {
+        return Ok(None);
+    }
+    let audience = args.serviceaccount_token_audience.trim();
+    if audience.is_empty() {
+        return Err(Error::NoTokenAudience);
+    }
+    if args.serviceaccount_token_expiration < MIN_EXPIRATION {
+        return Err(Error::TokenExpirationTooShort);
+    }
+    Ok(Some(Minting {
+        audience: audience.to_owned(),
+        expiration: args.serviceaccount_token_expiration,
+        sts_lifetime: args.confluent.sts_token_lifetime,
+    }))
 }
 
 /// The controller's settings from the flags (empty values mean "not set", except for
@@ -514,6 +541,44 @@ mod tests {
                 .expect("valid")
                 .is_none()
         );
+    }
+
+    /// ServiceAccount tokens are minted only when allowed, for a real audience and at least the
+    /// API server's minimum life.
+    #[test]
+    fn minting_needs_the_flag_an_audience_and_ten_minutes() {
+        let run = |extra: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("op").chain(extra.iter().copied()))
+                .expect("flags parse")
+                .run
+        };
+        assert_eq!(minting(&run(&[])).expect("valid"), None);
+        let m = minting(&run(&[
+            "--allow-serviceaccount-tokens",
+            "--sts-token-lifetime",
+            "5m",
+        ]))
+        .expect("valid")
+        .expect("allowed");
+        assert_eq!(m.audience, "confluent");
+        assert_eq!(m.expiration, MIN_EXPIRATION);
+        assert_eq!(m.sts_lifetime, std::time::Duration::from_secs(300));
+        assert!(matches!(
+            minting(&run(&[
+                "--allow-serviceaccount-tokens",
+                "--serviceaccount-token-audience",
+                " "
+            ])),
+            Err(Error::NoTokenAudience)
+        ));
+        assert!(matches!(
+            minting(&run(&[
+                "--allow-serviceaccount-tokens",
+                "--serviceaccount-token-expiration",
+                "5m"
+            ])),
+            Err(Error::TokenExpirationTooShort)
+        ));
     }
 
     /// `--allowed-roles` naming no role is a startup error, never "any role"; a policy is

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use secrecy::SecretString;
+/// Re-exported so that a [`SubjectTokenSource`] can be written without depending on `secrecy`.
+pub use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::error::Error;

@@ -219,3 +219,82 @@ async fn the_operator_runs_keyless_on_a_service_account_token() {
     assert!(!metrics.contains(STS_TOKEN_PREFIX) && !metrics.contains(&first));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A namespace's own keyless credentials: a Secret naming an identity pool and a ServiceAccount
+/// of its namespace, whose token the operator mints (TokenRequest) for each exchange, only with
+/// `--allow-serviceaccount-tokens`.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_keyless_secret_uses_a_service_account_of_its_namespace() {
+    let mut env = env("sts-secret").await;
+    let m = env.remote();
+    // the ServiceAccount exists (its token is minted by the operator, not by the test)
+    let _ = mint(&env, "team-bot").await;
+    m.set_sts_pool(StsPool {
+        id: "pool-team1".into(),
+        audience: "confluent".into(),
+        subject: Some(subject_of(&env, "team-bot")),
+    });
+    m.set_sts_token_lifetime(LIFETIME);
+    env.secret(
+        "keyless",
+        &[
+            ("identityPoolId", "pool-team1"),
+            ("serviceAccountName", "team-bot"),
+        ],
+    )
+    .await;
+
+    // without the flag: refused, saying which flag
+    env.create(&with_secret(invitation("t1", "t1@example.com"), "keyless"))
+        .await;
+    let refused = env.wait_reason("t1", "CredentialsInvalid").await;
+    let message = ready_of(&refused).expect("Ready").2;
+    assert!(
+        message.contains("--allow-serviceaccount-tokens"),
+        "{message}"
+    );
+    assert_eq!(
+        m.sts_exchanges().total(),
+        0,
+        "nothing exchanged without the flag"
+    );
+
+    // with it: the operator mints team-bot's token, the pool admits it
+    env.kill_operator();
+    env.options_mut().extra_args = [
+        "--allow-serviceaccount-tokens",
+        "--sts-token-lifetime",
+        "5s",
+    ]
+    .map(String::from)
+    .to_vec();
+    env.start_operator();
+    env.wait_ready().await;
+    env.wait_phase("t1", "Sent", "True").await;
+    assert_eq!(m.sts_subjects()[0], subject_of(&env, "team-bot"));
+    let invite = m.live_invitations_for("t1@example.com");
+    assert_eq!(invite.len(), 1);
+
+    // a ServiceAccount the pool does not admit: CredentialsInvalid with Confluent's words
+    let _ = mint(&env, "other-bot").await;
+    env.secret(
+        "keyless-other",
+        &[
+            ("identityPoolId", "pool-team1"),
+            ("serviceAccountName", "other-bot"),
+        ],
+    )
+    .await;
+    env.create(&with_secret(
+        invitation("t2", "t2@example.com"),
+        "keyless-other",
+    ))
+    .await;
+    let refused = env.wait_reason("t2", "CredentialsInvalid").await;
+    let message = ready_of(&refused).expect("Ready").2;
+    assert!(message.contains("sub is not"), "{message}");
+    assert!(m.live_invitations_for("t2@example.com").is_empty());
+    let log = env.operator_log();
+    assert!(!log.contains(STS_TOKEN_PREFIX) && !log.contains("eyJhbGciOi"));
+}
