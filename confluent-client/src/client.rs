@@ -592,14 +592,19 @@ impl Client {
             return Ok((issued.token.clone(), issued.generation, issued.expires_at));
         }
         let previous = current.as_ref().map_or(0, |i| i.generation);
-        // a token not yet expired stays usable while the new one is refused or late
         let issued = match self.exchange(sts, previous + 1).await {
             Ok(issued) => issued,
             Err(e) => {
-                if let Some(old) = current.as_ref()
+                let now = tokio::time::Instant::now();
+                // A token not yet expired stays in use while the STS is throttling or down; the
+                // next attempt waits a little (at most a second, at most half of what is left),
+                // so that an outage does not turn every call into an exchange.
+                if let Some(old) = current.as_mut()
                     && e.is_transient()
-                    && tokio::time::Instant::now() < old.expires_at
+                    && now < old.expires_at
                 {
+                    let left = old.expires_at.saturating_duration_since(now);
+                    old.refresh_at = now + (left / 2).min(Duration::from_secs(1));
                     debug!(error = %e, "STS exchange failed; the current token still lives");
                     return Ok((old.token.clone(), old.generation, old.expires_at));
                 }
@@ -637,8 +642,7 @@ impl Client {
                 Error::Invalid(r)
                 | Error::Unauthenticated(r)
                 | Error::Forbidden(r)
-                | Error::AlreadyAccepted(r)
-                | Error::NotFound(r),
+                | Error::AlreadyAccepted(r),
             ) => (Err(Error::Unauthenticated(r)), StsResult::Refused),
             Err(e @ Error::RateLimited { .. }) => (Err(e), StsResult::RateLimited),
             Err(e) => (Err(e), StsResult::Failed),

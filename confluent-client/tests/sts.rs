@@ -240,6 +240,33 @@ async fn a_throttled_or_failing_exchange_is_retried() {
 }
 
 #[tokio::test]
+async fn a_living_token_outlasts_a_failing_exchange_without_an_exchange_per_call() {
+    let server = mock(Duration::from_secs(4)).await;
+    let m = server.state();
+    let file = SubjectFile::new("outage", &jwt(SUBJECT, "confluent"));
+    let c = client(&server, sts(&file, POOL));
+    c.list_invitations(&ListFilter::default()).await.unwrap();
+    // past the renewal point (2 s), the STS fails: the token (4 s) is still good
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    m.inject(Fault::new(
+        Some("POST"),
+        "/sts/v1/oauth2/token",
+        1,
+        FaultAction::Status { status: 503 },
+    ));
+    for _ in 0..5 {
+        c.list_invitations(&ListFilter::default()).await.unwrap();
+    }
+    assert!(m.pending_faults().is_empty(), "the renewal was tried");
+    assert_eq!(m.sts_exchanges().issued, 1, "one attempt, not one per call");
+    assert_eq!(m.calls().unauthenticated, 0);
+    // the next attempt comes a moment later and succeeds
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.list_invitations(&ListFilter::default()).await.unwrap();
+    assert_eq!(m.sts_exchanges().issued, 2);
+}
+
+#[tokio::test]
 async fn a_rewritten_subject_file_is_used_at_the_next_exchange() {
     let server = mock(Duration::from_secs(1)).await;
     let m = server.state();
