@@ -621,21 +621,8 @@ impl Client {
     /// credential's [`Error::Unauthenticated`], with the server's words; 429 goes through the
     /// credential's limiter like any call; 5xx and network errors stay transient.
     async fn exchange(&self, sts: &Sts, generation: u64) -> Result<Issued, Error> {
-        let subject = sts.source().subject_token().await?;
-        let body = sts::form(sts.pool(), subject.expose_secret(), sts.lifetime())?;
-        drop(subject);
-        let url = self.url(sts::TOKEN_PATH)?;
         let started = tokio::time::Instant::now();
-        let reply = self
-            .send_once(
-                Operation::StsExchange,
-                Method::POST,
-                &url,
-                Some(Body::Form(body)),
-                None,
-            )
-            .await;
-        let result = reply.and_then(|reply| issued(&reply, started, generation));
+        let result = self.exchange_once(sts, generation, started).await;
         let (result, outcome) = match result {
             Ok(issued) => (Ok(issued), StsResult::Issued),
             Err(
@@ -659,6 +646,29 @@ impl Client {
             Err(e) => debug!(pool = sts.pool(), error = %e, "STS exchange failed"),
         }
         result
+    }
+
+    /// The subject token of the moment, sent to the STS; the answer read as a token.
+    async fn exchange_once(
+        &self,
+        sts: &Sts,
+        generation: u64,
+        started: tokio::time::Instant,
+    ) -> Result<Issued, Error> {
+        let subject = sts.source().subject_token().await?;
+        let body = sts::form(sts.pool(), subject.expose_secret(), sts.lifetime())?;
+        drop(subject);
+        let url = self.url(sts::TOKEN_PATH)?;
+        let reply = self
+            .send_once(
+                Operation::StsExchange,
+                Method::POST,
+                &url,
+                Some(Body::Form(body)),
+                None,
+            )
+            .await?;
+        issued(&reply, started, generation)
     }
 
     fn observe(&self, op: Operation, status: Option<u16>, started: Instant) {

@@ -287,6 +287,67 @@ async fn a_rewritten_subject_file_is_used_at_the_next_exchange() {
     );
 }
 
+/// Records what the client tells its observer about STS exchanges and tokens.
+#[derive(Default)]
+struct Recorder {
+    exchanges: Mutex<Vec<confluent_client::StsResult>>,
+    remaining: Mutex<Vec<(String, Duration)>>,
+}
+
+impl confluent_client::Observer for Recorder {
+    fn on_response(&self, _: confluent_client::Operation, _: Option<u16>, _: Duration) {}
+
+    fn on_sts_exchange(&self, result: confluent_client::StsResult) {
+        self.exchanges.lock().unwrap().push(result);
+    }
+
+    fn on_sts_token(&self, identity: &str, remaining: Duration) {
+        self.remaining
+            .lock()
+            .unwrap()
+            .push((identity.to_owned(), remaining));
+    }
+}
+
+#[tokio::test]
+async fn the_observer_counts_exchanges_by_result_and_sees_the_remaining_life() {
+    use confluent_client::StsResult;
+    let server = mock(Duration::from_secs(30)).await;
+    let file = SubjectFile::new("observer", &jwt(SUBJECT, "confluent"));
+    let recorder = Arc::new(Recorder::default());
+    let observed = |credentials| {
+        let http = confluent_client::http_client(Duration::from_secs(2)).unwrap();
+        let settings = ClientSettings::new(&server.base_url()).unwrap();
+        Client::new(http, settings, credentials, Some(recorder.clone()))
+    };
+    let c = observed(sts(&file, POOL));
+    for _ in 0..3 {
+        c.list_invitations(&ListFilter::default()).await.unwrap();
+    }
+    let _ = observed(sts(&file, "pool-unknown"))
+        .list_invitations(&ListFilter::default())
+        .await
+        .unwrap_err();
+    let missing = Credentials::sts_file(POOL, "/nonexistent/subject", Duration::from_secs(60));
+    let _ = observed(missing)
+        .list_invitations(&ListFilter::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        *recorder.exchanges.lock().unwrap(),
+        [StsResult::Issued, StsResult::Refused, StsResult::Failed]
+    );
+    let remaining = recorder.remaining.lock().unwrap().clone();
+    assert_eq!(remaining.len(), 3, "one per use: {remaining:?}");
+    for (identity, left) in remaining {
+        assert_eq!(identity, c.identity());
+        assert!(
+            left <= Duration::from_secs(30) && left >= Duration::from_secs(25),
+            "{left:?}"
+        );
+    }
+}
+
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
