@@ -187,6 +187,7 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
                 burst: args.confluent_rate_burst,
             });
     let http_client = confluent_client::http_client(args.confluent.request_timeout)?;
+    let kube = kube::Client::try_default().await?;
     let credentials = CredentialStore::new(
         http_client,
         client_settings,
@@ -194,8 +195,7 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
         defaults,
         args.require_credentials_ref,
     )
-    .with_minting(minting(args)?);
-    let kube = kube::Client::try_default().await?;
+    .with_minting(minting(args)?, &kube);
     let settings = controller_settings(args)?;
     if args.dry_run {
         tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");

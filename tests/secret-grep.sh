@@ -30,6 +30,9 @@ export KUBECONFIG
 DEFAULT_SECRETS='e2e-secret-5f1c0d8a-never-log-me
 not-the-secret-9c2e
 foreign-secret-71d4-must-stay-there
+e2e-token-of-org-a-3e9f-never-log-me
+e2e-token-of-org-b-81c2-never-log-me
+e2e-second-secret-6d0a-never-log-me
 cio-mock-sts-
 eyJhbGciOi'
 SECRET_VALUES=${SECRET_VALUES-$DEFAULT_SECRETS}

@@ -87,6 +87,17 @@ pub struct Opts {
     /// How many distinct scopes (environments) the role bindings spread over.
     #[arg(long = "binding-scopes", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub binding_scopes: u64,
+    /// Spread the N Invitations over this many credentials Secrets, one per namespace, every one
+    /// holding the same API key (Invitation i in namespace i mod S): the operator then has no
+    /// default credentials and watches every namespace, selecting the run's Invitations by label.
+    /// 0: one namespace, the operator's default credentials.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub secrets: u64,
+    /// Make the N Invitations as the members of InvitationGroups (at most 500 members each,
+    /// every member of a group with that group's role bindings) instead of N resources: the
+    /// steady state must then cost what N Invitations cost, the groups calling nothing.
+    #[arg(long, conflicts_with = "secrets")]
+    pub groups: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use confluent_invitation_operator::invitation::resource::{Invitation, InvitationSpec};
+use confluent_invitation_operator::invitation::resource::{Invitation, InvitationSpec, SecretRef};
+use confluent_invitation_operator::invitation_group::resource::{
+    InvitationGroup, InvitationGroupSpec,
+};
 
 use confluent_invitation_operator::role_bindings::resource::RoleBinding;
 use kube::api::{ListParams, PostParams};
@@ -84,14 +87,42 @@ impl Bindings {
     }
 }
 
-pub fn invitation(i: u64, bindings: Bindings) -> Invitation {
-    Invitation::new(
+/// Where a run's Invitations go: one namespace with the operator's default credentials, or
+/// (`--secrets S`) Invitation i in the i mod S-th of S namespaces, naming the Secret of its
+/// namespace (the same API key in each), labelled for the operator's label selector.
+#[derive(Clone)]
+pub struct Spread {
+    /// One Invitations API per namespace; the first is the run's own.
+    pub apis: Vec<Api<Invitation>>,
+    /// The credentials Secret every Invitation names (None: the operator's defaults).
+    pub secret: Option<String>,
+    /// The label (key, value) the operator selects on (None: it watches the one namespace).
+    pub label: Option<(String, String)>,
+}
+
+impl Spread {
+    /// The namespace (its API) of Invitation `i`.
+    pub fn api(&self, i: u64) -> &Api<Invitation> {
+        &self.apis[(i % self.apis.len().max(1) as u64) as usize]
+    }
+}
+
+pub fn invitation(i: u64, bindings: Bindings, spread: &Spread) -> Invitation {
+    let mut inv = Invitation::new(
         &name_of(i),
         InvitationSpec {
             role_bindings: bindings.items(i),
+            credentials_secret_ref: spread
+                .secret
+                .as_ref()
+                .map(|name| SecretRef { name: name.clone() }),
             ..InvitationSpec::of_email(email_of(i))
         },
-    )
+    );
+    if let Some((k, v)) = &spread.label {
+        inv.metadata.labels = Some(BTreeMap::from([(k.clone(), v.clone())]));
+    }
+    inv
 }
 
 pub fn name_of(i: u64) -> String {
@@ -102,9 +133,52 @@ pub fn email_of(i: u64) -> String {
     format!("bench-user-{i:05}@example.com")
 }
 
+/// The most members an InvitationGroup takes.
+pub const GROUP_MEMBERS: u64 = 500;
+
+/// Group `g` of `--groups`: the members `g*500 .. min(n, (g+1)*500)`, with group `g`'s items.
+pub fn group(g: u64, n: u64, bindings: Bindings, spread: &Spread) -> InvitationGroup {
+    let members = (g * GROUP_MEMBERS..n.min((g + 1) * GROUP_MEMBERS))
+        .map(email_of)
+        .collect();
+    let spec = InvitationGroupSpec {
+        members,
+        role_bindings: bindings.items(g),
+        exclusive_role_bindings: false,
+        auth_type: None,
+        credentials_secret_ref: spread
+            .secret
+            .as_ref()
+            .map(|name| SecretRef { name: name.clone() }),
+        reinvite_on_expiry: false,
+        member_removal_policy: Default::default(),
+        max_removals_per_sync: 5,
+    };
+    InvitationGroup::new(&format!("bench-group-{g:03}"), spec)
+}
+
+/// Creates group `g` of `n` members in all; returns how many members it holds.
+pub async fn create_group(
+    (kube, namespace): (&kube::Client, &str),
+    spread: &Spread,
+    g: u64,
+    n: u64,
+    bindings: Bindings,
+) -> Result<u64, String> {
+    let group = group(g, n, bindings, spread);
+    let members = group.spec.members.len() as u64;
+    let api: Api<InvitationGroup> = Api::namespaced(kube.clone(), namespace);
+    match api.create(&PostParams::default(), &group).await {
+        Ok(_) => Ok(members),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(members),
+        Err(e) => Err(format!("create group {g}: {e}")),
+    }
+}
+
 /// Creates one Invitation, retrying what the API server may refuse under load.
-pub async fn create_one(api: &Api<Invitation>, i: u64, bindings: Bindings) -> Result<(), String> {
-    let inv = invitation(i, bindings);
+pub async fn create_one(spread: &Spread, i: u64, bindings: Bindings) -> Result<(), String> {
+    let inv = invitation(i, bindings, spread);
+    let api = spread.api(i);
     let mut attempt = 0u32;
     loop {
         match api.create(&PostParams::default(), &inv).await {
@@ -127,8 +201,8 @@ pub struct Snapshot {
     pub ready: u64,
     /// Not-ready reasons (or phases) and how many.
     pub other: BTreeMap<String, u64>,
-    /// (name, remote invitation id) of the Ready ones.
-    pub ready_ids: Vec<(String, String)>,
+    /// (namespace, name, remote invitation id) of the Ready ones.
+    pub ready_ids: Vec<(String, String, String)>,
 }
 
 pub fn is_ready(inv: &Invitation) -> bool {
@@ -138,8 +212,20 @@ pub fn is_ready(inv: &Invitation) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
-pub async fn snapshot(api: &Api<Invitation>, keep_ids: bool) -> Result<Snapshot, kube::Error> {
+/// What paginated LISTs of every namespace of the run show.
+pub async fn snapshot(spread: &Spread, keep_ids: bool) -> Result<Snapshot, kube::Error> {
     let mut snap = Snapshot::default();
+    for api in &spread.apis {
+        list_into(api, keep_ids, &mut snap).await?;
+    }
+    Ok(snap)
+}
+
+async fn list_into(
+    api: &Api<Invitation>,
+    keep_ids: bool,
+    snap: &mut Snapshot,
+) -> Result<(), kube::Error> {
     let mut token: Option<String> = None;
     loop {
         let mut lp = ListParams::default().limit(KUBE_PAGE);
@@ -154,7 +240,8 @@ pub async fn snapshot(api: &Api<Invitation>, keep_ids: bool) -> Result<Snapshot,
                 if keep_ids
                     && let Some(id) = inv.status.as_ref().and_then(|s| s.invitation_id.clone())
                 {
-                    snap.ready_ids.push((inv.name_any(), id));
+                    snap.ready_ids
+                        .push((inv.namespace().unwrap_or_default(), inv.name_any(), id));
                 }
             } else {
                 let why = inv
@@ -167,7 +254,7 @@ pub async fn snapshot(api: &Api<Invitation>, keep_ids: bool) -> Result<Snapshot,
         }
         token = page.metadata.continue_.filter(|t| !t.is_empty());
         if token.is_none() {
-            return Ok(snap);
+            return Ok(());
         }
     }
 }

@@ -17,7 +17,10 @@
 //! lists K role bindings over `--binding-scopes` shared environments: all Ready then means every
 //! binding Bound, the steady state's calls are split into invitation lists, role-binding lists
 //! and the rest (section "Steady state with bindings"), and the mock must hold exactly one
-//! binding per listed item at the end. Last, every email must have exactly one live
+//! binding per listed item at the end. With `--secrets S`, the N Invitations are spread over S
+//! namespaces, each with a credentials Secret holding the same API key, and the operator (with
+//! no default credentials) selects them by label: what one credential held by many Secrets
+//! costs (section "Secrets sharing one key"). Last, every email must have exactly one live
 //! remote invitation. The operator's RSS and CPU time are sampled from /proc every second
 //! throughout.
 //!

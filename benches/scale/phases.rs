@@ -17,7 +17,7 @@ use test_support::lock;
 
 use crate::error::BoxError;
 use crate::flags::{Opts, RunKind};
-use crate::invitations::{Bindings, create_one, snapshot};
+use crate::invitations::{Bindings, GROUP_MEMBERS, Spread, create_group, create_one, snapshot};
 use crate::measure::{
     BindingCheck, PAGE, Sampler, bound_with_bindings, check_bindings, check_duplicates, diff,
     diff_role_bindings, kube_writes, loadavg, read_log,
@@ -128,14 +128,14 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
         ..Row::default()
     };
 
-    let (ns, api) = run::namespace(world, n).await?;
+    let (ns, spread) = run::namespaces(world, n, opts.secrets).await?;
     let server = run::start_mock(opts, rate).await?;
     let remote = server.state();
     row.log_path = world.log_dir.join(format!("{ns}.log"));
     let mut op = run::start_operator(
         opts,
         world,
-        &ns,
+        (&ns, &spread),
         &server.base_url(),
         (kind == RunKind::Configured).then_some(rate),
         &row.log_path,
@@ -164,12 +164,25 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     let created = AtomicUsize::new(0);
     let t0 = Instant::now();
     let create_all = async {
+        if opts.groups {
+            // the members come as ⌈N/500⌉ groups; the operator makes their Invitations
+            let mut failures = Vec::new();
+            for g in 0..n.div_ceil(GROUP_MEMBERS) {
+                match create_group((kube, &ns), &spread, g, n, bindings).await {
+                    Ok(members) => {
+                        created.fetch_add(members as usize, Ordering::Relaxed);
+                    }
+                    Err(e) => failures.push(e),
+                }
+            }
+            return (t0.elapsed(), failures);
+        }
         let failures: Vec<String> = futures::stream::iter(0..n)
             .map(|i| {
-                let api = &api;
+                let spread = &spread;
                 let created = &created;
                 async move {
-                    let r = create_one(api, i, bindings).await;
+                    let r = create_one(spread, i, bindings).await;
                     if r.is_ok() {
                         created.fetch_add(1, Ordering::Relaxed);
                     }
@@ -197,7 +210,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
         loop {
             tokio::time::sleep(poll_every).await;
             let done = created.load(Ordering::Relaxed) as u64;
-            let snap = match snapshot(&api, false).await {
+            let snap = match snapshot(&spread, false).await {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("  list failed: {e}");
@@ -289,7 +302,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
             secs(window),
             opts.accept_samples
         );
-        let mut picks = snapshot(&api, true).await?.ready_ids;
+        let mut picks = snapshot(&spread, true).await?.ready_ids;
         fastrand::shuffle(&mut picks);
         picks.truncate(opts.accept_samples);
         let c0 = remote.calls();
@@ -305,7 +318,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
             let p1 = sampler.now(pid);
             (c1, rb1, w1, p1, Instant::now())
         };
-        let accepts = time_accepts(&api, &remote, picks, opts.resync, accept_timeout);
+        let accepts = time_accepts(kube, &remote, picks, opts.resync, accept_timeout);
         let ((c1, rb1, w1, p1, steady_ended), accepts) = tokio::join!(measure, accepts);
         row.steady_calls = Some(diff(&c0, &c1));
         row.steady_role_binding_calls = Some(diff_role_bindings(&rb0, &rb1));
@@ -333,7 +346,7 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     }
     let mut total = n;
     if ready_after.is_some() && opts.after_halving > 0 {
-        let halving = halve_and_add(opts, &api, &remote, n).await;
+        let halving = halve_and_add(opts, &spread, &remote, n).await;
         total += halving.extra;
         row.halving = Some(halving);
     }
@@ -373,19 +386,14 @@ pub async fn run_size(opts: &Opts, world: &World, n: u64, kind: RunKind) -> Resu
     );
     server.shutdown().await;
     if !opts.no_cleanup {
-        run::cleanup(world, &api, &ns, opts.create_parallelism.max(1)).await;
+        run::cleanup(world, &spread, opts.create_parallelism.max(1)).await;
     }
     Ok(row)
 }
 
 /// The mock halves its limit, then `--after-halving` more Invitations are created: how long they
 /// take to be Ready and how many calls were answered 429 meanwhile.
-pub async fn halve_and_add(
-    opts: &Opts,
-    api: &Api<Invitation>,
-    remote: &MockHandle,
-    n: u64,
-) -> Halving {
+pub async fn halve_and_add(opts: &Opts, spread: &Spread, remote: &MockHandle, n: u64) -> Halving {
     let extra = opts.after_halving;
     let old = remote.rate_limit();
     let rate = old.map_or(opts.rate, |l| l.per_second) / 2.0;
@@ -403,7 +411,7 @@ pub async fn halve_and_add(
     let c0 = remote.calls();
     let t0 = Instant::now();
     let failures: Vec<String> = futures::stream::iter(n..n + extra)
-        .map(|i| create_one(api, i, bindings))
+        .map(|i| create_one(spread, i, bindings))
         .buffer_unordered(opts.create_parallelism.max(1))
         .filter_map(|r| async move { r.err() })
         .collect()
@@ -414,7 +422,7 @@ pub async fn halve_and_add(
     let mut ready_after = None;
     while t0.elapsed() < timeout {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Ok(snap) = snapshot(api, false).await
+        if let Ok(snap) = snapshot(spread, false).await
             && snap.ready == n + extra
         {
             ready_after = Some(t0.elapsed());
@@ -442,9 +450,9 @@ pub async fn halve_and_add(
 /// samples fall at different points of the operator's polling cycle), and times until its status
 /// says Accepted.
 pub async fn time_accepts(
-    api: &Api<Invitation>,
+    kube: &kube::Client,
     remote: &MockHandle,
-    picks: Vec<(String, String)>,
+    picks: Vec<(String, String, String)>,
     spread: Duration,
     timeout: Duration,
 ) -> Vec<Option<Duration>> {
@@ -452,7 +460,8 @@ pub async fn time_accepts(
     let waits = picks
         .into_iter()
         .enumerate()
-        .map(|(i, (name, id))| async move {
+        .map(|(i, (ns, name, id))| async move {
+            let api: Api<Invitation> = Api::namespaced(kube.clone(), &ns);
             tokio::time::sleep(spread * i as u32 / k).await;
             if let Err(e) = remote.accept(&id) {
                 eprintln!("  accept {id} ({name}) refused by the mock: {e}");

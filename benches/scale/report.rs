@@ -92,13 +92,19 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
         out,
         "- operator: `{}`, release build from {}; flags `--resync-interval {} --concurrency {}`, \
          plus `--confluent-rate-limit <rate> --confluent-rate-burst {}` in the configured runs \
-         only, `RUST_LOG={}`, one process watching one namespace per run",
+         only, `RUST_LOG={}`, {}",
         m.operator_version,
         m.commit,
         flag_duration(opts.resync),
         opts.concurrency,
         opts.burst,
-        std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into())
+        std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        if opts.secrets > 0 {
+            "one process per run selecting the run's Invitations by label \
+             (`--label-selector`) in every namespace, with no default credentials"
+        } else {
+            "one process watching one namespace per run"
+        }
     );
     let overrides: Vec<String> = rows
         .iter()
@@ -120,9 +126,18 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
     );
     let _ = writeln!(
         out,
-        "- load: N Invitations (one email each, default credentials) created {} at a time; \
+        "- load: N Invitations (one email each, {}) created {} at a time; \
          readiness polled with paginated LISTs; steady state measured over {} resync \
          interval(s); {} invitations accepted remotely per size{}",
+        if opts.secrets > 0 {
+            format!(
+                "spread over {} credentials Secrets in as many namespaces, every one holding the \
+                 same API key (`--secrets {}`)",
+                opts.secrets, opts.secrets
+            )
+        } else {
+            "default credentials".to_owned()
+        },
         opts.create_parallelism,
         opts.steady_windows,
         opts.accept_samples,
@@ -389,6 +404,7 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
         );
     }
 
+    render_secrets(&mut out, opts, rows);
     render_bindings(&mut out, rows);
     render_halving(&mut out, rows);
     render_peers(&mut out, opts, rows, peers);
@@ -438,6 +454,57 @@ pub fn kind_label(kind: RunKind) -> &'static str {
         RunKind::Default => "default (none: learnt)",
         RunKind::Configured => "configured (`--confluent-rate-limit <rate>`)",
         RunKind::Peers => "peers' strategy",
+    }
+}
+
+/// Invitations spread over Secrets holding one key (`--secrets`): what Confluent sees is one
+/// credential, so one list per resync and one budget, whatever the number of Secrets.
+pub fn render_secrets(out: &mut String, opts: &Opts, rows: &[Row]) {
+    if opts.secrets == 0 {
+        return;
+    }
+    let _ = writeln!(out, "\n## Secrets sharing one key\n");
+    let _ = writeln!(
+        out,
+        "The N Invitations are spread over {} credentials Secrets in as many namespaces \
+         (Invitation i in the i mod {}-th), every Secret holding the same API key, and the \
+         operator has no default credentials. A credential is what Confluent sees, so the \
+         Secrets share one client: one rate limiter for the key's one budget, one paginated list \
+         of ⌈N/100⌉ pages per resync (a client per Secret would list {} times and pace {} \
+         limiters against one budget).\n",
+        opts.secrets, opts.secrets, opts.secrets, opts.secrets
+    );
+    let _ = writeln!(
+        out,
+        "| N | operator rate flags | Secrets | invitation list calls per resync, steady: measured | ⌈N/100⌉ | equal? | 429s received | all Ready after (ratio to bound) |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---|---:|---:|");
+    for r in rows {
+        let pages = r.n.div_ceil(PAGE);
+        let (measured, equal) = match &r.steady_calls {
+            Some(s) => {
+                let per = s.list as f64 / f64::from(r.windows.max(1));
+                (format!("{per:.1}"), yes_no(per == pages as f64).to_owned())
+            }
+            None => ("not measured".into(), "n/a".into()),
+        };
+        let all = &r.all_calls;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {measured} | {} | {equal} | {} of {} ({:.2}%) | {} |",
+            count(r.n),
+            kind_label(r.kind),
+            opts.secrets,
+            count(pages),
+            count(all.rate_limited),
+            count(all.total),
+            pct(all.rate_limited, all.total),
+            r.ready_after.map_or("not all Ready".into(), |t| format!(
+                "{} ({:.2}×)",
+                secs(t),
+                t.as_secs_f64() / r.bound.as_secs_f64()
+            ))
+        );
     }
 }
 

@@ -76,12 +76,17 @@ impl Credentials {
         Self::Sts(Sts::new(pool, source, lifetime))
     }
 
-    /// A stable, non-secret name for this identity: the API key id, or the token file path.
-    /// Used to share one rate limiter per credential and in logs.
+    /// A stable, non-secret name for this identity: what Confluent sees of it, the API key id,
+    /// else a digest of the token (the first 16 hex digits of its SHA-256: two tokens, of two
+    /// organizations perhaps, are two identities, and the token itself is never shown), or the
+    /// token file path, or for keyless credentials the pool and where the subject token comes
+    /// from (never the token of the moment). Names the credential in logs, and keys what is learnt of it (its
+    /// organization). Two credentials of one identity may still differ ([`Self::same_as`]: a
+    /// fixed API secret).
     pub fn identity(&self) -> String {
         match self {
             Self::ApiKey { key, .. } => format!("api-key:{key}"),
-            Self::Token(_) => "token".to_string(),
+            Self::Token(t) => format!("token:{}", token_digest(t.expose_secret())),
             Self::TokenFile(f) => format!("token-file:{}", f.path.display()),
             // the pool and where the subject comes from: never the token of the moment, so a
             // refresh keeps the client, its limiter and its snapshot
@@ -133,6 +138,16 @@ pub(crate) fn sensitive_header(raw: &str) -> Result<HeaderValue, Error> {
     })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// The first 16 hex digits (64 bits) of the token's SHA-256: enough to tell the tokens of one
+/// operator apart, and no way back to the token.
+fn token_digest(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl std::fmt::Debug for Credentials {
@@ -253,5 +268,27 @@ mod tests {
         assert!(Credentials::token("t").same_as(&Credentials::token("t")));
         assert!(!Credentials::token("t").same_as(&Credentials::token("u")));
         assert!(!Credentials::token("s1").same_as(&old));
+    }
+
+    #[test]
+    fn a_token_is_named_by_a_digest_never_by_itself() {
+        let a = Credentials::token("tok-of-org-a");
+        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223…
+        assert_eq!(
+            Credentials::token("abc").identity(),
+            "token:ba7816bf8f01cfea"
+        );
+        assert_eq!(a.identity(), Credentials::token("tok-of-org-a").identity());
+        assert_ne!(
+            a.identity(),
+            Credentials::token("tok-of-org-b").identity(),
+            "two tokens are two identities, so nothing learnt of one is taken for the other"
+        );
+        assert!(!a.identity().contains("tok-of-org-a"));
+        assert_eq!(
+            Credentials::api_key("K", "s").identity(),
+            "api-key:K",
+            "an API key is named by its id"
+        );
     }
 }

@@ -27,8 +27,8 @@ pub struct Caller {
 pub struct Credentials {
     /// API key id → (secret, principal user id, organization when not the main one).
     keys: HashMap<String, (String, String, Option<String>)>,
-    /// Token → principal user id.
-    tokens: HashMap<String, String>,
+    /// Token → (principal user id, organization when not the main one).
+    tokens: HashMap<String, (String, Option<String>)>,
 }
 
 impl fmt::Debug for Credentials {
@@ -64,7 +64,7 @@ impl Credentials {
                 .collect(),
             tokens: tokens
                 .iter()
-                .map(|t| (t.clone(), principal_id("token", t)))
+                .map(|t| (t.clone(), (principal_id("token", t), None)))
                 .collect(),
         }
     }
@@ -79,9 +79,15 @@ impl Credentials {
         }
     }
 
-    /// Accepts the API keys of other organizations too.
+    /// Accepts the API keys and tokens of other organizations too.
     pub fn with_other_organizations(mut self, others: &[super::OtherOrganization]) -> Self {
         for o in others {
+            for t in &o.tokens {
+                self.tokens.insert(
+                    t.clone(),
+                    (principal_id("token", t), Some(o.org_id.clone())),
+                );
+            }
             self.keys.insert(
                 o.api_key.clone(),
                 (
@@ -109,11 +115,11 @@ impl Credentials {
                 org_id: org_id.clone(),
             })
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            let user_id = self.tokens.get(rest)?;
+            let (user_id, org_id) = self.tokens.get(rest)?;
             Some(Caller {
                 user_id: user_id.clone(),
                 bucket: format!("token:{:08x}", fnv1a32(rest.as_bytes())),
-                org_id: None,
+                org_id: org_id.clone(),
             })
         } else {
             None
@@ -201,5 +207,23 @@ mod tests {
         assert!(c.authenticate(Some(&h("Digest x"))).is_none());
         assert!(c.authenticate(None).is_none());
         assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_token_of_another_organization_acts_there() {
+        let c = creds().with_other_organizations(&[crate::OtherOrganization {
+            api_key: "other-key".into(),
+            api_secret: "other-secret".into(),
+            org_id: "org-2".into(),
+            tokens: vec!["tok-2".into()],
+        }]);
+        let h = |s: &str| HeaderValue::from_str(s).unwrap();
+        let main = c.authenticate(Some(&h("Bearer tok-1"))).unwrap();
+        let other = c.authenticate(Some(&h("Bearer tok-2"))).unwrap();
+        assert_eq!(main.org_id, None);
+        assert_eq!(other.org_id.as_deref(), Some("org-2"));
+        assert_ne!(other.user_id, main.user_id);
+        assert_ne!(other.bucket, main.bucket, "a bucket of its own");
+        assert!(!format!("{c:?}").contains("tok-2"));
     }
 }

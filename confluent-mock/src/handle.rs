@@ -122,6 +122,17 @@ impl MockHandle {
         lock(&self.shared.org).case_sensitive_email_filter = on;
     }
 
+    /// Every invitation of another organization ([`super::OtherOrganization`]) in creation
+    /// order, deactivated and expired ones included; empty for an unknown one.
+    pub fn invitations_in(&self, org_id: &str) -> Vec<RemoteInvitation> {
+        let Some(org) = self.shared.others.get(org_id) else {
+            return Vec::new();
+        };
+        let records = lock(org).all(Timestamp::now());
+        let links = self.shared.links_in(&self.shared.base_url, org_id);
+        records.iter().map(|r| links.invitation(r)).collect()
+    }
+
     /// Creates an invitation as if made out of band (console, CLI), without validation. If the
     /// email already has a live invitation, that one is returned instead (the real service would
     /// not allow a second).

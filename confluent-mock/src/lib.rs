@@ -86,8 +86,8 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Per-credential limit; `None` = unlimited.
     pub rate_limit: Option<RateLimit>,
-    /// API keys of other organizations, each with invitations and users of its own (an
-    /// operator serving several organizations through one endpoint).
+    /// API keys and tokens of other organizations, each with invitations and users of its own
+    /// (an operator serving several organizations through one endpoint).
     pub other_organizations: Vec<OtherOrganization>,
     /// Identity pools whose subject JWTs `POST /sts/v1/oauth2/token` exchanges (`sts.rs`).
     pub sts_pools: Vec<StsPool>,
@@ -96,13 +96,25 @@ pub struct MockConfig {
     pub sts_token_lifetime: Duration,
 }
 
-/// An API key of another organization than the mock's main one.
+/// An API key (and `Bearer` tokens) of another organization than the mock's main one.
 #[derive(Clone)]
 pub struct OtherOrganization {
     pub api_key: String,
     pub api_secret: String,
     /// Its organization uuid, used in its CRNs.
     pub org_id: String,
+    /// Accepted `Bearer` tokens acting in this organization (none: its API key only).
+    pub tokens: Vec<String>,
+}
+
+impl fmt::Debug for OtherOrganization {
+    /// Never prints credentials: the organization and how many tokens.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtherOrganization")
+            .field("org_id", &self.org_id)
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 impl fmt::Debug for MockConfig {

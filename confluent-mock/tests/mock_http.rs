@@ -299,14 +299,20 @@ async fn env_with(config: MockConfig) -> Env {
 /// The organization of the `other-key` credential of [`env_with_another_organization`].
 const OTHER_ORG: &str = "5d0c1f7e-7d3a-4c1b-9d8e-0a0b0c0d0e0f";
 
-/// A mock whose `other-key`/`other-secret` credential belongs to organization [`OTHER_ORG`].
+/// A token of organization [`OTHER_ORG`] in [`env_with_another_organization`].
+const OTHER_TOKEN: &str = "sts-token-of-the-other-org";
+
+/// A mock whose `other-key`/`other-secret` credential and [`OTHER_TOKEN`] belong to organization
+/// [`OTHER_ORG`]; [`TOKEN`] belongs to the main one.
 async fn env_with_another_organization() -> Env {
     env_with(MockConfig {
         org_id: ORG.into(),
+        tokens: vec![TOKEN.into()],
         other_organizations: vec![OtherOrganization {
             api_key: "other-key".into(),
             api_secret: "other-secret".into(),
             org_id: OTHER_ORG.into(),
+            tokens: vec![OTHER_TOKEN.into()],
         }],
         ..MockConfig::default()
     })
@@ -557,6 +563,69 @@ async fn a_key_of_another_organization_sees_only_that_organization() {
             .len(),
         1
     );
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_of_another_organization_sees_only_that_organization() {
+    let env = env_with_another_organization().await;
+    let create = |token: &'static str| {
+        let env = &env;
+        async move {
+            env.send(
+                Method::POST,
+                "/iam/v2/invitations",
+                Some(json!({ "email": "sam@example.com" })),
+                Auth::Bearer(token),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let main = create(TOKEN).await;
+    assert_eq!(main.status, StatusCode::CREATED);
+    let other = create(OTHER_TOKEN).await;
+    assert_eq!(
+        other.status,
+        StatusCode::CREATED,
+        "no 409: another organization"
+    );
+    let (main, other) = (main.invitation(), other.invitation());
+    let crn = |i: &RemoteInvitation| i.resource_name().unwrap_or_default().to_owned();
+    assert!(
+        crn(&main).contains(&format!("organization={ORG}/")),
+        "{}",
+        crn(&main)
+    );
+    assert!(
+        crn(&other).contains(&format!("organization={OTHER_ORG}/")),
+        "{}",
+        crn(&other)
+    );
+    // each token lists its own organization only
+    for (token, want) in [(TOKEN, &main), (OTHER_TOKEN, &other)] {
+        let listed = env
+            .send(
+                Method::GET,
+                "/iam/v2/invitations",
+                None,
+                Auth::Bearer(token),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.status, StatusCode::OK);
+        let ids: Vec<&str> = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["id"].as_str())
+            .collect();
+        assert_eq!(ids, vec![want.id.as_deref().unwrap()]);
+    }
+    let handle = env.server.state();
+    assert_eq!(handle.invitations().len(), 1);
+    assert_eq!(handle.invitations_in(OTHER_ORG).len(), 1);
+    assert!(handle.invitations_in("no-such-org").is_empty());
     env.server.shutdown().await;
 }
 

@@ -17,7 +17,7 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use super::ownership::Scope;
+use super::ownership::{self, Scope};
 use crate::runtime::hash;
 
 /// The label on every Lease this operator keeps in the claims namespace: its value says which
@@ -98,13 +98,9 @@ impl Claimant {
 
     /// Older first, then `namespace/name`: who of two waiting claimants succeeds.
     fn precedes(&self, other: &Claimant) -> bool {
-        let created = match (&self.created, &other.created) {
-            (Some(a), Some(b)) => a.cmp(b),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        };
-        created.then_with(|| self.key.cmp(&other.key)) == Ordering::Less
+        ownership::by_age(self.created.as_ref(), other.created.as_ref())
+            .then_with(|| self.key.cmp(&other.key))
+            == Ordering::Less
     }
 }
 

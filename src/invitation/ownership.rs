@@ -63,15 +63,19 @@ impl Claim {
 
     /// Gateway API's precedence: older first, then namespace, then name.
     fn precedence(&self, other: &Claim) -> Ordering {
-        let created = match (&self.created, &other.created) {
-            (Some(a), Some(b)) => a.cmp(b),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        };
-        created
+        by_age(self.created.as_ref(), other.created.as_ref())
             .then_with(|| self.namespace.cmp(&other.namespace))
             .then_with(|| self.name.cmp(&other.name))
+    }
+}
+
+/// Older first; a claim without a `creationTimestamp` (not stored yet) is the newest.
+pub fn by_age(a: Option<&jiff::Timestamp>, b: Option<&jiff::Timestamp>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.cmp(b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     }
 }
 

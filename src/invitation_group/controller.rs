@@ -3,6 +3,7 @@
 //! [`super::decide::plan`] answers (creates, puts back, deletes), and writes the group's status
 //! from the children's. The children are Invitations: their own controller does the rest.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,11 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use super::decide::{self, Budget, Child, Group};
-use super::resource::{GROUP_LABEL, InvitationGroup, InvitationGroupStatus};
+use super::resource::{GROUP_LABEL, InvitationGroup, InvitationGroupStatus, RemovalWindow};
 use crate::invitation::resource::{Invitation, InvitationSpec};
 use crate::runtime::conditions;
 use crate::runtime::{FIELD_MANAGER, Runtime};
+use parking_lot::Mutex;
 
 /// The group controller's tunables.
 #[derive(Clone, Debug)]
@@ -45,6 +47,10 @@ pub enum Error {
 struct Context {
     client: kube::Client,
     settings: Settings,
+    /// Each group's removal window as this process last wrote it, by uid: the watch cache may
+    /// still show the status before that write when the next pass runs (the deletions wake
+    /// it), and a window read stale would let a second batch go in the same interval.
+    windows: Mutex<HashMap<String, RemovalWindow>>,
 }
 
 /// Runs the group controller until `shutdown` resolves.
@@ -69,7 +75,11 @@ pub async fn run(
         );
         return shutdown.await;
     }
-    let ctx = Arc::new(Context { client, settings });
+    let ctx = Arc::new(Context {
+        client,
+        settings,
+        windows: Mutex::new(HashMap::new()),
+    });
     Controller::new(groups, watcher::Config::default())
         // a child changed (its status, a hand edit, its deletion): its group looks again
         .owns(children, watcher::Config::default().labels(GROUP_LABEL))
@@ -93,6 +103,9 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
     // deleted: the garbage collector deletes the children (their controller reference), each
     // running its own cleanup
     if group.meta().deletion_timestamp.is_some() {
+        if let Some(uid) = group.uid() {
+            ctx.windows.lock().remove(&uid);
+        }
         return Ok(Action::await_change());
     }
     let ns = group.namespace().ok_or(Error::Unnamed)?;
@@ -120,13 +133,17 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
     } else {
         None
     };
-    let status = group.status.as_ref();
+    let remembered = ctx.windows.lock().get(&uid).cloned();
+    let window = decide::latest(
+        group.status.as_ref().and_then(|s| s.removals.as_ref()),
+        remembered.as_ref(),
+    );
     let plan = decide::plan(
         Group {
             name: &name,
             spec,
             allows_empty: group.allows_empty(),
-            window: status.and_then(|s| s.removals.as_ref()),
+            window,
         },
         &children,
         Budget {
@@ -164,6 +181,19 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
             Err(e) => return Err(e.into()),
         }
     }
+    // The window is recorded before any deletion it counts (in memory, then in status, which
+    // shows those members Removing): a crash after the deletions cannot forget them.
+    if let Some(window) = &plan.window {
+        ctx.windows.lock().insert(uid.clone(), window.clone());
+    }
+    let after_pass: Vec<Child> = children
+        .into_iter()
+        .map(|mut c| {
+            c.deleting |= plan.delete.contains(&c.name);
+            c
+        })
+        .collect();
+    write_status(&ctx, &group, &after_pass, &plan).await?;
     for child in &plan.delete {
         match api.delete(child, &DeleteParams::default()).await {
             Ok(_) => {
@@ -173,15 +203,6 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
             Err(e) => return Err(e.into()),
         }
     }
-    // the status of what stands after this pass: the deleted ones are going
-    let after_pass: Vec<Child> = children
-        .into_iter()
-        .map(|mut c| {
-            c.deleting |= plan.delete.contains(&c.name);
-            c
-        })
-        .collect();
-    write_status(&ctx, &group, &after_pass, &plan).await?;
     Ok(Action::requeue(
         plan.next_window.unwrap_or(ctx.settings.resync),
     ))

@@ -106,6 +106,26 @@ pub fn growth(spec: &InvitationGroupSpec, children: &[Child]) -> (usize, usize) 
     (wanted, held)
 }
 
+/// The later of two records of a removal window (the status as the watch cache shows it, and
+/// this process's memory of its last write): the one started last, else the one that counts
+/// more removals.
+pub fn latest<'a>(
+    a: Option<&'a RemovalWindow>,
+    b: Option<&'a RemovalWindow>,
+) -> Option<&'a RemovalWindow> {
+    let started = |w: &RemovalWindow| w.started.parse::<jiff::Timestamp>().ok();
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            if (started(b), b.removed) > (started(a), a.removed) {
+                Some(b)
+            } else {
+                Some(a)
+            }
+        }
+        (a, b) => a.or(b),
+    }
+}
+
 /// A group as a pass reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct Group<'a> {

@@ -1,6 +1,10 @@
 //! Which Confluent credentials an Invitation uses: the Secret its spec names (in its own
-//! namespace, never another), else the operator's defaults. One client per credential, cached, so
-//! calls made with the same key share one connection pool and one rate limiter.
+//! namespace, never another), else the operator's defaults. One client per credential, whatever
+//! holds it: a credential is what Confluent sees (an API key id and its secret, or a token), not
+//! the Secret, so every Secret holding the same one, and the defaults, share one client, hence
+//! one rate limiter (Confluent's budget is the key's, not the Secret's), one snapshot and one set
+//! of role-binding lists (keyed by [`confluent_client::Client::key`]). A key whose secret differs
+//! in two Secrets (rotated in one only) is two credentials, two clients.
 //!
 //! Messages name Secrets and keys, never values.
 
@@ -67,11 +71,16 @@ pub struct CredentialStore {
     observer: Option<Arc<dyn Observer>>,
     default: Option<confluent_client::Client>,
     require_ref: bool,
-    /// How keyless credentials Secrets get their subject tokens (`None`: such Secrets are
-    /// refused, the operator was not started with `--allow-serviceaccount-tokens`).
-    minting: Option<Minting>,
-    /// (namespace, secret name) -> (Secret resourceVersion, client). Bounded by the number of
-    /// distinct Secrets referenced; a changed Secret replaces its entry.
+    /// How keyless credentials Secrets get their subject tokens, and the Kubernetes client
+    /// minting them (`None`: such Secrets are refused, the operator was not started with
+    /// `--allow-serviceaccount-tokens`).
+    minting: Option<(Minting, kube::Client)>,
+    /// (namespace, secret name) -> (Secret resourceVersion, client). Secrets holding the same
+    /// credentials hold clones of one client, found among the others' (and the default) when a
+    /// Secret is read with credentials new to it; nothing else holds a client here, so one that
+    /// no entry (and not the default) holds is gone with the last entry. Bounded by the Secrets
+    /// referenced: a changed Secret replaces its entry, a missing or broken one loses it, and
+    /// [`Self::retain_secrets`] drops those no resource names any more.
     by_secret: Mutex<HashMap<SecretKey, (Option<String>, confluent_client::Client)>>,
 }
 
@@ -99,10 +108,10 @@ impl CredentialStore {
         }
     }
 
-    /// Lets credentials Secrets name a ServiceAccount whose tokens the operator mints
-    /// (`--allow-serviceaccount-tokens`).
-    pub fn with_minting(mut self, minting: Option<Minting>) -> Self {
-        self.minting = minting;
+    /// Lets credentials Secrets name a ServiceAccount whose tokens the operator mints with
+    /// `kube` (`--allow-serviceaccount-tokens`).
+    pub fn with_minting(mut self, minting: Option<Minting>, kube: &kube::Client) -> Self {
+        self.minting = minting.map(|m| (m, kube.clone()));
         self
     }
 
@@ -132,21 +141,29 @@ impl CredentialStore {
             )));
         }
         let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
-        let secret = match api.get_opt(name).await {
-            Ok(Some(s)) => s,
+        match api.get_opt(name).await {
+            Ok(Some(s)) => self.client_of_secret(namespace, name, &s),
             Ok(None) => {
-                return Err(Error::Missing(format!(
+                self.forget_secret(namespace, name);
+                Err(Error::Missing(format!(
                     "Secret {namespace}/{name} named by spec.credentialsSecretRef does not exist"
-                )));
+                )))
             }
-            Err(source) => {
-                return Err(Error::Kube {
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    source,
-                });
-            }
-        };
+            Err(source) => Err(Error::Kube {
+                namespace: namespace.into(),
+                name: name.into(),
+                source,
+            }),
+        }
+    }
+
+    /// The client for the credentials `secret` (read as `namespace`/`name`) holds.
+    fn client_of_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        secret: &Secret,
+    ) -> Result<confluent_client::Client, Error> {
         let key = (namespace.to_owned(), name.to_owned());
         let version = secret.metadata.resource_version.clone();
         if let Some((v, client)) = self.cache().get(&key)
@@ -155,35 +172,80 @@ impl CredentialStore {
         {
             return Ok(client.clone());
         }
-        let credentials = match keyless_from(&secret, namespace, name)? {
-            Some((pool, account)) => {
-                let Some(minting) = &self.minting else {
-                    return Err(Error::Invalid(format!(
-                        "Secret {namespace}/{name} holds keyless credentials ({KEY_IDENTITY_POOL_ID} + {KEY_SERVICE_ACCOUNT_NAME}), but this operator mints ServiceAccount tokens only when started with --allow-serviceaccount-tokens"
-                    )));
-                };
-                let source = ServiceAccountToken::new(kube.clone(), namespace, &account, minting);
-                Credentials::sts(pool, Arc::new(source), minting.sts_lifetime)
+        let credentials = match self.credentials_of(secret, namespace, name) {
+            Ok(c) => c,
+            Err(e) => {
+                // a broken Secret holds no credential: its old client is not kept for it
+                self.forget_secret(namespace, name);
+                return Err(e);
             }
-            None => credentials_from(&secret, namespace, name)?,
         };
+        // One lock from the look-up to the insert: two Secrets read at once with the same new
+        // credentials must not make two clients.
+        let mut cache = self.cache();
         // Changed in something else (labels, an annotation): the same credential, whose client,
-        // limiter and snapshot stay. Changed credentials: a new client, so nothing built with
-        // the old secret (snapshot, limiter) is used again.
-        if let Some((v, client)) = self.cache().get_mut(&key)
+        // limiter and snapshot stay.
+        if let Some((v, client)) = cache.get_mut(&key)
             && client.uses(&credentials)
         {
             *v = version;
             return Ok(client.clone());
         }
-        let client = confluent_client::Client::new(
-            self.http.clone(),
-            self.settings.clone(),
-            credentials,
-            self.observer.clone(),
-        );
-        self.cache().insert(key, (version, client.clone()));
+        // Credentials new to this Secret: the client of whatever already holds exactly them (the
+        // defaults, another Secret), else a new one, so nothing built with another secret
+        // (snapshot, limiter) is used for them.
+        let client = self
+            .default
+            .iter()
+            .chain(cache.values().map(|(_, c)| c))
+            .find(|c| c.uses(&credentials))
+            .cloned()
+            .unwrap_or_else(|| {
+                confluent_client::Client::new(
+                    self.http.clone(),
+                    self.settings.clone(),
+                    credentials,
+                    self.observer.clone(),
+                )
+            });
+        cache.insert(key, (version, client.clone()));
         Ok(client)
+    }
+
+    /// The credentials a Secret holds: keyless (a pool and a ServiceAccount of its namespace,
+    /// when minting is allowed), else a key or a token.
+    fn credentials_of(
+        &self,
+        secret: &Secret,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Credentials, Error> {
+        let Some((pool, account)) = keyless_from(secret, namespace, name)? else {
+            return credentials_from(secret, namespace, name);
+        };
+        let Some((minting, kube)) = &self.minting else {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name} holds keyless credentials ({KEY_IDENTITY_POOL_ID} + {KEY_SERVICE_ACCOUNT_NAME}), but this operator mints ServiceAccount tokens only when started with --allow-serviceaccount-tokens"
+            )));
+        };
+        let source = ServiceAccountToken::new(kube.clone(), namespace, &account, minting);
+        Ok(Credentials::sts(
+            pool,
+            Arc::new(source),
+            minting.sts_lifetime,
+        ))
+    }
+
+    /// Forgets a Secret that no longer holds a credential (gone, or broken).
+    fn forget_secret(&self, namespace: &str, name: &str) {
+        self.cache()
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Forgets the Secrets `named` rejects (given namespace and name): once per resync, those
+    /// no resource names any more, so that a client held only by them goes too.
+    pub fn retain_secrets(&self, named: impl Fn(&str, &str) -> bool) {
+        self.cache().retain(|(ns, name), _| named(ns, name));
     }
 
     fn cache(
@@ -332,7 +394,155 @@ mod tests {
         .unwrap();
         assert_eq!(c.identity(), "api-key:K1");
         let c = credentials_from(&secret(&[("accessToken", "T")]), "ns", "s").unwrap();
-        assert_eq!(c.identity(), "token");
+        // sha256("T") = e632b7095b0bf32c…: a digest, never the token
+        assert_eq!(c.identity(), "token:e632b7095b0bf32c");
+    }
+
+    /// A store with `default` credentials; its clients never call anything in these tests.
+    fn store(default: Option<Credentials>) -> CredentialStore {
+        CredentialStore::new(
+            confluent_client::http_client(std::time::Duration::from_secs(1)).unwrap(),
+            ClientSettings::new("http://127.0.0.1:9").unwrap(),
+            None,
+            default,
+            false,
+        )
+    }
+
+    /// The Secret `pairs` at resourceVersion `version`.
+    fn versioned(pairs: &[(&str, &str)], version: &str) -> Secret {
+        let mut s = secret(pairs);
+        s.metadata.resource_version = Some(version.into());
+        s
+    }
+
+    fn key_pair(key: &str, secret: &str, version: &str) -> Secret {
+        versioned(&[("apiKey", key), ("apiSecret", secret)], version)
+    }
+
+    #[test]
+    fn secrets_holding_the_same_key_share_one_client() {
+        let store = store(None);
+        let a = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        let b = store
+            .client_of_secret("team-b", "other-name", &key_pair("K", "S", "7"))
+            .unwrap();
+        assert_eq!(a.key(), b.key(), "one client: one limiter, one snapshot");
+        // read again (unchanged, then changed in labels only): still that client
+        let again = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        let relabelled = store
+            .client_of_secret("team-b", "other-name", &key_pair("K", "S", "8"))
+            .unwrap();
+        assert_eq!((again.key(), relabelled.key()), (a.key(), a.key()));
+    }
+
+    #[test]
+    fn a_key_rotated_in_one_secret_only_is_two_credentials() {
+        let store = store(None);
+        let a = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        store
+            .client_of_secret("team-b", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        let fixed = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S2", "2"))
+            .unwrap();
+        assert_ne!(fixed.key(), a.key(), "another secret: another client");
+        assert_eq!(fixed.identity(), a.identity(), "of the same key id");
+        // the Secret not rotated keeps the client it shared
+        let kept = store
+            .client_of_secret("team-b", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        assert_eq!(kept.key(), a.key());
+        // rotated there too: both share the new one, and nothing holds the old one any more
+        let both = store
+            .client_of_secret("team-b", "creds", &key_pair("K", "S2", "2"))
+            .unwrap();
+        assert_eq!(both.key(), fixed.key());
+        assert!(store.cache().values().all(|(_, c)| c.key() != a.key()));
+        // another key id altogether: another client
+        let other = store
+            .client_of_secret("team-c", "creds", &key_pair("K2", "S2", "1"))
+            .unwrap();
+        assert_ne!(other.key(), fixed.key());
+    }
+
+    #[test]
+    fn a_secret_holding_the_defaults_uses_the_default_client() {
+        let store = store(Some(Credentials::api_key("K", "S")));
+        let default = store.default.as_ref().unwrap().key();
+        let held = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        assert_eq!(held.key(), default);
+        let other = store
+            .client_of_secret("team-b", "creds", &key_pair("K", "other", "1"))
+            .unwrap();
+        assert_ne!(other.key(), default);
+    }
+
+    #[test]
+    fn two_tokens_are_two_identities_and_two_clients() {
+        let store = store(None);
+        let a = store
+            .client_of_secret(
+                "team-a",
+                "creds",
+                &versioned(&[("accessToken", "tok-a")], "1"),
+            )
+            .unwrap();
+        let b = store
+            .client_of_secret(
+                "team-b",
+                "creds",
+                &versioned(&[("accessToken", "tok-b")], "1"),
+            )
+            .unwrap();
+        assert_ne!(
+            a.identity(),
+            b.identity(),
+            "organizations are learnt per identity"
+        );
+        assert_ne!(a.key(), b.key());
+        let same = store
+            .client_of_secret(
+                "team-c",
+                "creds",
+                &versioned(&[("accessToken", "tok-a")], "1"),
+            )
+            .unwrap();
+        assert_eq!(same.key(), a.key(), "the same token: the same client");
+    }
+
+    #[test]
+    fn a_secret_no_longer_holding_or_named_keeps_no_client() {
+        let store = store(None);
+        let a = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "1"))
+            .unwrap();
+        store
+            .client_of_secret("team-b", "creds", &key_pair("K2", "S2", "1"))
+            .unwrap();
+        // broken: its entry goes, and with it the only holder of its client
+        store
+            .client_of_secret("team-a", "creds", &versioned(&[("apiKey", "K")], "2"))
+            .unwrap_err();
+        assert_eq!(store.cache().len(), 1);
+        let again = store
+            .client_of_secret("team-a", "creds", &key_pair("K", "S", "3"))
+            .unwrap();
+        assert_ne!(again.key(), a.key(), "nothing kept the old client");
+        // no longer named by any resource: forgotten
+        store.retain_secrets(|ns, _| ns == "team-a");
+        assert_eq!(
+            store.cache().keys().cloned().collect::<Vec<_>>(),
+            vec![("team-a".to_owned(), "creds".to_owned())]
+        );
     }
 
     #[test]

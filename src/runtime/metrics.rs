@@ -35,12 +35,6 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CredentialLabels {
-    /// `Credentials::identity()`: the pool and the subject's source, never a token.
-    credential: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
     phase: String,
 }
@@ -80,7 +74,10 @@ pub struct Metrics {
     stale_claims: Gauge,
     claim_takeovers: Counter,
     sts_exchanges: Family<ResultLabels, Counter>,
-    sts_token_remaining: Family<CredentialLabels, Gauge>,
+    sts_token_remaining: Gauge,
+    /// When each keyless credential's current token expires, by identity (never a label: the
+    /// gauge is their least remaining life).
+    sts_expiries: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -188,15 +185,16 @@ impl Metrics {
             "STS token exchanges of keyless credentials, by result (issued, refused, rate_limited, failed)",
             sts_exchanges.clone(),
         );
-        let sts_token_remaining = Family::<CredentialLabels, Gauge>::default();
+        let sts_token_remaining = Gauge::default();
         registry.register(
             "sts_token_remaining_seconds",
-            "Seconds the current STS token of a keyless credential has left to live, as of its last use or exchange",
+            "The least time, in seconds, that the current STS token of any keyless credential has left, as of its last use or exchange (credentials unused for 15 minutes drop out)",
             sts_token_remaining.clone(),
         );
         Self {
             sts_exchanges,
             sts_token_remaining,
+            sts_expiries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             stale_claims,
             claim_takeovers,
             oldest_deletion,
@@ -332,11 +330,19 @@ impl Observer for Metrics {
     }
 
     fn on_sts_token(&self, identity: &str, remaining: Duration) {
+        let now = std::time::Instant::now();
+        let mut expiries = self.sts_expiries.lock();
+        expiries.insert(identity.to_owned(), now + remaining);
+        // A credential no resource used since its token expired 15 minutes ago is not one whose
+        // renewal fails: it is gone (a deleted Secret), and must not pin the gauge at 0.
+        expiries.retain(|_, at| *at + confluent_client::sts::MAX_LIFETIME > now);
+        let least = expiries
+            .values()
+            .map(|at| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or_default();
         self.sts_token_remaining
-            .get_or_create(&CredentialLabels {
-                credential: identity.to_owned(),
-            })
-            .set(i64::try_from(remaining.as_secs()).unwrap_or(i64::MAX));
+            .set(i64::try_from(least.as_secs()).unwrap_or(i64::MAX));
     }
 }
 
@@ -363,7 +369,9 @@ mod tests {
         m.on_response(Operation::GetInvitation, None, Duration::from_millis(40));
         m.on_sts_exchange(StsResult::Issued);
         m.on_sts_exchange(StsResult::Refused);
-        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(42));
+        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(420));
+        m.on_sts_token("sts:pool-2:serviceaccount:ns/bot", Duration::from_secs(42));
+        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(400));
         m.set_phases([("Sent", 2), ("Accepted", 1)]);
         m.set_role_binding_states([("Bound", 4), ("Refused", 1)]);
         let text = m.encode().unwrap();
@@ -379,9 +387,16 @@ mod tests {
             "confluent_invitation_operator_confluent_request_duration_seconds_bucket",
             "confluent_invitation_operator_sts_exchanges_total{result=\"issued\"} 1",
             "confluent_invitation_operator_sts_exchanges_total{result=\"refused\"} 1",
-            "confluent_invitation_operator_sts_token_remaining_seconds{credential=\"sts:pool-1:/var/run/token\"} 42",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
+        // the least remaining life of the two keyless credentials, unlabelled
+        let least = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("confluent_invitation_operator_sts_token_remaining_seconds ")
+            })
+            .expect("the gauge");
+        assert!(matches!(least, "41" | "42"), "{least}");
     }
 }

@@ -17,29 +17,6 @@ use kube::{Api, ResourceExt};
 
 use crate::harness::*;
 
-/// Ready's (status, reason, message) of `name` through `api`, once its reason is `reason`.
-async fn wait_reason_via(api: &Api<Invitation>, name: &str, reason: &str) -> Invitation {
-    eventually(&format!("{name} reports {reason}"), WAIT, || {
-        let api = api.clone();
-        async move {
-            let inv = api.get_opt(name).await.ok().flatten()?;
-            (ready_of(&inv)?.1 == reason).then_some(inv)
-        }
-    })
-    .await
-}
-
-async fn wait_ready_via(api: &Api<Invitation>, name: &str) -> Invitation {
-    eventually(&format!("{name} Ready"), WAIT, || {
-        let api = api.clone();
-        async move {
-            let inv = api.get_opt(name).await.ok().flatten()?;
-            (ready_of(&inv)?.0 == "True").then_some(inv)
-        }
-    })
-    .await
-}
-
 /// The flags of an installation keeping its claims in the env's claims namespace.
 fn claim_flags(env: &Env, installation: &str) -> Vec<String> {
     vec![

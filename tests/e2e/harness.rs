@@ -488,6 +488,30 @@ impl Env {
     }
 }
 
+/// `name` through `api` (another namespace's), once its Ready reason is `reason`.
+pub async fn wait_reason_via(api: &Api<Invitation>, name: &str, reason: &str) -> Invitation {
+    eventually(&format!("{name} reports {reason}"), WAIT, || {
+        let api = api.clone();
+        async move {
+            let inv = api.get_opt(name).await.ok().flatten()?;
+            (ready_of(&inv)?.1 == reason).then_some(inv)
+        }
+    })
+    .await
+}
+
+/// `name` through `api` (another namespace's), once Ready is True.
+pub async fn wait_ready_via(api: &Api<Invitation>, name: &str) -> Invitation {
+    eventually(&format!("{name} Ready"), WAIT, || {
+        let api = api.clone();
+        async move {
+            let inv = api.get_opt(name).await.ok().flatten()?;
+            (ready_of(&inv)?.0 == "True").then_some(inv)
+        }
+    })
+    .await
+}
+
 /// An Invitation manifest with defaults.
 pub fn invitation(name: &str, email: &str) -> Invitation {
     Invitation::new(name, InvitationSpec::of_email(email))

@@ -29,6 +29,7 @@ mod ratelimit;
 mod restart;
 mod role_bindings;
 mod sharding;
+mod shared_credentials;
 mod sts;
 mod tenancy;
 mod validation;

@@ -21,19 +21,6 @@ fn labelled(env: &Env, mut inv: Invitation) -> Invitation {
     inv
 }
 
-/// Ready's (status, reason, message) of `name` in `ns`, once its reason is `reason`.
-async fn wait_reason_in(env: &Env, ns: &str, name: &str, reason: &str) -> Invitation {
-    let api: Api<Invitation> = Api::namespaced(env.kube.clone(), ns);
-    eventually(&format!("{ns}/{name} reports {reason}"), WAIT, || {
-        let api = api.clone();
-        async move {
-            let inv = api.get_opt(name).await.ok().flatten()?;
-            (ready_of(&inv)?.1 == reason).then_some(inv)
-        }
-    })
-    .await
-}
-
 /// Team B's claimant `b` for `email`, with team B's credentials, created a second after
 /// whatever came before (creationTimestamp has one-second resolution: it is then the younger).
 async fn create_b(env: &Env, b_api: &Api<Invitation>, email: &str) {
@@ -80,6 +67,7 @@ async fn second_team(env: &mut Env, other_org: Option<&str>) -> (String, Api<Nam
                 api_key: second.0,
                 api_secret: second.1,
                 org_id: org_id.into(),
+                tokens: Vec::new(),
             }],
         ),
     };
@@ -133,7 +121,7 @@ async fn one_owner_per_email_and_a_handover_that_does_not_resend() {
 
     // team B, same email in another case, other credentials of the same organization
     create_b(&env, &b_api, "Shared@Example.com").await;
-    let conflicted = wait_reason_in(&env, &team_b, "b", "EmailConflict").await;
+    let conflicted = wait_reason_via(&b_api, "b", "EmailConflict").await;
     let (ready, _, message) = ready_of(&conflicted).expect("Ready");
     assert_eq!(ready, "False");
     assert!(

@@ -144,16 +144,19 @@ async fn act(
                 // held under the credential while the organization was unknown: held under the
                 // organization now, before any role binding is written, for claimants of other
                 // credentials to find
-                if let (Some(claims), Some(Scope::Credential(_))) = (&ctx.email_claims, &claimed)
-                    && let Err(ending) = hold_under(
-                        ctx,
-                        claims,
-                        invitation,
-                        &Scope::Organization(org.to_owned()),
-                    )
-                    .await
+                if let (Some(claims), Some(held @ Scope::Credential(_))) =
+                    (&ctx.email_claims, &claimed)
                 {
-                    return Ok(ending);
+                    let under = Scope::Organization(org.to_owned());
+                    if let Err(ending) = hold_under(ctx, claims, invitation, &under).await {
+                        return Ok(ending);
+                    }
+                    if !ctx.settings.dry_run
+                        && let Err(e) = claims.release_superseded(invitation, held).await
+                    {
+                        // (released with the Invitation's cleanup otherwise)
+                        tracing::warn!(error = %e, "claim under the credential's identity not released");
+                    }
                 }
             }
             let bindings =

@@ -324,6 +324,28 @@ impl EmailClaims {
         None
     }
 
+    /// Releases the claim `invitation` holds under `scope`, superseded by the one it now holds
+    /// under its organization (a claim made under the credential's identity before the
+    /// organization was known): left, it would outlive the Invitation's need of it.
+    pub async fn release_superseded(
+        &self,
+        invitation: &Invitation,
+        scope: &Scope,
+    ) -> Result<(), Error> {
+        let (Some(uid), Some(name)) = (
+            invitation.uid(),
+            email_claim::claim_name(scope, &invitation.spec.email),
+        ) else {
+            return Ok(());
+        };
+        match self.lease(&name) {
+            Some(lease) if claim_of(&lease).is_some_and(|c| c.holder == uid) => {
+                self.release_held(&lease, &uid).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Releases what `invitation` holds or waits for, once its cleanup is done: its claims are
     /// deleted (with their resourceVersion: a successor recorded meanwhile makes it decide
     /// again), and it no longer waits as anyone's successor.

@@ -18,7 +18,7 @@ mod role_bindings;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -337,8 +337,9 @@ async fn sweep(
 
 /// Once per resync, before the lists: resolves every credential in use again (one Secret GET per
 /// distinct Secret referenced), so a Secret whose credentials changed is listed with its new
-/// ones, and the snapshots of replaced or unused clients are dropped. Without a watch on
-/// Secrets, a change is seen within one resync interval.
+/// ones, and the snapshots of replaced or unused clients are dropped (a client several Secrets
+/// share stays while any of their resources uses it). Without a watch on Secrets, a change is
+/// seen within one resync interval.
 async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
     let mut resolved: HashMap<(String, Option<String>), Option<CredentialUse>> = HashMap::new();
     for invitation in store.state() {
@@ -373,6 +374,22 @@ async fn follow_secrets(ctx: &Context, store: &reflector::Store<Invitation>) {
             ctx.reassign_owner(&context::key(&invitation), &used);
         }
     }
+    // The Secrets no resource names any more (a changed credentialsSecretRef) are forgotten with
+    // their clients. Read from the cache again: a resource created since the loop began (whose
+    // reconcile read its Secret) keeps its Secret's client.
+    let state = store.state();
+    let named: HashSet<(&str, &str)> = state
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.metadata.namespace.as_deref()?,
+                i.spec.credentials_secret_ref.as_ref()?.name.as_str(),
+            ))
+        })
+        .collect();
+    ctx.confluent
+        .credentials
+        .retain_secrets(|ns, name| named.contains(&(ns, name)));
     ctx.confluent.snapshots.retain(|key| ctx.has_owners(key));
 }
 

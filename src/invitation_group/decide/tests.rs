@@ -321,3 +321,24 @@ fn status_sorts_members_counts_them_and_is_ready_only_when_all_are() {
         "{message}"
     );
 }
+
+#[test]
+fn the_later_record_of_a_window_counts() {
+    let w = |started: &str, removed| RemovalWindow {
+        started: started.into(),
+        removed,
+    };
+    let old = w("2026-01-01T12:00:00Z", 5);
+    let new = w("2026-01-01T12:05:00Z", 5);
+    let more = w("2026-01-01T12:05:00Z", 7);
+    assert_eq!(latest(Some(&old), Some(&new)), Some(&new), "a stale cache");
+    assert_eq!(latest(Some(&new), Some(&old)), Some(&new));
+    assert_eq!(latest(Some(&new), Some(&more)), Some(&more));
+    assert_eq!(
+        latest(None, Some(&old)),
+        Some(&old),
+        "after a write the cache lacks"
+    );
+    assert_eq!(latest(Some(&old), None), Some(&old), "after a restart");
+    assert_eq!(latest(None, None), None);
+}
