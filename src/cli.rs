@@ -23,8 +23,9 @@ const LEASE_NAME: &str = "confluent-invitation-operator";
     args_conflicts_with_subcommands = true,
     after_help = "Default Confluent credentials come from the environment only (never flags, which \
                   other users can read in the process list): CONFLUENT_CLOUD_API_KEY + \
-                  CONFLUENT_CLOUD_API_SECRET, or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE. Without them, \
-                  every Invitation needs spec.credentialsSecretRef."
+                  CONFLUENT_CLOUD_API_SECRET, or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE, or keyless \
+                  (STS_IDENTITY_POOL_ID + STS_SUBJECT_TOKEN_FILE). Without them, every \
+                  Invitation needs spec.credentialsSecretRef."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -60,6 +61,20 @@ pub struct ConfluentArgs {
     /// CONFLUENT_CLOUD_API_KEY/SECRET); `run` reads it again when it changes.
     #[arg(long, env = "CONFLUENT_CLOUD_ACCESS_TOKEN_FILE")]
     pub access_token_file: Option<PathBuf>,
+
+    /// Keyless credentials: the Confluent identity pool whose filter admits the subject token
+    /// of --sts-subject-token-file (instead of an API key or --access-token-file).
+    #[arg(long, env = "STS_IDENTITY_POOL_ID")]
+    pub sts_identity_pool_id: Option<String>,
+
+    /// The subject JWT exchanged for STS tokens (a projected ServiceAccount token), read again
+    /// before every exchange.
+    #[arg(long, env = "STS_SUBJECT_TOKEN_FILE")]
+    pub sts_subject_token_file: Option<PathBuf>,
+
+    /// The lifetime asked for each STS token (at most 900s, Confluent's maximum).
+    #[arg(long, env = "STS_TOKEN_LIFETIME", default_value = "900s", value_parser = parse_sts_lifetime)]
+    pub sts_token_lifetime: std::time::Duration,
 
     /// Timeout of one Confluent API request.
     #[arg(long, env = "CONFLUENT_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -188,6 +203,24 @@ pub struct RunArgs {
     #[arg(long, env = "CLAIMS_TAKEOVER_AFTER", value_parser = parse_duration, requires = "claims_namespace")]
     pub claims_takeover_after: Option<std::time::Duration>,
 
+    /// Let credentials Secrets be keyless (identityPoolId + serviceAccountName): the operator
+    /// mints a token of that ServiceAccount of the Secret's namespace (TokenRequest) for each STS
+    /// exchange. Needs `create` on `serviceaccounts/token` (SECURITY.md).
+    #[arg(long, env = "ALLOW_SERVICEACCOUNT_TOKENS")]
+    pub allow_serviceaccount_tokens: bool,
+
+    /// The audience of the ServiceAccount tokens minted for keyless credentials Secrets.
+    #[arg(
+        long,
+        env = "SERVICEACCOUNT_TOKEN_AUDIENCE",
+        default_value = "confluent"
+    )]
+    pub serviceaccount_token_audience: String,
+
+    /// The life of each minted ServiceAccount token (at least 10m, the API server's minimum).
+    #[arg(long, env = "SERVICEACCOUNT_TOKEN_EXPIRATION", default_value = "10m", value_parser = parse_duration)]
+    pub serviceaccount_token_expiration: std::time::Duration,
+
     /// The most role bindings every Invitation this operator manages may list together
     /// (Confluent allows about 1 000 per organization): an InvitationGroup that would pass it
     /// adds nobody (`RoleBindingBudget`).
@@ -249,6 +282,23 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--sts-token-lifetime`: a duration of whole seconds from 1s to 900s (Confluent issues none
+/// longer; refused at startup rather than silently shortened).
+pub fn parse_sts_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    let max = confluent_client::sts::MAX_LIFETIME;
+    if d > max {
+        return Err(format!(
+            "{s:?} is longer than {}s, the longest STS token Confluent issues",
+            max.as_secs()
+        ));
+    }
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("{s:?} is shorter than 1s"));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +311,21 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("five").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn sts_lifetimes_are_at_most_900_seconds() {
+        assert_eq!(parse_sts_lifetime("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_sts_lifetime("5s"), Ok(Duration::from_secs(5)));
+        assert!(parse_sts_lifetime("901s").unwrap_err().contains("900s"));
+        assert!(parse_sts_lifetime("1h").is_err());
+        assert!(parse_sts_lifetime("500ms").is_err());
+        let cli = Cli::try_parse_from(["op"]).unwrap();
+        assert_eq!(
+            cli.run.confluent.sts_token_lifetime,
+            Duration::from_secs(900)
+        );
+        assert!(Cli::try_parse_from(["op", "--sts-token-lifetime", "16m"]).is_err());
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn export_organization(args: &ExportArgs) -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 enum ExportError {
     #[error(
-        "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or --access-token-file"
+        "no credentials: set CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, --access-token-file, or --sts-identity-pool-id with --sts-subject-token-file"
     )]
     NoCredentials,
     #[error(transparent)]
@@ -127,8 +127,8 @@ enum ExportError {
 
 async fn export_manifests(args: &ExportArgs) -> Result<String, ExportError> {
     use futures::TryStreamExt;
-    let credentials = operator::credentials_from_env(args.confluent.access_token_file.as_deref())?
-        .ok_or(ExportError::NoCredentials)?;
+    let credentials =
+        operator::credentials_from_env(&args.confluent)?.ok_or(ExportError::NoCredentials)?;
     let settings =
         ClientSettings::new(&args.confluent.confluent_endpoint).map_err(ExportError::Client)?;
     let http_client = confluent_client::http_client(args.confluent.request_timeout)

@@ -4,14 +4,13 @@
 //! function of its own; [`operate`] only sequences them.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cli::RunArgs;
+use crate::cli::{ConfluentArgs, RunArgs};
 use crate::invitation::controller::{self, Settings};
 use crate::invitation_group;
 use crate::invitation_policy::controller::Policies;
@@ -19,6 +18,7 @@ use crate::runtime::credentials::CredentialStore;
 use crate::runtime::http;
 use crate::runtime::leader::{self, Election};
 use crate::runtime::metrics::{self, Metrics};
+use crate::runtime::service_account_token::{MIN_EXPIRATION, Minting};
 use crate::runtime::{Confluent, Kube, Runtime};
 use confluent_client::{ClientSettings, Credentials};
 
@@ -28,6 +28,22 @@ pub enum Error {
     /// Only one of the API key's two environment variables is set.
     #[error("set both CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET, or neither")]
     HalfAnApiKey,
+    /// Keyless credentials and a key or token at once: which one acts would be a guess.
+    #[error(
+        "keyless credentials (--sts-identity-pool-id/STS_IDENTITY_POOL_ID) exclude CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET and --access-token-file (CONFLUENT_CLOUD_ACCESS_TOKEN_FILE): set one kind of credential"
+    )]
+    ConflictingCredentials,
+    /// `--serviceaccount-token-audience` is blank.
+    #[error("--serviceaccount-token-audience must name an audience (e.g. confluent)")]
+    NoTokenAudience,
+    /// `--serviceaccount-token-expiration` below what the API server grants.
+    #[error("--serviceaccount-token-expiration must be at least 10m, the API server's minimum")]
+    TokenExpirationTooShort,
+    /// Only one of the two keyless settings.
+    #[error(
+        "keyless credentials need both --sts-identity-pool-id (STS_IDENTITY_POOL_ID) and --sts-subject-token-file (STS_SUBJECT_TOKEN_FILE)"
+    )]
+    HalfAnStsCredential,
     /// The Confluent endpoint or the HTTP client could not be set up.
     #[error("setting up the Confluent client: {0}")]
     ConfluentClient(#[from] confluent_client::Error),
@@ -59,16 +75,48 @@ pub enum Error {
     LostLeadership,
 }
 
-/// Credentials from CONFLUENT_CLOUD_API_KEY + CONFLUENT_CLOUD_API_SECRET, or a token file.
-pub fn credentials_from_env(
-    access_token_file: Option<&Path>,
-) -> Result<Option<Credentials>, Error> {
+/// Credentials from CONFLUENT_CLOUD_API_KEY + CONFLUENT_CLOUD_API_SECRET, a token file, or
+/// keyless (an identity pool and a subject token file); at most one kind.
+pub fn credentials_from_env(args: &ConfluentArgs) -> Result<Option<Credentials>, Error> {
     let key = std::env::var("CONFLUENT_CLOUD_API_KEY")
         .ok()
         .filter(|v| !v.is_empty());
     let secret = std::env::var("CONFLUENT_CLOUD_API_SECRET")
         .ok()
         .filter(|v| !v.is_empty());
+    credentials_from(args, key, secret)
+}
+
+/// [`credentials_from_env`] with the environment's key pair given.
+fn credentials_from(
+    args: &ConfluentArgs,
+    key: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<Credentials>, Error> {
+    let pool = args
+        .sts_identity_pool_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let subject = args
+        .sts_subject_token_file
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty());
+    let access_token_file = args.access_token_file.as_deref();
+    match (pool, subject) {
+        (Some(pool), Some(subject)) => {
+            if key.is_some() || secret.is_some() || access_token_file.is_some() {
+                return Err(Error::ConflictingCredentials);
+            }
+            return Ok(Some(Credentials::sts_file(
+                pool,
+                subject,
+                args.sts_token_lifetime,
+            )));
+        }
+        (Some(_), None) | (None, Some(_)) => return Err(Error::HalfAnStsCredential),
+        (None, None) => {}
+    }
     match (key, secret, access_token_file) {
         (Some(k), Some(s), _) => Ok(Some(Credentials::api_key(k, s))),
         (None, None, Some(path)) => Ok(Some(Credentials::token_file(path))),
@@ -130,7 +178,7 @@ pub async fn operate(args: RunArgs) -> Result<(), Error> {
 /// The runtime's parts from the flags (the credential store with the default credentials from
 /// the environment, the Kubernetes client, the metrics) and the controller's settings.
 async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Settings), Error> {
-    let defaults = credentials_from_env(args.confluent.access_token_file.as_deref())?;
+    let defaults = credentials_from_env(&args.confluent)?;
     let mut client_settings = ClientSettings::new(&args.confluent.confluent_endpoint)?;
     client_settings.budget =
         args.confluent_rate_limit
@@ -139,14 +187,15 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
                 burst: args.confluent_rate_burst,
             });
     let http_client = confluent_client::http_client(args.confluent.request_timeout)?;
+    let kube = kube::Client::try_default().await?;
     let credentials = CredentialStore::new(
         http_client,
         client_settings,
         Some(metrics::observer(metrics)),
         defaults,
         args.require_credentials_ref,
-    );
-    let kube = kube::Client::try_default().await?;
+    )
+    .with_minting(minting(args)?, &kube);
     let settings = controller_settings(args)?;
     if args.dry_run {
         tracing::warn!("dry run: nothing will be created, adopted or deleted in Confluent Cloud");
@@ -165,6 +214,25 @@ async fn runtime(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(Runtime, Set
         metrics: metrics.clone(),
     };
     Ok((runtime, settings))
+}
+
+/// How keyless credentials Secrets get their subject tokens, with `--allow-serviceaccount-tokens`.
+fn minting(args: &RunArgs) -> Result<Option<Minting>, Error> {
+    if !args.allow_serviceaccount_tokens {
+        return Ok(None);
+    }
+    let audience = args.serviceaccount_token_audience.trim();
+    if audience.is_empty() {
+        return Err(Error::NoTokenAudience);
+    }
+    if args.serviceaccount_token_expiration < MIN_EXPIRATION {
+        return Err(Error::TokenExpirationTooShort);
+    }
+    Ok(Some(Minting {
+        audience: audience.to_owned(),
+        expiration: args.serviceaccount_token_expiration,
+        sts_lifetime: args.confluent.sts_token_lifetime,
+    }))
 }
 
 /// The controller's settings from the flags (empty values mean "not set", except for
@@ -423,6 +491,94 @@ mod tests {
                 .claims
                 .is_none()
         );
+    }
+
+    /// Keyless credentials exclude a key and a token file, and need both their settings; the
+    /// identity names the pool and the file, never a token.
+    #[test]
+    fn keyless_credentials_exclude_the_other_kinds() {
+        let args = |extra: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("op").chain(extra.iter().copied()))
+                .expect("flags parse")
+                .run
+                .confluent
+        };
+        let sts = args(&[
+            "--sts-identity-pool-id",
+            "pool-a1",
+            "--sts-subject-token-file",
+            "/var/run/secrets/confluent/token",
+            "--sts-token-lifetime",
+            "5m",
+        ]);
+        let c = credentials_from(&sts, None, None)
+            .expect("valid")
+            .expect("credentials");
+        assert_eq!(c.identity(), "sts:pool-a1:/var/run/secrets/confluent/token");
+        let e = credentials_from(&sts, Some("K".into()), Some("S".into())).unwrap_err();
+        assert!(matches!(e, Error::ConflictingCredentials));
+        let message = e.to_string();
+        assert!(
+            message.contains("CONFLUENT_CLOUD_API_KEY") && message.contains("--access-token-file"),
+            "{message}"
+        );
+        let mut with_file = sts.clone();
+        with_file.access_token_file = Some("/t".into());
+        assert!(matches!(
+            credentials_from(&with_file, None, None),
+            Err(Error::ConflictingCredentials)
+        ));
+        assert!(matches!(
+            credentials_from(&args(&["--sts-identity-pool-id", "pool-a1"]), None, None),
+            Err(Error::HalfAnStsCredential)
+        ));
+        assert!(matches!(
+            credentials_from(&args(&["--sts-subject-token-file", "/t"]), None, None),
+            Err(Error::HalfAnStsCredential)
+        ));
+        assert!(
+            credentials_from(&args(&[]), None, None)
+                .expect("valid")
+                .is_none()
+        );
+    }
+
+    /// ServiceAccount tokens are minted only when allowed, for a real audience and at least the
+    /// API server's minimum life.
+    #[test]
+    fn minting_needs_the_flag_an_audience_and_ten_minutes() {
+        let run = |extra: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("op").chain(extra.iter().copied()))
+                .expect("flags parse")
+                .run
+        };
+        assert_eq!(minting(&run(&[])).expect("valid"), None);
+        let m = minting(&run(&[
+            "--allow-serviceaccount-tokens",
+            "--sts-token-lifetime",
+            "5m",
+        ]))
+        .expect("valid")
+        .expect("allowed");
+        assert_eq!(m.audience, "confluent");
+        assert_eq!(m.expiration, MIN_EXPIRATION);
+        assert_eq!(m.sts_lifetime, std::time::Duration::from_secs(300));
+        assert!(matches!(
+            minting(&run(&[
+                "--allow-serviceaccount-tokens",
+                "--serviceaccount-token-audience",
+                " "
+            ])),
+            Err(Error::NoTokenAudience)
+        ));
+        assert!(matches!(
+            minting(&run(&[
+                "--allow-serviceaccount-tokens",
+                "--serviceaccount-token-expiration",
+                "5m"
+            ])),
+            Err(Error::TokenExpirationTooShort)
+        ));
     }
 
     /// `--allowed-roles` naming no role is a startup error, never "any role"; a policy is

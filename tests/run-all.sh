@@ -120,7 +120,7 @@ rm -rf target/tmp/e2e-logs   # only this run's operator logs are grepped below
 cargo test --workspace --lib --bins --tests --locked -- --include-ignored --test-threads 4 2>&1 | tee "$WORK/cargo-test.out"
 
 step "no secret in operator logs, Events or Invitations"
-SECRET_VALUES=$'e2e-secret-5f1c0d8a-never-log-me\nnot-the-secret-9c2e\nforeign-secret-71d4-must-stay-there\nteam-secret-1-4b2e-never-log-me\nteam-secret-2-9c1d-never-log-me\nteam-secret-wrong-77aa-never-log-me' \
+SECRET_VALUES=$'e2e-secret-5f1c0d8a-never-log-me\nnot-the-secret-9c2e\nforeign-secret-71d4-must-stay-there\nteam-secret-1-4b2e-never-log-me\nteam-secret-2-9c1d-never-log-me\nteam-secret-wrong-77aa-never-log-me\ncio-mock-sts-\neyJhbGciOi' \
   tests/secret-grep.sh target/tmp/e2e-logs
 
 step "fuzzing the Confluent response parsing (bounded)"

@@ -11,6 +11,11 @@
 #   KUBECTL        kubectl to use (default: kubectl on PATH)
 #   SECRET_VALUES  the values to look for, one per line (unset: the e2e suite's secrets)
 #
+# Keyless credentials' tokens are not known in advance, so two values are prefixes that find any
+# of them: `cio-mock-sts-`, which starts every STS token the mock issues, and `eyJhbGciOi`, the
+# base64url of `{"alg":`, which starts every JWT (the subject tokens the API server mints). The
+# operator never has a reason to print either.
+#
 # Each value is looked for as is and base64-encoded (the form a Secret's `data` and a Basic
 # `Authorization` header carry). A hit names the source (file:line, Event, Invitation, metrics)
 # and the value's first characters only, and makes the script exit 1.
@@ -27,7 +32,9 @@ not-the-secret-9c2e
 foreign-secret-71d4-must-stay-there
 e2e-token-of-org-a-3e9f-never-log-me
 e2e-token-of-org-b-81c2-never-log-me
-e2e-second-secret-6d0a-never-log-me'
+e2e-second-secret-6d0a-never-log-me
+cio-mock-sts-
+eyJhbGciOi'
 SECRET_VALUES=${SECRET_VALUES-$DEFAULT_SECRETS}
 
 # the needles: every non-empty value, and its base64 form

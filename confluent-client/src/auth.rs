@@ -1,6 +1,7 @@
-//! Credentials for Confluent Cloud: a Cloud API key (HTTP Basic) or an OAuth access token
-//! (Bearer), the latter possibly read from a file that is re-read when it changes (STS tokens are
-//! short-lived and rotated by whoever writes the file).
+//! Credentials for Confluent Cloud: a Cloud API key (HTTP Basic), an OAuth access token
+//! (Bearer), possibly read from a file that is re-read when it changes (STS tokens are
+//! short-lived and rotated by whoever writes the file), or keyless: a subject JWT the client
+//! exchanges for short-lived access tokens itself ([`super::sts`]).
 //!
 //! Secret material lives in [`secrecy::SecretString`] so that `Debug` never shows it, and the
 //! `Authorization` header built from it is marked sensitive so HTTP-level tracing hides it too.
@@ -15,6 +16,7 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::Error;
+use super::sts::{Sts, SubjectTokenFile, SubjectTokenSource};
 
 /// Where a Confluent client's identity comes from.
 pub enum Credentials {
@@ -24,6 +26,9 @@ pub enum Credentials {
     Token(SecretString),
     /// An OAuth access token in a file, re-read whenever its modification time changes.
     TokenFile(TokenFile),
+    /// Keyless: access tokens from Confluent's STS for a subject JWT, exchanged by the client
+    /// that holds this credential, before every expiry.
+    Sts(Sts),
 }
 
 impl Credentials {
@@ -48,10 +53,34 @@ impl Credentials {
         })
     }
 
+    /// Keyless credentials of identity pool `pool`, exchanging the JWT in `path` (re-read before
+    /// every exchange) for tokens living `lifetime`.
+    pub fn sts_file(
+        pool: impl Into<String>,
+        path: impl Into<PathBuf>,
+        lifetime: std::time::Duration,
+    ) -> Self {
+        Self::Sts(Sts::new(
+            pool,
+            std::sync::Arc::new(SubjectTokenFile::new(path)),
+            lifetime,
+        ))
+    }
+
+    /// Keyless credentials with a subject JWT from any source (e.g. minted by the operator).
+    pub fn sts(
+        pool: impl Into<String>,
+        source: std::sync::Arc<dyn SubjectTokenSource>,
+        lifetime: std::time::Duration,
+    ) -> Self {
+        Self::Sts(Sts::new(pool, source, lifetime))
+    }
+
     /// A stable, non-secret name for this identity: what Confluent sees of it, the API key id,
     /// else a digest of the token (the first 16 hex digits of its SHA-256: two tokens, of two
     /// organizations perhaps, are two identities, and the token itself is never shown), or the
-    /// token file path. Names the credential in logs, and keys what is learnt of it (its
+    /// token file path, or for keyless credentials the pool and where the subject token comes
+    /// from (never the token of the moment). Names the credential in logs, and keys what is learnt of it (its
     /// organization). Two credentials of one identity may still differ ([`Self::same_as`]: a
     /// fixed API secret).
     pub fn identity(&self) -> String {
@@ -59,6 +88,9 @@ impl Credentials {
             Self::ApiKey { key, .. } => format!("api-key:{key}"),
             Self::Token(t) => format!("token:{}", token_digest(t.expose_secret())),
             Self::TokenFile(f) => format!("token-file:{}", f.path.display()),
+            // the pool and where the subject comes from: never the token of the moment, so a
+            // refresh keeps the client, its limiter and its snapshot
+            Self::Sts(s) => format!("sts:{}:{}", s.pool(), s.source_name()),
         }
     }
 
@@ -70,13 +102,24 @@ impl Credentials {
             }
             (Self::Token(a), Self::Token(b)) => a.expose_secret() == b.expose_secret(),
             (Self::TokenFile(a), Self::TokenFile(b)) => a.path == b.path,
+            (Self::Sts(a), Self::Sts(b)) => {
+                a.pool() == b.pool()
+                    && a.source_name() == b.source_name()
+                    && a.lifetime() == b.lifetime()
+            }
             _ => false,
         }
     }
 
-    /// The `Authorization` header value, marked sensitive.
+    /// The `Authorization` header value, marked sensitive. Keyless credentials have none of
+    /// their own: their client exchanges the subject JWT first ([`Error::Config`] here).
     pub async fn authorization(&self) -> Result<HeaderValue, Error> {
         let raw = match self {
+            Self::Sts(_) => {
+                return Err(Error::Config(
+                    "an STS credential's token is exchanged by its client".into(),
+                ));
+            }
             Self::ApiKey { key, secret } => {
                 let pair = format!("{key}:{}", secret.expose_secret());
                 format!("Basic {}", BASE64_STANDARD.encode(pair))
@@ -84,12 +127,17 @@ impl Credentials {
             Self::Token(t) => format!("Bearer {}", t.expose_secret()),
             Self::TokenFile(f) => format!("Bearer {}", f.current().await?.expose_secret()),
         };
-        let mut value = HeaderValue::from_str(&raw).map_err(|_| {
-            Error::Config("credentials contain characters not allowed in a header".into())
-        })?;
-        value.set_sensitive(true);
-        Ok(value)
+        sensitive_header(&raw)
     }
+}
+
+/// A header value marked sensitive (HTTP-level tracing hides it); the error never shows it.
+pub(crate) fn sensitive_header(raw: &str) -> Result<HeaderValue, Error> {
+    let mut value = HeaderValue::from_str(raw).map_err(|_| {
+        Error::Config("credentials contain characters not allowed in a header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// The first 16 hex digits (64 bits) of the token's SHA-256: enough to tell the tokens of one
@@ -112,6 +160,12 @@ impl std::fmt::Debug for Credentials {
                 .finish(),
             Self::Token(_) => f.write_str("Token([redacted])"),
             Self::TokenFile(t) => f.debug_tuple("TokenFile").field(&t.path).finish(),
+            Self::Sts(s) => f
+                .debug_struct("Sts")
+                .field("pool", &s.pool())
+                .field("subject", &s.source_name())
+                .field("lifetime", &s.lifetime())
+                .finish(),
         }
     }
 }

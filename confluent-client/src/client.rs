@@ -13,11 +13,14 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, Url};
 use tracing::debug;
 
-use super::auth::Credentials;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::auth::{Credentials, sensitive_header};
 use super::error::{Error, bounded};
 use super::model::{CreateInvitation, InvitationList, RemoteInvitation, User};
 use super::ratelimit::{Budget, Limiter, Observation, Window};
 use super::retry::RetryPolicy;
+use super::sts::{self, Issued, Sts};
 
 /// `page_size` used for every list: the API's maximum, so a sweep costs the fewest calls.
 pub const PAGE_SIZE: u32 = 100;
@@ -39,6 +42,8 @@ pub enum Operation {
     CreateRoleBinding,
     GetRoleBinding,
     DeleteRoleBinding,
+    /// `POST /sts/v1/oauth2/token`: a subject JWT for an access token (keyless credentials).
+    StsExchange,
 }
 
 impl Operation {
@@ -55,6 +60,7 @@ impl Operation {
             Self::CreateRoleBinding => "create_role_binding",
             Self::GetRoleBinding => "get_role_binding",
             Self::DeleteRoleBinding => "delete_role_binding",
+            Self::StsExchange => "sts_exchange",
         }
     }
 }
@@ -64,6 +70,48 @@ impl Operation {
 pub trait Observer: Send + Sync {
     /// `status` is `None` when no response arrived.
     fn on_response(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
+
+    /// A keyless credential's exchange ended: `result` is [`StsResult::as_str`]'s.
+    fn on_sts_exchange(&self, result: StsResult) {
+        let _ = result;
+    }
+
+    /// The keyless credential `identity` holds a token with `remaining` to live (told after
+    /// each exchange and each use, so the gauge follows the token of the moment).
+    fn on_sts_token(&self, identity: &str, remaining: Duration) {
+        let _ = (identity, remaining);
+    }
+}
+
+/// How one STS exchange ended, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StsResult {
+    /// A token was issued.
+    Issued,
+    /// The STS refused the subject or the pool (400/401/403): the credential does not work.
+    Refused,
+    /// 429: the credential's limiter waits as asked.
+    RateLimited,
+    /// 5xx, no answer, or an answer that is not a token: worth another try.
+    Failed,
+}
+
+impl StsResult {
+    /// A stable snake_case name, used as a metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Refused => "refused",
+            Self::RateLimited => "rate_limited",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A request body and its content type.
+pub(super) enum Body {
+    Json(Vec<u8>),
+    Form(Vec<u8>),
 }
 
 /// Filters of `GET /iam/v2/invitations`; all exact matches.
@@ -396,7 +444,10 @@ impl Client {
         }
     }
 
-    /// One HTTP exchange, through the credential's limiter.
+    /// One call with this client's credential. A keyless credential's token is exchanged first
+    /// when there is none (or it is due for renewal); a 401 met with it drops the token and the
+    /// call is made once more with a fresh one (a 401 executed nothing, so a POST may be
+    /// repeated too); a second 401 is the caller's [`Error::Unauthenticated`].
     pub(super) async fn send(
         &self,
         op: Operation,
@@ -404,8 +455,47 @@ impl Client {
         url: &Url,
         body: Option<Vec<u8>>,
     ) -> Result<Reply, Error> {
+        let Credentials::Sts(sts) = &self.inner.credentials else {
+            let authorization = self.inner.credentials.authorization().await?;
+            return self
+                .send_once(op, method, url, body.map(Body::Json), Some(authorization))
+                .await;
+        };
+        let (authorization, generation) = self.sts_authorization(sts).await?;
+        let first = self
+            .send_once(
+                op,
+                method.clone(),
+                url,
+                body.clone().map(Body::Json),
+                Some(authorization),
+            )
+            .await;
+        match first {
+            Err(Error::Unauthenticated(_)) => {
+                debug!(
+                    operation = op.as_str(),
+                    "401 with an STS token: exchanging again"
+                );
+                sts.invalidate(generation).await;
+                let (authorization, _) = self.sts_authorization(sts).await?;
+                self.send_once(op, method, url, body.map(Body::Json), Some(authorization))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// One HTTP exchange, through the credential's limiter.
+    pub(super) async fn send_once(
+        &self,
+        op: Operation,
+        method: Method,
+        url: &Url,
+        body: Option<Body>,
+        authorization: Option<reqwest::header::HeaderValue>,
+    ) -> Result<Reply, Error> {
         let inner = &self.inner;
-        let authorization = inner.credentials.authorization().await?;
         let permit = inner
             .limiter
             .acquire(inner.settings.retry.max_inline_wait)
@@ -414,14 +504,25 @@ impl Client {
                 retry_after: wait,
                 request_id: None,
             })?;
-        let mut request = inner
-            .http
-            .request(method, url.clone())
-            .header(AUTHORIZATION, authorization);
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+        let mut request = inner.http.request(method, url.clone());
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        match body {
+            Some(Body::Json(body)) => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body);
+            }
+            Some(Body::Form(body)) => {
+                request = request
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body);
+            }
+            None => {}
         }
         let started = Instant::now();
         let result = request.send().await;
@@ -461,11 +562,155 @@ impl Client {
         }
     }
 
+    /// The keyless credential's `Authorization` header and its token's generation.
+    async fn sts_authorization(
+        &self,
+        sts: &Sts,
+    ) -> Result<(reqwest::header::HeaderValue, u64), Error> {
+        let (token, generation, expires_at) = self.sts_token(sts).await?;
+        if let Some(o) = &self.inner.observer {
+            o.on_sts_token(
+                &self.identity(),
+                expires_at.saturating_duration_since(tokio::time::Instant::now()),
+            );
+        }
+        let header = sensitive_header(&format!("Bearer {}", token.expose_secret()))?;
+        Ok((header, generation))
+    }
+
+    /// The token of the moment, exchanging for a new one when there is none or it is due. The
+    /// lock is held across the exchange: callers arriving meanwhile wait for its token instead
+    /// of exchanging too (one exchange per credential at a time).
+    async fn sts_token(
+        &self,
+        sts: &Sts,
+    ) -> Result<(SecretString, u64, tokio::time::Instant), Error> {
+        let mut current = sts.current().lock().await;
+        if let Some(issued) = current.as_ref()
+            && tokio::time::Instant::now() < issued.refresh_at
+        {
+            return Ok((issued.token.clone(), issued.generation, issued.expires_at));
+        }
+        let previous = current.as_ref().map_or(0, |i| i.generation);
+        let issued = match self.exchange(sts, previous + 1).await {
+            Ok(issued) => issued,
+            Err(e) => {
+                let now = tokio::time::Instant::now();
+                // A token not yet expired stays in use while the STS is throttling or down; the
+                // next attempt waits a little (at most a second, at most half of what is left),
+                // so that an outage does not turn every call into an exchange.
+                if let Some(old) = current.as_mut()
+                    && e.is_transient()
+                    && now < old.expires_at
+                {
+                    let left = old.expires_at.saturating_duration_since(now);
+                    old.refresh_at = now + (left / 2).min(Duration::from_secs(1));
+                    debug!(error = %e, "STS exchange failed; the current token still lives");
+                    return Ok((old.token.clone(), old.generation, old.expires_at));
+                }
+                *current = None;
+                return Err(e);
+            }
+        };
+        let answer = (issued.token.clone(), issued.generation, issued.expires_at);
+        *current = Some(issued);
+        Ok(answer)
+    }
+
+    /// One exchange at the STS: no `Authorization`, a form body. Refusals (400/401/403) are the
+    /// credential's [`Error::Unauthenticated`], with the server's words; 429 goes through the
+    /// credential's limiter like any call; 5xx and network errors stay transient.
+    async fn exchange(&self, sts: &Sts, generation: u64) -> Result<Issued, Error> {
+        let started = tokio::time::Instant::now();
+        let result = self.exchange_once(sts, generation, started).await;
+        let (result, outcome) = match result {
+            Ok(issued) => (Ok(issued), StsResult::Issued),
+            Err(
+                Error::Invalid(r)
+                | Error::Unauthenticated(r)
+                | Error::Forbidden(r)
+                | Error::AlreadyAccepted(r),
+            ) => (Err(Error::Unauthenticated(r)), StsResult::Refused),
+            Err(e @ Error::RateLimited { .. }) => (Err(e), StsResult::RateLimited),
+            Err(e) => (Err(e), StsResult::Failed),
+        };
+        if let Some(o) = &self.inner.observer {
+            o.on_sts_exchange(outcome);
+        }
+        match &result {
+            Ok(i) => debug!(
+                pool = sts.pool(),
+                lifetime = ?i.expires_at.saturating_duration_since(started),
+                "STS token issued"
+            ),
+            Err(e) => debug!(pool = sts.pool(), error = %e, "STS exchange failed"),
+        }
+        result
+    }
+
+    /// The subject token of the moment, sent to the STS; the answer read as a token.
+    async fn exchange_once(
+        &self,
+        sts: &Sts,
+        generation: u64,
+        started: tokio::time::Instant,
+    ) -> Result<Issued, Error> {
+        let subject = sts.source().subject_token().await?;
+        let body = sts::form(sts.pool(), subject.expose_secret(), sts.lifetime())?;
+        drop(subject);
+        let url = self.url(sts::TOKEN_PATH)?;
+        let reply = self
+            .send_once(
+                Operation::StsExchange,
+                Method::POST,
+                &url,
+                Some(Body::Form(body)),
+                None,
+            )
+            .await?;
+        issued(&reply, started, generation)
+    }
+
     fn observe(&self, op: Operation, status: Option<u16>, started: Instant) {
         if let Some(o) = &self.inner.observer {
             o.on_response(op, status, started.elapsed());
         }
     }
+}
+
+/// The token of a 200 answer, due for renewal per [`sts::refresh_after`] of the lifetime the
+/// server returned (not the one asked for: the contract's own example answers above the
+/// maximum). The answer is never quoted in the error: it holds the token.
+fn issued(reply: &Reply, started: tokio::time::Instant, generation: u64) -> Result<Issued, Error> {
+    let malformed = |message: &str| Error::Decode {
+        operation: Operation::StsExchange.as_str(),
+        message: message.to_owned(),
+        request_id: reply.request_id.clone(),
+    };
+    let answer: sts::Reply = serde_json::from_slice(&reply.body).map_err(|_| {
+        malformed("the answer is not {access_token, token_type, expires_in} (not quoted: it may hold a token)")
+    })?;
+    if !answer.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(malformed(&format!(
+            "token_type {:?} is not Bearer",
+            bounded(&answer.token_type)
+        )));
+    }
+    let token = answer.access_token.trim();
+    if token.is_empty() || sensitive_header(&format!("Bearer {token}")).is_err() {
+        return Err(malformed("access_token is empty or not usable in a header"));
+    }
+    let lifetime = u64::try_from(answer.expires_in)
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| malformed(&format!("expires_in {} is not positive", answer.expires_in)))?;
+    Ok(Issued {
+        token: SecretString::from(token.to_owned()),
+        generation,
+        refresh_at: started + sts::refresh_after(lifetime),
+        expires_at: started + lifetime,
+    })
 }
 
 /// What an answer tells the credential's limiter: its `X-RateLimit-*` headers, and on a 429 the

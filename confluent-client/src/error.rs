@@ -37,10 +37,18 @@ impl ServerRefusal {
             }
             None => match serde_json::from_slice::<CodedMessage>(body) {
                 // the role-bindings API's answer for a missing binding is not a Failure body
+                // (nor, in a third-party copy of the STS spec, the exchange's refusals)
                 Ok(CodedMessage {
                     error_code: Some(code),
                     message,
-                }) => (Some(code.to_string()), given(message), None),
+                    ..
+                }) => (code_text(&code), given(message), None),
+                // RFC 6749's error body, which an OAuth token endpoint such as the STS may send
+                Ok(CodedMessage {
+                    error: Some(error),
+                    error_description,
+                    ..
+                }) => (given(Some(error)), given(error_description), None),
                 _ => (None, None, None),
             },
         };
@@ -62,10 +70,23 @@ impl ServerRefusal {
 /// The other error body Confluent sends, outside the spec's `Failure` schema: a missing role
 /// binding answers `{"error_code": 40301, "message": "Either unauthorized to access role
 /// binding or role binding does not exist"}`.
+/// RFC 6749's `{"error": "invalid_grant", "error_description": "..."}` is read here too.
 #[derive(serde::Deserialize)]
 struct CodedMessage {
-    error_code: Option<i64>,
+    /// A number (`40301`) or a string.
+    error_code: Option<serde_json::Value>,
     message: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `error_code` as text, whether the server sent a number or a string.
+fn code_text(code: &serde_json::Value) -> Option<String> {
+    match code {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
+    }
 }
 
 /// The most of a server's text (detail, code, request id, echoed links and ids) an error keeps:
@@ -356,6 +377,30 @@ mod tests {
         assert_eq!(
             e.refusal().unwrap().detail,
             "HTTP 403 without an error body"
+        );
+    }
+
+    #[test]
+    fn oauth_and_string_coded_bodies_give_their_words() {
+        let e = Error::from_status(
+            400,
+            br#"{"error": "invalid_grant", "error_description": "audience mismatch"}"#,
+            None,
+            None,
+        );
+        let r = e.refusal().unwrap();
+        assert_eq!(r.code.as_deref(), Some("invalid_grant"));
+        assert_eq!(r.detail, "audience mismatch");
+        let e = Error::from_status(
+            401,
+            br#"{"error_code": "unauthorized", "message": "pool revoked"}"#,
+            None,
+            None,
+        );
+        let r = e.refusal().unwrap();
+        assert_eq!(
+            (r.code.as_deref(), r.detail.as_str()),
+            (Some("unauthorized"), "pool revoked")
         );
     }
 

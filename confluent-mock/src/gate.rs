@@ -91,6 +91,11 @@ pub(crate) async fn api_gate(
         return next.run(req).await;
     }
     let method = req.method().clone();
+    // The STS exchange declares no security: no credential, no per-credential bucket. It keeps
+    // the latency and the faults, so tests can make it slow, throttled or failing.
+    if path == super::sts::TOKEN_PATH {
+        return sts_gate(&shared, req, next).await;
+    }
     let op = classify(&method, &path);
     shared.count(|c| count_op(c, op));
     super::role_binding_api::count(&shared, &method, &path);
@@ -100,7 +105,10 @@ pub(crate) async fn api_gate(
         tokio::time::sleep(latency).await;
     }
 
-    let caller = lock(&shared.credentials).authenticate(req.headers().get(header::AUTHORIZATION));
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let caller = lock(&shared.credentials)
+        .authenticate(authorization)
+        .or_else(|| sts_caller(&shared, authorization));
     let Some(caller) = caller else {
         shared.count(|c| c.unauthenticated += 1);
         tracing::debug!(%method, %path, "401: missing or wrong credentials");
@@ -162,6 +170,50 @@ pub(crate) async fn api_gate(
     }
     tracing::debug!(%method, %path, status = %resp.status(), "answered");
     resp
+}
+
+/// The caller of a live STS token (`Bearer`), if it is one.
+fn sts_caller(shared: &Shared, authorization: Option<&HeaderValue>) -> Option<super::auth::Caller> {
+    let value = authorization?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    lock(&shared.sts).authenticate(token.trim(), Instant::now())
+}
+
+/// The STS exchange's gate: latency and faults only.
+async fn sts_gate(shared: &Shared, req: Request, next: Next) -> Response {
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let signal = req.extensions().get::<DropSignal>().cloned();
+    match shared
+        .faults
+        .take(req.method().as_str(), super::sts::TOKEN_PATH)
+    {
+        None => next.run(req).await,
+        Some(action) => {
+            tracing::debug!(?action, "injecting fault into the STS exchange");
+            match action {
+                FaultAction::Status { status } => respond::injected_status(status),
+                FaultAction::Delay { millis } => {
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    next.run(req).await
+                }
+                FaultAction::Drop => drop_connection(signal).await,
+                FaultAction::CommitThen500 => {
+                    let _ = next.run(req).await;
+                    respond::injected_status(500)
+                }
+                FaultAction::CommitThenDrop => {
+                    let _ = next.run(req).await;
+                    drop_connection(signal).await
+                }
+            }
+        }
+    }
 }
 
 /// Stamps a fresh `X-Request-Id` and, when missing, `Content-Type: application/json` on every

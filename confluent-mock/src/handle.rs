@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     /// The role-binding operations' counters (kept apart from [`CallCounts`], whose fields
     /// callers build literally).
     pub role_binding_calls: Mutex<super::RoleBindingCalls>,
+    /// The STS: identity pools, issued tokens, exchange counters.
+    pub sts: Mutex<super::sts::StsState>,
 }
 
 impl Shared {
@@ -167,6 +169,37 @@ impl MockHandle {
         Ok(self.shared.links().invitation(&record))
     }
 
+    /// Adds (or replaces, unrevoked) an STS identity pool.
+    pub fn set_sts_pool(&self, pool: super::StsPool) {
+        lock(&self.shared.sts).set_pool(pool);
+    }
+
+    /// Revokes an identity pool: its exchanges answer 401 `invalid_grant`, and the tokens it
+    /// issued answer 401 on `/iam/v2`. `false` when there is no such pool.
+    pub fn revoke_sts_pool(&self, id: &str) -> bool {
+        lock(&self.shared.sts).set_revoked(id, true)
+    }
+
+    /// Restores a revoked identity pool (its unexpired tokens work again).
+    pub fn restore_sts_pool(&self, id: &str) -> bool {
+        lock(&self.shared.sts).set_revoked(id, false)
+    }
+
+    /// Sets the longest life of the STS tokens issued from now on.
+    pub fn set_sts_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.shared.sts).set_lifetime(lifetime);
+    }
+
+    /// STS exchanges by result since the start (or the last [`Self::reset`]).
+    pub fn sts_exchanges(&self) -> super::StsExchanges {
+        lock(&self.shared.sts).counts()
+    }
+
+    /// The `sub` of every subject JWT exchanged successfully, in order (empty when absent).
+    pub fn sts_subjects(&self) -> Vec<String> {
+        lock(&self.shared.sts).subjects()
+    }
+
     /// Replaces the accepted API keys (tokens stay): a key left out is revoked (401 from now
     /// on), a new one is accepted. A key keeps its principal across changes of its secret.
     pub fn set_api_keys(&self, api_keys: &[(String, String)]) {
@@ -221,7 +254,8 @@ impl MockHandle {
         lock(&self.shared.calls).clone()
     }
 
-    /// Forgets invitations, users, role bindings, pending faults and counters, and refills the
+    /// Forgets invitations, users, role bindings, pending faults and counters (STS counters and
+    /// subjects too; pools and issued tokens stay), and refills the
     /// rate-limit buckets. Credentials, the organization id, the latency and the rate-limit
     /// setting stay.
     pub fn reset(&self) {
@@ -230,5 +264,6 @@ impl MockHandle {
         self.shared.limiter.refill();
         *lock(&self.shared.calls) = CallCounts::default();
         *lock(&self.shared.role_binding_calls) = super::RoleBindingCalls::default();
+        lock(&self.shared.sts).reset_counts();
     }
 }

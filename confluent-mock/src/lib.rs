@@ -17,6 +17,10 @@
 //! delays, dropped connections, commits whose answer is lost), change latency and rate limits,
 //! and read [`CallCounts`].
 //!
+//! It serves Confluent's STS token exchange, `POST /sts/v1/oauth2/token`, for keyless
+//! credentials: identity pools, subject-JWT claims, short-lived tokens that then authenticate
+//! `/iam/v2` (`sts.rs`).
+//!
 //! It also serves `/iam/v2/role-bindings` (`iam-v2-role-bindings.openapi.yaml`) behind the same
 //! gate (authentication, latency, one rate-limit bucket per credential, faults): the rules and the
 //! mock's choices where the contract is silent are in `role_bindings.rs`, the test controls
@@ -41,6 +45,7 @@ mod role_binding_control;
 mod role_bindings;
 mod server;
 mod state;
+mod sts;
 mod sync;
 mod wire;
 
@@ -59,6 +64,7 @@ pub use error::{ErrorLocation, MockError};
 pub use faults::{Fault, FaultAction};
 pub use handle::MockHandle;
 pub use role_bindings::RoleBindingCalls;
+pub use sts::{StsExchanges, StsPool, TOKEN_PREFIX as STS_TOKEN_PREFIX};
 
 use auth::Credentials;
 use faults::FaultQueue;
@@ -83,6 +89,11 @@ pub struct MockConfig {
     /// API keys and tokens of other organizations, each with invitations and users of its own
     /// (an operator serving several organizations through one endpoint).
     pub other_organizations: Vec<OtherOrganization>,
+    /// Identity pools whose subject JWTs `POST /sts/v1/oauth2/token` exchanges (`sts.rs`).
+    pub sts_pools: Vec<StsPool>,
+    /// The longest life of an STS token (default 900 s, the contract's maximum; tests use a
+    /// few seconds to see renewals).
+    pub sts_token_lifetime: Duration,
 }
 
 /// An API key (and `Bearer` tokens) of another organization than the mock's main one.
@@ -116,6 +127,8 @@ impl fmt::Debug for MockConfig {
             .field("latency", &self.latency)
             .field("rate_limit", &self.rate_limit)
             .field("other_organizations", &self.other_organizations.len())
+            .field("sts_pools", &self.sts_pools)
+            .field("sts_token_lifetime", &self.sts_token_lifetime)
             .finish()
     }
 }
@@ -131,6 +144,8 @@ impl Default for MockConfig {
             latency: Duration::ZERO,
             rate_limit: None,
             other_organizations: Vec::new(),
+            sts_pools: Vec::new(),
+            sts_token_lifetime: Duration::from_secs(sts::MAX_LIFETIME_SECS),
         }
     }
 }
@@ -202,6 +217,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(control::routes())
         .merge(role_binding_api::routes())
         .merge(role_binding_control::routes())
+        .merge(sts::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -241,6 +257,10 @@ pub async fn start(addr: SocketAddr, config: MockConfig) -> Result<MockServer, M
         faults: FaultQueue::default(),
         calls: Mutex::new(CallCounts::default()),
         role_binding_calls: Mutex::new(RoleBindingCalls::default()),
+        sts: Mutex::new(sts::StsState::new(
+            &config.sts_pools,
+            config.sts_token_lifetime,
+        )),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, router(shared.clone()), rx));

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use confluent_mock::{MockConfig, RateLimit};
+use confluent_mock::{MockConfig, RateLimit, StsPool};
 use tracing_subscriber::EnvFilter;
 
 /// A faithful, stateful mock of the Confluent Cloud IAM v2 invitations and role-bindings APIs.
@@ -68,6 +68,30 @@ struct Args {
         requires = "rate_limit_per_second"
     )]
     rate_limit_burst: Option<u32>,
+
+    /// An STS identity pool, `ID,AUDIENCE[,SUBJECT]` (e.g.
+    /// `pool-a1,confluent,system:serviceaccount:ns:sa`); repeatable.
+    #[arg(long = "sts-pool", env = "MOCK_STS_POOLS", value_delimiter = ';')]
+    sts_pools: Vec<String>,
+
+    /// The longest life of an STS token, in seconds (at most 900).
+    #[arg(long, env = "MOCK_STS_TOKEN_LIFETIME_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=900))]
+    sts_token_lifetime_seconds: u64,
+}
+
+/// `ID,AUDIENCE[,SUBJECT]` as a pool.
+fn sts_pool(spec: &str) -> Result<StsPool, String> {
+    let mut parts = spec.splitn(3, ',').map(str::trim);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(audience), subject) if !id.is_empty() && !audience.is_empty() => {
+            Ok(StsPool {
+                id: id.to_owned(),
+                audience: audience.to_owned(),
+                subject: subject.filter(|s| !s.is_empty()).map(str::to_owned),
+            })
+        }
+        _ => Err(format!("--sts-pool {spec:?} is not ID,AUDIENCE[,SUBJECT]")),
+    }
 }
 
 impl Args {
@@ -103,6 +127,12 @@ impl Args {
             latency: Duration::from_millis(self.latency_ms),
             rate_limit,
             other_organizations: Vec::new(),
+            sts_pools: self
+                .sts_pools
+                .iter()
+                .map(|p| sts_pool(p))
+                .collect::<Result<_, _>>()?,
+            sts_token_lifetime: Duration::from_secs(self.sts_token_lifetime_seconds),
         })
     }
 }
@@ -181,4 +211,37 @@ async fn main() -> ExitCode {
     tracing::info!("shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sts_pools_parse_with_or_without_a_subject() {
+        let p = sts_pool("pool-a1,confluent,system:serviceaccount:ns:sa").unwrap();
+        assert_eq!(
+            (p.id.as_str(), p.audience.as_str(), p.subject.as_deref()),
+            ("pool-a1", "confluent", Some("system:serviceaccount:ns:sa"))
+        );
+        assert_eq!(sts_pool("pool-b, confluent").unwrap().subject, None);
+        for bad in ["pool-a1", ",confluent", "pool-a1,"] {
+            assert!(sts_pool(bad).is_err(), "{bad}");
+        }
+        let args = Args::try_parse_from([
+            "confluent-mock",
+            "--sts-pool",
+            "pool-a1,confluent",
+            "--sts-token-lifetime-seconds",
+            "5",
+        ])
+        .unwrap();
+        let config = args.config().unwrap();
+        assert_eq!(config.sts_pools.len(), 1);
+        assert_eq!(config.sts_token_lifetime, Duration::from_secs(5));
+        assert!(
+            Args::try_parse_from(["confluent-mock", "--sts-token-lifetime-seconds", "901"])
+                .is_err()
+        );
+    }
 }

@@ -48,9 +48,17 @@ fn role_binding_spec() -> &'static Value {
     SPEC.get_or_init(|| load("iam-v2-role-bindings.openapi.yaml"))
 }
 
+/// The STS file.
+fn sts_spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| load("sts-v1-oauth.openapi.yaml"))
+}
+
 /// The file that declares a request path.
 fn spec_of(path: &str) -> &'static Value {
-    if path.starts_with("/iam/v2/role-bindings") {
+    if path.starts_with("/sts/v1/") {
+        sts_spec()
+    } else if path.starts_with("/iam/v2/role-bindings") {
         role_binding_spec()
     } else {
         spec()
@@ -156,6 +164,8 @@ fn template(path: &str) -> &'static str {
         "/iam/v2/invitations/{id}"
     } else if path.starts_with("/iam/v2/users/") {
         "/iam/v2/users/{id}"
+    } else if path == "/sts/v1/oauth2/token" {
+        "/sts/v1/oauth2/token"
     } else if path == "/iam/v2/role-bindings" {
         "/iam/v2/role-bindings"
     } else if path.starts_with("/iam/v2/role-bindings/") {
@@ -2161,4 +2171,99 @@ async fn role_binding_control_endpoints() {
         RoleBindingCalls::default()
     );
     env.server.shutdown().await;
+}
+
+/// The STS exchange answers what its file declares (200 `TokenExchangeReply`, 400 `Failure`),
+/// and the token it issues authenticates `/iam/v2` as `Bearer`.
+#[tokio::test]
+async fn sts_exchange_follows_its_spec() {
+    use base64::Engine as _;
+    let env = env_with(MockConfig {
+        sts_pools: vec![confluent_mock::StsPool {
+            id: "pool-h1".into(),
+            audience: "confluent".into(),
+            subject: None,
+        }],
+        ..MockConfig::default()
+    })
+    .await;
+    let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let exp = jiff::Timestamp::now().as_second() + 600;
+    let jwt = format!(
+        "{}.{}.{}",
+        enc(b"{}"),
+        enc(format!(r#"{{"aud":"confluent","exp":{exp},"sub":"s"}}"#).as_bytes()),
+        enc(b"sig")
+    );
+    let url = format!("{}/sts/v1/oauth2/token", env.server.base_url());
+    let post = |form: Vec<(&'static str, String)>| {
+        let http = env.http.clone();
+        let url = url.clone();
+        async move {
+            let body = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A")))
+                .collect::<Vec<_>>()
+                .join("&");
+            let r = http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let headers = r.headers().clone();
+            let body: Value = r.json().await.unwrap();
+            conform(
+                &Method::POST,
+                "/sts/v1/oauth2/token",
+                status,
+                &headers,
+                &body,
+            );
+            (status, body)
+        }
+    };
+    let form = |grant: &str, expires: &str| {
+        vec![
+            ("grant_type", grant.to_owned()),
+            ("subject_token", jwt.clone()),
+            ("identity_pool_id", "pool-h1".to_owned()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:jwt".to_owned(),
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token".to_owned(),
+            ),
+            ("expires_in", expires.to_owned()),
+        ]
+    };
+    let grant = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let (status, body) = post(form(grant, "300")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["expires_in"], 300);
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with(confluent_mock::STS_TOKEN_PREFIX));
+    let (status, body) = post(form("password", "300")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errors"][0]["code"], "unsupported_grant_type");
+    let (status, body) = post(form(grant, "901")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errors"][0]["code"], "invalid_request");
+    let list = env
+        .http
+        .get(format!("{}/iam/v2/invitations", env.server.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let m = env.server.state();
+    assert_eq!(
+        (m.sts_exchanges().issued, m.sts_exchanges().total()),
+        (1, 3)
+    );
 }

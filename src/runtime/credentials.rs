@@ -16,6 +16,7 @@ use kube::Api;
 use parking_lot::Mutex;
 
 use crate::reason;
+use crate::runtime::service_account_token::{Minting, ServiceAccountToken};
 use confluent_client::{ClientSettings, Credentials, Observer};
 
 /// Keys of a credentials Secret.
@@ -24,6 +25,10 @@ pub const KEY_API_KEY: &str = "apiKey";
 pub const KEY_API_SECRET: &str = "apiSecret";
 /// Keys of a credentials Secret.
 pub const KEY_ACCESS_TOKEN: &str = "accessToken";
+/// Keys of a keyless credentials Secret: the Confluent identity pool...
+pub const KEY_IDENTITY_POOL_ID: &str = "identityPoolId";
+/// ...and the ServiceAccount of the Secret's own namespace whose tokens it admits.
+pub const KEY_SERVICE_ACCOUNT_NAME: &str = "serviceAccountName";
 
 /// Why no usable credentials could be had.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,10 @@ pub struct CredentialStore {
     observer: Option<Arc<dyn Observer>>,
     default: Option<confluent_client::Client>,
     require_ref: bool,
+    /// How keyless credentials Secrets get their subject tokens, and the Kubernetes client
+    /// minting them (`None`: such Secrets are refused, the operator was not started with
+    /// `--allow-serviceaccount-tokens`).
+    minting: Option<(Minting, kube::Client)>,
     /// (namespace, secret name) -> (Secret resourceVersion, client). Secrets holding the same
     /// credentials hold clones of one client, found among the others' (and the default) when a
     /// Secret is read with credentials new to it; nothing else holds a client here, so one that
@@ -94,8 +103,16 @@ impl CredentialStore {
             observer,
             default,
             require_ref,
+            minting: None,
             by_secret: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Lets credentials Secrets name a ServiceAccount whose tokens the operator mints with
+    /// `kube` (`--allow-serviceaccount-tokens`).
+    pub fn with_minting(mut self, minting: Option<Minting>, kube: &kube::Client) -> Self {
+        self.minting = minting.map(|m| (m, kube.clone()));
+        self
     }
 
     /// The client for an Invitation in `namespace` naming `secret` (or none).
@@ -113,7 +130,7 @@ impl CredentialStore {
             }
             return self.default.clone().ok_or_else(|| {
                 Error::Missing(
-                    "no spec.credentialsSecretRef, and the operator has no default credentials (CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET or CONFLUENT_CLOUD_ACCESS_TOKEN_FILE)".into(),
+                    "no spec.credentialsSecretRef, and the operator has no default credentials (CONFLUENT_CLOUD_API_KEY/CONFLUENT_CLOUD_API_SECRET, CONFLUENT_CLOUD_ACCESS_TOKEN_FILE, or STS_IDENTITY_POOL_ID/STS_SUBJECT_TOKEN_FILE)".into(),
                 )
             });
         };
@@ -155,7 +172,7 @@ impl CredentialStore {
         {
             return Ok(client.clone());
         }
-        let credentials = match credentials_from(secret, namespace, name) {
+        let credentials = match self.credentials_of(secret, namespace, name) {
             Ok(c) => c,
             Err(e) => {
                 // a broken Secret holds no credential: its old client is not kept for it
@@ -195,6 +212,30 @@ impl CredentialStore {
         Ok(client)
     }
 
+    /// The credentials a Secret holds: keyless (a pool and a ServiceAccount of its namespace,
+    /// when minting is allowed), else a key or a token.
+    fn credentials_of(
+        &self,
+        secret: &Secret,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Credentials, Error> {
+        let Some((pool, account)) = keyless_from(secret, namespace, name)? else {
+            return credentials_from(secret, namespace, name);
+        };
+        let Some((minting, kube)) = &self.minting else {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name} holds keyless credentials ({KEY_IDENTITY_POOL_ID} + {KEY_SERVICE_ACCOUNT_NAME}), but this operator mints ServiceAccount tokens only when started with --allow-serviceaccount-tokens"
+            )));
+        };
+        let source = ServiceAccountToken::new(kube.clone(), namespace, &account, minting);
+        Ok(Credentials::sts(
+            pool,
+            Arc::new(source),
+            minting.sts_lifetime,
+        ))
+    }
+
     /// Forgets a Secret that no longer holds a credential (gone, or broken).
     fn forget_secret(&self, namespace: &str, name: &str) {
         self.cache()
@@ -228,34 +269,87 @@ pub fn is_object_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 253 && name.split('.').all(label)
 }
 
+/// One key of a credentials Secret, trimmed: `None` when absent, refused (naming the key, never
+/// the value) when empty, not UTF-8, oversized or with control characters.
+fn secret_value(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Option<String>, Error> {
+    let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes.0.clone()).map_err(|_| {
+        Error::Invalid(format!(
+            "Secret {namespace}/{name}: key {key} is not UTF-8 text"
+        ))
+    })?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(Error::Invalid(format!(
+            "Secret {namespace}/{name}: key {key} is empty"
+        )));
+    }
+    if text.len() > 8192 || text.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "Secret {namespace}/{name}: key {key} does not look like a credential (too long or control characters)"
+        )));
+    }
+    Ok(Some(text))
+}
+
+/// The identity pool and ServiceAccount of a keyless credentials Secret; `None` when the Secret
+/// holds neither key. The ServiceAccount is one of the Secret's own namespace: a name, never a
+/// `namespace/name`, so no Secret can have tokens minted for another namespace's account.
+pub fn keyless_from(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<(String, String)>, Error> {
+    let pool = secret_value(secret, namespace, name, KEY_IDENTITY_POOL_ID)?;
+    let account = secret_value(secret, namespace, name, KEY_SERVICE_ACCOUNT_NAME)?;
+    let (pool, account) = match (pool, account) {
+        (None, None) => return Ok(None),
+        (Some(pool), Some(account)) => (pool, account),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name} must hold both {KEY_IDENTITY_POOL_ID} and {KEY_SERVICE_ACCOUNT_NAME}"
+            )));
+        }
+    };
+    for key in [KEY_API_KEY, KEY_API_SECRET, KEY_ACCESS_TOKEN] {
+        if secret.data.as_ref().is_some_and(|d| d.contains_key(key)) {
+            return Err(Error::Invalid(format!(
+                "Secret {namespace}/{name} holds keyless credentials and {key}: keep one kind"
+            )));
+        }
+    }
+    let valid_pool = pool.len() <= 255
+        && pool
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_pool {
+        return Err(Error::Invalid(format!(
+            "Secret {namespace}/{name}: {KEY_IDENTITY_POOL_ID} is not an identity pool id (pool-…)"
+        )));
+    }
+    if !is_object_name(&account) {
+        return Err(Error::Invalid(format!(
+            "Secret {namespace}/{name}: {KEY_SERVICE_ACCOUNT_NAME} {:?} is not the name of a ServiceAccount of this namespace",
+            confluent_client::error::bounded(&account)
+        )));
+    }
+    Ok(Some((pool, account)))
+}
+
 /// Reads `apiKey`+`apiSecret` or `accessToken` out of a Secret.
 pub fn credentials_from(
     secret: &Secret,
     namespace: &str,
     name: &str,
 ) -> Result<Credentials, Error> {
-    let value = |key: &str| -> Result<Option<String>, Error> {
-        let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) else {
-            return Ok(None);
-        };
-        let text = String::from_utf8(bytes.0.clone()).map_err(|_| {
-            Error::Invalid(format!(
-                "Secret {namespace}/{name}: key {key} is not UTF-8 text"
-            ))
-        })?;
-        let text = text.trim().to_owned();
-        if text.is_empty() {
-            return Err(Error::Invalid(format!(
-                "Secret {namespace}/{name}: key {key} is empty"
-            )));
-        }
-        if text.len() > 8192 || text.chars().any(char::is_control) {
-            return Err(Error::Invalid(format!(
-                "Secret {namespace}/{name}: key {key} does not look like a credential (too long or control characters)"
-            )));
-        }
-        Ok(Some(text))
-    };
+    let value = |key: &str| secret_value(secret, namespace, name, key);
     match (
         value(KEY_API_KEY)?,
         value(KEY_API_SECRET)?,
@@ -267,7 +361,7 @@ pub fn credentials_from(
             "Secret {namespace}/{name} must hold both {KEY_API_KEY} and {KEY_API_SECRET}"
         ))),
         (None, None, None) => Err(Error::Invalid(format!(
-            "Secret {namespace}/{name} holds none of the keys {KEY_API_KEY}+{KEY_API_SECRET} or {KEY_ACCESS_TOKEN}"
+            "Secret {namespace}/{name} holds none of the keys {KEY_API_KEY}+{KEY_API_SECRET}, {KEY_ACCESS_TOKEN} or {KEY_IDENTITY_POOL_ID}+{KEY_SERVICE_ACCOUNT_NAME}"
         ))),
     }
 }
@@ -449,6 +543,46 @@ mod tests {
             store.cache().keys().cloned().collect::<Vec<_>>(),
             vec![("team-a".to_owned(), "creds".to_owned())]
         );
+    }
+
+    #[test]
+    fn keyless_secrets_name_a_pool_and_an_account_of_their_namespace() {
+        let read = |pairs: &[(&str, &str)]| keyless_from(&secret(pairs), "ns", "s");
+        assert_eq!(
+            read(&[
+                ("identityPoolId", "pool-a1"),
+                ("serviceAccountName", "invite-bot")
+            ])
+            .unwrap(),
+            Some(("pool-a1".into(), "invite-bot".into()))
+        );
+        assert_eq!(read(&[("apiKey", "K"), ("apiSecret", "S")]).unwrap(), None);
+        for (pairs, want) in [
+            (vec![("identityPoolId", "pool-a1")], "must hold both"),
+            (
+                vec![
+                    ("identityPoolId", "pool-a1"),
+                    ("serviceAccountName", "other/bot"),
+                ],
+                "not the name of a ServiceAccount of this namespace",
+            ),
+            (
+                vec![("identityPoolId", "pool a1"), ("serviceAccountName", "bot")],
+                "not an identity pool id",
+            ),
+            (
+                vec![
+                    ("identityPoolId", "pool-a1"),
+                    ("serviceAccountName", "bot"),
+                    ("accessToken", "T"),
+                ],
+                "keep one kind",
+            ),
+        ] {
+            let e = read(&pairs).unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+            assert_eq!(e.reason(), "CredentialsInvalid");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use confluent_client::{Observer, Operation};
+use confluent_client::{Observer, Operation, StsResult};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -73,6 +73,11 @@ pub struct Metrics {
     oldest_deletion: Gauge,
     stale_claims: Gauge,
     claim_takeovers: Counter,
+    sts_exchanges: Family<ResultLabels, Counter>,
+    sts_token_remaining: Gauge,
+    /// When each keyless credential's current token expires, by identity (never a label: the
+    /// gauge is their least remaining life).
+    sts_expiries: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,7 +179,22 @@ impl Metrics {
             "Email claims taken over from a holder that was gone or stale for longer than --claims-takeover-after",
             claim_takeovers.clone(),
         );
+        let sts_exchanges = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "sts_exchanges",
+            "STS token exchanges of keyless credentials, by result (issued, refused, rate_limited, failed)",
+            sts_exchanges.clone(),
+        );
+        let sts_token_remaining = Gauge::default();
+        registry.register(
+            "sts_token_remaining_seconds",
+            "The least time, in seconds, that the current STS token of any keyless credential has left, as of its last use or exchange (credentials unused for 15 minutes drop out)",
+            sts_token_remaining.clone(),
+        );
         Self {
+            sts_exchanges,
+            sts_token_remaining,
+            sts_expiries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             stale_claims,
             claim_takeovers,
             oldest_deletion,
@@ -300,6 +320,30 @@ impl Observer for Metrics {
             })
             .observe(elapsed.as_secs_f64());
     }
+
+    fn on_sts_exchange(&self, result: StsResult) {
+        self.sts_exchanges
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+
+    fn on_sts_token(&self, identity: &str, remaining: Duration) {
+        let now = std::time::Instant::now();
+        let mut expiries = self.sts_expiries.lock();
+        expiries.insert(identity.to_owned(), now + remaining);
+        // A credential no resource used since its token expired 15 minutes ago is not one whose
+        // renewal fails: it is gone (a deleted Secret), and must not pin the gauge at 0.
+        expiries.retain(|_, at| *at + confluent_client::sts::MAX_LIFETIME > now);
+        let least = expiries
+            .values()
+            .map(|at| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or_default();
+        self.sts_token_remaining
+            .set(i64::try_from(least.as_secs()).unwrap_or(i64::MAX));
+    }
 }
 
 /// Lets an `Arc<Metrics>` be handed to the Confluent clients as their observer.
@@ -323,6 +367,11 @@ mod tests {
             Duration::from_millis(40),
         );
         m.on_response(Operation::GetInvitation, None, Duration::from_millis(40));
+        m.on_sts_exchange(StsResult::Issued);
+        m.on_sts_exchange(StsResult::Refused);
+        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(420));
+        m.on_sts_token("sts:pool-2:serviceaccount:ns/bot", Duration::from_secs(42));
+        m.on_sts_token("sts:pool-1:/var/run/token", Duration::from_secs(400));
         m.set_phases([("Sent", 2), ("Accepted", 1)]);
         m.set_role_binding_states([("Bound", 4), ("Refused", 1)]);
         let text = m.encode().unwrap();
@@ -336,8 +385,18 @@ mod tests {
             "confluent_invitation_operator_events_total{reason=\"Created\",type=\"Normal\"} 1",
             "confluent_invitation_operator_reconcile_duration_seconds_count 1",
             "confluent_invitation_operator_confluent_request_duration_seconds_bucket",
+            "confluent_invitation_operator_sts_exchanges_total{result=\"issued\"} 1",
+            "confluent_invitation_operator_sts_exchanges_total{result=\"refused\"} 1",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
+        // the least remaining life of the two keyless credentials, unlabelled
+        let least = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("confluent_invitation_operator_sts_token_remaining_seconds ")
+            })
+            .expect("the gauge");
+        assert!(matches!(least, "41" | "42"), "{least}");
     }
 }

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod service_account_token;
 pub mod snapshot;
 pub mod telemetry;
 

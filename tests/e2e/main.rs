@@ -30,5 +30,6 @@ mod restart;
 mod role_bindings;
 mod sharding;
 mod shared_credentials;
+mod sts;
 mod tenancy;
 mod validation;

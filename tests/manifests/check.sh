@@ -106,8 +106,13 @@ skip() { echo "SKIP $1"; }
   # a per-namespace install keeping its email claims with the other installations'
   MODE_claims=(--set "watchNamespace=$DEMO_NS" --set claims.namespace=cio-claims
     --set claims.takeoverAfter=1h)
+  # keyless: a projected ServiceAccount token exchanged at Confluent's STS
+  MODE_sts=(--set sts.identityPoolId=pool-AbC1 --set sts.tokenLifetime=10m)
+  # keyless credentials Secrets: ServiceAccount tokens minted in the watched namespace
+  MODE_satokens=(--set "watchNamespace=$DEMO_NS" --set sts.allowServiceAccountTokens=true
+    --set sts.identityPoolId=pool-AbC1)
 }
-MODES="all namespace leader full apikey tenants claims"
+MODES="all namespace leader full apikey tenants claims sts satokens"
 
 # mode_args MODE: sets the array `args` to that mode's helm flags.
 mode_args() { local -n ref="MODE_$1"; args=("${ref[@]}"); }
@@ -120,7 +125,7 @@ render() { # render MODE [more helm flags] > file
 
 # ---- chart ----------------------------------------------------------------------------------
 lint() { local args; mode_args "$1"; helm lint --strict "$CHART" --namespace "$RELEASE_NS" "${args[@]}"; }
-for m in all namespace leader full claims; do check "helm lint --strict ($m)" lint "$m"; done
+for m in all namespace leader full claims sts satokens; do check "helm lint --strict ($m)" lint "$m"; done
 
 schema_rejects() {
   # Each of these must be refused, by values.schema.json or by the template's own guard.
@@ -129,7 +134,9 @@ schema_rejects() {
     "--set logFormat=xml" "--set credentials.type=password" "--set concurrency=0" \
     "--set watchNamespace=Not_A_Namespace" "--set allowedEmailDomains={@bad}" \
     "--set allowedRoles={1Admin}" "--set claims.namespace=Not_A_Namespace" \
-    "--set claims.takeoverAfter=soon"; do
+    "--set claims.takeoverAfter=soon" "--set sts.identityPoolId=pool/../x" \
+    "--set sts.tokenLifetime=forever" "--set sts.audience=" \
+    "--set sts.identityPoolId=pool-a --set credentials.existingSecret=ccloud-credentials"; do
     # shellcheck disable=SC2086 # word splitting of $bad is the point
     if helm template "$RELEASE" "$CHART" $bad >/dev/null 2>&1; then echo "accepted: $bad"; return 1; fi
   done
@@ -157,6 +164,7 @@ check "RBAC is exactly the agreed set, no wildcards (all namespaces)" rbac all "
 check "RBAC is exactly the agreed set, no wildcards (watchNamespace)" rbac namespace "$DEMO_NS"
 check "RBAC is exactly the agreed set, no wildcards (leader election)" rbac leader ""
 check "RBAC is exactly the agreed set, no wildcards (claims across installations)" rbac claims "$DEMO_NS"
+check "RBAC is exactly the agreed set, no wildcards (keyless credentials Secrets)" rbac satokens "$DEMO_NS"
 
 monitoring() {
   local alerts=$CHART/files/alerts.yaml
@@ -170,9 +178,9 @@ monitoring() {
 check "alerts: promtool check + test rules; dashboard JSON and rules read only exported metrics" monitoring
 
 pod() { render "$1" >"$work/pod-$1.yaml"; python3 "$HERE/checks.py" pod "$work/pod-$1.yaml"; }
-for m in all apikey full; do check "pod is Pod Security restricted, probes on 8080 ($m)" pod "$m"; done
+for m in all apikey full sts satokens; do check "pod is Pod Security restricted, probes on 8080 ($m)" pod "$m"; done
 
-env_drift() { render full >"$work/env.yaml"; render apikey >>"$work/env.yaml"
+env_drift() { render full >"$work/env.yaml"; render apikey >>"$work/env.yaml"; render satokens >>"$work/env.yaml"
   # extraEnv is the user's business; everything else the chart sets must be read by the binary.
   python3 - "$work/env.yaml" <<'PY'
 import sys, yaml

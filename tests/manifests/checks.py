@@ -70,6 +70,9 @@ CLAIM_RULES = {
     ("coordination.k8s.io", "leases", v)
     for v in ("get", "list", "watch", "create", "update", "patch", "delete")
 }
+# Keyless credentials Secrets (sts.allowServiceAccountTokens, mode `satokens`): tokens of the
+# Secret's namespace's ServiceAccounts, minted where the operator's other rules apply.
+SA_TOKEN_RULES = {("", "serviceaccounts/token", "create")}
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
@@ -120,6 +123,8 @@ def check_rbac(mode, release_ns, watch_ns, path):
         want[watch_ns] = set(OPERATOR_RULES)
     else:
         want[None] |= set(OPERATOR_RULES)
+    if mode == "satokens":
+        want[watch_ns or None] |= SA_TOKEN_RULES
     if mode == "leader":
         want.setdefault(release_ns, set()).update(LEASE_RULES)
     if mode == "claims":

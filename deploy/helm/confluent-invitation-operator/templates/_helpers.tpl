@@ -103,4 +103,12 @@ The operator's permissions, shared by the ClusterRole (all namespaces) and the R
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- if .Values.sts.allowServiceAccountTokens }}
+# Keyless credentials Secrets (identityPoolId + serviceAccountName): a token of the named
+# ServiceAccount of the Secret's own namespace is minted for each STS exchange. RBAC cannot
+# narrow the audience or the account: SECURITY.md weighs this.
+- apiGroups: [""]
+  resources: [serviceaccounts/token]
+  verbs: [create]
+{{- end }}
 {{- end -}}
