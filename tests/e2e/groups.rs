@@ -118,6 +118,12 @@ async fn a_group_invites_its_members_with_their_bindings_and_follows_the_list() 
         !child.name_any().contains("example"),
         "no email in a child's name"
     );
+    let (kind, note) = env.wait_event("payments", "MembersAdded").await;
+    assert_eq!(kind, "Normal");
+    assert!(
+        note.contains("3 members") && note.contains("ana@example.com"),
+        "{note}"
+    );
 
     // add, remove and re-add a member: one invitation each time
     set_members(
@@ -186,6 +192,8 @@ async fn a_group_invites_its_members_with_their_bindings_and_follows_the_list() 
     // an edit to an empty list is refused: nobody removed
     set_members(&env, "payments", &[]).await;
     let refused = wait_group(&env, "payments", "EmptyMembers").await;
+    let (kind, _) = env.wait_event("payments", "EmptyMembers").await;
+    assert_eq!(kind, "Warning");
     assert_eq!(refused.status.expect("status").summary.members, 0);
     tokio::time::sleep(Duration::from_secs(2 * RESYNC.as_secs())).await;
     assert_eq!(children(&env, "payments").await.len(), 4, "nobody removed");
