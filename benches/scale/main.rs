@@ -24,6 +24,9 @@
 //! remote invitation. The operator's RSS and CPU time are sampled from /proc every second
 //! throughout.
 //!
+//! With `--groups`, the N Invitations come as the members of InvitationGroups of at most 500
+//! (the operator makes their Invitations): the steady state must cost what N Invitations cost.
+//!
 //! Each size runs (`--runs`): the operator with default flags (no rate flags: it learns the limit;
 //! the headline), the operator told the mock's limit (`--confluent-rate-limit`), and the peers'
 //! strategy (a blind POST per create, a GET per resource per poll, as Terraform, Pulumi and

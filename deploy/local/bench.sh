@@ -9,7 +9,8 @@
 #            --steady-windows 2 --runs default,configured,peers --after-halving 100 (about an
 #            hour on 2 cores with N = 10 000); e.g. `--sizes 100` for a quick look,
 #            `--rate-for 10000=100` for another rate limit at one size, `--secrets 20` for the
-#            Invitations spread over 20 Secrets holding one key; `--help` lists them all.
+#            Invitations spread over 20 Secrets holding one key, `--groups` for them as the
+#            members of InvitationGroups; `--help` lists them all.
 #   Without --out, the report goes to BENCHMARKS.md (and stdout); progress goes to stderr.
 # env: API_PORT (16743), ETCD_PORT (24090), BENCH_DIR (state; default a fresh /tmp/cio-bench.*)
 set -euo pipefail
