@@ -9,18 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, TryStreamExt};
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, Url};
 use tracing::debug;
 
-use secrecy::{ExposeSecret, SecretString};
-
-use super::auth::{Credentials, sensitive_header};
+use super::auth::Credentials;
 use super::error::{Error, bounded};
 use super::model::{CreateInvitation, InvitationList, RemoteInvitation, User};
-use super::ratelimit::{Budget, Limiter, Observation, Window};
+use super::ratelimit::{Budget, Limiter, Observation};
 use super::retry::RetryPolicy;
-use super::sts::{self, Issued, Sts};
+
+mod rate_headers;
+mod sts_token;
+
+use rate_headers::{header_str, observation, server_wait};
 
 /// `page_size` used for every list: the API's maximum, so a sweep costs the fewest calls.
 pub const PAGE_SIZE: u32 = 100;
@@ -562,172 +564,10 @@ impl Client {
         }
     }
 
-    /// The keyless credential's `Authorization` header and its token's generation.
-    async fn sts_authorization(
-        &self,
-        sts: &Sts,
-    ) -> Result<(reqwest::header::HeaderValue, u64), Error> {
-        let (token, generation, expires_at) = self.sts_token(sts).await?;
-        if let Some(o) = &self.inner.observer {
-            o.on_sts_token(
-                &self.identity(),
-                expires_at.saturating_duration_since(tokio::time::Instant::now()),
-            );
-        }
-        let header = sensitive_header(&format!("Bearer {}", token.expose_secret()))?;
-        Ok((header, generation))
-    }
-
-    /// The token of the moment, exchanging for a new one when there is none or it is due. The
-    /// lock is held across the exchange: callers arriving meanwhile wait for its token instead
-    /// of exchanging too (one exchange per credential at a time).
-    async fn sts_token(
-        &self,
-        sts: &Sts,
-    ) -> Result<(SecretString, u64, tokio::time::Instant), Error> {
-        let mut current = sts.current().lock().await;
-        if let Some(issued) = current.as_ref()
-            && tokio::time::Instant::now() < issued.refresh_at
-        {
-            return Ok((issued.token.clone(), issued.generation, issued.expires_at));
-        }
-        let previous = current.as_ref().map_or(0, |i| i.generation);
-        let issued = match self.exchange(sts, previous + 1).await {
-            Ok(issued) => issued,
-            Err(e) => {
-                let now = tokio::time::Instant::now();
-                // A token not yet expired stays in use while the STS is throttling or down; the
-                // next attempt waits a little (at most a second, at most half of what is left),
-                // so that an outage does not turn every call into an exchange.
-                if let Some(old) = current.as_mut()
-                    && e.is_transient()
-                    && now < old.expires_at
-                {
-                    let left = old.expires_at.saturating_duration_since(now);
-                    old.refresh_at = now + (left / 2).min(Duration::from_secs(1));
-                    debug!(error = %e, "STS exchange failed; the current token still lives");
-                    return Ok((old.token.clone(), old.generation, old.expires_at));
-                }
-                *current = None;
-                return Err(e);
-            }
-        };
-        let answer = (issued.token.clone(), issued.generation, issued.expires_at);
-        *current = Some(issued);
-        Ok(answer)
-    }
-
-    /// One exchange at the STS: no `Authorization`, a form body. Refusals (400/401/403) are the
-    /// credential's [`Error::Unauthenticated`], with the server's words; 429 goes through the
-    /// credential's limiter like any call; 5xx and network errors stay transient.
-    async fn exchange(&self, sts: &Sts, generation: u64) -> Result<Issued, Error> {
-        let started = tokio::time::Instant::now();
-        let result = self.exchange_once(sts, generation, started).await;
-        let (result, outcome) = match result {
-            Ok(issued) => (Ok(issued), StsResult::Issued),
-            Err(
-                Error::Invalid(r)
-                | Error::Unauthenticated(r)
-                | Error::Forbidden(r)
-                | Error::AlreadyAccepted(r),
-            ) => (Err(Error::Unauthenticated(r)), StsResult::Refused),
-            Err(e @ Error::RateLimited { .. }) => (Err(e), StsResult::RateLimited),
-            Err(e) => (Err(e), StsResult::Failed),
-        };
-        if let Some(o) = &self.inner.observer {
-            o.on_sts_exchange(outcome);
-        }
-        match &result {
-            Ok(i) => debug!(
-                pool = sts.pool(),
-                lifetime = ?i.expires_at.saturating_duration_since(started),
-                "STS token issued"
-            ),
-            Err(e) => debug!(pool = sts.pool(), error = %e, "STS exchange failed"),
-        }
-        result
-    }
-
-    /// The subject token of the moment, sent to the STS; the answer read as a token.
-    async fn exchange_once(
-        &self,
-        sts: &Sts,
-        generation: u64,
-        started: tokio::time::Instant,
-    ) -> Result<Issued, Error> {
-        let subject = sts.source().subject_token().await?;
-        let body = sts::form(sts.pool(), subject.expose_secret(), sts.lifetime())?;
-        drop(subject);
-        let url = self.url(sts::TOKEN_PATH)?;
-        let reply = self
-            .send_once(
-                Operation::StsExchange,
-                Method::POST,
-                &url,
-                Some(Body::Form(body)),
-                None,
-            )
-            .await?;
-        issued(&reply, started, generation)
-    }
-
     fn observe(&self, op: Operation, status: Option<u16>, started: Instant) {
         if let Some(o) = &self.inner.observer {
             o.on_response(op, status, started.elapsed());
         }
-    }
-}
-
-/// The token of a 200 answer, due for renewal per [`sts::refresh_after`] of the lifetime the
-/// server returned (not the one asked for: the contract's own example answers above the
-/// maximum). The answer is never quoted in the error: it holds the token.
-fn issued(reply: &Reply, started: tokio::time::Instant, generation: u64) -> Result<Issued, Error> {
-    let malformed = |message: &str| Error::Decode {
-        operation: Operation::StsExchange.as_str(),
-        message: message.to_owned(),
-        request_id: reply.request_id.clone(),
-    };
-    let answer: sts::Reply = serde_json::from_slice(&reply.body).map_err(|_| {
-        malformed("the answer is not {access_token, token_type, expires_in} (not quoted: it may hold a token)")
-    })?;
-    if !answer.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(malformed(&format!(
-            "token_type {:?} is not Bearer",
-            bounded(&answer.token_type)
-        )));
-    }
-    let token = answer.access_token.trim();
-    if token.is_empty() || sensitive_header(&format!("Bearer {token}")).is_err() {
-        return Err(malformed("access_token is empty or not usable in a header"));
-    }
-    let lifetime = u64::try_from(answer.expires_in)
-        .ok()
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .ok_or_else(|| malformed(&format!("expires_in {} is not positive", answer.expires_in)))?;
-    Ok(Issued {
-        token: SecretString::from(token.to_owned()),
-        generation,
-        refresh_at: started + sts::refresh_after(lifetime),
-        expires_at: started + lifetime,
-    })
-}
-
-/// What an answer tells the credential's limiter: its `X-RateLimit-*` headers, and on a 429 the
-/// server's wait.
-fn observation(headers: &HeaderMap, status: u16, latency: Duration) -> Observation {
-    let window = Window {
-        limit: header_u64(headers, "x-ratelimit-limit"),
-        remaining: header_u64(headers, "x-ratelimit-remaining"),
-        reset: header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs),
-    };
-    if status == 429 {
-        Observation::Throttled {
-            window,
-            retry_after: server_wait(headers),
-        }
-    } else {
-        Observation::Answered { window, latency }
     }
 }
 
@@ -801,38 +641,6 @@ async fn read_body(mut response: reqwest::Response, op: Operation) -> Result<Vec
     Ok(body)
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    header_str(headers, name).and_then(|v| v.trim().parse().ok())
-}
-
-/// The server's wait: `Retry-After` (seconds, or the HTTP-date form RFC 9110 also allows), else
-/// the *relative* `X-RateLimit-Reset` seconds. Capped at an hour.
-fn server_wait(headers: &HeaderMap) -> Option<Duration> {
-    server_wait_at(headers, jiff::Timestamp::now())
-}
-
-fn server_wait_at(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
-    let cap = Duration::from_secs(3600);
-    header_u64(headers, "retry-after")
-        .map(Duration::from_secs)
-        .or_else(|| retry_after_date(headers, now))
-        .or_else(|| header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs))
-        .map(|d| d.min(cap))
-}
-
-/// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`: the time left until then (none if past).
-fn retry_after_date(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
-    static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
-    let at = PARSER
-        .parse_timestamp(header_str(headers, "retry-after")?.trim())
-        .ok()?;
-    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
-}
-
 /// A reqwest error with its causes ("error sending request: connection closed before message
 /// completed"), which the top-level message alone does not say.
 fn describe(e: &reqwest::Error) -> String {
@@ -864,57 +672,4 @@ impl WithoutUrl for reqwest::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_cannot_escape_their_path_segment() {
-        assert!(path_segment("i-abc12").is_ok());
-        for bad in ["", "../users/u-1", "i-1?x=1", "i-1/", "i 1", "i-%2f"] {
-            assert!(path_segment(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn retry_after_wins_over_relative_reset() {
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-reset", "9".parse().unwrap());
-        assert_eq!(server_wait(&h), Some(Duration::from_secs(9)));
-        h.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
-    }
-
-    #[test]
-    fn retry_after_as_an_http_date() {
-        let now: jiff::Timestamp = "2015-10-21T07:27:30Z".parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        h.insert("x-ratelimit-reset", "9".parse().unwrap());
-        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(30)));
-        // a date already past: no wait beyond the limiter's own
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:00:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(server_wait_at(&h, now), Some(Duration::ZERO));
-        // a far date is capped
-        h.insert(
-            "retry-after",
-            "Thu, 22 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(3600)));
-        // neither seconds nor a date: the relative reset
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(9)));
-    }
-
-    #[test]
-    fn endpoint_must_be_http() {
-        assert!(ClientSettings::new("https://api.confluent.cloud").is_ok());
-        assert!(ClientSettings::new("ftp://x").is_err());
-        assert!(ClientSettings::new("not a url").is_err());
-    }
-}
+mod tests;
