@@ -37,7 +37,7 @@
 //! The files: `flags.rs` (the settings), `run.rs` (the world of a run, built with `test-support`),
 //! `invitations.rs` (the load), `phases.rs` (one run, phase by phase), `peers.rs` (the peers'
 //! strategy), `measure.rs` and `machine.rs` (what is measured besides time), `report.rs` and
-//! `units.rs` (BENCHMARKS.md).
+//! `units.rs`, `sections.rs` (BENCHMARKS.md).
 
 mod error;
 mod flags;
@@ -49,6 +49,7 @@ mod peers;
 mod phases;
 mod report;
 mod run;
+mod sections;
 mod units;
 
 use std::path::{Path, PathBuf};
