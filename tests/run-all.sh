@@ -78,10 +78,12 @@ CLAIMS_NS=confluent-invitation-claims
 # the chart's ServiceAccount as the e2e operator's identity. SERVER_SIDE=false only for servers
 # older than 1.25, which refuse to server-side apply the CRD's CEL rules.
 install_chart() {
-  # the claims namespace the chart's Role on Leases lives in (the claims e2e tests use it)
+  # the claims namespace the chart's Role on Leases lives in (the claims e2e tests use it), and
+  # create on serviceaccounts/token for the keyless Secrets' e2e test
   kubectl create namespace "$CLAIMS_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   helm install "$RELEASE" "$CHART" -n "$RELEASE_NS" --create-namespace --server-side="$1" \
-    --set leaderElection.enabled=true --set replicas=2 --set claims.namespace="$CLAIMS_NS" >/dev/null
+    --set leaderElection.enabled=true --set replicas=2 --set claims.namespace="$CLAIMS_NS" \
+    --set sts.allowServiceAccountTokens=true >/dev/null
   export E2E_CLAIMS_NAMESPACE="$CLAIMS_NS"
   local sa
   sa=$(tests/manifests/sa-kubeconfig.sh "$RELEASE_NS" "$RELEASE" 3h "$E2E_CONTROL_PLANE_DIR/operator.kubeconfig")
