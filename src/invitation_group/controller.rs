@@ -86,7 +86,13 @@ pub async fn run(
         settings,
         windows: Mutex::new(HashMap::new()),
     });
-    Controller::new(groups, watcher::Config::default())
+    // the groups of this operator's slice: a group's children carry its labels, so the
+    // Invitations it makes fall in the same slice
+    let mut group_watch = watcher::Config::default();
+    if let Some(selector) = &ctx.settings.label_selector {
+        group_watch = group_watch.labels(selector);
+    }
+    Controller::new(groups, group_watch)
         // a child changed (its status, a hand edit, its deletion): its group looks again
         .owns(children, watcher::Config::default().labels(GROUP_LABEL))
         .graceful_shutdown_on(shutdown)
@@ -150,6 +156,7 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
             spec,
             allows_empty: group.allows_empty(),
             window,
+            labels: group.labels(),
         },
         &children,
         Budget {
@@ -160,8 +167,9 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
         ctx.settings.resync,
     );
     let owner = group.controller_owner_ref(&()).ok_or(Error::Unnamed)?;
+    let labels = decide::child_labels(&name, group.labels());
     for (child, spec) in &plan.create {
-        let invitation = child_object(child, &ns, &name, spec, &owner);
+        let invitation = child_object(child, &ns, &labels, spec, &owner);
         match api.create(&PostParams::default(), &invitation).await {
             Ok(_) => {
                 tracing::info!(group = %name, invitation = %child, "member Invitation created")
@@ -177,6 +185,7 @@ async fn reconcile(group: Arc<InvitationGroup>, ctx: Arc<Context>) -> Result<Act
         };
         let mut back = current.clone();
         back.spec = spec.clone();
+        back.labels_mut().extend(labels.clone());
         back.metadata.managed_fields = None;
         match api.replace(child, &PostParams::default(), &back).await {
             Ok(_) => {
@@ -302,6 +311,7 @@ fn child_of(invitation: &Invitation) -> Child {
     Child {
         name: invitation.name_any(),
         spec: invitation.spec.clone(),
+        labels: invitation.labels().clone(),
         status: invitation.status.clone(),
         deleting: invitation.metadata.deletion_timestamp.is_some(),
     }
@@ -310,17 +320,13 @@ fn child_of(invitation: &Invitation) -> Child {
 fn child_object(
     name: &str,
     namespace: &str,
-    group: &str,
+    labels: &std::collections::BTreeMap<String, String>,
     spec: &InvitationSpec,
     owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
 ) -> Invitation {
     let mut invitation = Invitation::new(name, spec.clone());
     invitation.metadata.namespace = Some(namespace.to_owned());
-    invitation.metadata.labels = Some(
-        [(GROUP_LABEL.to_owned(), decide::label_value(group))]
-            .into_iter()
-            .collect(),
-    );
+    invitation.metadata.labels = Some(labels.clone());
     invitation.metadata.owner_references = Some(vec![owner.clone()]);
     invitation
 }

@@ -35,6 +35,14 @@ pub fn label_value(group: &str) -> String {
     }
 }
 
+/// The labels of a group's children: the group's own (so a child falls in the shard its group
+/// is in: a `--label-selector` reads them) and [`super::resource::GROUP_LABEL`] naming it.
+pub fn child_labels(group: &str, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = labels.clone();
+    out.insert(super::resource::GROUP_LABEL.to_owned(), label_value(group));
+    out
+}
+
 /// The spec of `email`'s Invitation in a group of `spec`.
 pub fn child_spec(spec: &InvitationGroupSpec, email: &str) -> InvitationSpec {
     InvitationSpec {
@@ -53,6 +61,7 @@ pub fn child_spec(spec: &InvitationGroupSpec, email: &str) -> InvitationSpec {
 pub struct Child {
     pub name: String,
     pub spec: InvitationSpec,
+    pub labels: BTreeMap<String, String>,
     pub status: Option<InvitationStatus>,
     /// It carries a `deletionTimestamp` (its cleanup runs).
     pub deleting: bool,
@@ -78,8 +87,8 @@ pub struct Refusal {
 pub struct Plan {
     /// Children to create (name, spec).
     pub create: Vec<(String, InvitationSpec)>,
-    /// Children whose spec differs from the group's (edited by hand, or the group changed):
-    /// put back (name, spec).
+    /// Children whose spec differs from the group's, or that lack one of its labels (edited by
+    /// hand, or the group changed): put back (name, spec), labels merged.
     pub put_back: Vec<(String, InvitationSpec)>,
     /// Children of removed members to delete in this pass.
     pub delete: Vec<String>,
@@ -135,6 +144,8 @@ pub struct Group<'a> {
     pub allows_empty: bool,
     /// `status.removals`.
     pub window: Option<&'a RemovalWindow>,
+    /// `metadata.labels`: every child carries them ([`child_labels`]).
+    pub labels: &'a BTreeMap<String, String>,
 }
 
 /// The plan of one pass over `group`, its children as listed, the budget, now and the resync
@@ -151,7 +162,9 @@ pub fn plan(
         spec,
         allows_empty,
         window,
+        labels,
     } = group;
+    let labels = child_labels(group, labels);
     let mut plan = Plan {
         window: window.cloned(),
         ..Plan::default()
@@ -206,7 +219,8 @@ pub fn plan(
             Some(child) if child.deleting => {}
             // (an update that adds bindings waits with the rest of the growth)
             Some(child)
-                if child.spec != *desired
+                if (child.spec != *desired
+                    || labels.iter().any(|(k, v)| child.labels.get(k) != Some(v)))
                     && (over.is_none()
                         || desired.role_bindings.len() <= child.spec.role_bindings.len()) =>
             {

@@ -458,3 +458,36 @@ async fn a_group_that_would_pass_the_role_binding_budget_adds_nobody() {
     wait_group(&env, "team", "MembersReady").await;
     assert_eq!(children(&env, "team").await.len(), 4);
 }
+
+/// With label-selector shards, a group and its members' Invitations stay in one slice: the
+/// children carry the group's labels, and only the shard that selects the group makes them.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_labelled_group_and_its_members_stay_in_their_shard() {
+    let mut env = env("group-shard").await;
+    env.kill_operator();
+    let mut a = env.spawn_operator(&["--label-selector", "shard=a"]);
+    let mut b = env.spawn_operator(&["--label-selector", "shard notin (a)"]);
+    env.ready(&mut a).await;
+    env.ready(&mut b).await;
+    let mut group = group_of(
+        "sharded",
+        &["s1@example.com", "s2@example.com"],
+        "Delete",
+        false,
+    );
+    group.metadata.labels = Some([("shard".to_owned(), "a".to_owned())].into());
+    create_group(&env, &group).await;
+    let ready = wait_group(&env, "sharded", "MembersReady").await;
+    assert_eq!(ready.status.expect("status").summary.ready, 2);
+    for child in children(&env, "sharded").await {
+        assert_eq!(
+            child.labels().get("shard").map(String::as_str),
+            Some("a"),
+            "{}",
+            child.name_any()
+        );
+    }
+    assert_eq!(env.remote().calls().create, 2, "each member invited once");
+    drop((a, b));
+}

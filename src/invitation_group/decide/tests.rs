@@ -28,12 +28,15 @@ fn spec(members: &[&str], bindings: usize) -> InvitationGroupSpec {
     }
 }
 
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
 fn group<'a>(spec: &'a InvitationGroupSpec, window: Option<&'a RemovalWindow>) -> Group<'a> {
     Group {
         name: "payments",
         spec,
         allows_empty: false,
         window,
+        labels: &NO_LABELS,
     }
 }
 
@@ -54,6 +57,7 @@ fn child_as(group: &InvitationGroupSpec, email: &str, ready: Option<(&str, &str,
     Child {
         name: child_name("payments", email),
         spec: child_spec(group, email),
+        labels: child_labels("payments", &BTreeMap::new()),
         status,
         deleting: false,
     }
@@ -341,4 +345,29 @@ fn the_later_record_of_a_window_counts() {
     );
     assert_eq!(latest(Some(&old), None), Some(&old), "after a restart");
     assert_eq!(latest(None, None), None);
+}
+
+#[test]
+fn children_carry_the_groups_labels_and_get_them_back() {
+    let s = spec(&["ana@example.com", "bo@example.com"], 1);
+    let shard = BTreeMap::from([("shard".to_owned(), "a".to_owned())]);
+    let labelled = child_labels("payments", &shard);
+    assert_eq!(labelled.get("shard").map(String::as_str), Some("a"));
+    assert_eq!(
+        labelled
+            .get(crate::invitation_group::resource::GROUP_LABEL)
+            .map(String::as_str),
+        Some("payments")
+    );
+    let mut ana = child_as(&s, "ana@example.com", None);
+    ana.labels = labelled.clone();
+    // bo was made before the group was labelled: its labels are put back, its spec is the same
+    let bo = child_as(&s, "bo@example.com", None);
+    let g = Group {
+        labels: &shard,
+        ..group(&s, None)
+    };
+    let p = plan(g, &[ana, bo], NO_BUDGET, now(), RESYNC);
+    let back: Vec<&str> = p.put_back.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(back, vec![child_name("payments", "bo@example.com")]);
 }
