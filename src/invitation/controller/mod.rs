@@ -75,6 +75,14 @@ async fn reconcile(invitation: Arc<Invitation>, ctx: Arc<Context>) -> Result<Act
         return result;
     }
     let api: Api<Invitation> = Api::namespaced(ctx.kube.client.clone(), &ns);
+    let invitation = match current_when_deleting(&api, invitation).await {
+        Ok(Some(invitation)) => invitation,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => {
+            ctx.metrics.reconciled(false, started.elapsed());
+            return Err(e);
+        }
+    };
     let result = tracing::Instrument::instrument(
         finalizer::finalizer(&api, FINALIZER, invitation, |event| async {
             match event {
@@ -88,6 +96,27 @@ async fn reconcile(invitation: Arc<Invitation>, ctx: Arc<Context>) -> Result<Act
     .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconciled(result.is_ok(), started.elapsed());
     result
+}
+
+/// The object a cleanup decides on: read from the API server when it is being deleted with the
+/// finalizer on, since the watch cache can still show it as it was before this process's own
+/// last status write (the ledger's `Creating` entry, recorded just before a create is sent). A
+/// cleanup deciding on that older ledger would let the finalizer go with the grant still live.
+/// `None`: the object is gone already.
+async fn current_when_deleting(
+    api: &Api<Invitation>,
+    invitation: Arc<Invitation>,
+) -> Result<Option<Arc<Invitation>>, Error> {
+    let finalizing = invitation.metadata.deletion_timestamp.is_some()
+        && invitation.finalizers().iter().any(|f| f == FINALIZER);
+    if !finalizing {
+        return Ok(Some(invitation));
+    }
+    let Some(mut current) = api.get_opt(&invitation.name_any()).await? else {
+        return Ok(None);
+    };
+    strip_for_cache(&mut current);
+    Ok(Some(Arc::new(current)))
 }
 
 /// Per-object backoff for failures that escaped the reconcile (Kubernetes API errors, cleanup

@@ -164,6 +164,20 @@ impl ApiServer {
         seen.ok(&stored(&patched));
     }
 
+    /// The read of an object being deleted, before its cleanup decides; answered with `obj`
+    /// (what the API server holds, which the watch cache may not show yet).
+    pub(super) async fn current_read(&mut self, obj: &Invitation) {
+        let seen = self
+            .expect(
+                Method::GET,
+                INVITATION_PATH,
+                None,
+                "the read before cleanup",
+            )
+            .await;
+        seen.ok(&stored(obj));
+    }
+
     /// The JSON patch of kube-runtime's finalizer helper removing ours (the only one), checked;
     /// answered with `obj` released.
     pub(super) async fn finalizer_removal(&mut self, obj: &Invitation) {

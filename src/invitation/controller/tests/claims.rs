@@ -113,6 +113,7 @@ async fn hands_over(successor_credential_known: bool) {
         }
         h.cache(&[obj.clone(), next]);
         let task = h.reconcile(&obj);
+        h.api.current_read(&obj).await;
 
         let note = h.api.event("Normal", "HandedOver").await;
         assert!(note.contains("team-b/second"), "{note}");

@@ -339,6 +339,7 @@ async fn deletion_deletes_the_invitation_then_releases_the_finalizer() {
         let id = remote.id.clone().expect("an id");
         let obj = observing(deleting(invitation(true)), &remote);
         let task = h.reconcile(&obj);
+        h.api.current_read(&obj).await;
 
         let (note, event) = h.api.event_held("Normal", "Deleted").await;
         let calls = h.confluent.calls();
@@ -372,6 +373,7 @@ async fn orphan_deletion_touches_nothing_remote() {
         let mut obj = observing(deleting(invitation(true)), &remote);
         obj.spec.deletion_policy = DeletionPolicy::Orphan;
         let task = h.reconcile(&obj);
+        h.api.current_read(&obj).await;
 
         let note = h.api.event("Normal", "Orphaned").await;
         assert!(note.contains(&id), "{note}");

@@ -230,6 +230,7 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
         status.role_bindings = vec![entry];
         let obj = with_status(&deleting(invitation(true)), &status);
         let task = h.reconcile(&obj);
+        h.api.current_read(&obj).await;
 
         let note = h.api.event("Normal", "RoleBindingDeleted").await;
         assert!(note.contains(&id), "{note}");
@@ -255,6 +256,34 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
             (0, 1),
             "deleted by id, no list: {calls:?}"
         );
+    })
+    .await;
+}
+
+/// 16b. The watch cache still shows the object as it was before the ledger was written (the
+/// write's watch event not delivered yet, e.g. around an API server restart): the cleanup
+/// decides on what the API server holds, so the recorded binding goes, not forgotten.
+#[tokio::test]
+async fn deletion_decides_on_the_ledger_the_api_server_holds_not_the_cached_one() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let user = remote.user_id().expect("a user").to_owned();
+        let entry = seeded_environment_admin(&h, &remote, &user);
+        let id = entry.id.clone().expect("an id");
+        let cached = with_status(&deleting(invitation(true)), &observed(&remote));
+        let mut status = observed(&remote);
+        status.role_bindings = vec![entry];
+        let current = with_status(&deleting(invitation(true)), &status);
+        let task = h.reconcile(&cached);
+        h.api.current_read(&current).await;
+
+        let note = h.api.event("Normal", "RoleBindingDeleted").await;
+        assert!(note.contains(&id), "{note}");
+        assert!(h.confluent.role_bindings().is_empty(), "the grant went");
+        h.api.event("Normal", "Deleted").await;
+        h.api.finalizer_removal(&current).await;
+        h.api.finish(task).await.expect("cleanup succeeds");
     })
     .await;
 }
