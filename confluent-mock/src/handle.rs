@@ -2,7 +2,7 @@
 //! test can drive the organization (accept, expire, remove, inject faults) without HTTP.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -198,6 +198,12 @@ impl MockHandle {
     /// The `sub` of every subject JWT exchanged successfully, in order (empty when absent).
     pub fn sts_subjects(&self) -> Vec<String> {
         lock(&self.shared.sts).subjects()
+    }
+
+    /// When each token was issued, in order: how close two exchanges of one credential came
+    /// (one at a time, renewed at half a short life, means never closer than that half).
+    pub fn sts_issued_at(&self) -> Vec<Instant> {
+        lock(&self.shared.sts).issued_at()
     }
 
     /// Replaces the accepted API keys (tokens stay): a key left out is revoked (401 from now

@@ -97,6 +97,7 @@ pub(crate) struct StsState {
     lifetime: Duration,
     counts: StsExchanges,
     subjects: Vec<String>,
+    issued_at: Vec<Instant>,
 }
 
 impl StsState {
@@ -110,6 +111,7 @@ impl StsState {
             lifetime: clamp(lifetime),
             counts: StsExchanges::default(),
             subjects: Vec::new(),
+            issued_at: Vec::new(),
         }
     }
 
@@ -140,9 +142,14 @@ impl StsState {
         self.subjects.clone()
     }
 
+    pub(crate) fn issued_at(&self) -> Vec<Instant> {
+        self.issued_at.clone()
+    }
+
     pub(crate) fn reset_counts(&mut self) {
         self.counts = StsExchanges::default();
         self.subjects.clear();
+        self.issued_at.clear();
     }
 
     /// The caller a live token stands for: one principal and one rate-limit bucket per pool,
@@ -251,6 +258,7 @@ impl StsState {
             },
         );
         self.subjects.push(claims.sub.unwrap_or_default());
+        self.issued_at.push(now);
         Ok(Reply {
             access_token: token,
             issued_token_type: ACCESS_TOKEN,
