@@ -46,6 +46,7 @@ mod role_bindings;
 mod server;
 mod state;
 mod sts;
+mod sts_api;
 mod sync;
 mod wire;
 
@@ -217,7 +218,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(control::routes())
         .merge(role_binding_api::routes())
         .merge(role_binding_control::routes())
-        .merge(sts::routes())
+        .merge(sts_api::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

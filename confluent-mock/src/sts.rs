@@ -19,27 +19,19 @@
 //!   unknown one answers 401 like a bad API key. They start with [`TOKEN_PREFIX`], so that a
 //!   leak check can find them in logs.
 //!
-//! Refusals use the contract's `Failure` body. Exchanges are counted by result
+//! The handler, [`super::sts_api`], reads the form (the first two checks) and renders refusals
+//! with the contract's `Failure` body. Exchanges are counted by result
 //! ([`StsExchanges`]), not in [`crate::CallCounts`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
-use axum::routing::post;
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, principal_id};
-use super::handle::Shared;
-use super::respond::{failure, json};
-use super::sync::lock;
 
 /// The exchange's path.
 pub const TOKEN_PATH: &str = "/sts/v1/oauth2/token";
@@ -171,6 +163,25 @@ impl StsState {
         })
     }
 
+    /// Answers one exchange of `form` (or its refusal, when the form could not be read) and
+    /// counts it by result.
+    pub(crate) fn answer(
+        &mut self,
+        form: Result<HashMap<String, String>, Refusal>,
+        now: Instant,
+    ) -> Result<Reply, Refusal> {
+        let answer = form.and_then(|form| self.exchange(&form, now));
+        match &answer {
+            Ok(_) => self.counts.issued += 1,
+            Err(r) => match r.code {
+                "invalid_request" => self.counts.invalid_request += 1,
+                "unsupported_grant_type" => self.counts.unsupported_grant_type += 1,
+                _ => self.counts.invalid_grant += 1,
+            },
+        }
+        answer
+    }
+
     fn exchange(&mut self, form: &HashMap<String, String>, now: Instant) -> Result<Reply, Refusal> {
         let field = |name: &str| -> Result<&str, Refusal> {
             form.get(name)
@@ -276,22 +287,24 @@ fn clamp(lifetime: Duration) -> Duration {
     )
 }
 
+/// An issued token, as the contract's answer.
 #[derive(Serialize)]
-struct Reply {
+pub(crate) struct Reply {
     access_token: String,
     issued_token_type: &'static str,
     token_type: &'static str,
-    expires_in: u64,
+    pub(crate) expires_in: u64,
 }
 
-struct Refusal {
-    status: StatusCode,
-    code: &'static str,
-    detail: String,
+/// A refused exchange: the status and the contract's error code, with why.
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) detail: String,
 }
 
 impl Refusal {
-    fn request(detail: String) -> Self {
+    pub(crate) fn request(detail: String) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
@@ -335,67 +348,6 @@ fn claims(jwt: &str) -> Result<Claims, Refusal> {
         .decode(payload.trim_end_matches('='))
         .map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
-}
-
-/// The STS route.
-pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route(TOKEN_PATH, post(exchange))
-}
-
-async fn exchange(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let answer = read_form(&headers, &body)
-        .and_then(|form| lock(&shared.sts).exchange(&form, Instant::now()));
-    let mut sts = lock(&shared.sts);
-    match answer {
-        Ok(reply) => {
-            sts.counts.issued += 1;
-            tracing::debug!(expires_in = reply.expires_in, "STS token issued");
-            json(StatusCode::OK, &reply)
-        }
-        Err(r) => {
-            match r.code {
-                "invalid_request" => sts.counts.invalid_request += 1,
-                "unsupported_grant_type" => sts.counts.unsupported_grant_type += 1,
-                _ => sts.counts.invalid_grant += 1,
-            }
-            tracing::debug!(status = %r.status, code = r.code, "STS exchange refused");
-            failure(r.status, r.code, "Token Exchange Refused", &r.detail, None)
-        }
-    }
-}
-
-/// The form, each field once, from a form-encoded body.
-fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Refusal> {
-    // the operation declares no security: a client sending a credential here is leaking it
-    if headers.contains_key(header::AUTHORIZATION) {
-        return Err(Refusal::request(
-            "the token exchange takes no Authorization header".into(),
-        ));
-    }
-    let form_typed = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim() == "application/x-www-form-urlencoded")
-        });
-    if !form_typed {
-        return Err(Refusal::request(
-            "the body must be application/x-www-form-urlencoded".into(),
-        ));
-    }
-    let text =
-        std::str::from_utf8(body).map_err(|_| Refusal::request("the body is not UTF-8".into()))?;
-    let pairs = super::query::parse(text)
-        .ok_or_else(|| Refusal::request("the body is not form-encoded".into()))?;
-    let mut form = HashMap::new();
-    for (k, v) in pairs {
-        if form.insert(k.clone(), v).is_some() {
-            return Err(Refusal::request(format!("{k} is given more than once")));
-        }
-    }
-    Ok(form)
 }
 
 #[cfg(test)]
