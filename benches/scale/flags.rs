@@ -115,6 +115,17 @@ pub enum RunKind {
     Peers,
 }
 
+impl RunKind {
+    /// The operator's rate flags in a run, as the report names them.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunKind::Default => "default (none: learnt)",
+            RunKind::Configured => "configured (`--confluent-rate-limit <rate>`)",
+            RunKind::Peers => "peers' strategy",
+        }
+    }
+}
+
 pub fn parse_rate_for(s: &str) -> Result<(u64, f64), String> {
     let (n, r) = s
         .split_once('=')

@@ -12,11 +12,7 @@ use crate::notes::notes;
 use crate::peers::PeerRow;
 use crate::phases::Row;
 use crate::sections::{render_bindings, render_halving, render_peers, render_secrets};
-use crate::units::{count, flag_duration, mib, rate_str, secs};
-
-pub fn yes_no(met: bool) -> &'static str {
-    if met { "yes" } else { "**no**" }
-}
+use crate::units::{count, flag_duration, mib, pct, rate_str, secs, yes_no};
 
 pub fn rss_cell(r: &Row) -> String {
     match r.steady_rss_kib {
@@ -223,7 +219,7 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
             out,
             "| {} | {} | {} req/s | {} | {} | {} | {} | {} / {} / {} ({}) | {:.2} | {} of {} ({:.2}%) | {} | {} | {} | {} | {:.1} / {} | {} | {} |",
             count(r.n),
-            kind_label(r.kind),
+            r.kind.label(),
             rate_str(r.rate),
             secs(r.created_after),
             ready,
@@ -267,7 +263,7 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
     let _ = writeln!(out, "|---:|---|---|---|---|");
     for r in rows {
         let issue_settings = r.rate == 20.0 && opts.latency_ms == 50 && r.kind == RunKind::Default;
-        let label = kind_label(r.kind);
+        let label = r.kind.label();
         let scoped = |in_scope: bool, met: bool| -> String {
             if in_scope {
                 yes_no(met).to_owned()
@@ -413,7 +409,7 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
     let _ = writeln!(out, "\n## Observations (computed from the numbers above)\n");
     for r in rows {
         for note in notes(opts, r) {
-            let _ = writeln!(out, "- N = {}, {}: {note}", count(r.n), kind_label(r.kind));
+            let _ = writeln!(out, "- N = {}, {}: {note}", count(r.n), r.kind.label());
         }
     }
 
@@ -447,21 +443,4 @@ pub fn render(opts: &Opts, m: &Machine, rows: &[Row], peers: &[PeerRow]) -> Stri
     out.push('\n');
     out.push_str(include_str!("../measured-once.md"));
     out
-}
-
-/// The operator's rate flags in a run.
-pub fn kind_label(kind: RunKind) -> &'static str {
-    match kind {
-        RunKind::Default => "default (none: learnt)",
-        RunKind::Configured => "configured (`--confluent-rate-limit <rate>`)",
-        RunKind::Peers => "peers' strategy",
-    }
-}
-
-pub fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
 }

@@ -7,8 +7,7 @@ use crate::flags::{Opts, RunKind};
 use crate::measure::{PAGE, bound_with_bindings, per_window, physical_bound};
 use crate::peers::PeerRow;
 use crate::phases::Row;
-use crate::report::{kind_label, pct, yes_no};
-use crate::units::{count, rate_str, secs};
+use crate::units::{count, pct, rate_str, secs, yes_no};
 
 /// Invitations spread over Secrets holding one key (`--secrets`): what Confluent sees is one
 /// credential, so one list per resync and one budget, whatever the number of Secrets.
@@ -46,7 +45,7 @@ pub fn render_secrets(out: &mut String, opts: &Opts, rows: &[Row]) {
             out,
             "| {} | {} | {} | {measured} | {} | {equal} | {} of {} ({:.2}%) | {} |",
             count(r.n),
-            kind_label(r.kind),
+            r.kind.label(),
             opts.secrets,
             count(pages),
             count(all.rate_limited),
@@ -131,7 +130,7 @@ pub fn render_bindings(out: &mut String, rows: &[Row]) {
             out,
             "| {} | {} | {} over {} | {ready} | {} | {ratio} | {} / {}, {} / {} / {} ({}) | {steady} | {} | {met} | {held} |",
             count(r.n),
-            kind_label(r.kind),
+            r.kind.label(),
             r.bindings.per_invitation,
             r.bindings.scopes,
             secs(r.bound),
@@ -181,7 +180,7 @@ pub fn render_halving(out: &mut String, rows: &[Row]) {
             out,
             "| {} | {} | {} req/s | {} | {} | {} | {} ({} / {} / {}) | {} of {} ({:.2}%) |",
             count(r.n),
-            kind_label(r.kind),
+            r.kind.label(),
             rate_str(h.rate),
             count(h.extra),
             h.ready_after

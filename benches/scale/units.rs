@@ -45,3 +45,17 @@ pub fn rate_str(r: f64) -> String {
         format!("{r}")
     }
 }
+
+/// `part` as a percentage of `whole` (0 of nothing).
+pub fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// A target met, or not (in bold).
+pub fn yes_no(met: bool) -> &'static str {
+    if met { "yes" } else { "**no**" }
+}
