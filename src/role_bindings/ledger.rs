@@ -120,3 +120,27 @@ pub enum Done {
 pub fn may_exist(entry: &RoleBindingStatus) -> bool {
     entry.id.is_some() || entry.state == RoleBindingState::Creating
 }
+
+/// The bindings a ledger recorded that may still exist, said for a deletion that leaves them
+/// (`Orphan`, or a protected email): once the Invitation is gone nothing records them, so its
+/// last Event names each one for whoever must revoke it by hand. `None` when there is none.
+pub fn left_live(ledger: &[RoleBindingStatus]) -> Option<String> {
+    let live: Vec<String> = ledger
+        .iter()
+        .filter(|e| may_exist(e))
+        .map(|e| {
+            let what = format!("{} on {}", e.role_name, e.crn_pattern);
+            match &e.id {
+                Some(id) => format!("{id} ({what})"),
+                None => format!("{what} (its create may have gone through)"),
+            }
+        })
+        .collect();
+    (!live.is_empty()).then(|| {
+        format!(
+            "{} role binding(s) it recorded stay live and are no longer managed: {}",
+            live.len(),
+            live.join(", ")
+        )
+    })
+}

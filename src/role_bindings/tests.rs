@@ -1254,3 +1254,34 @@ fn what_a_list_covers_and_what_it_proves() {
     );
     assert!(!o.confirms(&key(ME, "DeveloperWrite", TOPIC), "rb-1"));
 }
+
+/// What a deletion that touches nothing says it leaves live: every entry whose binding may
+/// exist (an id, or a create that may have gone through), none of those that cannot.
+#[test]
+fn left_live_names_every_binding_that_may_exist() {
+    use super::ledger::left_live;
+    assert_eq!(left_live(&[]), None);
+    let never = [
+        entry(None, "DeveloperRead", TOPIC, S::Refused),
+        entry(None, "DeveloperRead", TOPIC, S::Pending),
+    ];
+    assert_eq!(left_live(&never), None, "nothing of these exists");
+    let ledger = [
+        entry(Some("rb-bound1"), "EnvironmentAdmin", ENV, S::Bound),
+        entry(None, "DeveloperRead", TOPIC, S::Creating),
+        entry(Some("rb-gone2"), "DeveloperRead", TOPIC, S::Deleting),
+        entry(None, "DeveloperWrite", TOPIC, S::Refused),
+    ];
+    let said = left_live(&ledger).expect("some stay live");
+    assert!(said.starts_with("3 role binding(s)"), "{said}");
+    assert!(
+        said.contains(&format!("rb-bound1 (EnvironmentAdmin on {})", abs(ENV))),
+        "{said}"
+    );
+    assert!(said.contains("rb-gone2"), "{said}");
+    assert!(said.contains("may have gone through"), "{said}");
+    assert!(
+        !said.contains("DeveloperWrite"),
+        "a refused create made nothing: {said}"
+    );
+}

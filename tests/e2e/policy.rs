@@ -193,6 +193,51 @@ async fn a_protected_email_an_exclusive_item_or_delete_user_is_refused_with_no_c
     delete_policy(&env, &policy).await;
 }
 
+/// An email protected after its Invitation was granted: the deletion touches nothing, and its
+/// Warning names the grant it leaves live (nothing records it once the Invitation is gone).
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run-all.sh"]
+async fn a_protected_emails_deletion_names_the_grant_it_leaves_live() {
+    let env = env("policy-protect-late").await;
+    label_namespace(&env).await;
+    let grant =
+        "  grants:\n    - roles: [EnvironmentAdmin]\n      scopes: [\"environment=env-abc\"]\n";
+    let policy = apply_policy(&env, "team", grant);
+    let items = [("EnvironmentAdmin".to_string(), env.crn(ENV))];
+    let inv = create_bound(&env, invitation("lead", "lead@example.com"), &items).await;
+    let id = entry(&bindings_of(&inv), "EnvironmentAdmin")
+        .id
+        .clone()
+        .expect("an id");
+    apply_policy(
+        &env,
+        "team",
+        &format!("  protectedEmails: [lead@example.com]\n{grant}"),
+    );
+    env.wait_reason("lead", reason::PRINCIPAL_PROTECTED).await;
+    let deletes = env.remote().role_binding_calls().delete;
+    env.delete_and_wait_gone("lead").await;
+    assert_eq!(
+        env.remote().role_binding_calls().delete,
+        deletes,
+        "a protected person's binding is not deleted"
+    );
+    assert_eq!(remote_ids(&env, &user_of(&inv)).len(), 1, "the grant stays");
+    let warned = env
+        .events("lead")
+        .await
+        .into_iter()
+        .find(|(kind, why, note)| {
+            kind == "Warning" && why == reason::PRINCIPAL_PROTECTED && note.contains("nothing in")
+        });
+    let (_, _, note) = warned.expect("the deletion's Warning");
+    assert!(
+        note.contains(&id) && note.contains("no longer managed"),
+        "the Warning names the grant left live: {note}"
+    );
+    delete_policy(&env, &policy).await;
+}
+
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run-all.sh"]
 async fn tightening_a_policy_keeps_a_live_binding_disallowed_or_revokes_it() {

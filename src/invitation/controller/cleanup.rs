@@ -18,6 +18,17 @@ use crate::invitation::status::{self, Outcome};
 use crate::invitation_policy::decide::{self as policy, Deletion};
 use crate::invitation_policy::resource::InvitationPolicy;
 use crate::reason;
+use crate::role_bindings::ledger;
+
+/// The recorded bindings a deletion that touches nothing leaves live, said in its Event.
+fn left_live(invitation: &Invitation) -> Option<String> {
+    ledger::left_live(
+        invitation
+            .status
+            .as_ref()
+            .map_or(&[][..], |s| &s.role_bindings),
+    )
+}
 
 /// Cleans up after a deleted Invitation; `Ok` releases the finalizer.
 pub async fn cleanup(
@@ -84,7 +95,12 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
             &instead
         }
         Deletion::Untouched(refusal) => {
-            report::distinct_event(ctx, invitation, true, refusal.reason, &refusal.message).await;
+            let message = match left_live(invitation) {
+                Some(left) => format!("{}; {left}", refusal.message),
+                None => refusal.message,
+            };
+            tracing::warn!(%message, "deletion of a protected email");
+            report::distinct_event(ctx, invitation, true, refusal.reason, &message).await;
             return Ok(());
         }
     };
@@ -106,13 +122,17 @@ async fn run(invitation: &Invitation, ctx: &Context) -> Result<(), Error> {
         return handed_over(ctx, invitation, &next).await;
     }
     if invitation.spec.deletion_policy == DeletionPolicy::Orphan {
-        if let Some(id) = invitation
+        let id = invitation
             .status
             .as_ref()
-            .and_then(|s| s.invitation_id.as_deref())
-        {
-            let note =
-                format!("deletionPolicy Orphan: invitation {id} left in Confluent Cloud as it is");
+            .and_then(|s| s.invitation_id.as_deref());
+        let left: Vec<String> = id
+            .map(|id| format!("invitation {id} left in Confluent Cloud as it is"))
+            .into_iter()
+            .chain(left_live(invitation))
+            .collect();
+        if !left.is_empty() {
+            let note = format!("deletionPolicy Orphan: {}", left.join("; "));
             report::event(ctx, invitation, false, reason::ORPHANED, &note).await;
         }
         return Ok(());

@@ -2,6 +2,7 @@
 //! answer, deleted before the invitation, and a previous user's kept until its delete succeeds.
 
 use super::*;
+use crate::invitation::resource::DeletionPolicy;
 use crate::role_bindings::resource::{RoleBinding, RoleBindingState, RoleBindingStatus};
 use confluent_client::model::InviteStatus;
 
@@ -284,6 +285,40 @@ async fn deletion_decides_on_the_ledger_the_api_server_holds_not_the_cached_one(
         h.api.event("Normal", "Deleted").await;
         h.api.finalizer_removal(&current).await;
         h.api.finish(task).await.expect("cleanup succeeds");
+    })
+    .await;
+}
+
+/// 16c. Deletion with `Orphan`: the recorded binding is left as asked, and the `Orphaned` Event
+/// names it (with the invitation): once the Invitation is gone, nothing else records it.
+#[tokio::test]
+async fn an_orphan_deletion_names_the_bindings_it_leaves_live() {
+    within(async {
+        let mut h = harness().await;
+        let remote = h.confluent.seed_invitation(EMAIL, None);
+        let user = remote.user_id().expect("a user").to_owned();
+        let entry = seeded_environment_admin(&h, &remote, &user);
+        let id = entry.id.clone().expect("an id");
+        let mut status = observed(&remote);
+        status.role_bindings = vec![entry];
+        let mut obj = with_status(&deleting(invitation(true)), &status);
+        obj.spec.deletion_policy = DeletionPolicy::Orphan;
+        let task = h.reconcile(&obj);
+        h.api.current_read(&obj).await;
+
+        let note = h.api.event("Normal", "Orphaned").await;
+        let invitation_id = remote.id.clone().expect("an id");
+        assert!(
+            note.contains(&invitation_id)
+                && note.contains(&id)
+                && note.contains("EnvironmentAdmin"),
+            "{note}"
+        );
+        assert!(note.contains("no longer managed"), "{note}");
+        h.api.finalizer_removal(&obj).await;
+        h.api.finish(task).await.expect("cleanup succeeds");
+        assert_eq!(h.confluent.role_bindings().len(), 1, "left as asked");
+        assert_eq!(h.confluent.calls().total, 0, "Orphan sends nothing");
     })
     .await;
 }
