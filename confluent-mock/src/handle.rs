@@ -250,6 +250,11 @@ impl MockHandle {
         self.shared.faults.push(fault);
     }
 
+    /// Drops the faults not yet consumed (a refusal that lasted until the test saw it ends).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
     /// The faults not yet consumed.
     pub fn pending_faults(&self) -> Vec<Fault> {
         self.shared.faults.pending()

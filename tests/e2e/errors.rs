@@ -106,10 +106,12 @@ async fn confluent_refusals_surface_with_their_detail() {
         ("forbidden", 403, "Forbidden"),
         ("quota", 402, "QuotaExceeded"),
     ] {
+        // Confluent refuses every create until the test has seen the refusal (a one-off one
+        // can be retried away before a poll sees it: a reconcile queued meanwhile runs at once)
         env.remote().inject(Fault {
             method: Some("POST".into()),
             path_prefix: "/iam/v2/invitations".into(),
-            count: 1,
+            count: 1_000,
             action: FaultAction::Status { status },
         });
         env.create(&invitation(name, &format!("{name}@example.com")))
@@ -121,7 +123,12 @@ async fn confluent_refusals_surface_with_their_detail() {
         let (kind, note) = env.wait_event(name, reason).await;
         assert_eq!(kind, "Warning");
         assert!(note.contains(&format!("HTTP {status}")), "{note}");
-        // the refusal was one-off: a slow retry succeeds, exactly once
+        assert!(
+            env.live(&format!("{name}@example.com")).is_empty(),
+            "a refused create made nothing"
+        );
+        // the refusal ends: a slow retry succeeds, exactly once
+        env.remote().clear_faults();
         env.wait_phase(name, "Sent", "True").await;
         assert_eq!(env.live(&format!("{name}@example.com")).len(), 1);
     }
