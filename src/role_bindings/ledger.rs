@@ -128,12 +128,9 @@ pub fn left_live(ledger: &[RoleBindingStatus]) -> Option<String> {
     let live: Vec<String> = ledger
         .iter()
         .filter(|e| may_exist(e))
-        .map(|e| {
-            let what = format!("{} on {}", e.role_name, e.crn_pattern);
-            match &e.id {
-                Some(id) => format!("{id} ({what})"),
-                None => format!("{what} (its create may have gone through)"),
-            }
+        .map(|e| match &e.id {
+            Some(id) => format!("{id} ({})", e.describe()),
+            None => format!("{} (its create may have gone through)", e.describe()),
         })
         .collect();
     (!live.is_empty()).then(|| {

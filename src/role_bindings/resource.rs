@@ -109,6 +109,13 @@ pub struct RoleBindingStatus {
     pub principal: Option<String>,
 }
 
+impl RoleBindingStatus {
+    /// "Role on CRN", as Events and status messages name a binding.
+    pub fn describe(&self) -> String {
+        format!("{} on {}", self.role_name, self.crn_pattern)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

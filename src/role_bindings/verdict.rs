@@ -44,8 +44,8 @@ pub fn verdict(entries: &[RoleBindingStatus]) -> Verdict {
                     .map(|p| format!(" of {p}"))
                     .unwrap_or_default();
                 match &e.message {
-                    Some(m) => format!("{} on {}{id}{whose}: {m}", e.role_name, e.crn_pattern),
-                    None => format!("{} on {}{id}{whose}", e.role_name, e.crn_pattern),
+                    Some(m) => format!("{}{id}{whose}: {m}", e.describe()),
+                    None => format!("{}{id}{whose}", e.describe()),
                 }
             })
             .collect()

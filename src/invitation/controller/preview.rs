@@ -116,7 +116,7 @@ pub fn would_clean_up(invitation: &Invitation) -> Option<Would> {
         .filter(|e| e.state == crate::role_bindings::resource::RoleBindingState::Deleting)
         .filter_map(|e| {
             let id = e.id.as_deref()?;
-            Some(format!("{id} ({} on {})", e.role_name, e.crn_pattern))
+            Some(format!("{id} ({})", e.describe()))
         })
         .collect();
     let message = if bindings.is_empty() {

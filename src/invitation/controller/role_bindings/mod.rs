@@ -175,7 +175,7 @@ fn preview(ctx: &Context, plan: Plan) -> Bindings {
                 let what = plan
                     .ledger
                     .get(*entry)
-                    .map(|e| format!("{} on {}", e.role_name, e.crn_pattern))
+                    .map(RoleBindingStatus::describe)
                     .unwrap_or_default();
                 deletes.push(format!("{id} ({what})"));
                 events.push((
