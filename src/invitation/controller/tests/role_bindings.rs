@@ -56,6 +56,20 @@ fn seeded_environment_admin(
     }
 }
 
+/// A pending invitation whose invitee holds the seeded EnvironmentAdmin binding, and an
+/// Invitation being deleted whose ledger records it Bound: (the remote invitation, the
+/// binding's id, the object).
+fn deleting_with_recorded_admin(h: &Harness) -> (RemoteInvitation, String, Invitation) {
+    let remote = h.confluent.seed_invitation(EMAIL, None);
+    let user = remote.user_id().expect("a user").to_owned();
+    let entry = seeded_environment_admin(h, &remote, &user);
+    let id = entry.id.clone().expect("an id");
+    let mut status = observed(&remote);
+    status.role_bindings = vec![entry];
+    let obj = with_status(&deleting(invitation(true)), &status);
+    (remote, id, obj)
+}
+
 /// 14. An invitation with two bindings over two scopes: the invitation, then one list per
 /// scope; the ledger is recorded with both `Creating` before any create is sent (a lost answer
 /// or a crash can then never leave one unrecorded), then one create per binding, both Bound in
@@ -223,13 +237,7 @@ async fn a_binding_whose_create_answer_was_lost_is_adopted_not_created_twice() {
 async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
     within(async {
         let mut h = harness().await;
-        let remote = h.confluent.seed_invitation(EMAIL, None);
-        let user = remote.user_id().expect("a user").to_owned();
-        let entry = seeded_environment_admin(&h, &remote, &user);
-        let id = entry.id.clone().expect("an id");
-        let mut status = observed(&remote);
-        status.role_bindings = vec![entry];
-        let obj = with_status(&deleting(invitation(true)), &status);
+        let (_, id, obj) = deleting_with_recorded_admin(&h);
         let task = h.reconcile(&obj);
         h.api.current_read(&obj).await;
 
@@ -268,14 +276,8 @@ async fn deletion_deletes_the_recorded_bindings_before_the_invitation() {
 async fn deletion_decides_on_the_ledger_the_api_server_holds_not_the_cached_one() {
     within(async {
         let mut h = harness().await;
-        let remote = h.confluent.seed_invitation(EMAIL, None);
-        let user = remote.user_id().expect("a user").to_owned();
-        let entry = seeded_environment_admin(&h, &remote, &user);
-        let id = entry.id.clone().expect("an id");
+        let (remote, id, current) = deleting_with_recorded_admin(&h);
         let cached = with_status(&deleting(invitation(true)), &observed(&remote));
-        let mut status = observed(&remote);
-        status.role_bindings = vec![entry];
-        let current = with_status(&deleting(invitation(true)), &status);
         let task = h.reconcile(&cached);
         h.api.current_read(&current).await;
 
@@ -295,13 +297,7 @@ async fn deletion_decides_on_the_ledger_the_api_server_holds_not_the_cached_one(
 async fn an_orphan_deletion_names_the_bindings_it_leaves_live() {
     within(async {
         let mut h = harness().await;
-        let remote = h.confluent.seed_invitation(EMAIL, None);
-        let user = remote.user_id().expect("a user").to_owned();
-        let entry = seeded_environment_admin(&h, &remote, &user);
-        let id = entry.id.clone().expect("an id");
-        let mut status = observed(&remote);
-        status.role_bindings = vec![entry];
-        let mut obj = with_status(&deleting(invitation(true)), &status);
+        let (remote, id, mut obj) = deleting_with_recorded_admin(&h);
         obj.spec.deletion_policy = DeletionPolicy::Orphan;
         let task = h.reconcile(&obj);
         h.api.current_read(&obj).await;
