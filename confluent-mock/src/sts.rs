@@ -81,15 +81,15 @@ struct Issued {
     expires_at: Instant,
 }
 
-/// The STS's state: pools, live tokens, counters, subjects seen.
+/// The STS's state: pools, live tokens, counters, and each issue: when, and to which `sub`
+/// (empty when absent).
 #[derive(Debug)]
 pub(crate) struct StsState {
     pools: HashMap<String, (StsPool, bool)>,
     tokens: HashMap<String, Issued>,
     lifetime: Duration,
     counts: StsExchanges,
-    subjects: Vec<String>,
-    issued_at: Vec<Instant>,
+    issues: Vec<(Instant, String)>,
 }
 
 impl StsState {
@@ -102,8 +102,7 @@ impl StsState {
             tokens: HashMap::new(),
             lifetime: clamp(lifetime),
             counts: StsExchanges::default(),
-            subjects: Vec::new(),
-            issued_at: Vec::new(),
+            issues: Vec::new(),
         }
     }
 
@@ -131,17 +130,16 @@ impl StsState {
     }
 
     pub(crate) fn subjects(&self) -> Vec<String> {
-        self.subjects.clone()
+        self.issues.iter().map(|(_, sub)| sub.clone()).collect()
     }
 
     pub(crate) fn issued_at(&self) -> Vec<Instant> {
-        self.issued_at.clone()
+        self.issues.iter().map(|(at, _)| *at).collect()
     }
 
     pub(crate) fn reset_counts(&mut self) {
         self.counts = StsExchanges::default();
-        self.subjects.clear();
-        self.issued_at.clear();
+        self.issues.clear();
     }
 
     /// The caller a live token stands for: one principal and one rate-limit bucket per pool,
@@ -268,8 +266,7 @@ impl StsState {
                 expires_at: now + lifetime,
             },
         );
-        self.subjects.push(claims.sub.unwrap_or_default());
-        self.issued_at.push(now);
+        self.issues.push((now, claims.sub.unwrap_or_default()));
         Ok(Reply {
             access_token: token,
             issued_token_type: ACCESS_TOKEN,
