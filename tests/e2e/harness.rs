@@ -291,7 +291,12 @@ impl Env {
 
     /// Creates a Secret in the test namespace.
     pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
-        let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), &self.ns);
+        self.secret_in(&self.ns, name, data).await;
+    }
+
+    /// Creates a Secret in namespace `ns`.
+    pub async fn secret_in(&self, ns: &str, name: &str, data: &[(&str, &str)]) {
+        let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
         let mut s = Secret::default();
         s.metadata.name = Some(name.into());
         s.string_data = Some(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use confluent_invitation_operator::invitation::resource::Invitation;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 
@@ -355,21 +355,15 @@ async fn a_keyless_secret_uses_a_service_account_of_its_namespace() {
         .await
         .expect("namespace created");
     service_account(&env, &other, "team-bot").await;
-    let secrets: Api<Secret> = Api::namespaced(env.kube.clone(), &other);
-    let mut keyless = Secret::default();
-    keyless.metadata.name = Some("keyless".into());
-    keyless.string_data = Some(
-        [
+    env.secret_in(
+        &other,
+        "keyless",
+        &[
             ("identityPoolId", "pool-team1"),
             ("serviceAccountName", "team-bot"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .into(),
-    );
-    secrets
-        .create(&PostParams::default(), &keyless)
-        .await
-        .expect("secret created");
+        ],
+    )
+    .await;
     let mut other_operator = env.spawn_operator_watching(&["--watch-namespace", &other], &[]);
     env.ready(&mut other_operator).await;
     let other_api: Api<Invitation> = Api::namespaced(env.kube.clone(), &other);
